@@ -1,0 +1,19 @@
+//! whatsapp-sidecar: WhatsApp Business messaging for Odoo.
+//!
+//! The daemon's library. `src/main.rs` is a thin binary that parses the command line, loads the
+//! configuration, starts tracing and calls into the modules below, one per external peer or
+//! concern:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | `whatsapp-sidecar.toml` + `WHATSAPP_SIDECAR_*` environment + `*_file` secrets |
+//! | [`secret`] | the type that keeps tokens and passwords out of logs |
+//! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
+//! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
+//! | [`sandbox`] | the built-in Cloud API simulator |
+
+pub mod config;
+pub mod odoo;
+pub mod sandbox;
+pub mod secret;
+pub mod whatsapp;

@@ -1,0 +1,1 @@
+//! Cloud API sandbox (being built).
