@@ -16,4 +16,5 @@ pub mod config;
 pub mod odoo;
 pub mod sandbox;
 pub mod secret;
+pub mod telemetry;
 pub mod whatsapp;

@@ -1,1 +1,397 @@
-//! Configuration (being built).
+//! Configuration: `whatsapp-sidecar.toml`, overridden by `WHATSAPP_SIDECAR_*` environment
+//! variables, with secrets optionally read from files (`api_key_file`, `password_file`, ...) so
+//! systemd credentials work.
+//!
+//! Loading happens in two steps:
+//! 1. [`raw`]: figment merges the file and the environment into plain serde structs that refuse
+//!    unknown keys;
+//! 2. [`Config::from_raw`]: every value is checked and turned into the typed [`Config`] the daemon
+//!    uses; each problem becomes one line that names the key and says what is wrong.
+//!
+//! All problems are collected and reported together, so a user fixes a file in one go.
+
+mod raw;
+
+use crate::secret::Secret;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use raw::{RawConfig, RawSecret};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Where the configuration file is looked for when `--config` is not given, in order.
+pub const DEFAULT_PATHS: [&str; 2] = [
+    "./whatsapp-sidecar.toml",
+    "/etc/whatsapp-sidecar/whatsapp-sidecar.toml",
+];
+
+/// The prefix of the environment variables that override the file (`__` separates levels).
+pub const ENV_PREFIX: &str = "WHATSAPP_SIDECAR_";
+
+/// The daemon's whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub source: Option<PathBuf>,
+    pub odoo: OdooConfig,
+    pub server: ServerConfig,
+    pub whatsapp: WhatsAppConfig,
+    pub log: LogConfig,
+}
+
+/// `[odoo]`: how to reach Odoo.
+#[derive(Debug, Clone)]
+pub struct OdooConfig {
+    pub url: Url,
+    pub database: String,
+    pub login: String,
+    /// The API key used for JSON-RPC (preferred over the password).
+    pub api_key: Option<Secret>,
+    /// The password: needed for PDF reports (Odoo's web session refuses API keys), and used for
+    /// JSON-RPC when no API key is set.
+    pub password: Option<Secret>,
+    pub timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_retries: u32,
+}
+
+/// `[server]`: the daemon's own HTTP port (webhook, health).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// How long `run` waits for its tasks to finish after SIGTERM before it gives up on them.
+    pub shutdown_timeout: Duration,
+}
+
+/// `[whatsapp]`: which Cloud API to talk to.
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    pub mode: Mode,
+    pub graph_url: Url,
+    pub api_version: String,
+    pub timeout: Duration,
+}
+
+/// Talk to Meta, or to the built-in sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Sandbox,
+    Cloud,
+}
+
+/// `[log]`: how the daemon logs.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `whatsapp_sidecar=debug,info`.
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything wrong with a configuration, one problem a line.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: the file named by `explicit` (which must exist), else the first of
+    /// [`DEFAULT_PATHS`] that exists, else none; then the `WHATSAPP_SIDECAR_*` environment on top.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let source = match explicit {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError::one(format!(
+                    "--config {}: no such file; give the path of a whatsapp-sidecar.toml",
+                    path.display()
+                )))
+            }
+            Some(path) => Some(path.to_path_buf()),
+            None => DEFAULT_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|path| path.is_file()),
+        };
+        let mut figment = Figment::new();
+        if let Some(path) = &source {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let raw: RawConfig = figment.extract().map_err(raw::describe_figment_error)?;
+        Config::from_raw(raw, source)
+    }
+
+    /// Checks every value and builds the typed configuration.
+    pub fn from_raw(raw: RawConfig, source: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let base_dir = source
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+
+        let odoo_url = http_url("odoo.url", &raw.odoo.url, &mut problems);
+        let database = required("odoo.database", raw.odoo.database, &mut problems);
+        let login = required("odoo.login", raw.odoo.login, &mut problems);
+        let api_key = secret(
+            "odoo.api_key",
+            raw.odoo.api_key,
+            raw.odoo.api_key_file,
+            base_dir.as_deref(),
+            &mut problems,
+        );
+        let password = secret(
+            "odoo.password",
+            raw.odoo.password,
+            raw.odoo.password_file,
+            base_dir.as_deref(),
+            &mut problems,
+        );
+        if api_key.is_none() && password.is_none() && problems.is_empty() {
+            problems.push(
+                "odoo.api_key: missing; set odoo.api_key or odoo.api_key_file (an API key of the \
+                 daemon's Odoo user, from Preferences > Account Security), or odoo.password"
+                    .to_owned(),
+            );
+        }
+        let odoo_timeout = seconds("odoo.timeout_secs", raw.odoo.timeout_secs, &mut problems);
+        if raw.odoo.max_concurrent_requests == 0 {
+            problems.push(
+                "odoo.max_concurrent_requests: must be at least 1 (it bounds the requests the \
+                 daemon sends to Odoo at once)"
+                    .to_owned(),
+            );
+        }
+
+        let listen = match raw.server.listen.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(format!(
+                    "server.listen: {:?} is not an address:port such as \"127.0.0.1:8787\"",
+                    raw.server.listen
+                ));
+                None
+            }
+        };
+        let shutdown_timeout = seconds(
+            "server.shutdown_timeout_secs",
+            raw.server.shutdown_timeout_secs,
+            &mut problems,
+        );
+
+        let mode = match raw.whatsapp.mode.as_str() {
+            "sandbox" => Some(Mode::Sandbox),
+            "cloud" => Some(Mode::Cloud),
+            other => {
+                problems.push(format!(
+                    "whatsapp.mode: {other:?} is not a mode; use \"sandbox\" (the built-in \
+                     simulator) or \"cloud\" (Meta's Cloud API)"
+                ));
+                None
+            }
+        };
+        let graph_url = http_url("whatsapp.graph_url", &raw.whatsapp.graph_url, &mut problems);
+        let api_version = raw.whatsapp.api_version.trim().to_owned();
+        if !is_api_version(&api_version) {
+            problems.push(format!(
+                "whatsapp.api_version: {api_version:?} is not a Graph API version such as \"v25.0\""
+            ));
+        }
+        let wa_timeout = seconds(
+            "whatsapp.timeout_secs",
+            raw.whatsapp.timeout_secs,
+            &mut problems,
+        );
+
+        let format = match raw.log.format.as_str() {
+            "pretty" => Some(LogFormat::Pretty),
+            "json" => Some(LogFormat::Json),
+            other => {
+                problems.push(format!(
+                    "log.format: {other:?} is not a log format; use \"pretty\" or \"json\""
+                ));
+                None
+            }
+        };
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&raw.log.filter) {
+            problems.push(format!(
+                "log.filter: {:?} is not a tracing filter ({err}); try \"info\"",
+                raw.log.filter
+            ));
+        }
+
+        match (
+            odoo_url,
+            database,
+            login,
+            odoo_timeout,
+            listen,
+            shutdown_timeout,
+            mode,
+            graph_url,
+            wa_timeout,
+            format,
+        ) {
+            (
+                Some(url),
+                Some(database),
+                Some(login),
+                Some(odoo_timeout),
+                Some(listen),
+                Some(shutdown_timeout),
+                Some(mode),
+                Some(graph_url),
+                Some(wa_timeout),
+                Some(format),
+            ) if problems.is_empty() => Ok(Config {
+                source,
+                odoo: OdooConfig {
+                    url,
+                    database,
+                    login,
+                    api_key,
+                    password,
+                    timeout: odoo_timeout,
+                    max_concurrent_requests: raw.odoo.max_concurrent_requests,
+                    max_retries: raw.odoo.max_retries,
+                },
+                server: ServerConfig {
+                    listen,
+                    shutdown_timeout,
+                },
+                whatsapp: WhatsAppConfig {
+                    mode,
+                    graph_url,
+                    api_version,
+                    timeout: wa_timeout,
+                },
+                log: LogConfig {
+                    format,
+                    filter: raw.log.filter,
+                },
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+fn required(key: &str, value: Option<String>, problems: &mut Vec<String>) -> Option<String> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            problems.push(format!(
+                "{key}: missing; set it in the config file or in {}",
+                env_name(key)
+            ));
+            None
+        }
+    }
+}
+
+fn http_url(key: &str, value: &str, problems: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(value.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        _ => {
+            problems.push(format!("{key}: {value:?} is not an http(s) URL"));
+            None
+        }
+    }
+}
+
+fn seconds(key: &str, value: f64, problems: &mut Vec<String>) -> Option<Duration> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Some(Duration::from_secs_f64(value))
+    } else {
+        problems.push(format!(
+            "{key}: {value} is not a number of seconds between 0 and 86400"
+        ));
+        None
+    }
+}
+
+fn is_api_version(value: &str) -> bool {
+    value
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.bytes().all(|b| b.is_ascii_digit())
+                && minor.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// `odoo.api_key` → `WHATSAPP_SIDECAR_ODOO__API_KEY`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+/// A secret given inline (`key`) or in a file (`key_file`), not both.
+fn secret(
+    key: &str,
+    inline: Option<RawSecret>,
+    file: Option<PathBuf>,
+    base_dir: Option<&Path>,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            problems.push(format!("{key}: set either {key} or {key}_file, not both"));
+            None
+        }
+        (Some(value), None) => {
+            let value = value.0;
+            if value.is_blank() {
+                None
+            } else {
+                Some(Secret::new(value.expose().trim()))
+            }
+        }
+        (None, Some(path)) => {
+            let path = match base_dir {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path,
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(content) if content.trim().is_empty() => {
+                    problems.push(format!("{key}_file: {} is empty", path.display()));
+                    None
+                }
+                Ok(content) => Some(Secret::new(content.trim())),
+                Err(err) => {
+                    problems.push(format!("{key}_file: cannot read {}: {err}", path.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

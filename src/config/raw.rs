@@ -1,0 +1,192 @@
+//! The configuration as written: serde structs that refuse unknown keys, with the defaults of
+//! every optional value. [`super::Config::from_raw`] checks them.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Deserializer};
+use std::path::PathBuf;
+
+use super::ConfigError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub odoo: RawOdoo,
+    pub server: RawServer,
+    pub whatsapp: RawWhatsApp,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOdoo {
+    pub url: String,
+    #[serde(deserialize_with = "opt_scalar_string")]
+    pub database: Option<String>,
+    #[serde(deserialize_with = "opt_scalar_string")]
+    pub login: Option<String>,
+    pub api_key: Option<RawSecret>,
+    pub api_key_file: Option<PathBuf>,
+    pub password: Option<RawSecret>,
+    pub password_file: Option<PathBuf>,
+    pub timeout_secs: f64,
+    pub max_concurrent_requests: usize,
+    pub max_retries: u32,
+}
+
+impl Default for RawOdoo {
+    fn default() -> Self {
+        RawOdoo {
+            url: "http://127.0.0.1:8069".to_owned(),
+            database: None,
+            login: None,
+            api_key: None,
+            api_key_file: None,
+            password: None,
+            password_file: None,
+            timeout_secs: 30.0,
+            max_concurrent_requests: 8,
+            max_retries: 5,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub shutdown_timeout_secs: f64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8787".to_owned(),
+            shutdown_timeout_secs: 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWhatsApp {
+    pub mode: String,
+    pub graph_url: String,
+    #[serde(deserialize_with = "scalar_string")]
+    pub api_version: String,
+    pub timeout_secs: f64,
+}
+
+impl Default for RawWhatsApp {
+    fn default() -> Self {
+        RawWhatsApp {
+            mode: "sandbox".to_owned(),
+            graph_url: "https://graph.facebook.com".to_owned(),
+            api_version: "v25.0".to_owned(),
+            timeout_secs: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: String,
+    pub filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: "pretty".to_owned(),
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// A secret as written; numbers are accepted (an environment variable `1234` is parsed as one).
+#[derive(Debug)]
+pub struct RawSecret(pub Secret);
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        scalar_string(deserializer).map(|s| RawSecret(Secret::new(s)))
+    }
+}
+
+/// A string that may have been written (or parsed from the environment) as a number or boolean.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+fn scalar_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Scalar::deserialize(deserializer)? {
+        Scalar::Str(s) => s,
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    })
+}
+
+fn opt_scalar_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    scalar_string(deserializer).map(Some)
+}
+
+/// Turns figment's errors into one line each that names the key (`odoo.url: ...`) and where the
+/// value came from.
+pub fn describe_figment_error(error: figment::Error) -> ConfigError {
+    use figment::error::Kind;
+    let problems = error
+        .into_iter()
+        .map(|err| {
+            let mut key = err.path.join(".");
+            let what = match &err.kind {
+                Kind::UnknownField(field, expected) => {
+                    if !key.ends_with(field.as_str()) {
+                        key = if key.is_empty() {
+                            field.clone()
+                        } else {
+                            format!("{key}.{field}")
+                        };
+                    }
+                    let known = expected.join(", ");
+                    format!("unknown key (known keys here: {known})")
+                }
+                Kind::MissingField(field) => {
+                    key = if key.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "missing".to_owned()
+                }
+                Kind::InvalidType(actual, expected) => {
+                    format!("expected {expected}, found {actual}")
+                }
+                Kind::InvalidValue(actual, expected) => {
+                    format!("expected {expected}, found {actual}")
+                }
+                other => other.to_string(),
+            };
+            let origin = match err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                Some(figment::Source::File(file)) => format!(" (in {})", file.display()),
+                _ if err.metadata.is_some() && !key.is_empty() => {
+                    format!(" (from the environment variable {})", super::env_name(&key))
+                }
+                _ => String::new(),
+            };
+            if key.is_empty() {
+                format!("{what}{origin}")
+            } else {
+                format!("{key}: {what}{origin}")
+            }
+        })
+        .collect();
+    ConfigError { problems }
+}

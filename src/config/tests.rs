@@ -1,0 +1,246 @@
+use super::*;
+use figment::Jail;
+
+const VALID: &str = r#"
+[odoo]
+url = "http://127.0.0.1:8069"
+database = "wa17"
+login = "sidecar"
+api_key = "abc123secret"
+
+[server]
+listen = "127.0.0.1:8787"
+
+[whatsapp]
+mode = "sandbox"
+"#;
+
+fn problems(jail_file: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", jail_file)?;
+        out = match Config::load(None) {
+            Ok(_) => Vec::new(),
+            Err(err) => err.problems,
+        };
+        Ok(())
+    });
+    out
+}
+
+#[test]
+fn a_valid_file_loads_with_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", VALID)?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.odoo.url.as_str(), "http://127.0.0.1:8069/");
+        assert_eq!(config.odoo.database, "wa17");
+        assert_eq!(
+            config.odoo.api_key.as_ref().map(Secret::expose),
+            Some("abc123secret")
+        );
+        assert_eq!(config.odoo.password, None);
+        assert_eq!(config.odoo.max_concurrent_requests, 8);
+        assert_eq!(config.server.listen.port(), 8787);
+        assert_eq!(config.whatsapp.mode, Mode::Sandbox);
+        assert_eq!(config.whatsapp.api_version, "v25.0");
+        assert_eq!(config.log.format, LogFormat::Pretty);
+        assert_eq!(
+            config.source.as_deref(),
+            Some(Path::new("./whatsapp-sidecar.toml"))
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_the_file_with_double_underscores() {
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", VALID)?;
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__URL", "https://odoo.example.com");
+        jail.set_env("WHATSAPP_SIDECAR_WHATSAPP__MODE", "cloud");
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__PASSWORD", "123456");
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__DATABASE", "2024");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.odoo.url.host_str(), Some("odoo.example.com"));
+        assert_eq!(config.whatsapp.mode, Mode::Cloud);
+        assert_eq!(
+            config.odoo.password.as_ref().map(Secret::expose),
+            Some("123456")
+        );
+        assert_eq!(config.odoo.database, "2024");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_url_names_the_key_and_the_value() {
+    let found = problems(&VALID.replace("http://127.0.0.1:8069", "htp://x"));
+    assert_eq!(found, vec![r#"odoo.url: "htp://x" is not an http(s) URL"#]);
+}
+
+#[test]
+fn unknown_keys_are_reported_not_ignored() {
+    let found = problems(&format!("{VALID}\n[odoo.extra]\n"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("odoo.extra: unknown key"), "{found:?}");
+
+    let found = problems(&VALID.replace("[server]", "[server]\nlisten_port = 1"));
+    assert!(
+        found[0].starts_with("server.listen_port: unknown key"),
+        "{found:?}"
+    );
+    assert!(found[0].contains("whatsapp-sidecar.toml"), "{found:?}");
+
+    let found = problems(&format!("{VALID}\n[webhooks]\nx = 1\n"));
+    assert!(found[0].starts_with("webhooks: unknown key"), "{found:?}");
+}
+
+#[test]
+fn unknown_environment_keys_are_reported_with_the_variable_name() {
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", VALID)?;
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__URLL", "http://x");
+        let err = Config::load(None).expect_err("unknown env key must fail");
+        assert!(
+            err.problems[0].starts_with("odoo.urll: unknown key"),
+            "{err}"
+        );
+        assert!(
+            err.problems[0].contains("WHATSAPP_SIDECAR_ODOO__URLL"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let file = r#"
+[odoo]
+url = "ftp://odoo"
+login = "x"
+api_key = "k"
+timeout_secs = -1
+[server]
+listen = "localhost"
+[whatsapp]
+mode = "meta"
+api_version = "25"
+[log]
+format = "xml"
+"#;
+    let found = problems(file);
+    let keys: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "odoo.url",
+            "odoo.database",
+            "odoo.timeout_secs",
+            "server.listen",
+            "whatsapp.mode",
+            "whatsapp.api_version",
+            "log.format"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[1].contains("WHATSAPP_SIDECAR_ODOO__DATABASE"));
+}
+
+#[test]
+fn secrets_come_from_files_relative_to_the_config_and_are_trimmed() {
+    Jail::expect_with(|jail| {
+        jail.create_dir("etc")?;
+        jail.create_file(
+            "etc/whatsapp-sidecar.toml",
+            &VALID.replace(
+                "api_key = \"abc123secret\"",
+                "api_key_file = \"key\"\npassword_file = \"pw\"",
+            ),
+        )?;
+        jail.create_file("etc/key", "from-file-key\n")?;
+        jail.create_file("etc/pw", "  pass word \n")?;
+        let config = Config::load(Some(Path::new("etc/whatsapp-sidecar.toml")))
+            .map_err(|e| e.to_string())?;
+        assert_eq!(
+            config.odoo.api_key.as_ref().map(Secret::expose),
+            Some("from-file-key")
+        );
+        assert_eq!(
+            config.odoo.password.as_ref().map(Secret::expose),
+            Some("pass word")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn secret_file_problems_name_the_key_and_the_path() {
+    let found = problems(&VALID.replace(
+        "api_key = \"abc123secret\"",
+        "api_key_file = \"/nonexistent/key\"",
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("odoo.api_key_file: cannot read /nonexistent/key"),
+        "{found:?}"
+    );
+
+    let found = problems(&VALID.replace(
+        "api_key = \"abc123secret\"",
+        "api_key = \"a\"\napi_key_file = \"/k\"",
+    ));
+    assert_eq!(
+        found,
+        vec!["odoo.api_key: set either odoo.api_key or odoo.api_key_file, not both"]
+    );
+}
+
+#[test]
+fn a_missing_credential_says_what_to_set() {
+    let found = problems(&VALID.replace("api_key = \"abc123secret\"", ""));
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("odoo.api_key: missing"), "{found:?}");
+}
+
+#[test]
+fn an_explicit_config_path_must_exist() {
+    let err = Config::load(Some(Path::new("/nonexistent/whatsapp-sidecar.toml")))
+        .expect_err("missing file");
+    assert!(err
+        .to_string()
+        .contains("/nonexistent/whatsapp-sidecar.toml: no such file"));
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &VALID.replace("[server]", "password = \"pw-very-secret\"\n[server]"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("abc123secret"), "{debug}");
+        assert!(!debug.contains("pw-very-secret"), "{debug}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_shipped_config_file_is_valid() {
+    let shipped = include_str!("../../whatsapp-sidecar.toml");
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", shipped)?;
+        jail.create_file("odoo_api_key", "k")?;
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__API_KEY_FILE", "odoo_api_key");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.odoo.url.as_str(), "http://127.0.0.1:8069/");
+        assert_eq!(config.whatsapp.mode, Mode::Sandbox);
+        Ok(())
+    });
+}
