@@ -361,19 +361,17 @@ fn decode<T: DeserializeOwned>(
     status: u16,
     body: &[u8],
 ) -> Result<T, WhatsAppError> {
-    serde_json::from_slice(body).map_err(|e| {
-        // a 200 carrying an error object is still Meta's error
-        if let Ok(env) = serde_json::from_slice::<ErrorEnvelope>(body) {
-            return WhatsAppError::Meta {
-                operation,
-                status,
-                error: Box::new(env.error),
-            };
-        }
-        WhatsAppError::Decode {
+    // a success status carrying an error object is still Meta's error
+    if let Ok(env) = serde_json::from_slice::<ErrorEnvelope>(body) {
+        return Err(WhatsAppError::Meta {
             operation,
-            reason: format!("{e}; body: {}", snippet(body)),
-        }
+            status,
+            error: Box::new(env.error),
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| WhatsAppError::Decode {
+        operation,
+        reason: format!("{e}; body: {}", snippet(body)),
     })
 }
 

@@ -599,6 +599,7 @@ impl WhatsAppError {
                 _ => Never,
             },
             WhatsAppError::Config(_) => PauseAccount,
+            WhatsAppError::Media(e) if e.is_retryable() => RetryNow,
             WhatsAppError::Payload(_) | WhatsAppError::Media(_) | WhatsAppError::Decode { .. } => {
                 Never
             }
