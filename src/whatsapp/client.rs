@@ -494,16 +494,20 @@ impl CloudClient {
     ) -> Result<String, WhatsAppError> {
         const OP: &str = "upload media";
         account.check_phone()?;
-        let part = reqwest::multipart::Part::bytes(upload.bytes().to_vec())
-            .file_name(upload.file_name().to_string())
-            .mime_str(upload.mime_type())
-            .map_err(|_| {
-                WhatsAppError::Media(MediaError::WrongType {
-                    kind: upload.kind(),
-                    mime: upload.mime_type().to_string(),
-                    allowed: upload.kind().allowed_mime_types().join(", "),
-                })
-            })?;
+        let len = upload.bytes().len() as u64;
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::from(upload.bytes().clone()),
+            len,
+        )
+        .file_name(upload.file_name().to_string())
+        .mime_str(upload.mime_type())
+        .map_err(|_| {
+            WhatsAppError::Media(MediaError::WrongType {
+                kind: upload.kind(),
+                mime: upload.mime_type().to_string(),
+                allowed: upload.kind().allowed_mime_types().join(", "),
+            })
+        })?;
         let form = reqwest::multipart::Form::new()
             .text("messaging_product", "whatsapp")
             .text("type", upload.mime_type().to_string())

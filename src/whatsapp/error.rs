@@ -191,6 +191,22 @@ impl MetaError {
         }
     }
 
+    /// The error Meta would send for `code`: message `(#code) Title`, title, type
+    /// `OAuthException`, `error_data.details` and a trace id (the sandbox answers with it).
+    pub fn for_code(code: i64, details: impl Into<String>, fbtrace_id: impl Into<String>) -> Self {
+        let title = classify(code, None).title;
+        let mut e = MetaError::new(code, format!("(#{code}) {title}")).with_details(details);
+        e.title = Some(title.to_string());
+        e.kind = Some("OAuthException".into());
+        e.fbtrace_id = Some(fbtrace_id.into());
+        e
+    }
+
+    /// `{"error": {...}}`: the body of an error response.
+    pub fn to_response_body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self })
+    }
+
     /// Sets `error_data.details`.
     pub fn with_details(mut self, details: impl Into<String>) -> Self {
         self.error_data = Some(ErrorData {
@@ -818,6 +834,28 @@ mod tests {
             "{shown}"
         );
         assert!(e.help().contains("same recipient"));
+    }
+
+    #[test]
+    fn errors_built_for_a_code_read_back_the_same() {
+        let e = MetaError::for_code(131047, "more than 24 hours", "Atrace");
+        let body = e.to_response_body();
+        assert_eq!(body["error"]["code"], 131047);
+        assert_eq!(
+            body["error"]["message"],
+            "(#131047) Outside the 24-hour window"
+        );
+        assert_eq!(body["error"]["error_data"]["details"], "more than 24 hours");
+        assert_eq!(body["error"]["fbtrace_id"], "Atrace");
+        let back: ErrorEnvelope = serde_json::from_value(body).unwrap();
+        assert_eq!(back.error, e);
+    }
+
+    #[test]
+    fn error_data_as_a_string() {
+        let e: MetaError =
+            serde_json::from_str(r#"{"code":100,"error_data":"Invalid parameter"}"#).unwrap();
+        assert_eq!(e.details(), Some("Invalid parameter"));
     }
 
     #[test]
