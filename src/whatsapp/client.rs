@@ -598,7 +598,7 @@ impl CloudClient {
             .map_err(|e| match e {
                 WhatsAppError::Decode { .. } => {
                     WhatsAppError::Media(MediaError::DownloadTooLarge {
-                        max_human: "100 MB".into(),
+                        max_human: media::human_size(media::MAX_MEDIA_BYTES),
                     })
                 }
                 other => other,

@@ -127,7 +127,7 @@ pub fn normalize_mime(mime: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     if bytes >= MB {
         format!("{:.1} MB", bytes as f64 / MB as f64)
     } else {

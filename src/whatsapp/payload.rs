@@ -571,7 +571,6 @@ impl Document {
                     "must be a file name without a folder (no '/' or '\\')",
                 ));
             }
-            max_chars(|| format!("{what} filename {}", quote(name)), name, 240)?;
         }
         Ok(())
     }
