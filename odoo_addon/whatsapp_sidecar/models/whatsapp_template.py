@@ -242,7 +242,11 @@ class WhatsappTemplateVariable(models.Model):
         help="Dotted path on the record the message is about, "
         "e.g. partner_id.name or amount_total.",
     )
-    fixed_value = fields.Char(help="Used when no field path is set, or it is empty.")
+    fixed_value = fields.Char(
+        help="Used when no field path is set, or it is empty. For a button "
+        "parameter with a field path too, the payload is '<fixed value>:<field "
+        "value>', e.g. invoice_pay:42.",
+    )
 
     @api.constrains("field_path", "fixed_value")
     def _check_value_source(self):
@@ -280,5 +284,7 @@ class WhatsappTemplateVariable(models.Model):
             if isinstance(value, models.BaseModel):
                 value = ", ".join(value.mapped("display_name"))
             if value not in (False, None, ""):
+                if self.component == "button" and self.fixed_value:
+                    return f"{self.fixed_value}:{value}"
                 return str(value)
         return self.fixed_value or ""

@@ -163,6 +163,14 @@ class WhatsappSendPartnerMessage(models.TransientModel):
             )
             if self.template_id and self.message_type == "template":
                 params, header = self.template_id._resolve_params(partner)
+                for entry in header + params["body"] + params.get("buttons", []):
+                    if not entry["value"]:
+                        raise UserError(
+                            _("No content for template parameter {{%(name)s}} for "
+                              "%(partner)s: its field is empty. Fill it in on the "
+                              "contact or give the variable a fixed value.",
+                              name=entry["name"], partner=partner.display_name)
+                        )
                 vals["template_params_json"] = json.dumps(params, ensure_ascii=False)
                 if header:
                     vals["header_params_json"] = json.dumps(header, ensure_ascii=False)
