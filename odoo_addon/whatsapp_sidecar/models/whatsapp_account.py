@@ -177,7 +177,11 @@ class WhatsappAccount(models.Model):
     _sql_constraints = [
         (
             "one_default_per_company",
-            "EXCLUDE (company_id WITH =) WHERE (is_default)",
+            # Deferred to the commit, so that moving the default inside one
+            # transaction works in any order; the Python check below gives
+            # the friendly message first, this one guards concurrent writes.
+            "EXCLUDE (company_id WITH =) WHERE (is_default) "
+            "DEFERRABLE INITIALLY DEFERRED",
             "A company can have only one default WhatsApp account: "
             "untick 'Default for the company' on the other account first.",
         ),
@@ -195,8 +199,9 @@ class WhatsappAccount(models.Model):
 
     @api.constrains("is_default", "company_id")
     def _check_one_default(self):
+        Account = self.sudo().with_context(active_test=False)
         for account in self.filtered("is_default"):
-            other = self.sudo().with_context(active_test=False).search(
+            other = Account.search(
                 [
                     ("company_id", "=", account.company_id.id),
                     ("is_default", "=", True),
@@ -211,7 +216,7 @@ class WhatsappAccount(models.Model):
                         "(%(other)s): untick 'Default for the company' there "
                         "before making %(account)s the default.",
                         company=account.company_id.display_name,
-                        other=other.display_name,
+                        other=other.name,
                         account=account.display_name,
                     )
                 )

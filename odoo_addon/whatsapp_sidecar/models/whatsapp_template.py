@@ -248,7 +248,7 @@ class WhatsappTemplateVariable(models.Model):
         "value>', e.g. invoice_pay:42.",
     )
 
-    @api.constrains("field_path", "fixed_value")
+    @api.constrains("name", "component", "field_path", "fixed_value")
     def _check_value_source(self):
         for variable in self:
             if not variable.field_path and not variable.fixed_value:

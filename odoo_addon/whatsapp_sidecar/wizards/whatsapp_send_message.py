@@ -90,25 +90,22 @@ class WhatsappSendMessage(models.TransientModel):
     )
     interaction_type = fields.Selection(
         [("buttons", "Reply buttons (up to 3)"), ("list", "List (up to 10 rows)")],
-        default="buttons",
-        compute="_compute_from_scenario",
+        compute="_compute_interaction_type",
         store=True,
         readonly=False,
     )
-    header_text = fields.Char(
-        compute="_compute_from_scenario", store=True, readonly=False
-    )
-    footer_text = fields.Char(
-        compute="_compute_from_scenario", store=True, readonly=False
-    )
+    # One compute per field: a value given for one of them at creation must
+    # not stop the others from being computed.
+    header_text = fields.Char(compute="_compute_header_text", store=True, readonly=False)
+    footer_text = fields.Char(compute="_compute_footer_text", store=True, readonly=False)
     list_button_label = fields.Char(
-        compute="_compute_from_scenario", store=True, readonly=False
+        compute="_compute_list_button_label", store=True, readonly=False
     )
     option_ids = fields.One2many(
         "whatsapp.send.message.option",
         "wizard_id",
         string="Options",
-        compute="_compute_from_scenario",
+        compute="_compute_option_ids",
         store=True,
         readonly=False,
     )
@@ -192,15 +189,31 @@ class WhatsappSendMessage(models.TransientModel):
             wizard.param_ids = commands
 
     @api.depends("scenario_id")
-    def _compute_from_scenario(self):
+    def _compute_interaction_type(self):
         for wizard in self:
-            scenario = wizard.scenario_id
-            if not scenario:
-                continue
-            wizard.interaction_type = scenario.interaction_type
-            wizard.header_text = scenario.header_text
-            wizard.footer_text = scenario.footer_text
-            wizard.list_button_label = scenario.list_button_label
+            if wizard.scenario_id:
+                wizard.interaction_type = wizard.scenario_id.interaction_type
+            elif not wizard.interaction_type:
+                wizard.interaction_type = "buttons"
+
+    @api.depends("scenario_id")
+    def _compute_header_text(self):
+        for wizard in self.filtered("scenario_id"):
+            wizard.header_text = wizard.scenario_id.header_text
+
+    @api.depends("scenario_id")
+    def _compute_footer_text(self):
+        for wizard in self.filtered("scenario_id"):
+            wizard.footer_text = wizard.scenario_id.footer_text
+
+    @api.depends("scenario_id")
+    def _compute_list_button_label(self):
+        for wizard in self.filtered("scenario_id"):
+            wizard.list_button_label = wizard.scenario_id.list_button_label
+
+    @api.depends("scenario_id")
+    def _compute_option_ids(self):
+        for wizard in self.filtered("scenario_id"):
             wizard.option_ids = [fields.Command.clear()] + [
                 fields.Command.create(
                     {
@@ -211,7 +224,9 @@ class WhatsappSendMessage(models.TransientModel):
                         "section_title": option.section_title,
                     }
                 )
-                for option in scenario.option_ids.sorted(lambda o: (o.sequence, o.id))
+                for option in wizard.scenario_id.option_ids.sorted(
+                    lambda o: (o.sequence, o.id)
+                )
             ]
 
     @api.depends("scenario_id")
