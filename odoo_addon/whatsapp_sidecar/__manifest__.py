@@ -35,5 +35,4 @@
         "demo/whatsapp_sidecar_demo.xml",
     ],
     "application": True,
-    "installable": True,
 }

@@ -38,7 +38,9 @@ class AccountMove(models.Model):
     x_whatsapp_unpaid_reminder_count = fields.Integer(
         string="WhatsApp: unpaid reminders", copy=False, readonly=True
     )
-    whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+    whatsapp_message_count = fields.Integer(
+        string="WhatsApp messages", compute="_compute_whatsapp_message_count"
+    )
 
     def _compute_whatsapp_message_count(self):
         counts = self.env["whatsapp.message"]._count_by_record(self)

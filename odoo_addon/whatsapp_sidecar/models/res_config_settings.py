@@ -17,6 +17,7 @@ class ResConfigSettings(models.TransientModel):
         groups="whatsapp_sidecar.group_whatsapp_manager",
     )
     whatsapp_account_count = fields.Integer(
+        string="WhatsApp accounts",
         compute="_compute_whatsapp_default_account_id",
         groups="whatsapp_sidecar.group_whatsapp_manager",
     )

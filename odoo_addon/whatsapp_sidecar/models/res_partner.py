@@ -32,8 +32,12 @@ class ResPartner(models.Model):
         help="International format, e.g. +2250700000001. Empty: the mobile, else "
         "the phone number is used.",
     )
-    whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_counts")
-    whatsapp_conversation_count = fields.Integer(compute="_compute_whatsapp_counts")
+    whatsapp_message_count = fields.Integer(
+        string="WhatsApp messages", compute="_compute_whatsapp_counts"
+    )
+    whatsapp_conversation_count = fields.Integer(
+        string="WhatsApp conversations", compute="_compute_whatsapp_counts"
+    )
 
     def _compute_whatsapp_counts(self):
         messages = dict(

@@ -38,7 +38,9 @@ class SaleOrder(models.Model):
     x_whatsapp_details_sent_date = fields.Datetime(
         string="WhatsApp: details date", copy=False, readonly=True
     )
-    whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+    whatsapp_message_count = fields.Integer(
+        string="WhatsApp messages", compute="_compute_whatsapp_message_count"
+    )
 
     def _compute_whatsapp_message_count(self):
         counts = self.env["whatsapp.message"]._count_by_record(self)

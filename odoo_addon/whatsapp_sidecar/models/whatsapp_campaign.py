@@ -131,7 +131,9 @@ class WhatsappCampaign(models.Model):
     queue_generated_at = fields.Datetime(readonly=True, copy=False)
     step_ids = fields.One2many("whatsapp.campaign.step", "campaign_id", copy=True)
     recipient_ids = fields.One2many("whatsapp.campaign.recipient", "campaign_id")
-    whatsapp_message_ids = fields.One2many("whatsapp.message", "campaign_id")
+    whatsapp_message_ids = fields.One2many(
+        "whatsapp.message", "campaign_id", string="WhatsApp messages"
+    )
     # KPIs written by the daemon.
     kpi_recipients = fields.Integer(string="Recipients", readonly=True, copy=False)
     kpi_sent = fields.Integer(string="Sent", readonly=True, copy=False)

@@ -33,7 +33,7 @@ class WhatsappSendPartnerMessage(models.TransientModel):
         domain="[('company_id', 'in', allowed_company_ids)]",
     )
     partner_ids = fields.Many2many(
-        "res.partner", string="Contacts", default=_default_partner_ids
+        "res.partner", string="Contacts", default=lambda self: self._default_partner_ids()
     )
     skip_not_opted_in = fields.Boolean(
         string="Skip contacts who have not opted in",
