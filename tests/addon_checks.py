@@ -418,7 +418,7 @@ def load_manifest(addon: Path, report: Report) -> dict:
 def check_manifest(addon: Path, manifest: dict, report: Report) -> None:
     path = addon / "__manifest__.py"
     for key in ("name", "version", "license", "depends", "data", "demo", "excludes",
-                "application", "installable", "author", "summary"):
+                "application", "author", "summary"):
         if key not in manifest:
             report.fail("manifest", path, f"missing key {key!r}")
     if not re.fullmatch(r"17\.0\.\d+\.\d+\.\d+", str(manifest.get("version", ""))):
