@@ -673,6 +673,8 @@ class ViewChecker:
         tag = node.tag
         if not isinstance(tag, str):
             return
+        record_where = where
+        where = f"{where.rsplit(':', 1)[0]}:{node.sourceline}"
         if tag == "xpath" or node.get("position"):
             pass  # an anchor of an inherited view: its children are checked below
         elif tag == "field" and node.get("name"):
@@ -739,9 +741,9 @@ class ViewChecker:
                     continue
                 if child.tag == "tree":
                     self.validate_rng(child, where)
-                self.walk(child, comodel, model, where, view_type=child.tag)
+                self.walk(child, comodel, model, record_where, view_type=child.tag)
             else:
-                self.walk(child, model, parent_model, where, view_type=view_type)
+                self.walk(child, model, parent_model, record_where, view_type=view_type)
 
 
 def check_xml(addon: Path, manifest: dict, models, report: Report, rng_dir: Path) -> dict:
@@ -1068,7 +1070,8 @@ BREAKS = [
      'related="account_id.company_id"', 'related="account_id.compny_id"',
      "field 'compny_id' does not exist on whatsapp.account"),
     ("fr.po does not parse", "i18n/fr.po",
-     'msgstr ""\n', 'msgstr "unterminated\n', "does not parse"),
+     '#. module: whatsapp_sidecar\n', 'msgid "x" garbage\n#. module: whatsapp_sidecar\n',
+     "does not parse"),
     ("untranslated entry", "i18n/fr.po", None, None, "does not translate"),
     ("excludes dropped", "__manifest__.py",
      '"excludes": ["whatsapp"],', '"excludes": [],', "excludes must list 'whatsapp'"),
