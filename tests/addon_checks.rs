@@ -6,9 +6,12 @@
 //! translations. This test runs the script, and its `--self-test` mode that breaks
 //! copies of the addon on purpose to prove each check catches what it claims to.
 //!
-//! `lxml` and `polib` are installed with `python3 -m pip install --quiet lxml polib`
-//! when missing (a fresh CI machine has Python and pip only). Set `PYTHON` to use
-//! another interpreter.
+//! A third test runs `pylint-odoo` (the OCA linter: manifest keys, translation
+//! calls, inheritable defaults, README, ...) with its Odoo checks only.
+//!
+//! `lxml`, `polib` and `pylint-odoo` are installed with `python3 -m pip install
+//! --quiet ...` when missing (a fresh CI machine has Python and pip only). Set
+//! `PYTHON` to use another interpreter.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -30,55 +33,59 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn pip_install(python: &str, extra: &[&str]) -> Result<Output, String> {
+fn pip_install(python: &str, extra: &[&str], packages: &[&str]) -> Result<Output, String> {
     let mut args = vec!["-m", "pip", "install", "--quiet"];
     args.extend_from_slice(extra);
-    args.extend_from_slice(&["lxml", "polib"]);
+    args.extend_from_slice(packages);
     Command::new(python)
         .args(&args)
         .output()
         .map_err(|err| format!("cannot run `{python} -m pip`: {err}"))
 }
 
-/// Makes sure `lxml` and `polib` import, installing them once per test process.
-fn python_deps() -> &'static Result<(), String> {
+/// Imports `modules`, and installs `packages` with pip when that fails.
+fn ensure_installed(modules: &str, packages: &[&str]) -> Result<(), String> {
+    let python = python();
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map_err(|err| {
+            format!("cannot run `{python}`: {err}. Install Python 3.11+ (or set PYTHON).")
+        })?;
+    if probe.status.success() {
+        return Ok(());
+    }
+    let wanted = packages.join(" ");
+    let first = pip_install(&python, &[], packages)?;
+    if first.status.success() {
+        return Ok(());
+    }
+    // A system Python marked "externally managed" (PEP 668) refuses a plain
+    // install: fall back to the user's site-packages.
+    let first_text = text(&first);
+    if first_text.contains("externally-managed-environment") {
+        let second = pip_install(&python, &["--user", "--break-system-packages"], packages)?;
+        if second.status.success() {
+            return Ok(());
+        }
+        return Err(format!(
+            "`{python} -m pip install --user {wanted}` failed:\n{}",
+            text(&second)
+        ));
+    }
+    Err(format!(
+        "`{python} -m pip install {wanted}` failed:\n{first_text}"
+    ))
+}
+
+/// `lxml` and `polib`, installed once per test process.
+fn checker_deps() -> &'static Result<(), String> {
     static DEPS: OnceLock<Result<(), String>> = OnceLock::new();
-    DEPS.get_or_init(|| {
-        let python = python();
-        let probe = Command::new(&python)
-            .args(["-c", "import lxml, polib"])
-            .output()
-            .map_err(|err| {
-                format!("cannot run `{python}`: {err}. Install Python 3.11+ (or set PYTHON).")
-            })?;
-        if probe.status.success() {
-            return Ok(());
-        }
-        let first = pip_install(&python, &[])?;
-        if first.status.success() {
-            return Ok(());
-        }
-        // A system Python marked "externally managed" (PEP 668) refuses a plain
-        // install: fall back to the user's site-packages.
-        let first_text = text(&first);
-        if first_text.contains("externally-managed-environment") {
-            let second = pip_install(&python, &["--user", "--break-system-packages"])?;
-            if second.status.success() {
-                return Ok(());
-            }
-            return Err(format!(
-                "`{python} -m pip install --user lxml polib` failed:\n{}",
-                text(&second)
-            ));
-        }
-        Err(format!(
-            "`{python} -m pip install lxml polib` failed:\n{first_text}"
-        ))
-    })
+    DEPS.get_or_init(|| ensure_installed("lxml, polib", &["lxml", "polib"]))
 }
 
 fn run_checker(args: &[&str]) -> Result<Output, String> {
-    if let Err(err) = python_deps() {
+    if let Err(err) = checker_deps() {
         return Err(err.clone());
     }
     let script = repo_root().join("tests").join("addon_checks.py");
@@ -123,5 +130,34 @@ fn addon_checker_catches_broken_addons() {
             && report.contains("self-test: caught bad model in the access file")
             && report.contains("self-test: caught missing ref in a menu"),
         "unexpected self-test output:\n{report}"
+    );
+}
+
+#[test]
+fn addon_passes_pylint_odoo() {
+    if let Err(err) = ensure_installed("pylint_odoo", &["pylint-odoo"]) {
+        panic!("{err}");
+    }
+    let output = Command::new(python())
+        .args([
+            "-m",
+            "pylint",
+            "--load-plugins=pylint_odoo",
+            "--valid-odoo-versions=17.0",
+            "--manifest-required-authors=whatsapp-sidecar contributors",
+            "--disable=all",
+            "--enable=odoolint",
+            "--score=n",
+        ])
+        .arg(repo_root().join("odoo_addon").join("whatsapp_sidecar"))
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(err) => panic!("cannot run pylint: {err}"),
+    };
+    assert!(
+        output.status.success(),
+        "pylint-odoo found problems in odoo_addon/whatsapp_sidecar:\n{}",
+        text(&output)
     );
 }
