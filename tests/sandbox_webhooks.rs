@@ -64,7 +64,7 @@ async fn sent_delivered_read_arrive_signed_and_in_metas_shape() {
         assert_eq!(change["value"]["metadata"]["phone_number_id"], PN);
         assert_eq!(
             change["value"]["metadata"]["display_phone_number"],
-            "15550100100"
+            "15550000001"
         );
     }
     let statuses = statuses_of(&received, &wamid);
@@ -249,9 +249,17 @@ async fn a_callback_answering_500_is_retried_with_the_same_bytes() {
         "retries resend the same bytes"
     );
     assert!(received[0].signature_valid(SECRET));
-    let stats = sandbox.handle.stats();
-    assert_eq!(stats["webhook_failed_attempts"], 3);
-    assert_eq!(stats["webhooks_delivered"], 1);
+    // The sandbox counts the 200 once it has read the answer, just after the receiver stored it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sandbox.handle.stats()["webhooks_delivered"] != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            sandbox.handle.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(sandbox.handle.stats()["webhook_failed_attempts"], 3);
     sandbox.stop().await;
 }
 
@@ -383,7 +391,7 @@ async fn injected_messages_produce_metas_inbound_webhooks() {
     );
     assert_eq!(message["interactive"]["button_reply"]["title"], "Confirm");
     assert_eq!(message["context"]["id"], buttons_wamid.as_str());
-    assert_eq!(message["context"]["from"], "15550100100");
+    assert_eq!(message["context"]["from"], "15550000001");
 
     // List reply.
     let list = json!({"messaging_product": "whatsapp", "to": USER, "type": "interactive",
@@ -410,7 +418,7 @@ async fn injected_messages_produce_metas_inbound_webhooks() {
         "template": {"name": "sidecar_invoice", "language": {"code": "en_US"}, "components": [
             {"type": "header", "parameters": [{"type": "document", "document": {"link": "https://e.com/i.pdf"}}]},
             {"type": "body", "parameters": [{"type": "text", "text": "Awa"}, {"type": "text", "text": "INV/1"},
-                                            {"type": "text", "text": "$ 10"}, {"type": "text", "text": "$ 5"}]},
+                                            {"type": "text", "text": "$ 10"}]},
             {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "TALK:INV/1"}]}]}});
     let invoice_wamid = send_ok(&sandbox, invoice).await;
     let (_, out) = sandbox
@@ -483,7 +491,8 @@ async fn template_status_changes_send_metas_template_webhook() {
     assert_eq!(change["value"]["event"], "PAUSED");
     assert_eq!(change["value"]["message_template_name"], "sidecar_invoice");
     assert_eq!(change["value"]["message_template_language"], "en_US");
-    assert!(change["value"]["message_template_id"].is_u64());
+    // The demo templates carry the addon's ids; numeric ids (Meta's) are sent as numbers.
+    assert_eq!(change["value"]["message_template_id"], "sandbox-tpl-0002");
     assert!(received[0].signature_valid(SECRET));
     sandbox.stop().await;
 }

@@ -11,7 +11,7 @@
 //!
 //! [[phone_numbers]]
 //! id = "sandbox-0001"
-//! display_phone_number = "+1 555-010-0100"
+//! display_phone_number = "+1 555 000 0001"
 //! throughput_mps = 1000
 //!
 //! [limits]
@@ -116,7 +116,7 @@ impl Default for SandboxConfig {
 pub struct PhoneNumberConfig {
     /// The phone number id used in API paths.
     pub id: String,
-    /// The number as shown to users, e.g. `+1 555-010-0100`.
+    /// The number as shown to users, e.g. `+1 555 000 0001`.
     pub display_phone_number: String,
     /// The business display name.
     pub verified_name: String,
@@ -136,7 +136,7 @@ impl Default for PhoneNumberConfig {
     fn default() -> Self {
         PhoneNumberConfig {
             id: DEFAULT_PHONE_NUMBER_ID.to_string(),
-            display_phone_number: "+1 555-010-0100".to_string(),
+            display_phone_number: "+1 555 000 0001".to_string(),
             verified_name: "Sidecar Sandbox".to_string(),
             waba_id: DEFAULT_WABA_ID.to_string(),
             quality_rating: "GREEN".to_string(),
@@ -385,7 +385,7 @@ impl SandboxConfig {
             }
             if number.display_digits().len() < 5 {
                 return bad(format!(
-                    "display_phone_number {:?} of {} has too few digits: write it like \"+1 555-010-0100\"",
+                    "display_phone_number {:?} of {} has too few digits: write it like \"+1 555 000 0001\"",
                     number.display_phone_number, number.id
                 ));
             }

@@ -106,7 +106,7 @@ impl Number {
             "platform_type": "CLOUD_API",
             "throughput": {"level": if self.config.throughput_mps >= 1000 { "HIGH" } else { "STANDARD" }},
             "name_status": self.config.name_status,
-            "messaging_limit_tier": "TIER_2K",
+            "messaging_limit_tier": "TIER_250",
             "id": self.config.id,
         })
     }
@@ -1647,7 +1647,7 @@ mod tests {
             "Yes please"
         );
         assert_eq!(message["context"]["id"], sent.as_str());
-        assert_eq!(message["context"]["from"], "15550100100");
+        assert_eq!(message["context"]["from"], "15550000001");
         assert!(!out.queued, "no callback is configured");
 
         let err = s

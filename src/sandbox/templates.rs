@@ -5,23 +5,24 @@
 use super::config::{TemplateConfig, DEFAULT_WABA_ID};
 use serde_json::{json, Value};
 
-/// The templates of the addon's demo data (`odoo_addon/whatsapp_sidecar/demo/`).
+/// The templates of the addon's demo data (`odoo_addon/whatsapp_sidecar/demo/`), with the same
+/// ids, texts and buttons, so a demo database and the sandbox agree.
 pub fn default_templates() -> Vec<TemplateConfig> {
     vec![
         TemplateConfig {
-            id: "1000000000000001".into(),
+            id: "sandbox-tpl-0001".into(),
             name: "sidecar_hello".into(),
             language: "en_US".into(),
             status: "APPROVED".into(),
             category: "UTILITY".into(),
             parameter_format: "POSITIONAL".into(),
             components: json!([
-                {"type": "BODY", "text": "Hello from whatsapp-sidecar! Your WhatsApp connection works."}
+                {"type": "BODY", "text": "Hello! Thanks for choosing us. Reply to this message to talk with our team."}
             ]),
             ..TemplateConfig::default()
         },
         TemplateConfig {
-            id: "1000000000000002".into(),
+            id: "sandbox-tpl-0002".into(),
             name: "sidecar_invoice".into(),
             language: "en_US".into(),
             status: "APPROVED".into(),
@@ -29,10 +30,11 @@ pub fn default_templates() -> Vec<TemplateConfig> {
             parameter_format: "POSITIONAL".into(),
             components: json!([
                 {"type": "HEADER", "format": "DOCUMENT",
-                 "example": {"header_handle": ["https://example.com/invoice.pdf"]}},
+                 "example": {"header_handle": ["sandbox-handle-invoice"]}},
                 {"type": "BODY",
-                 "text": "Hello {{1}}, your invoice {{2}} of {{3}} is attached. Amount due: {{4}}.",
-                 "example": {"body_text": [["Azure Interior", "INV/2026/00001", "$ 1,250.00", "$ 250.00"]]}},
+                 "text": "Hello {{1}}, your invoice {{2}} of {{3}} is ready: the PDF is attached.",
+                 "example": {"body_text": [["Alice", "INV/2025/00042", "$ 42.00"]]}},
+                {"type": "FOOTER", "text": "Reply STOP to stop these messages"},
                 {"type": "BUTTONS", "buttons": [
                     {"type": "QUICK_REPLY", "text": "Pay now"},
                     {"type": "QUICK_REPLY", "text": "Talk to us"}
@@ -345,7 +347,7 @@ mod tests {
         assert_eq!(hello.body_params, Params::Positional(0));
         assert!(hello.header.is_none());
         let invoice = specs.iter().find(|s| s.name == "sidecar_invoice").unwrap();
-        assert_eq!(invoice.body_params, Params::Positional(4));
+        assert_eq!(invoice.body_params, Params::Positional(3));
         assert_eq!(invoice.header, Some(HeaderSpec::Media("document".into())));
         assert_eq!(invoice.buttons.len(), 2);
         assert!(invoice.buttons.iter().all(|b| b.kind == "QUICK_REPLY"));

@@ -1002,7 +1002,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let ctx = SendContext {
-            business_digits: "15550100100",
+            business_digits: "15550000001",
             find_template: &find,
             template_languages: &langs,
         };
@@ -1114,7 +1114,7 @@ mod tests {
     #[test]
     fn sending_to_the_business_number_is_131021() {
         let mut m = msg("text", json!({"body": "x"}));
-        m["to"] = json!("+15550100100");
+        m["to"] = json!("+15550000001");
         assert_eq!(code(m), 131021);
     }
 
@@ -1324,7 +1324,7 @@ mod tests {
 
     #[test]
     fn templates_are_checked_against_their_definition() {
-        let send = check(msg("template", invoice(4))).unwrap();
+        let send = check(msg("template", invoice(3))).unwrap();
         assert!(!send.is_free_form());
         assert_eq!(send.pricing_category(), "utility");
         assert_eq!(
@@ -1339,13 +1339,13 @@ mod tests {
             0
         );
 
-        let e = check(msg("template", invoice(3))).unwrap_err();
+        let e = check(msg("template", invoice(2))).unwrap_err();
         assert_eq!(e.code, 132000);
         assert!(e
             .details
             .unwrap()
-            .contains("(3) does not match the expected number of params (4)"));
-        assert_eq!(code(msg("template", invoice(5))), 132000);
+            .contains("(2) does not match the expected number of params (3)"));
+        assert_eq!(code(msg("template", invoice(4))), 132000);
 
         let e = check(msg(
             "template",
@@ -1386,7 +1386,7 @@ mod tests {
 
     #[test]
     fn template_header_media_must_match() {
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][0]["parameters"] = json!([{"type": "image", "image": {"id": "9"}}]);
         let e = check(msg("template", t)).unwrap_err();
         assert_eq!(e.code, 132012);
@@ -1394,10 +1394,10 @@ mod tests {
             .details
             .unwrap()
             .contains("expected DOCUMENT, received IMAGE"));
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"].as_array_mut().unwrap().remove(0);
         assert_eq!(code(msg("template", t)), 132012);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][0]["parameters"] = json!([{"type": "document", "document": {}}]);
         assert_eq!(code(msg("template", t)), 100);
         let t = json!({"name": "image_t", "language": {"code": "en_US"}, "components": [
@@ -1411,37 +1411,37 @@ mod tests {
 
     #[test]
     fn template_parameter_values() {
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][1]["parameters"][0] = json!({"type": "text", "text": ""});
         assert_eq!(code(msg("template", t)), 131008);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][1]["parameters"][0] = json!({"type": "text", "text": "a\nb"});
         assert_eq!(code(msg("template", t)), 100);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][1]["parameters"][2] = json!({"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}});
-        t["components"][1]["parameters"][3] =
+        t["components"][1]["parameters"][1] =
             json!({"type": "date_time", "date_time": {"fallback_value": "May 1"}});
         assert_eq!(code(msg("template", t)), 0);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][1]["parameters"][0] = json!({"type": "image", "image": {"id": "1"}});
         assert_eq!(code(msg("template", t)), 132012);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][1]["parameters"][0] = json!({"type": "text", "text": "x".repeat(1100)});
         assert_eq!(code(msg("template", t)), 132005);
     }
 
     #[test]
     fn template_buttons() {
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][2]["index"] = json!("5");
         assert_eq!(code(msg("template", t)), 131009);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][2]["sub_type"] = json!("url");
         assert_eq!(code(msg("template", t)), 131009);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"][2]["parameters"][0] = json!({"type": "text", "text": "x"});
         assert_eq!(code(msg("template", t)), 132012);
-        let mut t = invoice(4);
+        let mut t = invoice(3);
         t["components"].as_array_mut().unwrap().remove(2);
         assert_eq!(code(msg("template", t)), 0);
     }
