@@ -74,7 +74,8 @@ pub struct SandboxConfig {
     /// When true, webhooks carry business-scoped user ids (`user_id`, `recipient_user_id`) as
     /// Meta does since 2026.
     pub user_ids: bool,
-    /// How many accepted messages the record keeps (the oldest are dropped beyond it).
+    /// How many accepted messages the record keeps (the oldest are dropped beyond it). Each
+    /// takes about 1 KB (the request body is kept).
     pub record_limit: usize,
     /// How long a media download URL stays valid, in seconds (Meta: about 5 minutes).
     pub media_url_ttl_secs: u64,
@@ -100,7 +101,7 @@ impl Default for SandboxConfig {
             sync_failures: false,
             enforce_window: true,
             user_ids: true,
-            record_limit: 200_000,
+            record_limit: 50_000,
             media_url_ttl_secs: 300,
             public_url: None,
             limits: LimitsConfig::default(),

@@ -25,6 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How often limiter buckets and closed windows are dropped.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
 /// A status waiting for its time.
 struct Due {
     at: Instant,
@@ -90,6 +93,8 @@ pub async fn run(
         tracker,
     };
     let mut heap: BinaryHeap<Due> = BinaryHeap::new();
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq: u64 = 0;
     let mut take_job = |job: Job, heap: &mut BinaryHeap<Due>, poster: &Poster| match job {
         Job::Statuses {
@@ -133,6 +138,7 @@ pub async fn run(
                     }
                 }
             }
+            _ = housekeeping.tick() => shared.housekeeping(),
             _ = sleep_until_opt(next) => {
                 let now = Instant::now();
                 let mut due = Vec::new();

@@ -937,6 +937,14 @@ impl Shared {
         }
     }
 
+    /// Drops what no longer matters: pair-rate buckets that are full again and 24-hour windows
+    /// that have closed. Called periodically by the webhook task.
+    pub fn housekeeping(&self) {
+        self.pair.retain_recent();
+        self.pair.shrink_to_fit();
+        lock(&self.windows).retain(|_, last| last.elapsed() < SERVICE_WINDOW);
+    }
+
     /// Recorded messages matching a filter.
     pub fn messages(&self, filter: &RecordFilter) -> Result<Vec<RecordedMessage>, String> {
         let since = filter.since_ms()?;
@@ -1088,7 +1096,7 @@ impl Shared {
             &updated.category,
             reason.unwrap_or("NONE"),
         );
-        let body = webhook::envelope(waba, vec![change]);
+        let body = webhook::envelope_at(waba, now_ms() / 1000, vec![change]);
         self.queue_payload(body.clone());
         Ok(updated.listing_json())
     }
@@ -1674,6 +1682,21 @@ mod tests {
                 ..Default::default()
             })
             .is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn housekeeping_drops_full_buckets_and_closed_windows() {
+        let (s, _rx) = shared(SandboxConfig::default());
+        inject_text(&s, "+2250700000001");
+        s.accept_send("sandbox-0001", "v25.0", template_to("+2250700000002"))
+            .unwrap();
+        s.housekeeping();
+        assert_eq!(s.pair.len(), 1);
+        assert_eq!(lock(&s.windows).len(), 1);
+        tokio::time::advance(SERVICE_WINDOW + Duration::from_secs(1)).await;
+        s.housekeeping();
+        assert_eq!(s.pair.len(), 0);
+        assert!(lock(&s.windows).is_empty());
     }
 
     #[test]

@@ -177,6 +177,14 @@ pub fn envelope(waba_id: &str, changes: Vec<Value>) -> Value {
     })
 }
 
+/// The envelope with `entry[].time` (Unix seconds), as account-level updates carry it.
+pub fn envelope_at(waba_id: &str, time: u64, changes: Vec<Value>) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "time": time, "changes": changes}],
+    })
+}
+
 /// The sender of an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
