@@ -535,6 +535,21 @@ async fn the_callback_can_be_set_in_process_and_verified() {
     let received = receiver.wait_until("the inbound", |r| !r.is_empty()).await;
     assert!(received[0].signature_valid("runtime-secret"));
     assert!(!received[0].signature_valid(SECRET));
+
+    // Without a secret, the configured app secret signs.
+    sandbox.handle.set_callback(Some(receiver.url()), None);
+    sandbox
+        .handle
+        .inject(&InjectRequest {
+            from: USER.into(),
+            text: Some("third".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let received = receiver
+        .wait_until("the second inbound", |r| r.len() == 2)
+        .await;
+    assert!(received[1].signature_valid(SECRET));
     sandbox.stop().await;
 }
 

@@ -78,15 +78,16 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SandboxError> {
         .map_err(|e| SandboxError::Config(format!("cannot build the webhook HTTP client: {e}")))
 }
 
-/// Runs the webhook task until `shutdown`; POSTs run in `tracker`.
+/// Runs the webhook task until `shutdown`; POSTs run in `tracker` with `client`.
 pub async fn run(
     shared: Arc<Shared>,
+    client: reqwest::Client,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-) -> Result<(), SandboxError> {
+) {
     let poster = Poster {
-        client: http_client(Duration::from_millis(shared.webhooks.timeout_ms))?,
+        client,
         permits: Arc::new(Semaphore::new(shared.webhooks.concurrency)),
         shared: Arc::clone(&shared),
         shutdown: shutdown.clone(),
@@ -158,7 +159,6 @@ pub async fn run(
             heap.len()
         );
     }
-    Ok(())
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -110,13 +110,11 @@ impl Sandbox {
     }
 
     /// Points webhooks at `url` (none: statuses only update the record). Without a secret the
-    /// configured app secret (or `sandbox-app-secret`) signs them.
+    /// configured app secret (default `sandbox-app-secret`) signs them.
     pub fn set_callback(&self, url: Option<Url>, app_secret: Option<Secret>) {
         let target = url.map(|url| CallbackTarget {
             url,
-            app_secret: app_secret
-                .or_else(|| self.shared.callback().map(|c| c.app_secret.clone()))
-                .unwrap_or_else(|| Secret::new(config::DEFAULT_APP_SECRET)),
+            app_secret: app_secret.unwrap_or_else(|| self.shared.app_secret.clone()),
         });
         self.shared.set_callback(target);
     }
@@ -187,8 +185,10 @@ impl SandboxHandle {
         let shared = Arc::new(Shared::new(&config, jobs_tx)?);
         let tracker = TaskTracker::new();
 
+        let client = delivery::http_client(Duration::from_millis(config.webhooks.timeout_ms))?;
         tracker.spawn(delivery::run(
             Arc::clone(&shared),
+            client,
             jobs_rx,
             shutdown.clone(),
             tracker.clone(),

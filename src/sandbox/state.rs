@@ -523,6 +523,8 @@ pub struct Shared {
     plan: PlanSettings,
     /// The verify token for the callback handshake.
     pub verify_token: Option<Secret>,
+    /// The configured app secret (used when the callback is changed without one).
+    pub app_secret: Secret,
 }
 
 impl Shared {
@@ -629,6 +631,7 @@ impl Shared {
                 reorder_ratio: config.chaos.reorder_ratio,
             },
             verify_token: webhooks.verify_token.clone(),
+            app_secret: config.app_secret(),
             webhooks,
         })
     }
