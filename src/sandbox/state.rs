@@ -33,6 +33,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use url::Url;
 
+/// Business-scoped user ids cached at most (they are recomputed when dropped).
+const USER_ID_CACHE_MAX: usize = 100_000;
+
 /// The 24-hour customer service window.
 pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -873,7 +876,9 @@ impl Shared {
                 status: StatusKind::Accepted,
                 statuses: Vec::new(),
                 error_code: None,
-                body,
+                // A copy of exactly the body: the request's buffer may be a slice of a much
+                // larger connection buffer, which the record would otherwise keep alive.
+                body: Bytes::copy_from_slice(&body),
             });
             while record.entries.len() > self.record_limit {
                 if let Some(old) = record.entries.pop_front() {
@@ -946,6 +951,11 @@ impl Shared {
         self.pair.retain_recent();
         self.pair.shrink_to_fit();
         lock(&self.windows).retain(|_, last| last.elapsed() < SERVICE_WINDOW);
+        let mut user_ids = lock(&self.user_ids);
+        if user_ids.len() > USER_ID_CACHE_MAX {
+            user_ids.clear();
+            user_ids.shrink_to_fit();
+        }
     }
 
     /// Recorded messages matching a filter.
