@@ -47,6 +47,9 @@ impl Plan {
     }
 }
 
+/// Records (id, values) sharing one set of columns.
+type ColumnGroup<'a> = (BTreeSet<&'a str>, Vec<(i64, &'a Map<String, Value>)>);
+
 /// Splits `updates` into `write` and `load` calls. `field_types` maps each field of the model to
 /// its Odoo type (`fields_get`); fields missing from it are left to `write`, where Odoo names
 /// the unknown field in its error.
@@ -69,7 +72,7 @@ pub fn plan(updates: &[(i64, Map<String, Value>)], field_types: &HashMap<String,
         }
     }
     // Leftovers by column set, for load.
-    let mut by_columns: Vec<(BTreeSet<&str>, Vec<(i64, &Map<String, Value>)>)> = Vec::new();
+    let mut by_columns: Vec<ColumnGroup<'_>> = Vec::new();
     for (ids, values) in groups {
         let loadable = values
             .iter()

@@ -193,7 +193,7 @@ pub async fn diagnose(cfg: &ClientConfig) -> Vec<CheckLine> {
     };
 
     // Report session.
-    if !cfg.password.as_ref().is_some_and(|p| !p.is_blank()) {
+    if cfg.password.as_ref().is_none_or(|p| p.is_blank()) {
         lines.push(CheckLine::fail(
             REPORT,
             "odoo.password is not set: PDF documents (quotations, invoices) cannot be downloaded, and Odoo only opens web sessions with the real password, not an API key",

@@ -179,7 +179,7 @@ impl OdooError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             OdooError::Transport { .. } | OdooError::DatabaseUnavailable { .. } => true,
-            OdooError::Http { status, .. } => matches!(status, 502 | 503 | 504),
+            OdooError::Http { status, .. } => matches!(status, 502..=504),
             _ => false,
         }
     }
