@@ -1570,8 +1570,13 @@ impl Db {
         let mut messages = Vec::new();
         let mut plans: Vec<(usize, Option<i64>, Map<String, Value>)> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            let mut err = |field: &str, message: String| {
-                messages.push(json!({"rows": {"from": i, "to": i}, "type": "error", "record": i, "field": field, "message": message}));
+            let mut err = |field: &str, message: String, more: Option<(String, Value)>| {
+                let mut m = json!({"rows": {"from": i, "to": i}, "type": "error", "record": i, "field": field, "message": message});
+                if let (Some((label, info)), Some(o)) = (more, m.as_object_mut()) {
+                    o.insert("moreinfo".into(), info);
+                    o.insert("field_name".into(), json!(label));
+                }
+                messages.push(m);
             };
             let mut db_id = None;
             let mut vals = Map::new();
@@ -1592,7 +1597,7 @@ impl Db {
                             .filter(|id| self.exists(&model.name, *id))
                         {
                             Some(id) => db_id = Some(id),
-                            None => err(".id", format!("Unknown database identifier '{s}'")),
+                            None => err(".id", format!("Unknown database identifier '{s}'"), None),
                         }
                     }
                     Col::Field(f, by_id) => {
@@ -1604,7 +1609,9 @@ impl Db {
                             Ok(v) => {
                                 vals.insert(f.name.clone(), v);
                             }
-                            Err(m) => err(&f.name, m),
+                            Err((m, more)) => {
+                                err(&f.name, m, more.map(|info| (f.string.clone(), info)))
+                            }
                         }
                     }
                 }
@@ -1973,7 +1980,10 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> NaiveDateTime {
     }
 }
 
-fn load_cell(db: &Db, f: &Field, by_id: bool, s: &str, tz: Tz) -> Result<Value, String> {
+/// A `load` conversion error: the message, and Odoo's `moreinfo` when it gives one.
+type CellError = (String, Option<Value>);
+
+fn load_cell(db: &Db, f: &Field, by_id: bool, s: &str, tz: Tz) -> Result<Value, CellError> {
     let label = &f.string;
     Ok(match &f.kind {
         Kind::Char | Kind::Text | Kind::Html | Kind::Binary => Value::from(s),
@@ -1984,33 +1994,49 @@ fn load_cell(db: &Db, f: &Field, by_id: bool, s: &str, tz: Tz) -> Result<Value, 
             match options.iter().find(|(v, l)| v == s || l == s) {
                 Some((v, _)) => Value::from(v.as_str()),
                 None => {
-                    return Err(format!(
-                        "Value '{s}' not found in selection field '{label}'"
-                    ))
+                    let labels: Vec<Value> = options.iter().map(|(_, l)| json!(l)).collect();
+                    return Err((
+                        format!("Value '{s}' not found in selection field '{label}'"),
+                        Some(Value::Array(labels)),
+                    ));
                 }
             }
         }
-        Kind::Integer | Kind::Reference => Value::from(
-            s.parse::<i64>()
-                .map_err(|_| format!("'{s}' does not seem to be an integer for field '{label}'"))?,
-        ),
-        Kind::Float | Kind::Monetary => json!(s
-            .parse::<f64>()
-            .map_err(|_| format!("'{s}' does not seem to be a number for field '{label}'"))?),
+        Kind::Integer | Kind::Reference => Value::from(s.parse::<i64>().map_err(|_| {
+            (
+                format!("'{s}' does not seem to be an integer for field '{label}'"),
+                None,
+            )
+        })?),
+        Kind::Float | Kind::Monetary => json!(s.parse::<f64>().map_err(|_| (
+            format!("'{s}' does not seem to be a number for field '{label}'"),
+            None
+        ))?),
         Kind::Boolean => match s.to_lowercase().as_str() {
             "1" | "true" | "yes" => Value::Bool(true),
             "0" | "false" | "no" => Value::Bool(false),
-            _ => return Err(format!("Unknown value '{s}' for boolean field '{label}'")),
+            _ => {
+                return Err((
+                    format!("Unknown value '{s}' for boolean field '{label}'"),
+                    None,
+                ))
+            }
         },
         Kind::Date => {
             NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-                format!("'{s}' does not seem to be a valid date for field '{label}'")
+                (
+                    format!("'{s}' does not seem to be a valid date for field '{label}'"),
+                    None,
+                )
             })?;
             Value::from(s)
         }
         Kind::Datetime => {
             let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map_err(|_| {
-                format!("'{s}' does not seem to be a valid datetime for field '{label}'")
+                (
+                    format!("'{s}' does not seem to be a valid datetime for field '{label}'"),
+                    None,
+                )
             })?;
             let utc = Utc.from_utc_datetime(&local_to_utc(local, tz));
             Value::from(utc.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -2020,8 +2046,14 @@ fn load_cell(db: &Db, f: &Field, by_id: bool, s: &str, tz: Tz) -> Result<Value, 
                 match s.parse::<i64>().ok().filter(|id| db.exists(co, *id)) {
                     Some(id) => Value::from(id),
                     None => {
-                        return Err(format!(
-                            "No matching record found for database id '{s}' in field '{label}'"
+                        return Err((
+                            format!(
+                                "No matching record found for database id '{s}' in field '{label}'"
+                            ),
+                            Some(possible_values(
+                                "ir.model.data",
+                                json!([["model", "=", co]]),
+                            )),
                         ))
                     }
                 }
@@ -2034,19 +2066,29 @@ fn load_cell(db: &Db, f: &Field, by_id: bool, s: &str, tz: Tz) -> Result<Value, 
                 match found {
                     Some(id) => Value::from(id),
                     None => {
-                        return Err(format!(
-                            "No matching record found for name '{s}' in field '{label}'"
+                        return Err((
+                            format!("No matching record found for name '{s}' in field '{label}'"),
+                            Some(possible_values(co, json!([]))),
                         ))
                     }
                 }
             }
         }
         Kind::One2many(..) | Kind::Many2many(_) => {
-            return Err(format!(
-                "The Odoo stand-in does not import relation lists (field '{label}')"
+            return Err((
+                format!("The Odoo stand-in does not import relation lists (field '{label}')"),
+                None,
             ))
         }
     })
+}
+
+/// Odoo's "Possible Values" action in `load` messages.
+fn possible_values(res_model: &str, domain: Value) -> Value {
+    json!({"name": "Possible Values", "type": "ir.actions.act_window", "target": "new",
+           "view_mode": "tree,form", "views": [[false, "list"], [false, "form"]],
+           "context": {"create": false}, "help": "See all possible values",
+           "res_model": res_model, "domain": domain})
 }
 
 fn base64_len(s: &str) -> usize {

@@ -75,7 +75,7 @@ pub fn seed(db: &mut Db, api_key: &str) {
     let partners = [
         (
             1,
-            json!({"name": "YourCompany", "is_company": true, "company_id": 1, "country_id": 233, "email": "info@yourcompany.com"}),
+            json!({"name": "YourCompany", "is_company": true, "company_id": 1, "country_id": 233, "email": "info@yourcompany.com", "phone": "+1 (650) 555-0111 "}),
         ),
         (
             2,
