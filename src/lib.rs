@@ -11,10 +11,16 @@
 //! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
+//! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
+//! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
+//! | [`systemd`] | `Type=notify` readiness, status and watchdog |
 
+pub mod check;
 pub mod config;
+pub mod daemon;
 pub mod odoo;
 pub mod sandbox;
 pub mod secret;
+pub mod systemd;
 pub mod telemetry;
 pub mod whatsapp;
