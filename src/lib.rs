@@ -11,8 +11,11 @@
 //! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
+//! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
+//! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
 
 pub mod config;
+pub mod inbound;
 pub mod odoo;
 pub mod sandbox;
 pub mod secret;
