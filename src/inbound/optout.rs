@@ -28,7 +28,7 @@ pub fn keywords(field: Option<&str>) -> Vec<String> {
 /// True when `text` is one of `keywords` (as returned by [`keywords`]).
 pub fn is_opt_out(text: &str, keywords: &[String]) -> bool {
     let text = normalise(text);
-    !text.is_empty() && keywords.iter().any(|k| *k == text)
+    !text.is_empty() && keywords.contains(&text)
 }
 
 fn normalise(text: &str) -> String {
