@@ -10,4 +10,5 @@
 pub mod contact;
 pub mod model;
 pub mod optout;
+pub mod parse;
 pub mod status;

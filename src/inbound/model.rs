@@ -127,6 +127,96 @@ pub struct StatusError {
     pub help: String,
 }
 
+/// One thing a webhook body asks the daemon to record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A delivery status of an outbound message.
+    Status(StatusUpdate),
+    /// A message a user sent.
+    Message(Box<Inbound>),
+    /// A template's status or quality changed.
+    Template(TemplateChange),
+    /// A business number's or account's state changed.
+    Account(AccountChange),
+    /// Something recorded nowhere but worth a log line (system errors, unknown fields, items
+    /// Meta sent in a shape that could not be read).
+    Note(String),
+}
+
+/// An inbound message, ready to become a `whatsapp.message` (direction `in`, state `received`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    /// The business number it was sent to (routes it to an account).
+    pub phone_number_id: String,
+    pub wamid: String,
+    /// The sender's wa_id (digits); absent for some username-only users.
+    pub wa_id: Option<String>,
+    /// The sender's business-scoped user id.
+    pub user_id: Option<String>,
+    /// The sender's WhatsApp profile name.
+    pub profile_name: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    /// A `whatsapp.message.message_type` selection value.
+    pub message_type: &'static str,
+    /// Text, caption, chosen title or a readable summary.
+    pub body: Option<String>,
+    pub media: Option<MediaRef>,
+    /// The wamid quoted or reacted to.
+    pub reply_to: Option<String>,
+    /// Id of the reply button, list row or template quick-reply payload.
+    pub button_payload: Option<String>,
+    pub button_title: Option<String>,
+    /// The text a person typed (text messages only): checked against the opt-out keywords.
+    pub typed_text: Option<String>,
+    /// The message as Meta sent it (JSON), kept in `meta_response_json`.
+    pub raw: String,
+}
+
+/// Media received with a message: fetched later with Meta's media endpoint (ids live 7 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    pub id: String,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// A `message_template_status_update` or `message_template_quality_update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateChange {
+    pub waba_id: String,
+    pub meta_template_id: Option<String>,
+    pub name: Option<String>,
+    pub language: Option<String>,
+    /// `whatsapp.template.status` selection value to write.
+    pub status: Option<&'static str>,
+    /// Meta's reason for a rejection.
+    pub rejected_reason: Option<String>,
+    /// `whatsapp.template.quality_rating` selection value to write.
+    pub quality: Option<&'static str>,
+    /// What Meta said, for the log.
+    pub event: String,
+}
+
+/// A `phone_number_quality_update`, `account_update` or `business_capability_update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    pub waba_id: String,
+    /// Digits of the business number concerned, when the update names one.
+    pub phone_number: Option<String>,
+    /// `whatsapp.account.quality_rating` selection value to write.
+    pub quality_rating: Option<&'static str>,
+    /// `messaging_limit` to write (e.g. `TIER_2K`).
+    pub messaging_limit: Option<String>,
+    /// A problem Meta reports about the account (ban, restriction, violation): written to
+    /// `last_check_message` with `last_check_ok = false`.
+    pub problem: Option<String>,
+    /// Ask the daemon's settings check to run (it reads the current quality and limits).
+    pub request_check: bool,
+    /// What Meta said, for the log.
+    pub event: String,
+}
+
 /// Formats a time the way Odoo's JSON-RPC takes and returns `Datetime` fields (UTC).
 pub fn odoo_datetime(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()
