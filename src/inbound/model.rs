@@ -1,7 +1,7 @@
 //! What inbound processing works with: the items a webhook body carries, in the daemon's own
 //! terms, independent of how Meta spells them (see [`super::parse`] for that).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// `whatsapp.message.state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -217,18 +217,6 @@ pub struct AccountChange {
     pub event: String,
 }
 
-/// Formats a time the way Odoo's JSON-RPC takes and returns `Datetime` fields (UTC).
-pub fn odoo_datetime(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// Parses an Odoo `Datetime` value (UTC, `YYYY-MM-DD HH:MM:SS`).
-pub fn parse_odoo_datetime(value: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .map(|naive| naive.and_utc())
-}
-
 /// Parses Meta's `timestamp`: a string (sometimes a number) of Unix seconds.
 pub fn parse_unix_seconds(value: &str) -> Option<DateTime<Utc>> {
     let secs: i64 = value.trim().parse().ok()?;
@@ -273,11 +261,9 @@ mod tests {
     }
 
     #[test]
-    fn times_in_odoo_and_meta_formats() {
-        let t = parse_unix_seconds("1749416383").unwrap();
-        assert_eq!(odoo_datetime(t), "2025-06-08 20:59:43");
-        assert_eq!(parse_odoo_datetime("2025-06-08 20:59:43"), Some(t));
+    fn meta_timestamps() {
+        let t = parse_unix_seconds(" 1749416383").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-06-08T20:59:43+00:00");
         assert_eq!(parse_unix_seconds("soon"), None);
-        assert_eq!(parse_odoo_datetime("2025-06-08"), None);
     }
 }

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use super::model::{odoo_datetime, MessageState, StatusKind, StatusUpdate};
+use super::model::{MessageState, StatusKind, StatusUpdate};
+use crate::odoo::format_datetime;
 
 /// `error_help` of a `failed` status that carried no error object.
 pub const FAILED_WITHOUT_ERROR: &str = "Meta reported this message as failed without an error \
@@ -112,7 +113,7 @@ impl StatusWrite {
             ("failed_at", self.failed_at),
         ] {
             if let Some(at) = at {
-                values.insert(key.into(), Value::String(odoo_datetime(at)));
+                values.insert(key.into(), Value::String(format_datetime(at)));
             }
         }
         values

@@ -13,12 +13,26 @@
 //!    concurrent requests with one `create`; stored → 200; Odoo failing, slow or unreachable →
 //!    503, so Meta retries (for days).
 //!
-//! The daemon builds a [`WebhookState`] from a [`KeyCache`] and an [`Ingest`] and merges
-//! [`router`] into its HTTP server.
+//! Wiring, in the daemon (the Odoo side lives in [`odoo`]):
+//!
+//! ```no_run
+//! # async fn demo(odoo: whatsapp_sidecar::odoo::OdooClient) {
+//! use std::sync::Arc;
+//! use whatsapp_sidecar::webhook::{self, Ingest, OdooEventStore, OdooKeySource, WebhookConfig};
+//! let (tracker, shutdown) = (tokio_util::task::TaskTracker::new(), tokio_util::sync::CancellationToken::new());
+//! let config = WebhookConfig::default();
+//! let stored = Arc::new(tokio::sync::Notify::new()); // also given to inbound processing
+//! let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
+//! let ingest = Ingest::spawn(store, config.ingest.clone(), &tracker, shutdown.clone());
+//! let keys = webhook::spawn_refresher(OdooKeySource::new(odoo), config.keys.clone(), &tracker, shutdown.clone());
+//! let app = axum::Router::new().merge(webhook::router(webhook::WebhookState::new(keys, ingest, &config)));
+//! # let _ = app; }
+//! ```
 
 pub mod envelope;
 pub mod ingest;
 pub mod keys;
+pub mod odoo;
 pub mod warn;
 
 use axum::body::Bytes;
@@ -33,7 +47,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use ingest::{EventStore, Ingest, IngestConfig, IngestError, NewEvent, StoreError};
-pub use keys::{AccountKey, KeyCache, KeyError, KeySource, Keys, RefreshConfig, Refusal};
+pub use keys::{
+    spawn_refresher, AccountKey, KeyCache, KeyError, KeySource, Keys, RefreshConfig, Refusal,
+};
+pub use odoo::{OdooEventStore, OdooKeySource};
 
 use crate::whatsapp::signature::SIGNATURE_HEADER;
 use warn::RateLimitedWarning;
