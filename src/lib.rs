@@ -20,4 +20,5 @@ pub mod odoo;
 pub mod sandbox;
 pub mod secret;
 pub mod telemetry;
+pub mod webhook;
 pub mod whatsapp;
