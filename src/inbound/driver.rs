@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::InboundConfig;
 use super::contact::{choose_partner, NumberKeys, PartnerNumbers};
+use super::media::{self, MediaConfig};
 use super::model::{Item, MessageState};
 use super::plan::{
     self, AccountRow, ConversationRow, EventRow, Outcome, Outcomes, ParsedEvent, Routed,
@@ -39,6 +40,8 @@ use super::status::MessageRow;
 use crate::odoo::{
     de, format_datetime, Context, Domain, Many2one, OdooClient, OdooError, SearchOptions,
 };
+use crate::secret::Secret;
+use crate::whatsapp::{AccountHandle, CloudClient};
 
 const EVENT: &str = "whatsapp.webhook.event";
 const MESSAGE: &str = "whatsapp.message";
@@ -55,6 +58,15 @@ pub struct InboundContext {
     /// Notified when new events were stored (the webhook receiver does it), so they are
     /// processed without waiting for the next poll.
     pub wake: Arc<Notify>,
+    /// Where received files are downloaded from; `None` leaves them as Meta media ids.
+    pub media: Option<MediaFetch>,
+}
+
+/// The Cloud API client that downloads received files, and how.
+#[derive(Clone, Debug)]
+pub struct MediaFetch {
+    pub client: CloudClient,
+    pub config: MediaConfig,
 }
 
 /// Why a step failed.
@@ -98,6 +110,8 @@ pub struct StepReport {
     pub messages_created: usize,
     pub conversations_created: usize,
     pub opt_outs: usize,
+    /// New received messages carrying a file to download.
+    pub media_received: usize,
 }
 
 /// Runs the processing loop until `shutdown` is cancelled.
@@ -107,6 +121,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
     let mut last_error = String::new();
     let mut waiting_cursor = 0i64;
     let mut next_waiting_pass = Instant::now();
+    let mut next_media_pass = Instant::now();
     tracing::info!(batch_size = config.batch_size, "inbound processing started");
     loop {
         let started = Instant::now();
@@ -127,6 +142,14 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                     } else {
                         0
                     };
+                }
+            }
+        }
+        if let (Ok(report), Some(fetch)) = (&result, &ctx.media) {
+            if report.media_received > 0 || Instant::now() >= next_media_pass {
+                next_media_pass = Instant::now() + fetch.config.retry_interval;
+                if let Err(error) = fetch_media(&ctx.odoo, fetch, Utc::now()).await {
+                    result = Err(error.into());
                 }
             }
         }
@@ -715,6 +738,10 @@ async fn inbound(
         .collect();
     let created = odoo.create_many(MESSAGE, &new_messages).await?;
     report.messages_created += created.len();
+    report.media_received += routed
+        .iter()
+        .filter(|r| r.new && r.inbound.media.is_some())
+        .count();
 
     opt_outs(odoo, &plan::opt_outs(routed, &conversations), report).await
 }
@@ -899,6 +926,147 @@ async fn updates(
         odoo.write_each(ACCOUNT, &writes).await?;
     }
     Ok(())
+}
+
+// ----- media ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct MediaMessage {
+    id: i64,
+    #[serde(default)]
+    account_id: Many2one,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    media_id: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    media_filename: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    media_mime_type: Option<String>,
+    #[serde(default)]
+    attempt_count: u32,
+}
+
+#[derive(Deserialize)]
+struct TokenRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    phone_number_id: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    waba_id: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    access_token: Option<Secret>,
+}
+
+/// Downloads the files of received messages that have none yet into attachments (see
+/// [`super::media`]). Returns how many were stored.
+pub async fn fetch_media(
+    odoo: &OdooClient,
+    fetch: &MediaFetch,
+    now: DateTime<Utc>,
+) -> Result<usize, OdooError> {
+    let max_attempts = fetch.config.max_attempts;
+    let domain = Domain::leaf("direction", "=", "in")
+        .and("state", "=", "received")
+        .and("media_id", "!=", false)
+        .and("media_attachment_id", "=", false)
+        .and("attempt_count", "<", max_attempts)
+        .and(
+            "received_at",
+            ">=",
+            format_datetime(media::oldest_fetchable(now)),
+        );
+    let messages: Vec<MediaMessage> = odoo
+        .search_read(
+            MESSAGE,
+            &domain,
+            &[
+                "account_id",
+                "media_id",
+                "media_filename",
+                "media_mime_type",
+                "attempt_count",
+            ],
+            &SearchOptions::new()
+                .order("id asc")
+                .limit(fetch.config.batch_size.max(1) as u64),
+        )
+        .await?;
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let mut account_ids: Vec<i64> = messages.iter().filter_map(|m| m.account_id.id()).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let tokens: Vec<TokenRecord> = odoo
+        .with_context(Context::new().active_test(false))
+        .read(
+            ACCOUNT,
+            &account_ids,
+            &["phone_number_id", "waba_id", "access_token"],
+        )
+        .await?;
+    let mut stored = 0;
+    for message in &messages {
+        let Some(media_id) = message.media_id.as_deref() else {
+            continue;
+        };
+        let account = message
+            .account_id
+            .id()
+            .and_then(|id| tokens.iter().find(|t| t.id == id));
+        let handle = account.and_then(|a| {
+            Some(AccountHandle::new(
+                a.phone_number_id.clone()?,
+                a.waba_id.clone().unwrap_or_default(),
+                a.access_token.clone().filter(|t| !t.is_blank())?,
+            ))
+        });
+        let Some(handle) = handle else {
+            let values = media::failure_values(
+                message.attempt_count,
+                max_attempts,
+                false,
+                "its WhatsApp account has no phone number id or access token",
+            );
+            odoo.write(MESSAGE, &[message.id], &values).await?;
+            continue;
+        };
+        match fetch.client.fetch_media(&handle, media_id).await {
+            Ok(file) => {
+                let mime = message
+                    .media_mime_type
+                    .clone()
+                    .unwrap_or_else(|| file.mime_type.clone());
+                let name = media::file_name(message.media_filename.as_deref(), message.id, &mime);
+                let attachment = odoo
+                    .create(
+                        "ir.attachment",
+                        &media::attachment_values(message.id, &name, &mime, &file.bytes),
+                    )
+                    .await?;
+                odoo.write(
+                    MESSAGE,
+                    &[message.id],
+                    &json!({"media_attachment_id": attachment, "media_mime_type": mime}),
+                )
+                .await?;
+                stored += 1;
+            }
+            Err(error) => {
+                tracing::warn!(message = message.id, %error, "received file not downloaded");
+                let values = media::failure_values(
+                    message.attempt_count,
+                    max_attempts,
+                    error.is_retryable(),
+                    &error.to_string(),
+                );
+                odoo.write(MESSAGE, &[message.id], &values).await?;
+            }
+        }
+    }
+    if stored > 0 {
+        tracing::info!(files = stored, "received files stored as attachments");
+    }
+    Ok(stored)
 }
 
 fn sorted(set: HashSet<&str>) -> Vec<&str> {

@@ -11,7 +11,8 @@
 //! - records inbound messages as received `whatsapp.message`s of the right type, in their
 //!   conversation (created on first contact, linked to the partner with that number), and
 //!   moves the 24-hour window forward; an opt-out keyword opts the partner out and queues one
-//!   confirmation;
+//!   confirmation; received files are downloaded into attachments by a separate pass
+//!   ([`fetch_media`]), so a slow download never holds up the messages;
 //! - writes template status and quality, and account quality and limits;
 //! - marks each event processed, waiting, or processed with its error.
 //!
@@ -24,6 +25,7 @@
 //! | [`parse`] | a stored body to [`model::Item`]s (on the WhatsApp client's parser) |
 //! | [`status`] | status matching, forward-only merge, coalescing |
 //! | [`contact`] | the 24-hour window, partner matching by number |
+//! | [`media`] | received files: names, attachment values, retry bookkeeping |
 //! | [`optout`] | opt-out keywords |
 //! | [`model`] | the items and states |
 //! | [`config`] | [`InboundConfig`] |
@@ -31,6 +33,7 @@
 pub mod config;
 pub mod contact;
 pub mod driver;
+pub mod media;
 pub mod model;
 pub mod optout;
 pub mod parse;
@@ -38,4 +41,7 @@ pub mod plan;
 pub mod status;
 
 pub use config::InboundConfig;
-pub use driver::{run, step, InboundContext, InboundError, Pass, StepReport};
+pub use driver::{
+    fetch_media, run, step, InboundContext, InboundError, MediaFetch, Pass, StepReport,
+};
+pub use media::MediaConfig;
