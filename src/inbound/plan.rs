@@ -15,7 +15,7 @@ use super::contact::refresh_window;
 use super::model::{AccountChange, Inbound, Item, StatusUpdate, TemplateChange};
 use super::optout;
 use super::parse;
-use super::status::{find_row, merge, MessageRow};
+use super::status::{merge, MessageRow, RowIndex};
 use crate::odoo::format_datetime;
 
 /// Per-record values: `(record id, values)`, for [`OdooClient::write_each`].
@@ -231,11 +231,12 @@ pub fn plan_statuses(
 ) -> StatusPlan {
     let mut by_row: BTreeMap<i64, Vec<&StatusUpdate>> = BTreeMap::new();
     let mut plan = StatusPlan::default();
+    let index = RowIndex::new(rows);
     for event in events {
         for item in &event.items {
             let Item::Status(status) = item else { continue };
             plan.statuses += 1;
-            match find_row(status, rows) {
+            match index.find(status) {
                 Some(row) => by_row.entry(row.id).or_default().push(status),
                 None => outcomes.wait(
                     event.id,
@@ -253,8 +254,9 @@ pub fn plan_statuses(
             }
         }
     }
+    let by_id: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.id, r)).collect();
     for (id, statuses) in by_row {
-        let Some(row) = rows.iter().find(|r| r.id == id) else {
+        let Some(row) = by_id.get(&id) else {
             continue;
         };
         let merged = merge(row, &statuses);

@@ -229,30 +229,56 @@ pub fn callback_message_id(callback_data: &str) -> Option<i64> {
     data.parse().ok().filter(|id| *id > 0)
 }
 
-/// Finds the message a status is about among `rows`: by wamid first, then by callback data
-/// (the record's `callback_data` field, or the record id it names). A record found through its
-/// id must be outbound, and its wamid, when it has one, must be the status's.
+/// The messages of a batch, indexed for [`RowIndex::find`].
+pub struct RowIndex<'a> {
+    by_wamid: HashMap<&'a str, &'a MessageRow>,
+    by_callback: HashMap<&'a str, &'a MessageRow>,
+    by_id: HashMap<i64, &'a MessageRow>,
+}
+
+impl<'a> RowIndex<'a> {
+    pub fn new(rows: &'a [MessageRow]) -> Self {
+        let mut index = RowIndex {
+            by_wamid: HashMap::new(),
+            by_callback: HashMap::new(),
+            by_id: HashMap::new(),
+        };
+        // The first record wins, as Odoo's unique wamid makes repeats impossible anyway.
+        for row in rows {
+            if let Some(w) = row.wamid.as_deref() {
+                index.by_wamid.entry(w).or_insert(row);
+            }
+            if let Some(c) = row.callback_data.as_deref().filter(|_| !row.inbound) {
+                index.by_callback.entry(c).or_insert(row);
+            }
+            index.by_id.entry(row.id).or_insert(row);
+        }
+        index
+    }
+
+    /// Finds the message a status is about: by wamid first, then by callback data (the
+    /// record's `callback_data` field, or the record id it names). A record found through its
+    /// id must be outbound, have no callback data of its own, and its wamid, when it has one,
+    /// must be the status's.
+    pub fn find(&self, status: &StatusUpdate) -> Option<&'a MessageRow> {
+        if let Some(row) = self.by_wamid.get(status.wamid.as_str()) {
+            return Some(row);
+        }
+        let data = status.callback_data.as_deref()?;
+        if let Some(row) = self.by_callback.get(data) {
+            return Some(row);
+        }
+        let row = self.by_id.get(&callback_message_id(data)?)?;
+        (!row.inbound
+            && row.callback_data.is_none()
+            && row.wamid.as_deref().is_none_or(|w| w == status.wamid))
+        .then_some(*row)
+    }
+}
+
+/// [`RowIndex::find`] for a single lookup.
 pub fn find_row<'a>(status: &StatusUpdate, rows: &'a [MessageRow]) -> Option<&'a MessageRow> {
-    if let Some(row) = rows
-        .iter()
-        .find(|r| r.wamid.as_deref() == Some(status.wamid.as_str()))
-    {
-        return Some(row);
-    }
-    let data = status.callback_data.as_deref()?;
-    if let Some(row) = rows
-        .iter()
-        .find(|r| !r.inbound && r.callback_data.as_deref() == Some(data))
-    {
-        return Some(row);
-    }
-    let id = callback_message_id(data)?;
-    rows.iter().find(|r| {
-        r.id == id
-            && !r.inbound
-            && r.callback_data.is_none()
-            && r.wamid.as_deref().is_none_or(|w| w == status.wamid)
-    })
+    RowIndex::new(rows).find(status)
 }
 
 #[cfg(test)]
