@@ -8,9 +8,13 @@
 //! - each state's timestamp (`sent_at`, `delivered_at`, `read_at`, `failed_at`) is filled from the
 //!   status's own timestamp when it is still empty, so an out-of-order `sent` after `read` still
 //!   records when it was sent;
-//! - `wamid`, `wa_id` and `pricing_category` are filled when empty, never overwritten;
+//! - `wamid`, `wa_id` and `pricing_category` are filled when empty, never overwritten; a write
+//!   that would only fill `wa_id` or `pricing_category` on a message already known as sent is
+//!   left out: Meta repeats the pricing with `delivered` or `read`, whose write carries it, and
+//!   the `sent` status right after the outbox's own write-back then costs no write at all;
 //! - every status about one message within one batch becomes a single write ([`merge`]), and
-//!   messages whose writes are identical share one `write` call ([`group_writes`]).
+//!   messages whose writes are identical share one `write` call ([`group_writes`]; the Odoo
+//!   client's `write_each` does the same grouping, plus `load` for the rest).
 //!
 //! A duplicate (same wamid and status) therefore changes nothing and writes nothing.
 
@@ -194,6 +198,15 @@ pub fn merge(row: &MessageRow, statuses: &[&StatusUpdate]) -> Merged {
                 }
             }
         }
+    }
+    let only_details = StatusWrite {
+        wa_id: None,
+        pricing_category: None,
+        ..write.clone()
+    }
+    .is_empty();
+    if only_details && state.rank() >= MessageState::Sent.rank() {
+        write = StatusWrite::default();
     }
     Merged { write, conflicts }
 }
@@ -489,6 +502,24 @@ mod tests {
         r.pricing_category = Some("marketing".into());
         let w = merge(&r, &[&s]).write;
         assert_eq!((w.wa_id, w.pricing_category), (None, None));
+    }
+
+    #[test]
+    fn pricing_alone_on_a_sent_message_waits_for_the_next_state() {
+        // The outbox wrote the send back (state, wamid, sent_at); Meta's `sent` only adds
+        // pricing, which comes again with `delivered`: no write now.
+        let mut r = row(MessageState::Sent);
+        r.sent_at = Some(at(0));
+        r.wa_id = None;
+        let mut s = status(StatusKind::Sent, 1);
+        s.pricing_category = Some("utility".into());
+        assert!(merge(&r, &[&s]).write.is_empty());
+        let mut d = status(StatusKind::Delivered, 2);
+        d.pricing_category = Some("utility".into());
+        let w = merge(&r, &[&d]).write;
+        assert_eq!(w.state, Some(MessageState::Delivered));
+        assert_eq!(w.pricing_category.as_deref(), Some("utility"));
+        assert_eq!(w.wa_id.as_deref(), Some("2250700000001"));
     }
 
     #[test]
