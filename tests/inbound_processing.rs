@@ -6,7 +6,7 @@ mod support;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{client_config, OdooStandin, Outage};
+use support::{client_config, Fault, OdooStandin, Outage};
 use tokio_util::sync::CancellationToken;
 use whatsapp_sidecar::inbound::plan::PENDING_PREFIX;
 use whatsapp_sidecar::inbound::{self, InboundConfig, InboundContext, Pass};
@@ -520,4 +520,38 @@ async fn the_loop_processes_new_events_when_woken_and_stops_on_shutdown() {
         .await
         .expect("the loop stops on shutdown")
         .unwrap();
+}
+
+#[tokio::test]
+async fn an_event_odoo_refuses_is_marked_with_the_error_and_the_others_go_through() {
+    let s = setup().await;
+    let first = s.store(&text("33612345678", "wamid.R1", "one", T0));
+    let second = s.store(&text("33612345678", "wamid.R2", "two", T0 + 1));
+    // The batch's create and then the first event's own create are refused.
+    s.odoo.fail_next_call(
+        MESSAGE,
+        "create",
+        2,
+        Fault::Rpc {
+            name: "odoo.exceptions.ValidationError".into(),
+            message: "The operation cannot be completed: bad value".into(),
+        },
+    );
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.failed, report.done), (1, 1));
+    let e = s.record(EVENT, first);
+    assert_eq!(e["processed"], json!(true));
+    let error = e["processing_error"].as_str().unwrap_or("");
+    assert!(error.contains("bad value"), "{error}");
+    assert_eq!(s.record(EVENT, second)["processed"], json!(true));
+    assert!(s
+        .odoo
+        .search(MESSAGE, json!([["wamid", "=", "wamid.R1"]]))
+        .is_empty());
+    assert_eq!(
+        s.odoo
+            .search(MESSAGE, json!([["wamid", "=", "wamid.R2"]]))
+            .len(),
+        1
+    );
 }
