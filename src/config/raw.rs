@@ -81,7 +81,7 @@ impl Default for RawWhatsApp {
         RawWhatsApp {
             mode: "sandbox".to_owned(),
             graph_url: "https://graph.facebook.com".to_owned(),
-            api_version: "v25.0".to_owned(),
+            api_version: crate::whatsapp::DEFAULT_API_VERSION.to_owned(),
             timeout_secs: 30.0,
         }
     }
