@@ -58,6 +58,19 @@ pub struct OdooConfig {
     pub max_retries: u32,
 }
 
+impl OdooConfig {
+    /// The Odoo client's settings.
+    pub fn client_config(&self) -> crate::odoo::ClientConfig {
+        let mut cfg = crate::odoo::ClientConfig::new(self.url.clone(), &self.database, &self.login);
+        cfg.api_key = self.api_key.clone();
+        cfg.password = self.password.clone();
+        cfg.timeout = self.timeout;
+        cfg.max_concurrent_requests = self.max_concurrent_requests;
+        cfg.max_retries = self.max_retries;
+        cfg
+    }
+}
+
 /// `[server]`: the daemon's own HTTP port (webhook, health).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -73,6 +86,18 @@ pub struct WhatsAppConfig {
     pub graph_url: Url,
     pub api_version: String,
     pub timeout: Duration,
+}
+
+impl WhatsAppConfig {
+    /// The Cloud API client's settings (pointing at Meta; sandbox mode points it elsewhere).
+    pub fn client_config(&self) -> crate::whatsapp::ClientConfig {
+        crate::whatsapp::ClientConfig {
+            graph_url: self.graph_url.clone(),
+            api_version: self.api_version.clone(),
+            timeout: self.timeout,
+            ..crate::whatsapp::ClientConfig::default()
+        }
+    }
 }
 
 /// Talk to Meta, or to the built-in sandbox.

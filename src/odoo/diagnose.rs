@@ -38,7 +38,7 @@ pub struct CheckLine {
 }
 
 impl CheckLine {
-    fn ok(name: &str, detail: impl Into<String>) -> Self {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Self {
         CheckLine {
             name: name.to_owned(),
             ok: true,
@@ -46,7 +46,7 @@ impl CheckLine {
         }
     }
 
-    fn fail(name: &str, detail: impl Into<String>) -> Self {
+    pub fn fail(name: &str, detail: impl Into<String>) -> Self {
         CheckLine {
             name: name.to_owned(),
             ok: false,

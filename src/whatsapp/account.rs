@@ -186,7 +186,7 @@ impl fmt::Display for CheckLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<4}  {}: {}",
+            "{:<4} {}: {}",
             self.status.as_str(),
             self.item,
             self.detail
