@@ -24,6 +24,7 @@ const VERIFY_TOKEN: &str = "sandbox-verify";
 
 struct Receiver {
     odoo: OdooStandin,
+    client: OdooClient,
     url: String,
     http: reqwest::Client,
     account_id: i64,
@@ -44,6 +45,7 @@ async fn start() -> Receiver {
     let config = WebhookConfig::default();
     let wake = Arc::new(tokio::sync::Notify::new());
     let store = OdooEventStore::new(client.clone()).notify(wake.clone());
+    let inbound_client = client.clone();
     let ingest = Ingest::spawn(store, config.ingest.clone(), &tracker, shutdown.clone());
     let keys = webhook::spawn_refresher(
         OdooKeySource::new(client),
@@ -63,6 +65,7 @@ async fn start() -> Receiver {
     });
     Receiver {
         odoo,
+        client: inbound_client,
         url,
         http: reqwest::Client::new(),
         account_id,
@@ -202,4 +205,57 @@ async fn verification_handshake_uses_the_accounts_verify_token() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(get("wrong").await.status(), 403);
+}
+
+#[tokio::test]
+async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_state() {
+    let r = Arc::new(start().await);
+    let partner = r.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = r.odoo.queue_message(r.account_id, partner, "Hello");
+    r.odoo.update(
+        "whatsapp.message",
+        msg,
+        json!({"state": "sent", "wamid": "wamid.SAME", "sent_at": "2025-06-25 13:29:44"}),
+    );
+    let one = |status: &str, at: i64| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"waba-106540352242922","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100","phone_number_id":"106540352242922"}},"statuses":[{{"id":"wamid.SAME","status":"{status}","timestamp":"{at}","recipient_id":"33612345678"}}]}}}}]}}]}}"#
+        )
+    };
+    // Each status five times (Meta delivers at least once), all at once, in no order.
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        bodies.push(one("read", 1_750_858_190));
+        bodies.push(one("sent", 1_750_858_185));
+        bodies.push(one("delivered", 1_750_858_187));
+    }
+    let mut handles = Vec::new();
+    for body in bodies {
+        let r = r.clone();
+        handles.push(tokio::spawn(async move {
+            r.post(&body, Some(APP_SECRET)).await.status()
+        }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap(), 200, "no webhook is refused");
+    }
+    let ctx = whatsapp_sidecar::inbound::InboundContext {
+        odoo: r.client.clone(),
+        config: whatsapp_sidecar::inbound::InboundConfig::default(),
+        wake: r.wake.clone(),
+        media: None,
+    };
+    let report = whatsapp_sidecar::inbound::step(
+        &ctx,
+        whatsapp_sidecar::inbound::Pass::New,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("step");
+    assert_eq!((report.events, report.done), (15, 15));
+    let m = r.odoo.record("whatsapp.message", msg).unwrap();
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["delivered_at"], "2025-06-25 13:29:47");
+    assert_eq!(m["read_at"], "2025-06-25 13:29:50");
+    assert_eq!(r.odoo.write_count("whatsapp.message", msg), 1);
 }
