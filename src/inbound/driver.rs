@@ -968,12 +968,16 @@ pub async fn fetch_media(
         .and("state", "=", "received")
         .and("media_id", "!=", false)
         .and("media_attachment_id", "=", false)
-        .and("attempt_count", "<", max_attempts)
         .and(
             "received_at",
             ">=",
             format_datetime(media::oldest_fetchable(now)),
-        );
+        )
+        // An integer Odoo never wrote is NULL in the database, which `<` does not match.
+        .and_domain(Domain::or(
+            Domain::leaf("attempt_count", "=", false),
+            Domain::leaf("attempt_count", "<", max_attempts),
+        ));
     let messages: Vec<MediaMessage> = odoo
         .search_read(
             MESSAGE,
