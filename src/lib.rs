@@ -11,6 +11,8 @@
 //! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
+//! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
+//! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
 //! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
 //! | [`systemd`] | `Type=notify` readiness, status and watchdog |
@@ -18,9 +20,11 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod inbound;
 pub mod odoo;
 pub mod sandbox;
 pub mod secret;
 pub mod systemd;
 pub mod telemetry;
+pub mod webhook;
 pub mod whatsapp;
