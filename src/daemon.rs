@@ -4,14 +4,24 @@
 //! port 0 and stop it at will. It starts every task on one [`TaskTracker`]; on shutdown it waits
 //! for them at most `server.shutdown_timeout`, then returns.
 //!
-//! Tasks today:
+//! Tasks:
 //! - the Odoo connection: authenticates, retrying with jittered exponential backoff while Odoo is
 //!   unreachable; a refused login stops the daemon with the reason;
-//! - the HTTP server: `/healthz` (the process is alive) and `/readyz` (Odoo reachable and
-//!   authenticated).
+//! - in sandbox mode, the built-in Cloud API simulator ([`crate::sandbox`]) on `sandbox.listen`,
+//!   with the Cloud API client pointed at it and its status webhooks pointed at this daemon;
+//! - the webhook receiver ([`crate::webhook`]): group commit of signed bodies into Odoo, and the
+//!   refresher of the accounts' app secrets and verify tokens;
+//! - inbound processing ([`crate::inbound`]) of the stored events;
+//! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
+//!   and authenticated);
+//! - the systemd watchdog.
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
+use crate::inbound::{InboundContext, MediaConfig, MediaFetch};
 use crate::odoo::{OdooClient, OdooError};
+use crate::sandbox::{SandboxConfig, SandboxError, SandboxHandle};
+use crate::webhook::{self, Ingest, OdooEventStore, OdooKeySource, WebhookState};
+use crate::whatsapp::{CloudClient, WhatsAppError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -29,6 +39,10 @@ use tokio_util::task::TaskTracker;
 pub enum DaemonError {
     #[error("cannot use Odoo: {0}")]
     Odoo(#[from] OdooError),
+    #[error("cannot set up the WhatsApp client: {0}")]
+    WhatsApp(#[from] WhatsAppError),
+    #[error("cannot start the built-in sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
     #[error("the HTTP server failed: {0}")]
     Server(#[source] std::io::Error),
     #[error("some tasks did not finish within {0:?} after shutdown was requested")]
@@ -56,8 +70,14 @@ pub async fn run(
     let tracker = TaskTracker::new();
     // A task that fails for good cancels this token, which stops the others.
     let stop = shutdown.child_token();
-
     let (failure_tx, mut failure_rx) = tokio::sync::mpsc::channel::<DaemonError>(4);
+    let addr = listener.local_addr().map_err(DaemonError::Server)?;
+
+    let mut whatsapp = config.whatsapp.client_config();
+    if config.whatsapp.mode == Mode::Sandbox {
+        whatsapp.graph_url = start_sandbox(&config, addr, &tracker, &stop).await?;
+    }
+    let cloud = CloudClient::new(whatsapp)?;
 
     let connect_state = state.clone();
     let connect_stop = stop.clone();
@@ -69,12 +89,36 @@ pub async fn run(
         }
     });
 
-    let addr = listener.local_addr().map_err(DaemonError::Server)?;
-    tracing::info!(%addr, "HTTP server listening (/healthz, /readyz)");
+    // Webhooks: stored in Odoo by the group commit, then processed from there.
+    let stored = Arc::new(tokio::sync::Notify::new());
+    let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
+    let ingest = Ingest::spawn(store, config.webhook.ingest.clone(), &tracker, stop.clone());
+    let keys = webhook::spawn_refresher(
+        OdooKeySource::new(odoo.clone()),
+        config.webhook.keys.clone(),
+        &tracker,
+        stop.clone(),
+    );
+    let webhook_state = WebhookState::new(keys, ingest, &config.webhook);
+    tracker.spawn(crate::inbound::run(
+        InboundContext {
+            odoo: odoo.clone(),
+            config: config.inbound.clone(),
+            wake: stored,
+            media: Some(MediaFetch {
+                client: cloud.clone(),
+                config: MediaConfig::default(),
+            }),
+        },
+        stop.clone(),
+    ));
+
+    tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(state)
+        .merge(webhook::router(webhook_state));
     let server_stop = stop.clone();
     let server_failure = failure_tx;
     tracker.spawn(async move {
@@ -109,6 +153,47 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Starts the built-in sandbox, points its status webhooks at this daemon's `/webhook`, and
+/// returns its address for the Cloud API client.
+async fn start_sandbox(
+    config: &Config,
+    daemon_addr: std::net::SocketAddr,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<url::Url, DaemonError> {
+    let sandbox_config = match &config.sandbox.config {
+        Some(path) => SandboxConfig::from_file(path)?,
+        None => SandboxConfig::default(),
+    };
+    let handle = SandboxHandle::bind(config.sandbox.listen, sandbox_config, stop.clone()).await?;
+    let sandbox = handle.sandbox();
+    let mut callback_ip = daemon_addr.ip();
+    if callback_ip.is_unspecified() {
+        callback_ip = if callback_ip.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+    }
+    let callback = std::net::SocketAddr::new(callback_ip, daemon_addr.port());
+    let callback_url = url::Url::parse(&format!("http://{callback}{}", webhook::PATH))
+        .map_err(|err| DaemonError::Server(std::io::Error::other(err)))?;
+    sandbox.set_callback(Some(callback_url.clone()), None);
+    let graph_url = url::Url::parse(&sandbox.base_url())
+        .map_err(|err| DaemonError::Server(std::io::Error::other(err)))?;
+    tracing::info!(
+        sandbox = %graph_url,
+        callback = %callback_url,
+        "whatsapp.mode = \"sandbox\": the built-in Cloud API simulator answers instead of Meta"
+    );
+    tracker.spawn(async move {
+        if let Err(err) = handle.stopped().await {
+            tracing::error!(error = %err, "the sandbox stopped with an error");
+        }
+    });
+    Ok(graph_url)
 }
 
 /// Authenticates with Odoo, retrying while the failure is retryable (Odoo down, 502/503/504).

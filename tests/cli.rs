@@ -19,7 +19,8 @@ fn write_config(dir: &Path, odoo_url: &str, listen: &str, extra: &str) -> PathBu
     let path = dir.join("whatsapp-sidecar.toml");
     let text = format!(
         "[odoo]\nurl = \"{odoo_url}\"\ndatabase = \"wa17\"\nlogin = \"admin\"\napi_key = \"k-123\"\n\
-         timeout_secs = 2\nmax_retries = 0\n{extra}\n[server]\nlisten = \"{listen}\"\nshutdown_timeout_secs = 5\n"
+         timeout_secs = 2\nmax_retries = 0\n{extra}\n[server]\nlisten = \"{listen}\"\nshutdown_timeout_secs = 5\n\
+         [sandbox]\nlisten = \"127.0.0.1:0\"\n"
     );
     std::fs::write(&path, text).expect("write config");
     path
