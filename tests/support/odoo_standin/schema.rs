@@ -15,6 +15,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const SCHEMA: &str = r#"
 model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
@@ -582,11 +583,11 @@ impl Model {
 /// Every model, by name.
 #[derive(Clone, Debug)]
 pub struct Schema {
-    pub models: BTreeMap<String, Model>,
+    pub models: BTreeMap<String, Arc<Model>>,
 }
 
 impl Schema {
-    pub fn model(&self, name: &str) -> Option<&Model> {
+    pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
         self.models.get(name)
     }
 }
@@ -703,7 +704,7 @@ fn parse_default(kind: &Kind, raw: &str) -> Result<Default, String> {
 
 /// Parses [`SCHEMA`].
 pub fn parse(text: &str) -> Result<Schema, String> {
-    let mut models: BTreeMap<String, Model> = BTreeMap::new();
+    let mut models: BTreeMap<String, Arc<Model>> = BTreeMap::new();
     let mut current: Option<Model> = None;
     for (n, line) in text.lines().enumerate() {
         let t = tokens(line);
@@ -713,7 +714,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         let err = |m: String| format!("schema line {}: {m}: {line}", n + 1);
         if t[0] == "model" && !line.starts_with(char::is_whitespace) {
             if let Some(m) = current.take() {
-                models.insert(m.name.clone(), m);
+                models.insert(m.name.clone(), Arc::new(m));
             }
             let mut model = Model {
                 name: t.get(1).cloned().ok_or_else(|| err("model name".into()))?,
@@ -791,7 +792,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         model.fields.push(field);
     }
     if let Some(m) = current.take() {
-        models.insert(m.name.clone(), m);
+        models.insert(m.name.clone(), Arc::new(m));
     }
     Ok(Schema { models })
 }
