@@ -1426,6 +1426,20 @@ impl Db {
                     Value::from(self.display_name(model, id)),
                 ));
             }
+            "sale.order" => {
+                // Computed from the customer unless given, as in Odoo.
+                for f in ["partner_invoice_id", "partner_shipping_id"] {
+                    if row_snapshot.get(f).is_none_or(Value::is_null) {
+                        updates.push((
+                            f.into(),
+                            row_snapshot
+                                .get("partner_id")
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        ));
+                    }
+                }
+            }
             "whatsapp.conversation" => {
                 let expires = text("last_inbound_at")
                     .and_then(|s| NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S").ok())

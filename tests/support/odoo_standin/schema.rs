@@ -35,7 +35,7 @@ model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
   zip char
   country_id m2o:res.country string="Country"
   company_id m2o:res.company string="Company"
-  lang sel:"en_US=English (US),fr_FR=French / Français,fr_BE=French (BE) / Français (BE),nl_BE=Dutch (BE) / Nederlands (BE)" default=en_US string="Language"
+  lang sel:"en_US=English (US)" default=en_US string="Language"
   tz sel_any string="Timezone"
   comment html string="Notes"
   category_id m2m:res.partner.category string="Tags"
@@ -80,7 +80,7 @@ model res.users "User" order="name, login" rec=name
   partner_id m2o:res.partner req ondelete=restrict string="Related Partner"
   company_id m2o:res.company req default=company string="Company"
   tz sel_any string="Timezone"
-  lang sel:"en_US=English (US),fr_FR=French / Français" default=en_US string="Language"
+  lang sel:"en_US=English (US)" default=en_US string="Language"
   signature html string="Email Signature"
   active bool default=true
   share bool string="Share User"
@@ -101,8 +101,8 @@ model sale.order "Sales Order" order="date_order desc, id desc" thread rec=name
   company_id m2o:res.company req default=company string="Company"
   currency_id m2o:res.currency string="Currency"
   user_id m2o:res.users default=uid string="Salesperson"
-  partner_invoice_id m2o:res.partner string="Invoice Address"
-  partner_shipping_id m2o:res.partner string="Delivery Address"
+  partner_invoice_id m2o:res.partner req string="Invoice Address"
+  partner_shipping_id m2o:res.partner req string="Delivery Address"
   amount_untaxed monetary string="Untaxed Amount"
   amount_tax monetary string="Taxes"
   amount_total monetary string="Total"
