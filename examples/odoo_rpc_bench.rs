@@ -252,7 +252,7 @@ async fn throughput(t: &Target, n: usize) {
 
     // load vs grouped writes, by group size
     println!("  {n} records with own values per group of g records: grouped writes vs one load:");
-    for (round, g) in [1usize, 2, 4, 8, 16, 50].into_iter().enumerate() {
+    for (round, g) in [1usize, 2, 4, 8, 16, 24, 32, 50].into_iter().enumerate() {
         let groups: Vec<Vec<i64>> = many.chunks(g).map(|c| c.to_vec()).collect();
         let t0 = Instant::now();
         for (k, ids) in groups.iter().enumerate() {
