@@ -14,7 +14,11 @@
 //! counters, seeding and inspection helpers).
 //!
 //! Users: `admin` / `admin` (uid 2, with an API key), `demo` / `demo` (uid 6, may read but not
-//! change the WhatsApp models nor users). Not served: non-stored computed fields, external ids in
+//! change the WhatsApp models nor users).
+//!
+//! The server runs on the caller's tokio runtime: a test that also waits on a child process
+//! (the daemon) must do so without blocking the runtime (`tokio::process`, or
+//! `#[tokio::test(flavor = "multi_thread")]`). Not served: non-stored computed fields, external ids in
 //! `load`, and the websocket bus.
 
 pub mod domain;
