@@ -46,6 +46,9 @@ async fn unreachable_odoo_names_the_url_and_skips_the_rest() {
     let mut cfg = client_config(&s);
     cfg.url = format!("http://{addr}").parse().unwrap();
     let lines = diagnose(&cfg).await;
+    for l in &lines {
+        println!("{l}");
+    }
     let reach = line(&lines, "Odoo reachable");
     assert!(!reach.ok);
     assert!(reach.detail.contains(&format!("http://{addr}/")), "{reach}");

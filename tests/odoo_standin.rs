@@ -600,3 +600,110 @@ async fn counters_and_helpers() {
     s.reset_counters();
     assert_eq!(s.calls("whatsapp.message", "write"), 0);
 }
+
+#[tokio::test]
+async fn unique_keys_hold_across_rollbacks_deletes_and_batches() {
+    let s = OdooStandin::start().await;
+    let account = s.add_account("A", "1", 80);
+    let vals =
+        |k: &str| json!({"account_id": account, "to_number": "+33612345678", "dedupe_key": k});
+    let r = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([[vals("k1"), vals("k1")]]),
+        json!({}),
+    )
+    .await;
+    assert!(error_message(&r).contains("deduplication key"), "{r}");
+    assert_eq!(
+        s.count("whatsapp.message"),
+        0,
+        "the batch is all or nothing"
+    );
+    let a = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([vals("k1")]),
+        json!({}),
+    )
+    .await["result"]
+        .as_i64()
+        .unwrap();
+    let r = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([vals("k1")]),
+        json!({}),
+    )
+    .await;
+    assert!(error_message(&r).contains("deduplication key"), "{r}");
+    // moving the key away frees it; a failed write keeps it
+    let r = kw(
+        &s,
+        "whatsapp.message",
+        "write",
+        json!([[a], {"dedupe_key": "k2", "state": "bogus"}]),
+        json!({}),
+    )
+    .await;
+    assert!(error_message(&r).starts_with("Wrong value"), "{r}");
+    let r = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([vals("k1")]),
+        json!({}),
+    )
+    .await;
+    assert!(error_message(&r).contains("deduplication key"), "{r}");
+    kw(
+        &s,
+        "whatsapp.message",
+        "write",
+        json!([[a], {"dedupe_key": "k2"}]),
+        json!({}),
+    )
+    .await;
+    let b = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([vals("k1")]),
+        json!({}),
+    )
+    .await["result"]
+        .as_i64()
+        .unwrap();
+    kw(&s, "whatsapp.message", "unlink", json!([[a]]), json!({})).await;
+    let c = kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([vals("k2")]),
+        json!({}),
+    )
+    .await;
+    assert!(c["result"].is_i64(), "{c}");
+    let r = kw(
+        &s,
+        "whatsapp.message",
+        "write",
+        json!([[b], {"dedupe_key": "k2"}]),
+        json!({}),
+    )
+    .await;
+    assert!(error_message(&r).contains("deduplication key"), "{r}");
+    // NULL keys never clash
+    kw(
+        &s,
+        "whatsapp.message",
+        "create",
+        json!([[{"account_id": account}, {"account_id": account}]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s.count("whatsapp.message"), 4);
+}

@@ -7,7 +7,10 @@
 //!   reports from `/report/pdf/<report>/<ids>`; a redirect to `/web/login` means the session
 //!   expired: the client logs in again once, and never returns the login page as a PDF.
 //! - Retries with jittered exponential backoff (backon) for retryable errors only
-//!   ([`OdooError::is_retryable`]), each logged as a warning with its attempt number.
+//!   ([`OdooError::is_retryable`]), each logged as a warning with its attempt number. A call
+//!   that timed out may have been carried out by Odoo; retrying a `create` can then create
+//!   twice, which is why the daemon's creates carry unique keys (`dedupe_key`, `wamid`) that
+//!   make Odoo refuse the duplicate.
 //! - One reqwest client (connection pool) and a semaphore bounding the requests in flight, so
 //!   the daemon never takes more than `max_concurrent_requests` of Odoo's workers.
 
@@ -52,7 +55,7 @@ pub struct ClientConfig {
     pub password: Option<Secret>,
     /// Time limit of one HTTP request.
     pub timeout: Duration,
-    /// Requests to Odoo in flight at once, at most.
+    /// Requests to Odoo in flight at once, at most (0 counts as 1).
     pub max_concurrent_requests: usize,
     /// Retries of a retryable failure (0: none).
     pub max_retries: u32,
@@ -307,7 +310,8 @@ impl OdooClient {
         }
     }
 
-    /// `db.list`. Odoo answers AccessDenied when `list_db = False` in its configuration.
+    /// `db.list`. Odoo answers AccessDenied when `list_db = False` in its configuration (the
+    /// error then names the login although no login was tried: see [`OdooClient::db_exists`]).
     pub async fn db_list(&self) -> Result<Vec<String>, OdooError> {
         let t = Target {
             service: "db",

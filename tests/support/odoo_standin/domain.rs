@@ -200,9 +200,7 @@ pub fn parse(db: &Db, model: &Model, domain: &Value) -> Result<Node, OdooErr> {
             )));
         }
         let tuple = pytuple(&parts);
-        let boolean_leaf = (parts[0] == Value::from(1) || parts[0] == Value::from(0))
-            && parts[1] == Value::from("=")
-            && parts[2] == Value::from(1);
+        let boolean_leaf = (parts[0] == 1 || parts[0] == 0) && parts[1] == "=" && parts[2] == 1;
         if boolean_leaf {
             leaves.push(Some((parts[0].clone(), "=".to_owned(), parts[2].clone())));
             continue;
@@ -298,7 +296,7 @@ fn parse_leaf(
         Some((f, r)) => (f, Some(r)),
         None => (left, None),
     };
-    let kind = db.field_kind(model, first).unwrap_or(Kind::Char);
+    let kind = db.field_kind(model, first).cloned().unwrap_or(Kind::Char);
     if let Some(rest) = rest {
         let Some(comodel) = kind.comodel().and_then(|c| db.schema.model(c)) else {
             return Err(OdooErr::value(format!(
@@ -399,7 +397,7 @@ fn leaf_matches(
             }
             relational_matches(db, co, &related, op, right)
         }
-        _ => scalar_matches(&kind, &stored, op, right),
+        _ => scalar_matches(kind, &stored, op, right),
     }
 }
 
@@ -496,6 +494,17 @@ fn scalar_matches(kind: &Kind, stored: &Value, op: &str, right: &Value) -> bool 
             if is_null || right.is_null() || right == &Value::Bool(false) {
                 return false;
             }
+            if let (Value::String(a), Value::String(b)) = (stored, right) {
+                if !(matches!(kind, Kind::Datetime) && b.len() == 10) {
+                    let (a, b) = (a.as_str(), b.as_str());
+                    return match op {
+                        "<" => a < b,
+                        "<=" => a <= b,
+                        ">" => a > b,
+                        _ => a >= b,
+                    };
+                }
+            }
             match (number(stored), number(right)) {
                 (Some(a), Some(b)) => compare_num(a, op, b),
                 _ => {
@@ -530,9 +539,16 @@ fn truthy(v: &Value) -> bool {
 }
 
 fn equal(kind: &Kind, stored: &Value, right: &Value) -> bool {
-    match (number(stored), number(right)) {
-        (Some(a), Some(b)) => a == b,
-        _ => text(stored) == normalize_date(kind, &text(right)),
+    match (stored, right) {
+        (Value::String(a), Value::String(b))
+            if !(matches!(kind, Kind::Datetime) && b.len() == 10) =>
+        {
+            a == b
+        }
+        _ => match (number(stored), number(right)) {
+            (Some(a), Some(b)) => a == b,
+            _ => text(stored) == normalize_date(kind, &text(right)),
+        },
     }
 }
 

@@ -14,7 +14,11 @@
 //! counters, seeding and inspection helpers).
 //!
 //! Users: `admin` / `admin` (uid 2, with an API key), `demo` / `demo` (uid 6, may read but not
-//! change the WhatsApp models nor users). Not served: non-stored computed fields, external ids in
+//! change the WhatsApp models nor users).
+//!
+//! The server runs on the caller's tokio runtime: a test that also waits on a child process
+//! (the daemon) must do so without blocking the runtime (`tokio::process`, or
+//! `#[tokio::test(flavor = "multi_thread")]`). Not served: non-stored computed fields, external ids in
 //! `load`, and the websocket bus.
 
 pub mod domain;
@@ -359,6 +363,8 @@ impl OdooStandin {
                 t.rows.insert(new_uid, row);
             }
         }
+        db.reindex("res.users", old);
+        db.reindex("res.users", new_uid);
     }
 
     /// The `context` of the last `execute_kw` of `model.method`.
@@ -684,20 +690,28 @@ fn db_missing(db: &str) -> OdooErr {
 }
 
 /// Checks the body is JSON sent as JSON; the error response otherwise (as Werkzeug/Odoo).
-fn parse_json_request(headers: &HeaderMap, body: &[u8], path: &str) -> Result<Value, Response> {
+fn parse_json_request(
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+) -> Result<Value, Box<Response>> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime != "application/json" && mime != "application/json-rpc" {
-        return Err(html_response(
+        return Err(Box::new(html_response(
             StatusCode::BAD_REQUEST,
             format!("<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with [&#x27;http&#x27;] but &#x27;{path}&#x27; is type=&#x27;json&#x27;.</p>\n"),
-        ));
+        )));
     }
-    serde_json::from_slice(body)
-        .map_err(|_| html_response(StatusCode::BAD_REQUEST, "Invalid JSON data".to_owned()))
+    serde_json::from_slice(body).map_err(|_| {
+        Box::new(html_response(
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON data".to_owned(),
+        ))
+    })
 }
 
 fn fault_for(shared: &Shared, model: Option<&str>, method: Option<&str>) -> Option<Fault> {
@@ -733,7 +747,7 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let _guard = enter(&shared).await;
     let request = match parse_json_request(&headers, &body, "/jsonrpc") {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let params = request.get("params").cloned().unwrap_or(json!({}));
@@ -960,7 +974,7 @@ async fn web_authenticate(
     let _guard = enter(&shared).await;
     let request = match parse_json_request(&headers, &body, "/web/session/authenticate") {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     count(&shared, "web", "session/authenticate");
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -1016,7 +1030,7 @@ async fn web_session_info(
     let _guard = enter(&shared).await;
     let request = match parse_json_request(&headers, &body, "/web/session/get_session_info") {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     count(&shared, "web", "session/get_session_info");
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -1038,7 +1052,7 @@ async fn web_call_kw(
     let _guard = enter(&shared).await;
     let request = match parse_json_request(&headers, &body, "/web/dataset/call_kw") {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let Some(uid) = cookie_uid(&shared, &headers) else {
         return json_response(StatusCode::OK, session_expired_body(), None);

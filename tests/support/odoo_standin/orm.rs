@@ -5,7 +5,9 @@ use super::domain::{self, pyrepr, pytuple, Node};
 use super::schema::{Default, Field, Kind, Model, OnDelete, Schema};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 /// An Odoo exception: its Python name (`data.name`) and message (`data.message`).
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +100,26 @@ pub struct Db {
     pub users: Vec<User>,
     /// Successful writes per record (write and load).
     pub write_counts: HashMap<(String, i64), u64>,
+    /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
+    unique: HashMap<(String, usize), UniqueIndex>,
+}
+
+#[derive(Default)]
+struct UniqueIndex {
+    by_key: HashMap<String, i64>,
+    by_id: HashMap<i64, String>,
+}
+
+/// The key of a row for a unique constraint; `None` when a column is NULL (no clash possible).
+fn unique_key(fields: &[String], row: &Row) -> Option<String> {
+    let mut parts = Vec::with_capacity(fields.len());
+    for f in fields {
+        match row.get(f) {
+            None | Some(Value::Null) => return None,
+            Some(v) => parts.push(v.clone()),
+        }
+    }
+    Some(Value::Array(parts).to_string())
 }
 
 const MAGIC: &[&str] = &[
@@ -152,14 +174,15 @@ impl Db {
             tables,
             users: Vec::new(),
             write_counts: HashMap::new(),
+            unique: HashMap::new(),
         }
     }
 
-    pub fn model(&self, name: &str) -> Option<&Model> {
+    pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
         self.schema.model(name)
     }
 
-    fn model_or_err(&self, name: &str) -> Result<Model, OdooErr> {
+    fn model_or_err(&self, name: &str) -> Result<Arc<Model>, OdooErr> {
         self.model(name)
             .cloned()
             .ok_or_else(|| OdooErr::user(format!("Object {name} doesn't exist")))
@@ -170,17 +193,22 @@ impl Db {
     }
 
     /// The kind of a declared or magic field.
-    pub fn field_kind(&self, model: &Model, name: &str) -> Option<Kind> {
+    pub fn field_kind<'a>(&self, model: &'a Model, name: &str) -> Option<&'a Kind> {
         if let Some(f) = model.field(name) {
-            return Some(f.kind.clone());
+            return Some(&f.kind);
         }
-        match name {
-            "id" => Some(Kind::Integer),
-            "display_name" => Some(Kind::Char),
-            "create_date" | "write_date" => Some(Kind::Datetime),
-            "create_uid" | "write_uid" => Some(Kind::Many2one("res.users".into())),
-            _ => None,
-        }
+        static MAGIC_KINDS: OnceLock<Vec<(&'static str, Kind)>> = OnceLock::new();
+        let magic = MAGIC_KINDS.get_or_init(|| {
+            vec![
+                ("id", Kind::Integer),
+                ("display_name", Kind::Char),
+                ("create_date", Kind::Datetime),
+                ("write_date", Kind::Datetime),
+                ("create_uid", Kind::Many2one("res.users".into())),
+                ("write_uid", Kind::Many2one("res.users".into())),
+            ]
+        });
+        magic.iter().find(|(n, _)| *n == name).map(|(_, k)| k)
     }
 
     pub fn exists(&self, model: &str, id: i64) -> bool {
@@ -194,17 +222,18 @@ impl Db {
     }
 
     /// The stored value (`null` when unset or missing).
-    pub fn stored(&self, model: &Model, id: i64, field: &str) -> Value {
+    pub fn stored(&self, model: &Model, id: i64, field: &str) -> Cow<'_, Value> {
+        static NULL: Value = Value::Null;
         if field == "id" {
-            return Value::from(id);
+            return Cow::Owned(Value::from(id));
         }
         if field == "display_name" {
-            return Value::from(self.display_name(model, id));
+            return Cow::Owned(Value::from(self.display_name(model, id)));
         }
-        self.row(&model.name, id)
-            .and_then(|r| r.get(field))
-            .cloned()
-            .unwrap_or(Value::Null)
+        match self.row(&model.name, id).and_then(|r| r.get(field)) {
+            Some(v) => Cow::Borrowed(v),
+            None => Cow::Borrowed(&NULL),
+        }
     }
 
     /// Ids a relational field points at.
@@ -218,11 +247,11 @@ impl Db {
                 .unwrap_or_default(),
             Some(Kind::One2many(comodel, inverse)) => self
                 .tables
-                .get(&comodel)
+                .get(comodel)
                 .map(|t| {
                     t.rows
                         .iter()
-                        .filter(|(_, r)| r.get(&inverse).and_then(Value::as_i64) == Some(id))
+                        .filter(|(_, r)| r.get(inverse).and_then(Value::as_i64) == Some(id))
                         .map(|(i, _)| *i)
                         .collect()
                 })
@@ -373,6 +402,27 @@ impl Db {
                         t.rows.remove(&id);
                     }
                 }
+            }
+            self.reindex(&model, id);
+        }
+    }
+
+    /// Puts a record's unique keys back in line with its row (or drops them if it is gone).
+    pub fn reindex(&mut self, model_name: &str, id: i64) {
+        let Some(model) = self.model(model_name).cloned() else {
+            return;
+        };
+        let row = self.row(model_name, id).cloned();
+        for (ci, u) in model.uniques.iter().enumerate() {
+            let idx = self.unique.entry((model_name.to_owned(), ci)).or_default();
+            if let Some(old) = idx.by_id.remove(&id) {
+                if idx.by_key.get(&old) == Some(&id) {
+                    idx.by_key.remove(&old);
+                }
+            }
+            if let Some(key) = row.as_ref().and_then(|r| unique_key(&u.fields, r)) {
+                idx.by_key.insert(key.clone(), id);
+                idx.by_id.insert(id, key);
             }
         }
     }
@@ -625,6 +675,28 @@ impl Db {
         let Some(table) = self.tables.get(&model.name) else {
             return Ok(Vec::new());
         };
+        let offset = offset.max(0) as usize;
+        let wanted = limit.filter(|l| *l >= 0).map(|l| l as usize);
+        // Ordered by id only: walk the table in order and stop at the limit.
+        if let [only] = terms.as_slice() {
+            if only.field == "id" {
+                let matching = |id: &i64| domain::matches(self, model, *id, &node);
+                let keys = table.rows.keys().copied();
+                let ids: Vec<i64> = if only.desc {
+                    keys.rev()
+                        .filter(matching)
+                        .skip(offset)
+                        .take(wanted.unwrap_or(usize::MAX))
+                        .collect()
+                } else {
+                    keys.filter(matching)
+                        .skip(offset)
+                        .take(wanted.unwrap_or(usize::MAX))
+                        .collect()
+                };
+                return Ok(ids);
+            }
+        }
         let mut ids: Vec<i64> = table
             .rows
             .keys()
@@ -632,21 +704,21 @@ impl Db {
             .filter(|id| domain::matches(self, model, *id, &node))
             .collect();
         if !terms.is_empty() {
-            let keys: HashMap<i64, Vec<Value>> = ids
+            let mut keyed: Vec<(Vec<Value>, i64)> = ids
                 .iter()
                 .map(|id| {
                     (
-                        *id,
                         terms
                             .iter()
                             .map(|t| self.sort_key(model, *id, &t.field))
                             .collect(),
+                        *id,
                     )
                 })
                 .collect();
-            ids.sort_by(|a, b| {
+            let cmp = |(ka, a): &(Vec<Value>, i64), (kb, b): &(Vec<Value>, i64)| {
                 for (i, t) in terms.iter().enumerate() {
-                    let (ka, kb) = (&keys[a][i], &keys[b][i]);
+                    let (ka, kb) = (&ka[i], &kb[i]);
                     let ord = match (ka.is_null(), kb.is_null()) {
                         (true, true) => std::cmp::Ordering::Equal,
                         (true, false) => {
@@ -677,21 +749,30 @@ impl Db {
                     }
                 }
                 a.cmp(b)
-            });
+            };
+            // Only the first offset + limit need sorting.
+            if let Some(end) = wanted
+                .map(|w| offset + w)
+                .filter(|e| *e > 0 && *e < keyed.len())
+            {
+                keyed.select_nth_unstable_by(end - 1, cmp);
+                keyed.truncate(end);
+            }
+            keyed.sort_by(cmp);
+            ids = keyed.into_iter().map(|(_, id)| id).collect();
         }
-        let offset = offset.max(0) as usize;
-        let ids: Vec<i64> = ids.into_iter().skip(offset).collect();
-        Ok(match limit {
-            Some(l) if l >= 0 => ids.into_iter().take(l as usize).collect(),
-            _ => ids,
-        })
+        Ok(ids
+            .into_iter()
+            .skip(offset)
+            .take(wanted.unwrap_or(usize::MAX))
+            .collect())
     }
 
     fn sort_key(&self, model: &Model, id: i64, field: &str) -> Value {
         match self.field_kind(model, field) {
             Some(Kind::Many2one(co)) => match self.stored(model, id, field).as_i64() {
                 Some(rid) => self
-                    .model(&co)
+                    .model(co)
                     .map(|m| Value::from(self.display_name(m, rid)))
                     .unwrap_or(Value::Null),
                 None => Value::Null,
@@ -699,20 +780,20 @@ impl Db {
             Some(Kind::Boolean) => {
                 Value::Bool(self.stored(model, id, field).as_bool().unwrap_or(false))
             }
-            _ => self.stored(model, id, field),
+            _ => self.stored(model, id, field).into_owned(),
         }
     }
 
     /// The value `read` returns for a field.
     pub fn read_value(&self, model: &Model, id: i64, field: &str, classic: bool) -> Value {
-        let kind = self.field_kind(model, field).unwrap_or(Kind::Char);
+        let kind = self.field_kind(model, field).unwrap_or(&Kind::Char);
         let v = self.stored(model, id, field);
         match kind {
             Kind::Integer | Kind::Reference => {
                 if v.is_null() {
                     json!(0)
                 } else {
-                    v
+                    v.into_owned()
                 }
             }
             Kind::Float | Kind::Monetary => json!(v.as_f64().unwrap_or(0.0)),
@@ -720,7 +801,7 @@ impl Db {
             Kind::Many2one(co) => match v.as_i64() {
                 Some(rid) if classic => json!([
                     rid,
-                    self.model(&co)
+                    self.model(co)
                         .map(|m| self.display_name(m, rid))
                         .unwrap_or_default()
                 ]),
@@ -732,7 +813,7 @@ impl Db {
                 if v.is_null() {
                     Value::Bool(false)
                 } else {
-                    v
+                    v.into_owned()
                 }
             }
         }
@@ -1292,12 +1373,12 @@ impl Db {
         let mut updates: Vec<(String, Value)> = Vec::new();
         for f in &model.fields {
             if let Some(path) = &f.related {
-                let mut cur_model = model.clone();
+                let mut cur_model: Arc<Model> = self.model_or_err(&model.name)?;
                 let mut cur_id = Some(id);
                 let mut value = Value::Null;
                 for (i, step) in path.iter().enumerate() {
                     let Some(cid) = cur_id else { break };
-                    let v = self.stored(&cur_model, cid, step);
+                    let v = self.stored(&cur_model, cid, step).into_owned();
                     if i + 1 == path.len() {
                         value = v;
                     } else {
@@ -1344,6 +1425,20 @@ impl Db {
                     "complete_name".into(),
                     Value::from(self.display_name(model, id)),
                 ));
+            }
+            "sale.order" => {
+                // Computed from the customer unless given, as in Odoo.
+                for f in ["partner_invoice_id", "partner_shipping_id"] {
+                    if row_snapshot.get(f).is_none_or(Value::is_null) {
+                        updates.push((
+                            f.into(),
+                            row_snapshot
+                                .get("partner_id")
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        ));
+                    }
+                }
             }
             "whatsapp.conversation" => {
                 let expires = text("last_inbound_at")
@@ -1422,30 +1517,38 @@ impl Db {
                 )));
             }
         }
-        // SQL unique constraints (NULLs never clash)
-        for u in &model.uniques {
-            let key: Vec<Value> = u
-                .fields
-                .iter()
-                .map(|f| row.get(f).cloned().unwrap_or(Value::Null))
-                .collect();
-            if key.iter().any(Value::is_null) {
-                continue;
-            }
-            let clash = self.tables.get(&model.name).is_some_and(|t| {
-                t.rows.iter().any(|(oid, r)| {
-                    *oid != id
-                        && u.fields
-                            .iter()
-                            .zip(&key)
-                            .all(|(f, k)| r.get(f).unwrap_or(&Value::Null) == k)
-                })
+        // SQL unique constraints (NULLs never clash), through the index.
+        for (ci, u) in model.uniques.iter().enumerate() {
+            let key = unique_key(&u.fields, &row);
+            let holder = key.as_ref().and_then(|k| {
+                self.unique
+                    .get(&(model.name.clone(), ci))
+                    .and_then(|idx| idx.by_key.get(k))
+                    .copied()
             });
-            if clash {
-                return Err(OdooErr::validation(format!(
-                    "The operation cannot be completed: {}",
-                    u.message
-                )));
+            if let (Some(k), Some(other)) = (&key, holder) {
+                let still = other != id
+                    && self
+                        .row(&model.name, other)
+                        .and_then(|r| unique_key(&u.fields, r))
+                        .as_ref()
+                        == Some(k);
+                if still {
+                    return Err(OdooErr::validation(format!(
+                        "The operation cannot be completed: {}",
+                        u.message
+                    )));
+                }
+            }
+            let idx = self.unique.entry((model.name.clone(), ci)).or_default();
+            if let Some(old) = idx.by_id.remove(&id) {
+                if idx.by_key.get(&old) == Some(&id) {
+                    idx.by_key.remove(&old);
+                }
+            }
+            if let Some(k) = key {
+                idx.by_key.insert(k.clone(), id);
+                idx.by_id.insert(id, k);
             }
         }
         Ok(())
@@ -1468,7 +1571,7 @@ impl Db {
         }
         if model.name == "sale.order" {
             for id in ids {
-                let state = self.stored(model, *id, "state");
+                let state = self.stored(model, *id, "state").into_owned();
                 if state == json!("sent") || state == json!("sale") {
                     return Err(OdooErr::user(
                         "You can not delete a sent quotation or a confirmed sales order. You must first cancel it.",
@@ -1481,9 +1584,10 @@ impl Db {
             if let Some(t) = self.tables.get_mut(&model.name) {
                 t.rows.remove(id);
             }
+            self.reindex(&model.name, *id);
         }
         // Many2one fields pointing at the deleted records.
-        let referencing: Vec<(Model, Field)> = self
+        let referencing: Vec<(Arc<Model>, Field)> = self
             .schema
             .models
             .values()
@@ -1687,8 +1791,6 @@ impl Db {
             let inner = pytuple(&idv);
             let inner = if ids.is_empty() {
                 "()".to_owned()
-            } else if ids.len() == 1 {
-                inner
             } else {
                 inner
             };
@@ -1910,9 +2012,11 @@ fn compare_values(a: &Value, b: &Value) -> std::cmp::Ordering {
             .partial_cmp(&y.as_f64().unwrap_or(0.0))
             .unwrap_or(std::cmp::Ordering::Equal),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::String(x), Value::String(y)) => {
-            x.to_lowercase().cmp(&y.to_lowercase()).then(x.cmp(y))
-        }
+        (Value::String(x), Value::String(y)) => x
+            .chars()
+            .flat_map(char::to_lowercase)
+            .cmp(y.chars().flat_map(char::to_lowercase))
+            .then(x.cmp(y)),
         _ => a.to_string().cmp(&b.to_string()),
     }
 }

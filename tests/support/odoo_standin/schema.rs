@@ -15,6 +15,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const SCHEMA: &str = r#"
 model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
@@ -34,7 +35,7 @@ model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
   zip char
   country_id m2o:res.country string="Country"
   company_id m2o:res.company string="Company"
-  lang sel:"en_US=English (US),fr_FR=French / Français,fr_BE=French (BE) / Français (BE),nl_BE=Dutch (BE) / Nederlands (BE)" default=en_US string="Language"
+  lang sel:"en_US=English (US)" default=en_US string="Language"
   tz sel_any string="Timezone"
   comment html string="Notes"
   category_id m2m:res.partner.category string="Tags"
@@ -79,7 +80,7 @@ model res.users "User" order="name, login" rec=name
   partner_id m2o:res.partner req ondelete=restrict string="Related Partner"
   company_id m2o:res.company req default=company string="Company"
   tz sel_any string="Timezone"
-  lang sel:"en_US=English (US),fr_FR=French / Français" default=en_US string="Language"
+  lang sel:"en_US=English (US)" default=en_US string="Language"
   signature html string="Email Signature"
   active bool default=true
   share bool string="Share User"
@@ -100,8 +101,8 @@ model sale.order "Sales Order" order="date_order desc, id desc" thread rec=name
   company_id m2o:res.company req default=company string="Company"
   currency_id m2o:res.currency string="Currency"
   user_id m2o:res.users default=uid string="Salesperson"
-  partner_invoice_id m2o:res.partner string="Invoice Address"
-  partner_shipping_id m2o:res.partner string="Delivery Address"
+  partner_invoice_id m2o:res.partner req string="Invoice Address"
+  partner_shipping_id m2o:res.partner req string="Delivery Address"
   amount_untaxed monetary string="Untaxed Amount"
   amount_tax monetary string="Taxes"
   amount_total monetary string="Total"
@@ -582,11 +583,11 @@ impl Model {
 /// Every model, by name.
 #[derive(Clone, Debug)]
 pub struct Schema {
-    pub models: BTreeMap<String, Model>,
+    pub models: BTreeMap<String, Arc<Model>>,
 }
 
 impl Schema {
-    pub fn model(&self, name: &str) -> Option<&Model> {
+    pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
         self.models.get(name)
     }
 }
@@ -703,7 +704,7 @@ fn parse_default(kind: &Kind, raw: &str) -> Result<Default, String> {
 
 /// Parses [`SCHEMA`].
 pub fn parse(text: &str) -> Result<Schema, String> {
-    let mut models: BTreeMap<String, Model> = BTreeMap::new();
+    let mut models: BTreeMap<String, Arc<Model>> = BTreeMap::new();
     let mut current: Option<Model> = None;
     for (n, line) in text.lines().enumerate() {
         let t = tokens(line);
@@ -713,7 +714,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         let err = |m: String| format!("schema line {}: {m}: {line}", n + 1);
         if t[0] == "model" && !line.starts_with(char::is_whitespace) {
             if let Some(m) = current.take() {
-                models.insert(m.name.clone(), m);
+                models.insert(m.name.clone(), Arc::new(m));
             }
             let mut model = Model {
                 name: t.get(1).cloned().ok_or_else(|| err("model name".into()))?,
@@ -791,7 +792,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         model.fields.push(field);
     }
     if let Some(m) = current.take() {
-        models.insert(m.name.clone(), m);
+        models.insert(m.name.clone(), Arc::new(m));
     }
     Ok(Schema { models })
 }
