@@ -32,7 +32,7 @@ enum Command {
     Check,
     /// Run the built-in WhatsApp Cloud API sandbox (try everything without a Meta account), or
     /// inject an inbound message into a running one.
-    Sandbox(sandbox::cli::SandboxArgs),
+    Sandbox(Box<sandbox::cli::SandboxArgs>),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -82,7 +82,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox(args) => {
             telemetry::init(log_format(cli.log_format, LogFormat::Pretty), "info");
-            sandbox::cli::run_cli(args, shutdown_on_signal())
+            sandbox::cli::run_cli(*args, shutdown_on_signal())
                 .await
                 .context("sandbox")?;
             Ok(ExitCode::SUCCESS)
