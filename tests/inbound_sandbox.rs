@@ -81,8 +81,10 @@ async fn start() -> World {
     ))
     .expect("cloud client");
 
-    let mut inbound_config = InboundConfig::default();
-    inbound_config.min_batch_interval = Duration::from_millis(20);
+    let inbound_config = InboundConfig {
+        min_batch_interval: Duration::from_millis(20),
+        ..InboundConfig::default()
+    };
     let ctx = InboundContext {
         odoo: client,
         config: inbound_config,
