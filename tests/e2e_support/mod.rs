@@ -1,0 +1,617 @@
+//! End-to-end harness: the real `whatsapp-sidecar` binary between the Odoo stand-in (or a real
+//! Odoo) and the sandbox playing Meta, everything on 127.0.0.1.
+//!
+//! - The **sandbox** runs in the test process ([`start_meta`]), so its record of what reached
+//!   "the phone" outlives any daemon that is killed; its status webhooks are signed with the
+//!   account's app secret and POSTed to the daemon's `/webhook`.
+//! - The **daemon** is the binary Cargo built (`CARGO_BIN_EXE_whatsapp-sidecar`), started with
+//!   `tokio::process` and a configuration file written to a temporary directory
+//!   ([`DaemonConfig`]: `mode = "cloud"`, `graph_url` = the sandbox, short poll intervals). Its
+//!   output is kept in [`Logs`] (printed when a test fails, or live with `E2E_LOG=1`).
+//! - [`World`] puts them together around an [`OdooStandin`] with one account.
+//!
+//! The stand-in and the sandbox run on the test's tokio runtime: use
+//! `#[tokio::test(flavor = "multi_thread")]`.
+//!
+//! Test-only; each test binary uses a part of it, hence `dead_code` is allowed.
+#![allow(dead_code)]
+
+use crate::support::OdooStandin;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use whatsapp_sidecar::sandbox::config::{PhoneNumberConfig, DEFAULT_PHONE_NUMBER_ID};
+use whatsapp_sidecar::sandbox::{SandboxConfig, SandboxHandle};
+use whatsapp_sidecar::secret::Secret;
+use whatsapp_sidecar::whatsapp::signature::{sign, SIGNATURE_HEADER};
+
+/// The daemon binary built by Cargo for this test run.
+pub const BIN: &str = env!("CARGO_BIN_EXE_whatsapp-sidecar");
+/// The sandbox's phone number id, used for the account in Odoo.
+pub const PHONE_ID: &str = DEFAULT_PHONE_NUMBER_ID;
+/// What `OdooStandin::add_account` sets as the app secret and the verify token.
+pub const APP_SECRET: &str = "sandbox-secret";
+pub const VERIFY_TOKEN: &str = "sandbox-verify";
+pub const MESSAGE: &str = "whatsapp.message";
+pub const EVENT: &str = "whatsapp.webhook.event";
+pub const CONVERSATION: &str = "whatsapp.conversation";
+
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released). The daemon keeps it
+/// across restarts, so the sandbox's callback URL stays valid.
+pub fn free_port() -> u16 {
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("cannot find a free port on 127.0.0.1: {e}"),
+    }
+}
+
+/// Waits until `check` holds, polling every 20 ms; fails the test naming `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Odoo time (`YYYY-MM-DD HH:MM:SS`, UTC).
+pub fn odoo_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A JSON value as text (`false` / missing → empty).
+pub fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+// ----- Odoo ---------------------------------------------------------------------------------
+
+/// Where the daemon finds Odoo and how it logs in.
+#[derive(Clone)]
+pub struct OdooTarget {
+    pub url: String,
+    pub database: String,
+    pub login: String,
+    pub api_key: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for OdooTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OdooTarget")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("login", &self.login)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl OdooTarget {
+    /// The stand-in, with its API key and password.
+    pub fn standin(odoo: &OdooStandin) -> OdooTarget {
+        OdooTarget {
+            url: odoo.url(),
+            database: odoo.database().to_owned(),
+            login: odoo.login().to_owned(),
+            api_key: Some(odoo.api_key().to_owned()),
+            password: Some(odoo.password().to_owned()),
+        }
+    }
+
+    /// A real Odoo from `ODOO_URL`, `ODOO_DB`, `ODOO_LOGIN` and `ODOO_API_KEY` and/or
+    /// `ODOO_PASSWORD`; `Err` says what is missing (the test then prints it and skips).
+    pub fn from_env() -> Result<OdooTarget, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(url) = var("ODOO_URL") else {
+            return Err("ODOO_URL is not set (also set ODOO_DB, ODOO_LOGIN and ODOO_PASSWORD or ODOO_API_KEY to run against a real Odoo)".into());
+        };
+        let database = var("ODOO_DB").ok_or("ODOO_URL is set but ODOO_DB is not")?;
+        let login = var("ODOO_LOGIN").ok_or("ODOO_URL is set but ODOO_LOGIN is not")?;
+        let api_key = var("ODOO_API_KEY");
+        let password = var("ODOO_PASSWORD");
+        if api_key.is_none() && password.is_none() {
+            return Err("ODOO_URL is set but neither ODOO_PASSWORD nor ODOO_API_KEY is".into());
+        }
+        Ok(OdooTarget {
+            url,
+            database,
+            login,
+            api_key,
+            password,
+        })
+    }
+
+    /// A client configuration for tests that read and write Odoo themselves.
+    pub fn client_config(&self) -> whatsapp_sidecar::odoo::ClientConfig {
+        let url = match self.url.parse() {
+            Ok(u) => u,
+            Err(e) => panic!("Odoo URL {}: {e}", self.url),
+        };
+        let mut cfg = whatsapp_sidecar::odoo::ClientConfig::new(url, &self.database, &self.login);
+        cfg.api_key = self.api_key.as_deref().map(Secret::new);
+        cfg.password = self.password.as_deref().map(Secret::new);
+        cfg.timeout = Duration::from_secs(30);
+        cfg
+    }
+}
+
+// ----- Meta (the sandbox, in the test process) ----------------------------------------------
+
+/// The sandbox settings the end-to-end tests use: the default number at `throughput_mps`,
+/// statuses within a few hundred milliseconds, fast webhook retries (the daemon is killed and
+/// restarted under it), every message read.
+pub fn meta_config(throughput_mps: u32) -> SandboxConfig {
+    let mut config = SandboxConfig::default();
+    config.phone_numbers = vec![PhoneNumberConfig {
+        throughput_mps,
+        ..PhoneNumberConfig::default()
+    }];
+    let w = &mut config.webhooks;
+    w.sent_delay_ms = 20;
+    w.delivered_delay_ms = 60;
+    w.read_delay_ms = 120;
+    w.jitter_ms = 20;
+    w.read_ratio = 1.0;
+    w.timeout_ms = 5_000;
+    w.retry_initial_ms = 100;
+    w.retry_max_delay_ms = 1_000;
+    w.retry_for_secs = 600;
+    w.concurrency = 64;
+    config
+}
+
+/// A sandbox on 127.0.0.1:0 in this process; it stops when the returned token is cancelled
+/// (or dropped, through its guard).
+pub async fn start_meta(config: SandboxConfig) -> (SandboxHandle, tokio_util::sync::DropGuard) {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("the sandbox cannot bind 127.0.0.1:0: {e}"),
+    };
+    let shutdown = CancellationToken::new();
+    match SandboxHandle::start(listener, config, shutdown.clone()).await {
+        Ok(handle) => (handle, shutdown.drop_guard()),
+        Err(e) => panic!("the sandbox does not start: {e}"),
+    }
+}
+
+// ----- the daemon ---------------------------------------------------------------------------
+
+/// The daemon's configuration file, as a TOML table tests can change key by key.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    pub table: toml::Table,
+    pub listen: SocketAddr,
+}
+
+impl DaemonConfig {
+    /// `mode = "cloud"` against `graph_url`, Odoo at `odoo`, listening on a free port, with
+    /// short intervals so tests do not wait for polls.
+    pub fn new(odoo: &OdooTarget, graph_url: &str) -> DaemonConfig {
+        let listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut config = DaemonConfig {
+            table: toml::Table::new(),
+            listen,
+        };
+        config.set("odoo.url", odoo.url.as_str());
+        config.set("odoo.database", odoo.database.as_str());
+        config.set("odoo.login", odoo.login.as_str());
+        if let Some(key) = &odoo.api_key {
+            config.set("odoo.api_key", key.as_str());
+        }
+        if let Some(password) = &odoo.password {
+            config.set("odoo.password", password.as_str());
+        }
+        config.set("odoo.timeout_secs", 5);
+        config.set("odoo.max_retries", 2);
+        config.set("server.listen", listen.to_string());
+        config.set("server.shutdown_timeout_secs", 5);
+        config.set("whatsapp.mode", "cloud");
+        config.set("whatsapp.graph_url", graph_url);
+        config.set("whatsapp.timeout_secs", 5);
+        config.set("webhook.reply_timeout_secs", 3);
+        config.set("webhook.keys_refresh_secs", 1);
+        config.set("inbound.poll_interval_ms", 100);
+        config.set("inbound.min_batch_interval_ms", 50);
+        config.set("log.filter", "info");
+        config
+    }
+
+    /// Sets `section.key` (creating the section).
+    pub fn set(&mut self, key: &str, value: impl Into<toml::Value>) {
+        let Some((section, name)) = key.split_once('.') else {
+            panic!("DaemonConfig::set: {key:?} is not section.key");
+        };
+        let entry = self
+            .table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(name.to_owned(), value.into());
+            }
+            other => panic!("DaemonConfig::set: {section} is {other:?}, not a table"),
+        }
+    }
+
+    /// Removes `section.key`.
+    pub fn remove(&mut self, key: &str) {
+        if let Some((section, name)) = key.split_once('.') {
+            if let Some(toml::Value::Table(t)) = self.table.get_mut(section) {
+                t.remove(name);
+            }
+        }
+    }
+
+    /// Writes `whatsapp-sidecar.toml` into `dir`.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("whatsapp-sidecar.toml");
+        let text = match toml::to_string(&self.table) {
+            Ok(t) => t,
+            Err(e) => panic!("the daemon configuration does not serialize: {e}"),
+        };
+        if let Err(e) = std::fs::write(&path, text) {
+            panic!("cannot write {}: {e}", path.display());
+        }
+        path
+    }
+
+    /// `http://127.0.0.1:<port><path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listen)
+    }
+}
+
+/// The daemons' output lines (every run of one test, each prefixed with its run number).
+#[derive(Clone, Default)]
+pub struct Logs {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// Lines kept (the oldest are dropped beyond it).
+const LOG_LINES: usize = 20_000;
+
+impl Logs {
+    fn push(&self, line: String) {
+        if std::env::var_os("E2E_LOG").is_some() {
+            eprintln!("{line}");
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == LOG_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// Every kept line.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The lines containing every one of `parts`.
+    pub fn matching(&self, parts: &[&str]) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .collect()
+    }
+
+    /// The last `n` lines, one string.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// A running daemon process.
+pub struct Daemon {
+    child: Child,
+    pid: u32,
+    pub run: usize,
+    pub listen: SocketAddr,
+}
+
+impl Daemon {
+    /// Starts `whatsapp-sidecar run --config <config>` with a clean environment (no inherited
+    /// `WHATSAPP_SIDECAR_*` or `RUST_LOG`), its output going to `logs`.
+    pub fn spawn(config: &Path, listen: SocketAddr, logs: &Logs, run: usize) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").arg("--config").arg(config);
+        if let Some(dir) = config.parent() {
+            cmd.current_dir(dir);
+        }
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WHATSAPP_SIDECAR_") || key == "RUST_LOG" || key == "NOTIFY_SOCKET"
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("cannot start {BIN}: {e}"),
+        };
+        let Some(pid) = child.id() else {
+            panic!("the daemon exited at once");
+        };
+        if let Some(out) = child.stdout.take() {
+            forward(out, logs.clone(), run);
+        }
+        if let Some(err) = child.stderr.take() {
+            forward(err, logs.clone(), run);
+        }
+        Daemon {
+            child,
+            pid,
+            run,
+            listen,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until `/readyz` answers 200 (Odoo reachable, logged in) and the webhook receiver
+    /// has its keys (the verification handshake with `verify_token` succeeds). Fails the test
+    /// if the process exits or `timeout` passes.
+    pub async fn ready(&mut self, verify_token: &str, timeout: Duration) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        let readyz = format!("http://{}/readyz", self.listen);
+        let handshake = format!(
+            "http://{}/webhook?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=42",
+            self.listen
+        );
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon (run {}) exited before it was ready: {status}", self.run);
+            }
+            let ok = |r: Result<reqwest::Response, reqwest::Error>| {
+                r.map(|r| r.status().as_u16() == 200).unwrap_or(false)
+            };
+            if ok(http.get(&readyz).send().await) && ok(http.get(&handshake).send().await) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the daemon (run {}) was not ready within {timeout:?}",
+                    self.run
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9`: no chance to write anything back.
+    pub async fn kill9(mut self) {
+        if let Err(e) = self.child.start_kill() {
+            panic!("cannot SIGKILL the daemon {}: {e}", self.pid);
+        }
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM, then waits for the exit (at most `timeout`, else SIGKILL and a failed test).
+    pub async fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        if !matches!(sent, Ok(s) if s.success()) {
+            panic!("cannot SIGTERM the daemon {}: {sent:?}", self.pid);
+        }
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => panic!("waiting for the daemon: {e}"),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                panic!("the daemon did not stop within {timeout:?} of SIGTERM");
+            }
+        }
+    }
+
+    /// The exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+fn forward(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, logs: Logs, run: usize) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            logs.push(format!("[run {run}] {line}"));
+        }
+    });
+}
+
+// ----- the world ----------------------------------------------------------------------------
+
+/// The stand-in with one WhatsApp account, the sandbox as Meta, and the daemon between them.
+pub struct World {
+    pub odoo: OdooStandin,
+    pub meta: SandboxHandle,
+    pub account: i64,
+    pub config: DaemonConfig,
+    pub logs: Logs,
+    pub http: reqwest::Client,
+    daemon: Option<Daemon>,
+    runs: usize,
+    dir: tempfile::TempDir,
+    _meta_stop: tokio_util::sync::DropGuard,
+}
+
+impl World {
+    /// The stand-in and the sandbox, one account (`PHONE_ID`, default of company 1) at
+    /// `throughput_mps` on both sides. The daemon is not started yet: change `config`, then
+    /// call [`World::start_daemon`].
+    pub async fn new(throughput_mps: u32) -> World {
+        Self::with_meta(meta_config(throughput_mps), throughput_mps).await
+    }
+
+    /// As [`World::new`] with a sandbox configuration of one's own.
+    pub async fn with_meta(meta_config: SandboxConfig, throughput_mps: u32) -> World {
+        let odoo = OdooStandin::start().await;
+        let account = odoo.add_account("Main", PHONE_ID, throughput_mps as i64);
+        odoo.update(
+            "whatsapp.account",
+            account,
+            json!({"waba_id": whatsapp_sidecar::sandbox::config::DEFAULT_WABA_ID}),
+        );
+        let (meta, meta_stop) = start_meta(meta_config).await;
+        let config = DaemonConfig::new(&OdooTarget::standin(&odoo), &meta.base_url());
+        let callback = match config.url("/webhook").parse() {
+            Ok(u) => u,
+            Err(e) => panic!("callback URL: {e}"),
+        };
+        meta.set_callback(Some(callback), Some(Secret::new(APP_SECRET)));
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        World {
+            odoo,
+            meta,
+            account,
+            config,
+            logs: Logs::default(),
+            http: reqwest::Client::new(),
+            daemon: None,
+            runs: 0,
+            dir,
+            _meta_stop: meta_stop,
+        }
+    }
+
+    /// Writes the configuration and starts the daemon (again); waits until it is ready.
+    pub async fn start_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "the daemon is already running");
+        self.runs += 1;
+        let path = self.config.write(self.dir.path());
+        let mut daemon = Daemon::spawn(&path, self.config.listen, &self.logs, self.runs);
+        daemon.ready(VERIFY_TOKEN, Duration::from_secs(20)).await;
+        self.daemon = Some(daemon);
+    }
+
+    /// The running daemon.
+    pub fn daemon(&mut self) -> &mut Daemon {
+        match self.daemon.as_mut() {
+            Some(d) => d,
+            None => panic!("the daemon is not running"),
+        }
+    }
+
+    /// `kill -9` the daemon.
+    pub async fn kill9(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.kill9().await;
+        }
+    }
+
+    /// SIGTERM; the exit status.
+    pub async fn stop_daemon(&mut self) -> ExitStatus {
+        match self.daemon.take() {
+            Some(d) => d.terminate(Duration::from_secs(15)).await,
+            None => panic!("the daemon is not running"),
+        }
+    }
+
+    /// A partner opted in (or not) with a French mobile number.
+    pub fn partner(&self, name: &str, phone: &str, opted_in: bool) -> i64 {
+        self.odoo.add_partner(name, phone, opted_in)
+    }
+
+    /// The account's `sidecar_hello` template (the sandbox knows it: no parameters).
+    pub fn hello_template(&self, status: &str) -> i64 {
+        self.odoo.insert(
+            "whatsapp.template",
+            json!({"name": "sidecar_hello", "language": "en_US", "account_id": self.account,
+                   "status": status, "parameter_format": "positional",
+                   "components_json": json!([{"type": "BODY", "text": "Hello! Thanks for choosing us."}]).to_string()}),
+        )
+    }
+
+    /// A template message queued for `partner`.
+    pub fn queue_template(&self, partner: i64, template: i64) -> i64 {
+        self.odoo.queue_message_with(
+            self.account,
+            partner,
+            json!({"message_type": "template", "template_id": template,
+                   "res_model": "res.partner", "res_id": partner}),
+        )
+    }
+
+    /// A message's state.
+    pub fn state(&self, id: i64) -> String {
+        text(&self.odoo.field(MESSAGE, id, "state"))
+    }
+
+    /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
+    pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
+        let mut request = self
+            .http
+            .post(self.config.url("/webhook"))
+            .timeout(Duration::from_secs(30))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(secret) = secret {
+            request = request.header(
+                SIGNATURE_HEADER,
+                sign(&Secret::new(secret), body.as_bytes()),
+            );
+        }
+        match request.send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => panic!("POST /webhook: {e}"),
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "----- daemon output (last 200 lines) -----\n{}\n-----",
+                self.logs.tail(200)
+            );
+        }
+    }
+}
+
+/// A status webhook body as Meta sends it, for the account's number.
+pub fn status_webhook(wamid: &str, status: &str, callback_data: Option<&str>) -> String {
+    let mut s = json!({"id": wamid, "status": status,
+                       "timestamp": chrono::Utc::now().timestamp().to_string(),
+                       "recipient_id": "33612345678"});
+    if let Some(data) = callback_data {
+        s["biz_opaque_callback_data"] = json!(data);
+    }
+    json!({"object": "whatsapp_business_account", "entry": [{"id": whatsapp_sidecar::sandbox::config::DEFAULT_WABA_ID, "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
+            "statuses": [s]}}]}]})
+    .to_string()
+}
