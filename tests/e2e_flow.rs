@@ -9,7 +9,7 @@ mod support;
 use e2e_support::{eventually, text, World, APP_SECRET, CONVERSATION, EVENT, MESSAGE};
 use serde_json::json;
 use std::time::Duration;
-use whatsapp_sidecar::sandbox::InjectRequest;
+use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_inbound_text_creates_a_conversation_and_a_received_message() {
@@ -55,9 +55,11 @@ async fn an_injected_inbound_text_creates_a_conversation_and_a_received_message(
     // The stored event is marked processed.
     let events = w.odoo.search(EVENT, json!([]));
     assert_eq!(events.len(), 1);
-    eventually("the event is marked processed", Duration::from_secs(5), || {
-        w.odoo.field(EVENT, events[0], "processed") == json!(true)
-    })
+    eventually(
+        "the event is marked processed",
+        Duration::from_secs(5),
+        || w.odoo.field(EVENT, events[0], "processed") == json!(true),
+    )
     .await;
 
     let status = w.stop_daemon().await;
@@ -101,4 +103,201 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored() {
     // The same body, correctly signed, is stored (the refusals were about the signature).
     assert_eq!(w.post_webhook(&body, Some(APP_SECRET)).await, 200);
     assert_eq!(w.odoo.count(EVENT), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_message_reaches_meta_and_comes_back_read() {
+    let mut w = World::new(80).await;
+    let template = w.hello_template("approved");
+    let partner = w.partner("Alice", "+33 6 12 34 56 01", true);
+    let id = w.queue_template(partner, template);
+    w.start_daemon().await;
+
+    eventually("the template message read", Duration::from_secs(20), || {
+        w.state(id) == "read"
+    })
+    .await;
+    let m = w.odoo.record(MESSAGE, id).expect("message");
+    let sent = w
+        .meta
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(sent.len(), 1, "Meta received it once");
+    assert_eq!(sent[0].kind, "template");
+    assert_eq!(sent[0].wa_id, "33612345601");
+    assert_eq!(m["wamid"], json!(sent[0].wamid), "Odoo holds Meta's wamid");
+    assert_eq!(
+        m["to_e164"], "+33612345601",
+        "the normalised number is kept"
+    );
+    assert_eq!(m["error_help"], json!(false));
+    let stamps: Vec<String> = ["sent_at", "delivered_at", "read_at"]
+        .iter()
+        .map(|f| text(&m[*f]))
+        .collect();
+    assert!(
+        stamps.iter().all(|s| s.len() == 19),
+        "every timestamp set: {stamps:?}"
+    );
+    assert!(
+        stamps[0] <= stamps[1] && stamps[1] <= stamps[2],
+        "sent ≤ delivered ≤ read: {stamps:?}"
+    );
+
+    // A customer writes; the free-form answer goes out inside the 24-hour window.
+    w.meta
+        .inject(&InjectRequest {
+            from: "+33612345601".into(),
+            text: Some("Merci ! Et la livraison ?".into()),
+            ..Default::default()
+        })
+        .expect("inject");
+    eventually("the customer's message", Duration::from_secs(15), || {
+        w.odoo
+            .search(MESSAGE, json!([["direction", "=", "in"]]))
+            .len()
+            == 1
+    })
+    .await;
+    let reply = w
+        .odoo
+        .queue_message(w.account, partner, "Demain avant midi.");
+    eventually("the reply read", Duration::from_secs(20), || {
+        w.state(reply) == "read"
+    })
+    .await;
+    let sent = w
+        .meta
+        .messages(&RecordFilter {
+            callback_data: Some(reply.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "text");
+    assert_eq!(sent[0].payload()["text"]["body"], "Demain avant midi.");
+
+    let status = w.stop_daemon().await;
+    assert!(status.success(), "the daemon stops cleanly: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_gate_failure_says_what_to_do() {
+    let mut w = World::new(80).await;
+    let approved = w.hello_template("approved");
+    let pending = w.odoo.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_invoice", "language": "en_US", "account_id": w.account,
+               "status": "pending", "parameter_format": "positional"}),
+    );
+    let archived = w.odoo.insert(
+        "whatsapp.template",
+        json!({"name": "old_promo", "language": "en_US", "account_id": w.account,
+               "status": "approved", "active": false}),
+    );
+    let opted_in = w.partner("Alice", "+33 6 12 34 56 01", true);
+    let not_opted_in = w.partner("Bruno", "+33 6 12 34 56 02", false);
+    let bad_number = w.partner("Chloé", "+33 6 12", true);
+    let other_company = w.odoo.insert("res.company", json!({"name": "Other Co"}));
+
+    let no_opt_in = w.odoo.queue_message(w.account, not_opted_in, "Hello");
+    let bad = w.queue_template(bad_number, approved);
+    let window_closed = w
+        .odoo
+        .queue_message(w.account, opted_in, "Free-form, no window");
+    let unapproved = w.queue_template(opted_in, pending);
+    let unknown = w.queue_template(opted_in, archived);
+    let no_account = w.odoo.queue_message_with(
+        w.account,
+        opted_in,
+        json!({"account_id": false, "company_id": other_company, "body": "Hello",
+               "res_model": "res.partner", "res_id": opted_in}),
+    );
+    let good = w.queue_template(opted_in, approved);
+    w.start_daemon().await;
+
+    let failing = [
+        no_opt_in,
+        bad,
+        window_closed,
+        unapproved,
+        unknown,
+        no_account,
+    ];
+    eventually(
+        "every gate failure written",
+        Duration::from_secs(20),
+        || failing.iter().all(|id| w.state(*id) == "failed") && w.state(good) != "queued",
+    )
+    .await;
+    let help = |id: i64| text(&w.odoo.field(MESSAGE, id, "error_help"));
+    let expected = [
+        (
+            no_opt_in,
+            "The customer has not opted in to WhatsApp messages: tick 'WhatsApp opt-in' on the \
+             contact Bruno once they agreed, then retry. (Replies are allowed without opt-in \
+             while the customer has written in the last 24 hours.)"
+                .to_owned(),
+        ),
+        (
+            bad,
+            "\"+33 6 12\" is not a valid phone number for FR: check the digits and the country \
+             code on the contact (international format, e.g. +2250700000001). (contact Chloé)"
+                .to_owned(),
+        ),
+        (
+            window_closed,
+            "The customer has not written in the last 24 hours, so WhatsApp only accepts an \
+             approved template, and the WhatsApp account Main has none for this kind of \
+             message: set 'Generic template' on the account (it is used outside the 24-hour \
+             window), or send a template."
+                .to_owned(),
+        ),
+        (
+            unapproved,
+            "The template sidecar_invoice (en_US) is pending at Meta, not approved, and WhatsApp \
+             only sends approved templates: wait for Meta's approval (then 'Sync templates' on \
+             the account), or choose an approved template."
+                .to_owned(),
+        ),
+        (
+            unknown,
+            format!(
+                "The template (id {archived}) is archived or no longer exists: choose another \
+                 template, or run 'Sync templates' on the account Main."
+            ),
+        ),
+        (
+            no_account,
+            "No WhatsApp account: the message names none and Other Co has no default account. \
+             Create one in WhatsApp > Configuration > Accounts and tick 'Default for the \
+             company', then retry."
+                .to_owned(),
+        ),
+    ];
+    for (id, want) in &expected {
+        assert_eq!(&help(*id), want, "error_help of message {id}");
+        let m = w.odoo.record(MESSAGE, *id).unwrap();
+        assert!(m["failed_at"].is_string(), "message {id} has failed_at");
+        assert_eq!(m["wamid"], json!(false), "message {id} was not sent");
+    }
+    // None of them reached Meta; the good one did.
+    let record = w
+        .meta
+        .messages(&RecordFilter::default())
+        .expect("sandbox record");
+    assert_eq!(record.len(), 1, "{record:?}");
+    assert_eq!(
+        record[0].callback_data.as_deref(),
+        Some(good.to_string().as_str())
+    );
+    // A failure is noted in the chatter of its source document.
+    let notes = w.odoo.chatter("res.partner", not_opted_in);
+    assert!(!notes.is_empty(), "a note on Bruno's contact");
+
+    let status = w.stop_daemon().await;
+    assert!(status.success(), "the daemon stops cleanly: {status}");
 }

@@ -314,6 +314,14 @@ impl Logs {
             .collect()
     }
 
+    /// Prints the last 200 lines to stderr.
+    pub fn print_tail(&self) {
+        eprintln!(
+            "----- daemon output (last 200 lines) -----\n{}\n-----",
+            self.tail(200)
+        );
+    }
+
     /// The last `n` lines, one string.
     pub fn tail(&self, n: usize) -> String {
         let lines = self.lines();
@@ -339,8 +347,7 @@ impl Daemon {
             cmd.current_dir(dir);
         }
         for (key, _) in std::env::vars() {
-            if key.starts_with("WHATSAPP_SIDECAR_") || key == "RUST_LOG" || key == "NOTIFY_SOCKET"
-            {
+            if key.starts_with("WHATSAPP_SIDECAR_") || key == "RUST_LOG" || key == "NOTIFY_SOCKET" {
                 cmd.env_remove(key);
             }
         }
@@ -389,7 +396,10 @@ impl Daemon {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon (run {}) exited before it was ready: {status}", self.run);
+                panic!(
+                    "the daemon (run {}) exited before it was ready: {status}",
+                    self.run
+                );
             }
             let ok = |r: Result<reqwest::Response, reqwest::Error>| {
                 r.map(|r| r.status().as_u16() == 200).unwrap_or(false)
@@ -593,10 +603,18 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "----- daemon output (last 200 lines) -----\n{}\n-----",
-                self.logs.tail(200)
-            );
+            self.logs.print_tail();
+        }
+    }
+}
+
+/// Prints the daemon's output when the test fails (dropped while panicking).
+pub struct LogsOnPanic(pub Logs);
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.print_tail();
         }
     }
 }
@@ -614,4 +632,240 @@ pub fn status_webhook(wamid: &str, status: &str, callback_data: Option<&str>) ->
             "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
             "statuses": [s]}}]}]})
     .to_string()
+}
+
+// ----- a real Odoo --------------------------------------------------------------------------
+
+/// What a test made in a real Odoo: its own WhatsApp account (a phone number id no one else
+/// uses, not the company's default), an approved `sidecar_hello` template on it, and whatever
+/// it adds through [`RealOdoo::create`]; [`RealOdoo::cleanup`] deletes it all.
+pub struct RealOdoo {
+    pub target: OdooTarget,
+    pub client: whatsapp_sidecar::odoo::OdooClient,
+    pub account: i64,
+    pub template: i64,
+    pub phone_id: String,
+    pub waba_id: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub stamp: String,
+    /// The French country record, for partners.
+    pub france: Option<i64>,
+    created: Mutex<Vec<(String, i64)>>,
+}
+
+impl RealOdoo {
+    /// Connects with `ODOO_*` and prepares the account and template. `Err(reason)` when the
+    /// test must be skipped (no `ODOO_URL`, addon not installed, user not in the technical
+    /// group).
+    pub async fn setup(throughput_mps: u32) -> Result<RealOdoo, String> {
+        use whatsapp_sidecar::odoo::{Domain, OdooClient};
+        let target = OdooTarget::from_env()?;
+        let client = OdooClient::new(target.client_config())
+            .map_err(|e| format!("cannot build an Odoo client for {}: {e}", target.url))?;
+        let installed = client
+            .search_count(
+                "ir.module.module",
+                &Domain::leaf("name", "=", "whatsapp_sidecar").and("state", "=", "installed"),
+            )
+            .await
+            .map_err(|e| format!("cannot query {} ({}): {e}", target.url, target.database))?;
+        if installed == 0 {
+            return Err(format!(
+                "the addon whatsapp_sidecar is not installed in {} on {}",
+                target.database, target.url
+            ));
+        }
+        let stamp = format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros())
+                .unwrap_or(0)
+        );
+        let phone_id = format!("e2e-{stamp}");
+        let waba_id = format!("e2e-waba-{stamp}");
+        let app_secret = format!("e2e-secret-{stamp}");
+        let verify_token = format!("e2e-verify-{stamp}");
+        let account = client
+            .create(
+                "whatsapp.account",
+                &json!({"name": format!("whatsapp-sidecar e2e {stamp}"), "phone_number_id": phone_id,
+                        "waba_id": waba_id, "access_token": "e2e-token", "app_secret": app_secret,
+                        "verify_token": verify_token, "throughput_mps": throughput_mps,
+                        "is_default": false}),
+            )
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create a whatsapp.account as {} (is the user in the group \
+                     'WhatsApp Sidecar (technical)'?): {e}",
+                    target.login
+                )
+            })?;
+        let fixture = RealOdoo {
+            target,
+            client,
+            account,
+            template: 0,
+            phone_id,
+            waba_id,
+            app_secret,
+            verify_token,
+            stamp,
+            france: None,
+            created: Mutex::new(vec![("whatsapp.account".to_owned(), account)]),
+        };
+        let template = match fixture
+            .create(
+                "whatsapp.template",
+                json!({"name": "sidecar_hello", "language": "en_US", "account_id": account,
+                       "status": "approved", "parameter_format": "positional",
+                       "components_json": json!([{"type": "BODY", "text": "Hello! Thanks for choosing us."}]).to_string()}),
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                fixture.cleanup().await;
+                return Err(format!("cannot create a template: {e}"));
+            }
+        };
+        let france = fixture
+            .client
+            .search(
+                "res.country",
+                &Domain::leaf("code", "=", "FR"),
+                &whatsapp_sidecar::odoo::SearchOptions::new(),
+            )
+            .await
+            .ok()
+            .and_then(|ids| ids.first().copied());
+        Ok(RealOdoo {
+            template,
+            france,
+            ..fixture
+        })
+    }
+
+    /// Creates a record and remembers it for [`RealOdoo::cleanup`].
+    pub async fn create(
+        &self,
+        model: &str,
+        values: Value,
+    ) -> Result<i64, whatsapp_sidecar::odoo::OdooError> {
+        let id = self.client.create(model, &values).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((model.to_owned(), id));
+        Ok(id)
+    }
+
+    /// Creates records in one call and remembers them.
+    pub async fn create_many(
+        &self,
+        model: &str,
+        values: &[Value],
+    ) -> Result<Vec<i64>, whatsapp_sidecar::odoo::OdooError> {
+        let ids = self.client.create_many(model, values).await?;
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        created.extend(ids.iter().map(|id| (model.to_owned(), *id)));
+        Ok(ids)
+    }
+
+    /// An opted-in (or not) partner with a French mobile number.
+    pub async fn partner(&self, name: &str, phone: &str, opted_in: bool) -> i64 {
+        let mut values = json!({"name": format!("{name} (whatsapp-sidecar e2e {})", self.stamp),
+                                "phone": phone, "mobile": phone, "whatsapp_opt_in": opted_in});
+        if let Some(fr) = self.france {
+            values["country_id"] = json!(fr);
+        }
+        match self.create("res.partner", values).await {
+            Ok(id) => id,
+            Err(e) => panic!("cannot create a partner in the real Odoo: {e}"),
+        }
+    }
+
+    /// The values of a template message queued on this account for `partner`.
+    pub fn template_message(&self, partner: i64, phone: &str) -> Value {
+        json!({"account_id": self.account, "partner_id": partner, "direction": "out",
+               "message_type": "template", "template_id": self.template, "state": "queued",
+               "to_number": phone, "res_model": "res.partner", "res_id": partner})
+    }
+
+    /// Reads `fields` of `model` records.
+    pub async fn read(&self, model: &str, ids: &[i64], fields: &[&str]) -> Vec<Value> {
+        match self.client.read::<Value>(model, ids, fields).await {
+            Ok(rows) => rows,
+            Err(e) => panic!("cannot read {model} from the real Odoo: {e}"),
+        }
+    }
+
+    /// The sandbox settings for this account: its number at `throughput_mps`, the demo
+    /// templates under its WABA, statuses within a few hundred milliseconds.
+    pub fn meta_config(&self, throughput_mps: u32) -> SandboxConfig {
+        let mut config = meta_config(throughput_mps);
+        config.phone_numbers = vec![PhoneNumberConfig {
+            id: self.phone_id.clone(),
+            waba_id: self.waba_id.clone(),
+            throughput_mps,
+            ..PhoneNumberConfig::default()
+        }];
+        for t in &mut config.templates {
+            t.waba_id = self.waba_id.clone();
+        }
+        config.webhooks.app_secret = Some(Secret::new(self.app_secret.as_str()));
+        config
+    }
+
+    /// Deletes what the test made (messages, conversations and webhook events of its account
+    /// first; then the rest, newest first). Problems are printed, not raised.
+    pub async fn cleanup(&self) {
+        use whatsapp_sidecar::odoo::{Context, Domain, SearchOptions};
+        let client = self.client.with_context(Context::new().active_test(false));
+        for model in [
+            "whatsapp.message",
+            "whatsapp.conversation",
+            "whatsapp.webhook.event",
+        ] {
+            let ids = client
+                .search(
+                    model,
+                    &Domain::leaf("account_id", "=", self.account),
+                    &SearchOptions::new(),
+                )
+                .await
+                .unwrap_or_default();
+            for chunk in ids.chunks(1000) {
+                if let Err(e) = client.unlink(model, chunk).await {
+                    eprintln!("cleanup: cannot delete {model} {chunk:?}: {e}");
+                }
+            }
+        }
+        let created: Vec<(String, i64)> = self
+            .created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .rev()
+            .collect();
+        let mut by_model: Vec<(String, Vec<i64>)> = Vec::new();
+        for (model, id) in created {
+            match by_model.last_mut() {
+                Some((m, ids)) if *m == model => ids.push(id),
+                _ => by_model.push((model, vec![id])),
+            }
+        }
+        for (model, ids) in by_model {
+            if model == "whatsapp.message" {
+                continue; // deleted above with the account's messages
+            }
+            for chunk in ids.chunks(1000) {
+                if let Err(e) = client.unlink(&model, chunk).await {
+                    eprintln!("cleanup: cannot delete {model} {chunk:?}: {e}");
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,156 @@
+//! Odoo stops answering for 10 s in the middle of a run (the port closed, or every request
+//! frozen): the daemon says so in its log, answers Meta's webhooks 503 so Meta retries them,
+//! carries on once Odoo is back, and nothing is lost: every queued message ends read, sent
+//! exactly once, and every webhook refused during the outage is stored after it.
+
+mod e2e_support;
+mod support;
+
+use e2e_support::{eventually, World, APP_SECRET, MESSAGE};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::Outage;
+use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter};
+
+const MESSAGES: i64 = 240;
+const OUTAGE: Duration = Duration::from_secs(10);
+
+/// An inbound text from a customer, as Meta's webhook carries it.
+fn inbound_text(wamid: &str, from: &str, body: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox-waba", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": e2e_support::PHONE_ID},
+            "contacts": [{"profile": {"name": "Dominique"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+                          "type": "text", "text": {"body": body}}]}}]}]})
+    .to_string()
+}
+
+async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
+    let mut w = World::new(80).await;
+    let template = w.hello_template("approved");
+    let ids: Vec<i64> = (0..MESSAGES)
+        .map(|i| {
+            let partner = w.partner(
+                &format!("Outage {i}"),
+                &format!("+33 6 30 00 {:02} {:02}", i / 100, i % 100),
+                true,
+            );
+            w.queue_template(partner, template)
+        })
+        .collect();
+    w.start_daemon().await;
+
+    // Odoo goes away while messages are going out.
+    let odoo = &w.odoo;
+    let on_the_way = || {
+        ids.iter()
+            .filter(|id| odoo.field(MESSAGE, **id, "state") != json!("queued"))
+            .count()
+    };
+    eventually("sending under way", Duration::from_secs(20), || {
+        on_the_way() >= 20
+    })
+    .await;
+    let lines_before = w.logs.lines().len();
+    w.odoo.go_down(mode).await;
+    let down_at = Instant::now();
+
+    // Meanwhile: a customer writes (Meta retries until the daemon takes it) ...
+    w.meta
+        .inject(&InjectRequest {
+            from: "+33699000001".into(),
+            text: Some("sent during the outage".into()),
+            ..Default::default()
+        })
+        .expect("inject");
+    // ... and a webhook is answered 503, not 200: it could not be stored.
+    let refused = inbound_text("wamid.OUTAGE-1", "33699000002", "answered 503");
+    assert_eq!(
+        w.post_webhook(&refused, Some(APP_SECRET)).await,
+        503,
+        "a webhook that cannot be stored is answered 503 so Meta retries it"
+    );
+    if mode == Outage::Refuse {
+        let readyz = w.http.get(w.config.url("/readyz")).send().await.unwrap();
+        assert_eq!(readyz.status(), 503, "/readyz says Odoo is unreachable");
+    }
+
+    tokio::time::sleep(OUTAGE.saturating_sub(down_at.elapsed())).await;
+    assert!(w.daemon().exited().is_none(), "the daemon rides it out");
+    let url = w.odoo.url();
+    let during: Vec<String> = w.logs.lines()[lines_before..]
+        .iter()
+        .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && l.contains(&url))
+        .cloned()
+        .collect();
+    assert!(
+        !during.is_empty(),
+        "the outage is in the log, naming {url}:\n{}",
+        w.logs.tail(40)
+    );
+    w.odoo.come_back().await;
+
+    // Meta retries the refused webhook: stored now.
+    assert_eq!(w.post_webhook(&refused, Some(APP_SECRET)).await, 200);
+
+    // Nothing lost: every message read, each sent once; both inbound messages received once.
+    eventually(
+        "every message read after the outage",
+        Duration::from_secs(40),
+        || {
+            ids.iter()
+                .all(|id| w.odoo.field(MESSAGE, *id, "state") == json!("read"))
+        },
+    )
+    .await;
+    let record = w
+        .meta
+        .messages(&RecordFilter {
+            limit: Some(10_000),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(record.len(), MESSAGES as usize, "each message sent once");
+    for id in &ids {
+        let m = w.odoo.record(MESSAGE, *id).unwrap();
+        let sent: Vec<_> = record
+            .iter()
+            .filter(|r| r.callback_data.as_deref() == Some(id.to_string().as_str()))
+            .collect();
+        assert_eq!(sent.len(), 1, "message {id} sent {} times", sent.len());
+        assert_eq!(m["wamid"], json!(sent[0].wamid));
+        for stamp in ["sent_at", "delivered_at", "read_at"] {
+            assert!(m[stamp].is_string(), "message {id} has no {stamp}: {m:?}");
+        }
+    }
+    for (wamid_or_body, field) in [
+        ("wamid.OUTAGE-1", "wamid"),
+        ("sent during the outage", "body"),
+    ] {
+        eventually(
+            &format!("the inbound message {wamid_or_body}"),
+            Duration::from_secs(15),
+            || {
+                w.odoo
+                    .search(MESSAGE, json!([[field, "=", wamid_or_body]]))
+                    .len()
+                    == 1
+            },
+        )
+        .await;
+    }
+
+    let status = w.stop_daemon().await;
+    assert!(status.success(), "clean stop after the outage: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odoo_refusing_connections_for_ten_seconds_loses_nothing() {
+    odoo_goes_away_for_ten_seconds(Outage::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odoo_hanging_for_ten_seconds_loses_nothing() {
+    odoo_goes_away_for_ten_seconds(Outage::Hang).await;
+}
