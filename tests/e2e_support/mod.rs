@@ -32,8 +32,27 @@ use whatsapp_sidecar::sandbox::{SandboxConfig, SandboxHandle};
 use whatsapp_sidecar::secret::Secret;
 use whatsapp_sidecar::whatsapp::signature::{sign, SIGNATURE_HEADER};
 
-/// The daemon binary built by Cargo for this test run.
-pub const BIN: &str = env!("CARGO_BIN_EXE_whatsapp-sidecar");
+/// The daemon binary: the one Cargo built for this test (integration tests), else
+/// `$E2E_DAEMON_BIN`, else `whatsapp-sidecar` beside the running example's directory
+/// (`target/release/examples/x` → `target/release/whatsapp-sidecar`: build it first with
+/// `cargo build --release`).
+pub fn daemon_binary() -> PathBuf {
+    if let Some(bin) = option_env!("CARGO_BIN_EXE_whatsapp-sidecar") {
+        return PathBuf::from(bin);
+    }
+    if let Some(bin) = std::env::var_os("E2E_DAEMON_BIN") {
+        return PathBuf::from(bin);
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("whatsapp-sidecar")));
+    match beside {
+        Some(bin) if bin.is_file() => bin,
+        other => panic!(
+            "no daemon binary at {other:?}: run `cargo build --release` first (or set E2E_DAEMON_BIN)"
+        ),
+    }
+}
 /// The sandbox's phone number id, used for the account in Odoo.
 pub const PHONE_ID: &str = DEFAULT_PHONE_NUMBER_ID;
 /// What `OdooStandin::add_account` sets as the app secret and the verify token.
@@ -341,7 +360,8 @@ impl Daemon {
     /// Starts `whatsapp-sidecar run --config <config>` with a clean environment (no inherited
     /// `WHATSAPP_SIDECAR_*` or `RUST_LOG`), its output going to `logs`.
     pub fn spawn(config: &Path, listen: SocketAddr, logs: &Logs, run: usize) -> Daemon {
-        let mut cmd = Command::new(BIN);
+        let bin = daemon_binary();
+        let mut cmd = Command::new(&bin);
         cmd.arg("run").arg("--config").arg(config);
         if let Some(dir) = config.parent() {
             cmd.current_dir(dir);
@@ -357,7 +377,7 @@ impl Daemon {
             .kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => panic!("cannot start {BIN}: {e}"),
+            Err(e) => panic!("cannot start {}: {e}", bin.display()),
         };
         let Some(pid) = child.id() else {
             panic!("the daemon exited at once");
@@ -868,4 +888,59 @@ impl RealOdoo {
             }
         }
     }
+}
+
+// ----- process figures (benchmarks) ---------------------------------------------------------
+
+/// CPU time and memory of a process, from `/proc/<pid>/stat` and `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcSample {
+    /// User + system CPU time so far.
+    pub cpu: Duration,
+    /// Resident memory now (`VmRSS`), KiB.
+    pub rss_kib: u64,
+    /// Peak resident memory (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Clock ticks per second for `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 when unknown).
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// The process's figures now; `None` when it is gone or `/proc` is not there.
+pub fn proc_sample(pid: u32) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let ticks = clock_ticks();
+    let cpu = Duration::from_micros((utime + stime) * 1_000_000 / ticks);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Some(ProcSample {
+        cpu,
+        rss_kib: kib("VmRSS:"),
+        peak_rss_kib: kib("VmHWM:"),
+    })
 }
