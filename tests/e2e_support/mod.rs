@@ -174,11 +174,13 @@ impl OdooTarget {
 /// statuses within a few hundred milliseconds, fast webhook retries (the daemon is killed and
 /// restarted under it), every message read.
 pub fn meta_config(throughput_mps: u32) -> SandboxConfig {
-    let mut config = SandboxConfig::default();
-    config.phone_numbers = vec![PhoneNumberConfig {
-        throughput_mps,
-        ..PhoneNumberConfig::default()
-    }];
+    let mut config = SandboxConfig {
+        phone_numbers: vec![PhoneNumberConfig {
+            throughput_mps,
+            ..PhoneNumberConfig::default()
+        }],
+        ..SandboxConfig::default()
+    };
     let w = &mut config.webhooks;
     w.sent_delay_ms = 20;
     w.delivered_delay_ms = 60;
@@ -943,4 +945,173 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
         rss_kib: kib("VmRSS:"),
         peak_rss_kib: kib("VmHWM:"),
     })
+}
+
+// ----- a counting proxy in front of Odoo (benchmarks) ---------------------------------------
+
+/// What the proxy saw.
+#[derive(Debug, Default)]
+pub struct ProxyCounts {
+    /// HTTP requests forwarded.
+    pub requests: u64,
+    /// `execute_kw` calls by `(model, method)`.
+    pub calls: std::collections::BTreeMap<(String, String), u64>,
+    /// `whatsapp.message` ids claimed (written with `state = sending`).
+    pub claimed: std::collections::HashSet<i64>,
+    /// Writes (`write` or `load` rows) of each `whatsapp.message` after its claim.
+    pub writes_after_claim: std::collections::HashMap<i64, u32>,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of Odoo that forwards everything unchanged and counts
+/// the JSON-RPC calls, and the writes of each `whatsapp.message` after its claim.
+pub struct OdooProxy {
+    pub url: String,
+    pub counts: Arc<Mutex<ProxyCounts>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl OdooProxy {
+    pub async fn start(upstream: &str) -> OdooProxy {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::http::{HeaderMap, Method, StatusCode, Uri};
+        use axum::response::{IntoResponse, Response};
+
+        #[derive(Clone)]
+        struct Proxy {
+            upstream: String,
+            http: reqwest::Client,
+            counts: Arc<Mutex<ProxyCounts>>,
+        }
+
+        async fn forward(
+            State(p): State<Proxy>,
+            method: Method,
+            uri: Uri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            if uri.path() == "/jsonrpc" {
+                count(&p.counts, &body);
+            } else {
+                p.counts.lock().unwrap_or_else(|e| e.into_inner()).requests += 1;
+            }
+            let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+            let mut request = p
+                .http
+                .request(method, format!("{}{path}", p.upstream))
+                .body(body);
+            for (name, value) in &headers {
+                if name != "host" && name != "content-length" {
+                    request = request.header(name, value);
+                }
+            }
+            match request.send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let headers = r.headers().clone();
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    let mut response = (status, bytes).into_response();
+                    for (name, value) in &headers {
+                        if name != "content-length" && name != "transfer-encoding" {
+                            response.headers_mut().append(name, value.clone());
+                        }
+                    }
+                    response
+                }
+                Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
+            }
+        }
+
+        fn count(counts: &Mutex<ProxyCounts>, body: &[u8]) {
+            let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+            c.requests += 1;
+            let Ok(request) = serde_json::from_slice::<Value>(body) else {
+                return;
+            };
+            let params = &request["params"];
+            if params["service"] != "object" {
+                return;
+            }
+            let args = &params["args"];
+            let (Some(model), Some(method)) = (args[3].as_str(), args[4].as_str()) else {
+                return;
+            };
+            *c.calls
+                .entry((model.to_owned(), method.to_owned()))
+                .or_insert(0) += 1;
+            if model != MESSAGE {
+                return;
+            }
+            let call = &args[5];
+            let touched: Vec<i64> = match method {
+                "write" => {
+                    let ids: Vec<i64> = call[0]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                        .unwrap_or_default();
+                    if call[1]["state"] == "sending" {
+                        c.claimed.extend(ids.iter().copied());
+                        return;
+                    }
+                    ids
+                }
+                "load" => {
+                    let fields: Vec<&str> = call[0]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let Some(col) = fields.iter().position(|f| *f == "id" || *f == ".id") else {
+                        return;
+                    };
+                    call[1]
+                        .as_array()
+                        .map(|rows| {
+                            rows.iter()
+                                .filter_map(|r| r[col].as_str()?.parse().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                _ => return,
+            };
+            for id in touched {
+                if c.claimed.contains(&id) {
+                    *c.writes_after_claim.entry(id).or_insert(0) += 1;
+                }
+            }
+        }
+
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("the proxy cannot bind 127.0.0.1:0: {e}"),
+        };
+        let url = match listener.local_addr() {
+            Ok(a) => format!("http://{a}"),
+            Err(e) => panic!("proxy address: {e}"),
+        };
+        let counts = Arc::new(Mutex::new(ProxyCounts::default()));
+        let state = Proxy {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(32)
+                .build()
+                .unwrap_or_default(),
+            counts: counts.clone(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+        });
+        OdooProxy {
+            url,
+            counts,
+            _stop: stop.drop_guard(),
+        }
+    }
 }
