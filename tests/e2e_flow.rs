@@ -294,9 +294,14 @@ async fn each_gate_failure_says_what_to_do() {
         record[0].callback_data.as_deref(),
         Some(good.to_string().as_str())
     );
-    // A failure is noted in the chatter of its source document.
-    let notes = w.odoo.chatter("res.partner", not_opted_in);
-    assert!(!notes.is_empty(), "a note on Bruno's contact");
+    // A failure is noted in the chatter of its source document (written after the result).
+    eventually("a note on Bruno's contact", Duration::from_secs(10), || {
+        w.odoo
+            .chatter("res.partner", not_opted_in)
+            .iter()
+            .any(|n| n.contains("not sent") && n.contains("tick &#x27;WhatsApp opt-in&#x27;"))
+    })
+    .await;
 
     let status = w.stop_daemon().await;
     assert!(status.success(), "the daemon stops cleanly: {status}");
