@@ -75,17 +75,10 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
     );
 
     // Everything ends sent or further.
-    let odoo = &w.odoo;
-    eventually(
-        "every message sent or further",
+    w.until_all(
+        &ids,
+        &["sent", "delivered", "read"],
         Duration::from_secs(40),
-        || {
-            odoo.search(
-                MESSAGE,
-                json!([["state", "in", ["queued", "sending", "failed"]]]),
-            )
-            .is_empty()
-        },
     )
     .await;
     let status = w.stop_daemon().await;

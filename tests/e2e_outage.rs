@@ -95,15 +95,7 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
     assert_eq!(w.post_webhook(&refused, Some(APP_SECRET)).await, 200);
 
     // Nothing lost: every message read, each sent once; both inbound messages received once.
-    eventually(
-        "every message read after the outage",
-        Duration::from_secs(40),
-        || {
-            ids.iter()
-                .all(|id| w.odoo.field(MESSAGE, *id, "state") == json!("read"))
-        },
-    )
-    .await;
+    w.until_all(&ids, &["read"], Duration::from_secs(40)).await;
     let record = w
         .meta
         .messages(&RecordFilter {

@@ -601,6 +601,68 @@ impl World {
         text(&self.odoo.field(MESSAGE, id, "state"))
     }
 
+    /// How many of `ids` are in each state.
+    pub fn states(&self, ids: &[i64]) -> std::collections::BTreeMap<String, usize> {
+        let mut by_state = std::collections::BTreeMap::new();
+        for id in ids {
+            *by_state.entry(self.state(*id)).or_insert(0) += 1;
+        }
+        by_state
+    }
+
+    /// Waits until every one of `ids` is in one of `states`; on timeout fails the test with
+    /// the count by state and the first few records that are not.
+    pub async fn until_all(&self, ids: &[i64], states: &[&str], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let behind: Vec<i64> = ids
+                .iter()
+                .copied()
+                .filter(|id| !states.contains(&self.state(*id).as_str()))
+                .collect();
+            if behind.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let samples: Vec<String> = behind
+                    .iter()
+                    .take(3)
+                    .filter_map(|id| self.odoo.record(MESSAGE, *id))
+                    .map(|r| {
+                        let keep = [
+                            "id",
+                            "state",
+                            "wamid",
+                            "claimed_at",
+                            "sent_at",
+                            "delivered_at",
+                            "read_at",
+                            "failed_at",
+                            "attempt_count",
+                            "next_attempt_at",
+                            "error_code",
+                            "error_help",
+                            "callback_data",
+                        ];
+                        let r: serde_json::Map<String, Value> = r
+                            .into_iter()
+                            .filter(|(k, _)| keep.contains(&k.as_str()))
+                            .collect();
+                        Value::Object(r).to_string()
+                    })
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?}: {} of {} messages not in {states:?}; by state: {:?}; e.g.\n{}",
+                    behind.len(),
+                    ids.len(),
+                    self.states(ids),
+                    samples.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
     pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
         let mut request = self
