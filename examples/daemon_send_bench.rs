@@ -108,10 +108,11 @@ async fn bench(args: Args) {
     let a0 = accepted(&w);
     let r0 = w.odoo.requests();
     let p0 = proc_sample(pid).unwrap_or_default();
+    let me0 = proc_sample(std::process::id()).unwrap_or_default();
     let t0 = Instant::now();
     let mut peak_rss = p0.peak_rss_kib;
     let mut read_lag_at: Vec<(u64, u64)> = Vec::new(); // (t, accepted) to know what is 1 s old
-    println!("   t   accepted   rate/s   not yet sent in Odoo   not yet read in Odoo (accepted > 1 s ago)");
+    println!("   t   accepted   rate/s   not yet sent in Odoo   not yet read in Odoo (accepted > 1 s ago)   statuses not yet POSTed by Meta");
     let mut last = (0u64, a0);
     let mut backlogs = Vec::new();
     while t0.elapsed() < Duration::from_secs(args.seconds) {
@@ -135,8 +136,9 @@ async fn bench(args: Args) {
             let not_read = old.saturating_sub(read);
             backlogs.push((not_sent, not_read));
             println!(
-                "{t:>4}   {a:>8}   {:>6.0}   {not_sent:>20}   {not_read:>20}",
-                (a - last.1) as f64 / (t - last.0).max(1) as f64
+                "{t:>4}   {a:>8}   {:>6.0}   {not_sent:>20}   {not_read:>40}   {:>31}",
+                (a - last.1) as f64 / (t - last.0).max(1) as f64,
+                w.meta.stats()["statuses_pending"]
             );
             last = (t, a);
         }
@@ -145,6 +147,7 @@ async fn bench(args: Args) {
     let a1 = accepted(&w);
     let r1 = w.odoo.requests();
     let p1 = proc_sample(pid).unwrap_or_default();
+    let me1 = proc_sample(std::process::id()).unwrap_or_default();
     peak_rss = peak_rss.max(p1.peak_rss_kib);
     let sent = a1 - a0;
     let rate = sent as f64 / elapsed;
@@ -162,6 +165,11 @@ async fn bench(args: Args) {
         p1.cpu.saturating_sub(p0.cpu).as_secs_f64()
     );
     println!("daemon peak RSS: {:.1} MB", peak_rss as f64 / 1024.0);
+    println!(
+        "this process (stand-in, sandbox, its webhooks): CPU {:.2} s = {:.0}% of one core",
+        me1.cpu.saturating_sub(me0.cpu).as_secs_f64(),
+        me1.cpu.saturating_sub(me0.cpu).as_secs_f64() * 100.0 / elapsed
+    );
     let mut by_call: Vec<((String, String), u64)> = w.odoo.call_counts().into_iter().collect();
     by_call.sort_by_key(|c| std::cmp::Reverse(c.1));
     println!(
