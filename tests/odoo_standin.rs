@@ -707,3 +707,81 @@ async fn unique_keys_hold_across_rollbacks_deletes_and_batches() {
     .await;
     assert_eq!(s.count("whatsapp.message"), 4);
 }
+
+#[tokio::test]
+async fn in_lists_on_indexed_and_plain_fields_match_as_in_odoo() {
+    let s = OdooStandin::start().await;
+    let account = s.add_account("Main", "106540352242922", 80);
+    let partner = s.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let ids: Vec<i64> = (0..6)
+        .map(|i| {
+            let id = s.queue_message(account, partner, "x");
+            if i % 2 == 0 {
+                s.update(
+                    "whatsapp.message",
+                    id,
+                    json!({"wamid": format!("wamid.{i}"), "callback_data": format!("{i}")}),
+                );
+            }
+            id
+        })
+        .collect();
+    let search = |domain: Value| {
+        let mut found = s.search("whatsapp.message", domain);
+        found.sort_unstable();
+        found
+    };
+    // A unique field (through its index), a plain one, ids, and their combinations.
+    assert_eq!(
+        search(json!([["wamid", "in", ["wamid.0", "wamid.4", "wamid.9"]]])),
+        vec![ids[0], ids[4]]
+    );
+    assert_eq!(
+        search(json!([["callback_data", "in", ["2", "3"]]])),
+        vec![ids[2]]
+    );
+    assert_eq!(
+        search(json!([
+            "|",
+            "|",
+            ["wamid", "in", ["wamid.0"]],
+            ["callback_data", "in", ["2"]],
+            ["id", "in", [ids[5]]]
+        ])),
+        vec![ids[0], ids[2], ids[5]]
+    );
+    assert_eq!(
+        search(json!([
+            "|",
+            ["wamid", "in", ["wamid.0"]],
+            ["id", "in", [ids[1]]]
+        ])),
+        vec![ids[0], ids[1]]
+    );
+    assert_eq!(
+        search(json!([
+            ["wamid", "in", ["wamid.0", "wamid.2"]],
+            ["id", "in", [ids[2], ids[3]]]
+        ])),
+        vec![ids[2]]
+    );
+    // `not in` keeps the records without a value, as SQL's NOT IN with Odoo's NULL handling.
+    assert_eq!(
+        search(json!([["wamid", "not in", ["wamid.0"]]])),
+        vec![ids[1], ids[2], ids[3], ids[4], ids[5]]
+    );
+    // A value changed after the search index was filled is found under its new key only.
+    s.update(
+        "whatsapp.message",
+        ids[0],
+        json!({"wamid": "wamid.renamed"}),
+    );
+    assert_eq!(
+        search(json!([["wamid", "in", ["wamid.0"]]])),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        search(json!([["wamid", "in", ["wamid.renamed"]]])),
+        vec![ids[0]]
+    );
+}

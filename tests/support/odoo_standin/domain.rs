@@ -47,6 +47,15 @@ pub enum Node {
         /// For `any` / `not any` (and dotted paths): the domain on the comodel.
         sub: Option<Box<Node>>,
     },
+    /// `field in [strings]` (or `not in`) on a text field: the leaf, with its list as a set so a
+    /// search over many records with a long list stays fast.
+    InStrings {
+        field: String,
+        set: std::collections::HashSet<String>,
+        negate: bool,
+        /// The leaf as written, for stored values that are not strings.
+        leaf: Box<Node>,
+    },
 }
 
 /// Python's `repr()` of a JSON value (as Odoo formats leaves in its messages).
@@ -347,11 +356,31 @@ fn parse_leaf(
     } else {
         right
     };
-    Ok(Node::Leaf {
+    let text_field = matches!(
+        kind,
+        Kind::Char | Kind::Text | Kind::Html | Kind::Selection { .. }
+    );
+    let strings: Option<std::collections::HashSet<String>> = match &value {
+        Value::Array(items) if text_field && (op == "in" || op == "not in") => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    let leaf = Node::Leaf {
         field: first.to_owned(),
-        op,
+        op: op.clone(),
         value,
         sub: None,
+    };
+    Ok(match strings {
+        Some(set) => Node::InStrings {
+            field: first.to_owned(),
+            set,
+            negate: op == "not in",
+            leaf: Box::new(leaf),
+        },
+        None => leaf,
     })
 }
 
@@ -369,6 +398,16 @@ pub fn matches(db: &Db, model: &Model, id: i64, node: &Node) -> bool {
             value,
             sub,
         } => leaf_matches(db, model, id, field, op, value, sub.as_deref()),
+        Node::InStrings {
+            field,
+            set,
+            negate,
+            leaf,
+        } => match db.stored(model, id, field).as_ref() {
+            Value::String(s) => set.contains(s) != *negate,
+            Value::Null => *negate,
+            _ => matches(db, model, id, leaf),
+        },
     }
 }
 
@@ -482,8 +521,9 @@ fn scalar_matches(kind: &Kind, stored: &Value, op: &str, right: &Value) -> bool 
         }
         "!=" => !scalar_matches(kind, stored, "=", right),
         "in" | "not in" => {
-            let list = right.as_array().cloned().unwrap_or_default();
-            let found = list.iter().any(|v| scalar_matches(kind, stored, "=", v));
+            let found = right
+                .as_array()
+                .is_some_and(|list| list.iter().any(|v| scalar_matches(kind, stored, "=", v)));
             if op == "in" {
                 found
             } else {

@@ -677,11 +677,19 @@ impl Db {
         };
         let offset = offset.max(0) as usize;
         let wanted = limit.filter(|l| *l >= 0).map(|l| l as usize);
+        // Only the records an index names, when the domain pins them down (ids, unique keys).
+        let narrowed = self.candidates(model, &node);
+        let all_keys = || -> Box<dyn DoubleEndedIterator<Item = i64> + '_> {
+            match &narrowed {
+                Some(ids) => Box::new(ids.iter().copied().filter(|id| table.rows.contains_key(id))),
+                None => Box::new(table.rows.keys().copied()),
+            }
+        };
         // Ordered by id only: walk the table in order and stop at the limit.
         if let [only] = terms.as_slice() {
             if only.field == "id" {
                 let matching = |id: &i64| domain::matches(self, model, *id, &node);
-                let keys = table.rows.keys().copied();
+                let keys = all_keys();
                 let ids: Vec<i64> = if only.desc {
                     keys.rev()
                         .filter(matching)
@@ -697,10 +705,7 @@ impl Db {
                 return Ok(ids);
             }
         }
-        let mut ids: Vec<i64> = table
-            .rows
-            .keys()
-            .copied()
+        let mut ids: Vec<i64> = all_keys()
             .filter(|id| domain::matches(self, model, *id, &node))
             .collect();
         if !terms.is_empty() {
@@ -766,6 +771,52 @@ impl Db {
             .skip(offset)
             .take(wanted.unwrap_or(usize::MAX))
             .collect())
+    }
+
+    /// The ids a domain can only match among (in id order), when an index says: `id = / in`,
+    /// and `= / in` on a field with a unique constraint of its own; `None`: any record may.
+    fn candidates(&self, model: &Model, node: &Node) -> Option<std::collections::BTreeSet<i64>> {
+        match node {
+            Node::And(a, b) => match (self.candidates(model, a), self.candidates(model, b)) {
+                (Some(x), Some(y)) => Some(x.intersection(&y).copied().collect()),
+                (x, y) => x.or(y),
+            },
+            Node::Or(a, b) => {
+                let mut x = self.candidates(model, a)?;
+                x.extend(self.candidates(model, b)?);
+                Some(x)
+            }
+            Node::Leaf {
+                field,
+                op,
+                value,
+                sub: None,
+            } if field == "id" && (op == "=" || op == "in") => match value {
+                Value::Array(items) => Some(items.iter().filter_map(Value::as_i64).collect()),
+                other => Some(other.as_i64().into_iter().collect()),
+            },
+            Node::InStrings {
+                field,
+                set,
+                negate: false,
+                ..
+            } => {
+                let ci = model
+                    .uniques
+                    .iter()
+                    .position(|u| u.fields.len() == 1 && &u.fields[0] == field)?;
+                let index = self.unique.get(&(model.name.clone(), ci))?;
+                Some(
+                    set.iter()
+                        .filter_map(|s| {
+                            let key = Value::Array(vec![Value::String(s.clone())]).to_string();
+                            index.by_key.get(&key).copied()
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
     }
 
     fn sort_key(&self, model: &Model, id: i64, field: &str) -> Value {
