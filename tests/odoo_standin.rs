@@ -785,3 +785,76 @@ async fn in_lists_on_indexed_and_plain_fields_match_as_in_odoo() {
         vec![ids[0]]
     );
 }
+
+#[tokio::test]
+async fn polled_fields_are_found_after_creates_writes_failed_writes_and_deletes() {
+    let s = OdooStandin::start().await;
+    let account = s.add_account("Main", "106540352242922", 80);
+    let partner = s.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let a = s.queue_message(account, partner, "a");
+    let b = s.queue_message(account, partner, "b");
+    let c = s.queue_message(account, partner, "c");
+    let state = |st: &str| s.search("whatsapp.message", json!([["state", "=", st]]));
+    assert_eq!(state("queued").len(), 3);
+    // Through RPC, as the daemon does: a claim, then a failed write that is rolled back.
+    let claimed = kw(
+        &s,
+        "whatsapp.message",
+        "write",
+        json!([[a, b], {"state": "sending"}]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(claimed["result"], json!(true), "{claimed}");
+    s.update("whatsapp.message", c, json!({"wamid": "wamid.C"}));
+    let clash = kw(
+        &s,
+        "whatsapp.message",
+        "write",
+        json!([[a, b], {"state": "sent", "wamid": "wamid.C"}]),
+        json!({}),
+    )
+    .await;
+    assert!(
+        clash["error"].is_object(),
+        "the unique wamid refuses it: {clash}"
+    );
+    let mut sending = state("sending");
+    sending.sort_unstable();
+    assert_eq!(
+        sending,
+        vec![a, b],
+        "the failed write is undone in the index too"
+    );
+    assert_eq!(state("queued"), vec![c]);
+    assert_eq!(
+        s.search(
+            "whatsapp.message",
+            json!([["state", "in", ["queued", "sending"]]])
+        )
+        .len(),
+        3
+    );
+    let deleted = kw(&s, "whatsapp.message", "unlink", json!([[b]]), json!({})).await;
+    assert_eq!(deleted["result"], json!(true), "{deleted}");
+    assert_eq!(state("sending"), vec![a]);
+
+    // Booleans: `= False` finds records where the field was never set.
+    let e1 = s.insert("whatsapp.webhook.event", json!({"raw_body": "{}"}));
+    let e2 = s.insert(
+        "whatsapp.webhook.event",
+        json!({"raw_body": "{}", "processed": false}),
+    );
+    let unprocessed = || {
+        let mut ids = s.search("whatsapp.webhook.event", json!([["processed", "=", false]]));
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(unprocessed(), vec![e1, e2]);
+    s.update("whatsapp.webhook.event", e1, json!({"processed": true}));
+    assert_eq!(unprocessed(), vec![e2]);
+    assert_eq!(
+        s.search("whatsapp.webhook.event", json!([["processed", "=", true]])),
+        vec![e1]
+    );
+}

@@ -102,6 +102,33 @@ pub struct Db {
     pub write_counts: HashMap<(String, i64), u64>,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
     unique: HashMap<(String, usize), UniqueIndex>,
+    /// Records by value of the fields in [`VALUE_INDEXED`]: (model, field) → value key → ids.
+    values: HashMap<(String, String), ValueIndex>,
+}
+
+/// Fields whose `=` / `in` leaves are answered from an index instead of a scan: the ones the
+/// daemon polls on (queued or sending messages, unprocessed events), as Odoo's indexes do.
+const VALUE_INDEXED: &[(&str, &str)] = &[
+    ("whatsapp.message", "state"),
+    ("whatsapp.webhook.event", "processed"),
+];
+
+#[derive(Default)]
+struct ValueIndex {
+    by_value: HashMap<String, std::collections::BTreeSet<i64>>,
+    by_id: HashMap<i64, String>,
+}
+
+/// A stored or searched value as a key of a [`ValueIndex`] (booleans by truth, as Odoo's
+/// `= False` also matches NULL).
+fn value_key(kind: &Kind, v: &Value) -> String {
+    match kind {
+        Kind::Boolean => truthy(v).to_string(),
+        _ => match v {
+            Value::Bool(false) => Value::Null.to_string(),
+            other => other.to_string(),
+        },
+    }
 }
 
 #[derive(Default)]
@@ -175,6 +202,7 @@ impl Db {
             users: Vec::new(),
             write_counts: HashMap::new(),
             unique: HashMap::new(),
+            values: HashMap::new(),
         }
     }
 
@@ -407,11 +435,40 @@ impl Db {
         }
     }
 
+    /// Puts a record's entries in the value indexes in line with its row (or drops them).
+    fn index_values(&mut self, model: &Model, id: i64) {
+        for (m, field) in VALUE_INDEXED {
+            if *m != model.name {
+                continue;
+            }
+            let Some(kind) = model.field(field).map(|f| f.kind.clone()) else {
+                continue;
+            };
+            let key = self
+                .row(&model.name, id)
+                .map(|r| value_key(&kind, r.get(*field).unwrap_or(&Value::Null)));
+            let idx = self
+                .values
+                .entry((model.name.clone(), (*field).to_owned()))
+                .or_default();
+            if let Some(old) = idx.by_id.remove(&id) {
+                if let Some(ids) = idx.by_value.get_mut(&old) {
+                    ids.remove(&id);
+                }
+            }
+            if let Some(key) = key {
+                idx.by_value.entry(key.clone()).or_default().insert(id);
+                idx.by_id.insert(id, key);
+            }
+        }
+    }
+
     /// Puts a record's unique keys back in line with its row (or drops them if it is gone).
     pub fn reindex(&mut self, model_name: &str, id: i64) {
         let Some(model) = self.model(model_name).cloned() else {
             return;
         };
+        self.index_values(&model, id);
         let row = self.row(model_name, id).cloned();
         for (ci, u) in model.uniques.iter().enumerate() {
             let idx = self.unique.entry((model_name.to_owned(), ci)).or_default();
@@ -791,10 +848,51 @@ impl Db {
                 op,
                 value,
                 sub: None,
+            } if op == "="
+                && self
+                    .values
+                    .contains_key(&(model.name.clone(), field.clone())) =>
+            {
+                let kind = model.field(field)?.kind.clone();
+                let idx = self.values.get(&(model.name.clone(), field.clone()))?;
+                Some(
+                    idx.by_value
+                        .get(&value_key(&kind, value))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            }
+            Node::Leaf {
+                field,
+                op,
+                value,
+                sub: None,
             } if field == "id" && (op == "=" || op == "in") => match value {
                 Value::Array(items) => Some(items.iter().filter_map(Value::as_i64).collect()),
                 other => Some(other.as_i64().into_iter().collect()),
             },
+            Node::InStrings {
+                field,
+                set,
+                negate: false,
+                ..
+            } if self
+                .values
+                .contains_key(&(model.name.clone(), field.clone())) =>
+            {
+                let kind = model.field(field)?.kind.clone();
+                let idx = self.values.get(&(model.name.clone(), field.clone()))?;
+                Some(
+                    set.iter()
+                        .filter_map(|v| {
+                            idx.by_value
+                                .get(&value_key(&kind, &Value::from(v.as_str())))
+                        })
+                        .flatten()
+                        .copied()
+                        .collect(),
+                )
+            }
             Node::InStrings {
                 field,
                 set,
@@ -1602,6 +1700,7 @@ impl Db {
                 idx.by_id.insert(id, k);
             }
         }
+        self.index_values(model, id);
         Ok(())
     }
 
