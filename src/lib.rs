@@ -11,9 +11,13 @@
 //! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
+//! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 
 pub mod config;
 pub mod odoo;
+pub mod outbox;
+pub mod phone;
 pub mod sandbox;
 pub mod secret;
 pub mod telemetry;

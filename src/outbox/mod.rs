@@ -1,0 +1,1 @@
+//! The outbox (being built).
