@@ -1,1 +1,3 @@
 //! The outbox (being built).
+pub mod gate;
+pub mod model;
