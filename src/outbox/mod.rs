@@ -1,3 +1,5 @@
 //! The outbox (being built).
 pub mod gate;
 pub mod model;
+pub mod pacing;
+pub mod retry;
