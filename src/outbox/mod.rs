@@ -3,3 +3,4 @@ pub mod gate;
 pub mod model;
 pub mod pacing;
 pub mod retry;
+pub mod writeback;
