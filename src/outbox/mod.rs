@@ -2,5 +2,6 @@
 pub mod gate;
 pub mod model;
 pub mod pacing;
+pub mod render;
 pub mod retry;
 pub mod writeback;
