@@ -3,7 +3,7 @@
 //!
 //! A message is `sending` from its claim until its result is written. If the daemon dies in
 //! between, Meta may or may not have accepted it. Proof that it did is a status webhook carrying
-//! its callback data (`wa-msg:<id>`): the inbound processor then writes the wamid and the state.
+//! its callback data (the message id): the inbound processor then writes the wamid and the state.
 //! [`reconcile`] decides, for messages found in `sending`:
 //!
 //! - with a wamid: it was sent; only its state is set from its timestamps;

@@ -18,21 +18,22 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// The prefix of `biz_opaque_callback_data`: `wa-msg:<whatsapp.message id>`.
-pub const CALLBACK_PREFIX: &str = "wa-msg:";
-
-/// The callback data sent with a message; status webhooks echo it.
+/// The callback data sent with a message (`biz_opaque_callback_data`); status webhooks echo
+/// it. It is the `whatsapp.message` id in decimal, which is what the inbound processor reads
+/// (`inbound::status::callback_message_id`).
 pub fn callback_data(message_id: i64) -> String {
-    format!("{CALLBACK_PREFIX}{message_id}")
+    message_id.to_string()
 }
 
-/// The `whatsapp.message` id in callback data written by [`callback_data`].
+/// The `whatsapp.message` id in callback data: the decimal id, also accepted with a `wa-msg:`
+/// prefix.
 pub fn parse_callback_data(data: &str) -> Option<i64> {
-    data.trim()
-        .strip_prefix(CALLBACK_PREFIX)?
-        .parse()
-        .ok()
-        .filter(|id: &i64| *id > 0)
+    let data = data.trim();
+    let digits = data.strip_prefix("wa-msg:").unwrap_or(data);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|id: &i64| *id > 0)
 }
 
 /// The document a message is about, for its chatter note and indicators.
@@ -427,9 +428,12 @@ mod tests {
 
     #[test]
     fn callback_data_round_trips() {
-        assert_eq!(callback_data(42), "wa-msg:42");
+        assert_eq!(callback_data(42), "42");
+        assert_eq!(parse_callback_data("42"), Some(42));
         assert_eq!(parse_callback_data("wa-msg:42"), Some(42));
         assert_eq!(parse_callback_data("wa-msg:-1"), None);
+        assert_eq!(parse_callback_data("+42"), None);
+        assert_eq!(parse_callback_data("0"), None);
         assert_eq!(parse_callback_data("job-77"), None);
     }
 
@@ -481,7 +485,7 @@ mod tests {
         assert_eq!(sent["state"], "sent");
         assert_eq!(sent["wamid"], "wamid.1");
         assert_eq!(sent["sent_at"], "2026-03-01 12:00:00");
-        assert_eq!(sent["callback_data"], "wa-msg:1");
+        assert_eq!(sent["callback_data"], "1");
         assert_eq!(sent["to_e164"], "+2250700000001");
         assert_eq!(sent["template_id"], 7);
         assert_eq!(sent["error_help"], false);
