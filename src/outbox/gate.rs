@@ -182,14 +182,11 @@ pub enum MediaSource {
     },
 }
 
-/// The media kinds a message can carry.
+/// The media kinds a message can carry (what the Cloud API client sends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaKind {
     Image,
     Document,
-    Video,
-    Audio,
-    Sticker,
 }
 
 impl MediaKind {
@@ -197,9 +194,6 @@ impl MediaKind {
         Some(match message_type {
             "image" => MediaKind::Image,
             "document" => MediaKind::Document,
-            "video" => MediaKind::Video,
-            "audio" => MediaKind::Audio,
-            "sticker" => MediaKind::Sticker,
             _ => return None,
         })
     }
@@ -208,18 +202,7 @@ impl MediaKind {
         match self {
             MediaKind::Image => "image",
             MediaKind::Document => "document",
-            MediaKind::Video => "video",
-            MediaKind::Audio => "audio",
-            MediaKind::Sticker => "sticker",
         }
-    }
-
-    /// Captions are only allowed on images, documents and videos.
-    pub fn takes_caption(self) -> bool {
-        matches!(
-            self,
-            MediaKind::Image | MediaKind::Document | MediaKind::Video
-        )
     }
 }
 
@@ -751,7 +734,7 @@ fn free_form(message: &Message) -> Result<Content, GateFailure> {
         return Ok(Content::Media {
             kind,
             source,
-            caption: body.filter(|_| kind.takes_caption()),
+            caption: body,
             filename: non_empty(&message.media_filename),
         });
     }
@@ -759,7 +742,7 @@ fn free_form(message: &Message) -> Result<Content, GateFailure> {
         GateKind::UnsupportedType,
         format!(
             "The daemon does not send messages of type '{}': use a text, template, image, \
-             document, video, audio, sticker or interactive message.",
+             document or interactive message.",
             message.message_type
         ),
     ))
