@@ -1,0 +1,307 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+"""One WhatsApp Business Cloud API phone number.
+
+The addon only stores the configuration. The whatsapp-sidecar daemon reads it,
+fills the read-only fields (quality, limits, check results) and carries out the
+requests the buttons write (``check_requested``, ``sync_requested``).
+"""
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+SECRET_GROUPS = "base.group_system,whatsapp_sidecar.group_whatsapp_technical"
+
+QUALITY_RATINGS = [
+    ("green", "High (green)"),
+    ("yellow", "Medium (yellow)"),
+    ("red", "Low (red)"),
+    ("unknown", "Unknown"),
+]
+
+
+class WhatsappAccount(models.Model):
+    _name = "whatsapp.account"
+    _description = "WhatsApp Account"
+    _inherit = ["mail.thread"]
+    _order = "is_default desc, name, id"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+        tracking=True,
+    )
+    is_default = fields.Boolean(
+        string="Default for the company",
+        tracking=True,
+        help="The account used for messages that name no account. "
+        "A company has at most one default account.",
+    )
+    phone_number_id = fields.Char(
+        string="Phone number ID",
+        required=True,
+        tracking=True,
+        help="The Cloud API phone number ID (WhatsApp Manager > Phone numbers).",
+    )
+    waba_id = fields.Char(
+        string="WhatsApp Business Account ID",
+        required=True,
+        tracking=True,
+    )
+    access_token = fields.Char(
+        groups=SECRET_GROUPS,
+        copy=False,
+        help="System-user access token with the whatsapp_business_messaging and "
+        "whatsapp_business_management permissions.",
+    )
+    app_secret = fields.Char(
+        groups=SECRET_GROUPS,
+        copy=False,
+        help="The Meta app secret: it checks the signature of every webhook.",
+    )
+    verify_token = fields.Char(
+        groups=SECRET_GROUPS,
+        copy=False,
+        help="The token Meta sends back when it verifies the webhook URL.",
+    )
+    graph_api_version = fields.Char(
+        string="Graph API version", required=True, default="v25.0"
+    )
+    throughput_mps = fields.Integer(
+        string="Throughput (messages/s)",
+        default=80,
+        required=True,
+        help="Meta's throughput for this number: 80 by default, 1000 after upgrade.",
+    )
+    # Filled by the daemon.
+    display_phone_number = fields.Char(readonly=True)
+    verified_name = fields.Char(readonly=True)
+    quality_rating = fields.Selection(QUALITY_RATINGS, readonly=True, tracking=True)
+    messaging_limit = fields.Char(
+        readonly=True,
+        help="Meta's messaging limit tier: unique users reached outside a "
+        "customer service window per 24 hours (e.g. TIER_250, TIER_2K).",
+    )
+    last_check_at = fields.Datetime(readonly=True)
+    last_check_ok = fields.Boolean(readonly=True)
+    last_check_message = fields.Text(readonly=True)
+    last_sync_at = fields.Datetime(string="Last template sync", readonly=True)
+    check_requested = fields.Boolean(
+        copy=False,
+        help="Set by 'Check settings'; the daemon runs the check and clears it.",
+    )
+    sync_requested = fields.Boolean(
+        copy=False,
+        help="Set by 'Sync templates'; the daemon syncs and clears it.",
+    )
+    paused = fields.Boolean(
+        copy=False,
+        tracking=True,
+        help="The daemon stops sending from this account after an account-level "
+        "error (expired token, locked account...). Untick once fixed.",
+    )
+    paused_reason = fields.Text(copy=False)
+    paused_at = fields.Datetime(copy=False, readonly=True)
+    # Automations.
+    auto_send_order_creation = fields.Boolean(
+        string="Send new sale orders", tracking=True
+    )
+    auto_send_invoice_posted = fields.Boolean(
+        string="Send posted invoices", tracking=True
+    )
+    auto_send_residual_change = fields.Boolean(
+        string="Send residual amount changes", tracking=True
+    )
+    residual_change_min_amount = fields.Float(
+        string="Minimum residual change",
+        default=0.0,
+        help="Changes of the amount due smaller than this are not notified.",
+    )
+    auto_send_unpaid_invoices = fields.Boolean(
+        string="Send unpaid invoice reminders", tracking=True
+    )
+    unpaid_invoice_days = fields.Integer(
+        string="Overdue days before a reminder", default=7
+    )
+    unpaid_reminder_interval_days = fields.Integer(
+        string="Days between reminders", default=7
+    )
+    template_order_creation_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for new orders",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+        help="Used outside the 24-hour customer service window.",
+    )
+    template_invoice_posted_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for posted invoices",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+    )
+    template_residual_change_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for residual changes",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+    )
+    template_unpaid_invoice_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for unpaid reminders",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+    )
+    template_generic_id = fields.Many2one(
+        "whatsapp.template",
+        string="Generic template",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+        help="Used outside the 24-hour window for any other free-form message.",
+    )
+    default_media_url = fields.Char(
+        string="Default media URL",
+        help="Public HTTPS URL of an image used when a template header needs one.",
+    )
+    opt_out_keywords = fields.Char(
+        default="STOP,ARRET,ARRÊT,UNSUBSCRIBE",
+        help="Comma-separated words; an inbound message equal to one of them "
+        "opts the contact out.",
+    )
+    opt_out_confirmation = fields.Text(
+        default="You will no longer receive WhatsApp messages from us.",
+        help="Reply sent after an opt-out keyword.",
+    )
+    template_ids = fields.One2many("whatsapp.template", "account_id")
+    template_count = fields.Integer(compute="_compute_counts")
+    message_count = fields.Integer(compute="_compute_counts")
+
+    _sql_constraints = [
+        (
+            "one_default_per_company",
+            # Deferred to the commit, so that moving the default inside one
+            # transaction works in any order; the Python check below gives
+            # the friendly message first, this one guards concurrent writes.
+            "EXCLUDE (company_id WITH =) WHERE (is_default) "
+            "DEFERRABLE INITIALLY DEFERRED",
+            "A company can have only one default WhatsApp account: "
+            "untick 'Default for the company' on the other account first.",
+        ),
+        (
+            "phone_number_id_uniq",
+            "unique(phone_number_id)",
+            "Another WhatsApp account already uses this phone number ID.",
+        ),
+        (
+            "throughput_positive",
+            "CHECK(throughput_mps > 0)",
+            "The throughput must be a positive number of messages per second.",
+        ),
+    ]
+
+    @api.constrains("is_default", "company_id")
+    def _check_one_default(self):
+        Account = self.sudo().with_context(active_test=False)
+        for account in self.filtered("is_default"):
+            other = Account.search(
+                [
+                    ("company_id", "=", account.company_id.id),
+                    ("is_default", "=", True),
+                    ("id", "!=", account.id),
+                ],
+                limit=1,
+            )
+            if other:
+                raise ValidationError(
+                    _(
+                        "%(company)s already has a default WhatsApp account "
+                        "(%(other)s): untick 'Default for the company' there "
+                        "before making %(account)s the default.",
+                        company=account.company_id.display_name,
+                        other=other.name,
+                        account=account.display_name,
+                    )
+                )
+
+    def _compute_counts(self):
+        templates = dict(
+            self.env["whatsapp.template"]._read_group(
+                [("account_id", "in", self.ids)], ["account_id"], ["__count"]
+            )
+        )
+        messages = dict(
+            self.env["whatsapp.message"]._read_group(
+                [("account_id", "in", self.ids)], ["account_id"], ["__count"]
+            )
+        )
+        for account in self:
+            account.template_count = templates.get(account, 0)
+            account.message_count = messages.get(account, 0)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_with_messages(self):
+        Message = self.env["whatsapp.message"].sudo().with_context(active_test=False)
+        for account in self:
+            count = Message.search_count([("account_id", "=", account.id)])
+            if count:
+                raise UserError(
+                    _(
+                        "The WhatsApp account %(account)s has %(count)s messages "
+                        "and cannot be deleted: archive it instead.",
+                        account=account.display_name,
+                        count=count,
+                    )
+                )
+
+    @api.model
+    def _get_default_account(self, company=None):
+        company = company or self.env.company
+        return self.search(
+            [("company_id", "=", company.id), ("is_default", "=", True)], limit=1
+        )
+
+    def action_check_settings(self):
+        self.write({"check_requested": True})
+        return self._notify(
+            _("Check requested"),
+            _("The whatsapp-sidecar daemon will check the settings shortly."),
+        )
+
+    def action_sync_templates(self):
+        self.write({"sync_requested": True})
+        return self._notify(
+            _("Template sync requested"),
+            _("The whatsapp-sidecar daemon will sync the templates shortly."),
+        )
+
+    def action_resume(self):
+        self.write({"paused": False, "paused_reason": False, "paused_at": False})
+
+    def action_view_templates(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "whatsapp_sidecar.whatsapp_template_action"
+        )
+        action["domain"] = [("account_id", "=", self.id)]
+        action["context"] = {"default_account_id": self.id}
+        return action
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "whatsapp_sidecar.whatsapp_message_action"
+        )
+        action["domain"] = [("account_id", "=", self.id)]
+        action["context"] = {"default_account_id": self.id}
+        return action
+
+    def _notify(self, title, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": "info",
+                "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

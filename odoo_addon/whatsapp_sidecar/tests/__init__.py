@@ -1,0 +1,4 @@
+from . import test_constraints
+from . import test_composer
+from . import test_buttons
+from . import test_security

@@ -1,0 +1,2 @@
+from . import whatsapp_send_message
+from . import whatsapp_send_partner_message
