@@ -151,7 +151,9 @@ mod tests {
         assert_eq!(n.as_str(), "+2250700000001");
         assert_eq!(n.digits(), "2250700000001");
         assert_eq!(
-            normalize("+49 (151) 123-45678", Some("FR")).unwrap().as_str(),
+            normalize("+49 (151) 123-45678", Some("FR"))
+                .unwrap()
+                .as_str(),
             "+4915112345678"
         );
     }
