@@ -10,6 +10,7 @@
 //! | `model.rs` | the records read (message, partner, conversation, account, template, company), decoded from Odoo's JSON |
 //! | `gate.rs` | the gates: account, consent, E.164, 24-hour window, template; plain-words failures |
 //! | `render.rs` | template parameters from the source record through the variable mapping |
+//! | `compose.rs` | the Cloud API request (checked against the template), and a failed send's outcome |
 //! | `pacing.rs` | `governor` buckets: per-account throughput, per-recipient pair rate, adaptive slow-down |
 //! | `retry.rs` | jittered exponential `next_attempt_at`, bounded attempts |
 //! | `writeback.rs` | outcomes → one result write per message, chatter notes, source indicators |
@@ -31,6 +32,7 @@
 //! twice only if Meta accepted it without answering and without any status webhook reaching the
 //! daemon within the reconcile delay.
 
+pub mod compose;
 pub mod gate;
 pub mod model;
 pub mod pacing;
