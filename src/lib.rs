@@ -13,12 +13,22 @@
 //! | [`sandbox`] | the built-in Cloud API simulator |
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
+//! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
+//! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
+//! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
+//! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
+//! | [`systemd`] | `Type=notify` readiness, status and watchdog |
 
+pub mod check;
 pub mod config;
+pub mod daemon;
+pub mod inbound;
 pub mod odoo;
 pub mod outbox;
 pub mod phone;
 pub mod sandbox;
 pub mod secret;
+pub mod systemd;
 pub mod telemetry;
+pub mod webhook;
 pub mod whatsapp;

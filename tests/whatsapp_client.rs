@@ -438,17 +438,17 @@ async fn account_check_reads_number_limit_and_waba() {
     assert!(report.is_ok(), "{}", report.report());
     let text = report.report();
     assert!(
-        text.contains("OK    access token: accepted by Meta"),
+        text.contains("OK   access token: accepted by Meta"),
         "{text}"
     );
     assert!(
         text.contains("+1 555-078-3881 \"ACME\", quality YELLOW"),
         "{text}"
     );
-    assert!(text.contains("WARN  quality rating: YELLOW"), "{text}");
-    assert!(text.contains("OK    messaging limit: TIER_2K"), "{text}");
+    assert!(text.contains("WARN quality rating: YELLOW"), "{text}");
+    assert!(text.contains("OK   messaging limit: TIER_2K"), "{text}");
     assert!(
-        text.contains("OK    WhatsApp Business Account 102290129340398: readable"),
+        text.contains("OK   WhatsApp Business Account 102290129340398: readable"),
         "{text}"
     );
     let phone = report.phone.unwrap();
@@ -487,13 +487,13 @@ async fn account_check_explains_a_wrong_waba_id_and_missing_permission() {
     assert!(!report.is_ok());
     let text = report.report();
     assert!(
-        text.contains("FAIL  phone number 106540352242922: the token is not allowed"),
+        text.contains("FAIL phone number 106540352242922: the token is not allowed"),
         "{text}"
     );
     assert!(text.contains("whatsapp_business_messaging"), "{text}");
     assert!(
         text.contains(
-            "FAIL  WhatsApp Business Account 102290129340398: no object with id '102290129340398'"
+            "FAIL WhatsApp Business Account 102290129340398: no object with id '102290129340398'"
         ),
         "{text}"
     );

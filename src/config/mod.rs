@@ -39,7 +39,19 @@ pub struct Config {
     pub odoo: OdooConfig,
     pub server: ServerConfig,
     pub whatsapp: WhatsAppConfig,
+    pub sandbox: SandboxSettings,
+    pub webhook: crate::webhook::WebhookConfig,
+    pub inbound: crate::inbound::InboundConfig,
     pub log: LogConfig,
+}
+
+/// `[sandbox]`: the built-in simulator `run` starts when `whatsapp.mode = "sandbox"`.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Where it listens (so `whatsapp-sidecar sandbox inject` and curl reach it).
+    pub listen: SocketAddr,
+    /// Its own TOML file (numbers, templates, limits, chaos); none: the built-in defaults.
+    pub config: Option<PathBuf>,
 }
 
 /// `[odoo]`: how to reach Odoo.
@@ -58,6 +70,19 @@ pub struct OdooConfig {
     pub max_retries: u32,
 }
 
+impl OdooConfig {
+    /// The Odoo client's settings.
+    pub fn client_config(&self) -> crate::odoo::ClientConfig {
+        let mut cfg = crate::odoo::ClientConfig::new(self.url.clone(), &self.database, &self.login);
+        cfg.api_key = self.api_key.clone();
+        cfg.password = self.password.clone();
+        cfg.timeout = self.timeout;
+        cfg.max_concurrent_requests = self.max_concurrent_requests;
+        cfg.max_retries = self.max_retries;
+        cfg
+    }
+}
+
 /// `[server]`: the daemon's own HTTP port (webhook, health).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -73,6 +98,18 @@ pub struct WhatsAppConfig {
     pub graph_url: Url,
     pub api_version: String,
     pub timeout: Duration,
+}
+
+impl WhatsAppConfig {
+    /// The Cloud API client's settings (pointing at Meta; sandbox mode points it elsewhere).
+    pub fn client_config(&self) -> crate::whatsapp::ClientConfig {
+        crate::whatsapp::ClientConfig {
+            graph_url: self.graph_url.clone(),
+            api_version: self.api_version.clone(),
+            timeout: self.timeout,
+            ..crate::whatsapp::ClientConfig::default()
+        }
+    }
 }
 
 /// Talk to Meta, or to the built-in sandbox.
@@ -188,16 +225,7 @@ impl Config {
             );
         }
 
-        let listen = match raw.server.listen.parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                problems.push(format!(
-                    "server.listen: {:?} is not an address:port such as \"127.0.0.1:8787\"",
-                    raw.server.listen
-                ));
-                None
-            }
-        };
+        let listen = socket_addr("server.listen", &raw.server.listen, &mut problems);
         let shutdown_timeout = seconds(
             "server.shutdown_timeout_secs",
             raw.server.shutdown_timeout_secs,
@@ -228,6 +256,22 @@ impl Config {
             &mut problems,
         );
 
+        let sandbox_listen = socket_addr("sandbox.listen", &raw.sandbox.listen, &mut problems);
+        let sandbox_config = raw.sandbox.config.map(|path| match &base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
+        });
+        if let Some(path) = &sandbox_config {
+            if !path.is_file() {
+                problems.push(format!(
+                    "sandbox.config: {} does not exist; remove the key to use the built-in sandbox settings",
+                    path.display()
+                ));
+            }
+        }
+        let webhook = webhook_config(&raw.webhook, &mut problems);
+        let inbound = inbound_config(&raw.inbound, &mut problems);
+
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
             "json" => Some(LogFormat::Json),
@@ -256,6 +300,7 @@ impl Config {
             graph_url,
             wa_timeout,
             format,
+            sandbox_listen,
         ) {
             (
                 Some(url),
@@ -268,6 +313,7 @@ impl Config {
                 Some(graph_url),
                 Some(wa_timeout),
                 Some(format),
+                Some(sandbox_listen),
             ) if problems.is_empty() => Ok(Config {
                 source,
                 odoo: OdooConfig {
@@ -290,6 +336,12 @@ impl Config {
                     api_version,
                     timeout: wa_timeout,
                 },
+                sandbox: SandboxSettings {
+                    listen: sandbox_listen,
+                    config: sandbox_config,
+                },
+                webhook,
+                inbound,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -298,6 +350,80 @@ impl Config {
             _ => Err(ConfigError { problems }),
         }
     }
+}
+
+fn socket_addr(key: &str, value: &str, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    match value.trim().parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(format!(
+                "{key}: {value:?} is not an address:port such as \"127.0.0.1:8787\""
+            ));
+            None
+        }
+    }
+}
+
+fn at_least_one(key: &str, value: usize, problems: &mut Vec<String>) -> usize {
+    if value == 0 {
+        problems.push(format!("{key}: must be at least 1"));
+        1
+    } else {
+        value
+    }
+}
+
+fn webhook_config(
+    raw: &raw::RawWebhook,
+    problems: &mut Vec<String>,
+) -> crate::webhook::WebhookConfig {
+    let mut cfg = crate::webhook::WebhookConfig::default();
+    if raw.max_body_bytes < 1024 {
+        problems.push(format!(
+            "webhook.max_body_bytes: {} is too small for Meta's webhooks (they reach 3 MB); use at least 1024",
+            raw.max_body_bytes
+        ));
+    }
+    cfg.max_body_bytes = raw.max_body_bytes;
+    cfg.ingest.max_batch = at_least_one("webhook.batch_max", raw.batch_max, problems);
+    cfg.ingest.linger = Duration::from_millis(raw.batch_linger_ms);
+    if let Some(timeout) = seconds(
+        "webhook.reply_timeout_secs",
+        raw.reply_timeout_secs,
+        problems,
+    ) {
+        cfg.ingest.reply_timeout = timeout;
+    }
+    if let Some(refresh) = seconds("webhook.keys_refresh_secs", raw.keys_refresh_secs, problems) {
+        cfg.keys.refresh_interval = refresh;
+    }
+    cfg
+}
+
+fn inbound_config(
+    raw: &raw::RawInbound,
+    problems: &mut Vec<String>,
+) -> crate::inbound::InboundConfig {
+    let poll_ms = at_least_one(
+        "inbound.poll_interval_ms",
+        raw.poll_interval_ms as usize,
+        problems,
+    );
+    let mut cfg = crate::inbound::InboundConfig {
+        batch_size: at_least_one("inbound.batch_size", raw.batch_size, problems),
+        poll_interval: Duration::from_millis(poll_ms as u64),
+        min_batch_interval: Duration::from_millis(raw.min_batch_interval_ms),
+        ..Default::default()
+    };
+    let hours = raw.pending_give_up_hours;
+    if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 30.0 {
+        cfg.pending_give_up = Duration::from_secs_f64(hours * 3600.0);
+    } else {
+        problems.push(format!(
+            "inbound.pending_give_up_hours: {hours} is not a number of hours between 0 and 720"
+        ));
+    }
+    cfg
 }
 
 fn required(key: &str, value: Option<String>, problems: &mut Vec<String>) -> Option<String> {

@@ -13,7 +13,70 @@ pub struct RawConfig {
     pub odoo: RawOdoo,
     pub server: RawServer,
     pub whatsapp: RawWhatsApp,
+    pub sandbox: RawSandbox,
+    pub webhook: RawWebhook,
+    pub inbound: RawInbound,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSandbox {
+    pub listen: String,
+    pub config: Option<PathBuf>,
+}
+
+impl Default for RawSandbox {
+    fn default() -> Self {
+        RawSandbox {
+            listen: "127.0.0.1:8788".to_owned(),
+            config: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhook {
+    pub max_body_bytes: usize,
+    pub batch_max: usize,
+    pub batch_linger_ms: u64,
+    pub reply_timeout_secs: f64,
+    pub keys_refresh_secs: f64,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        let d = crate::webhook::WebhookConfig::default();
+        RawWebhook {
+            max_body_bytes: d.max_body_bytes,
+            batch_max: d.ingest.max_batch,
+            batch_linger_ms: d.ingest.linger.as_millis() as u64,
+            reply_timeout_secs: d.ingest.reply_timeout.as_secs_f64(),
+            keys_refresh_secs: d.keys.refresh_interval.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawInbound {
+    pub batch_size: usize,
+    pub poll_interval_ms: u64,
+    pub min_batch_interval_ms: u64,
+    pub pending_give_up_hours: f64,
+}
+
+impl Default for RawInbound {
+    fn default() -> Self {
+        let d = crate::inbound::InboundConfig::default();
+        RawInbound {
+            batch_size: d.batch_size,
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+            min_batch_interval_ms: d.min_batch_interval.as_millis() as u64,
+            pending_give_up_hours: d.pending_give_up.as_secs_f64() / 3600.0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,7 +144,7 @@ impl Default for RawWhatsApp {
         RawWhatsApp {
             mode: "sandbox".to_owned(),
             graph_url: "https://graph.facebook.com".to_owned(),
-            api_version: "v25.0".to_owned(),
+            api_version: crate::whatsapp::DEFAULT_API_VERSION.to_owned(),
             timeout_secs: 30.0,
         }
     }

@@ -1,3 +1,5 @@
+#![allow(clippy::result_large_err)] // figment::Jail closures return figment::Error by design.
+
 use super::*;
 use figment::Jail;
 
@@ -43,7 +45,7 @@ fn a_valid_file_loads_with_defaults() {
         assert_eq!(config.odoo.max_concurrent_requests, 8);
         assert_eq!(config.server.listen.port(), 8787);
         assert_eq!(config.whatsapp.mode, Mode::Sandbox);
-        assert_eq!(config.whatsapp.api_version, "v25.0");
+        assert_eq!(config.whatsapp.api_version, "v26.0");
         assert_eq!(config.log.format, LogFormat::Pretty);
         assert_eq!(
             config.source.as_deref(),

@@ -186,7 +186,7 @@ impl fmt::Display for CheckLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<4}  {}: {}",
+            "{:<4} {}: {}",
             self.status.as_str(),
             self.item,
             self.detail
@@ -538,7 +538,7 @@ mod tests {
         let lines = phone_lines(&info, &account());
         assert!(lines.iter().all(|l| l.status == CheckStatus::Ok));
         let text = lines[1].to_string();
-        assert!(text.starts_with("OK    phone number 106540352242922: +1 555-078-3881 \"ACME\", quality GREEN, throughput STANDARD (80 messages/s)"), "{text}");
+        assert!(text.starts_with("OK   phone number 106540352242922: +1 555-078-3881 \"ACME\", quality GREEN, throughput STANDARD (80 messages/s)"), "{text}");
     }
 
     #[test]
@@ -670,6 +670,6 @@ mod tests {
         assert!(c.is_ok());
         c.push(CheckLine::new(CheckStatus::Fail, "c", "broken"));
         assert!(!c.is_ok());
-        assert_eq!(c.report(), "OK    a: fine\nWARN  b: hmm\nFAIL  c: broken");
+        assert_eq!(c.report(), "OK   a: fine\nWARN b: hmm\nFAIL c: broken");
     }
 }

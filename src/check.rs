@@ -1,0 +1,139 @@
+//! `whatsapp-sidecar check`: one line per check, `OK` or `FAIL` with the reason (and `WARN` for
+//! what works but needs attention), so an administrator sees at once what to fix. Returns false
+//! when any check failed.
+//!
+//! Order: the configuration; Odoo (reachable, version, database, login, report session, addon,
+//! rights: [`crate::odoo::diagnose`]); then, with `mode = "cloud"`, every active WhatsApp account
+//! stored in Odoo (token, ids, quality, throughput: [`crate::whatsapp::CloudClient::check_account`]).
+
+use crate::config::{Config, Mode};
+use crate::odoo::{CheckLine, Domain, OdooClient, SearchOptions};
+use crate::secret::Secret;
+use crate::whatsapp::{AccountHandle, CheckStatus, CloudClient};
+use serde::Deserialize;
+use std::io::Write;
+use std::path::Path;
+
+/// Runs every check and prints each line to `out` as soon as it is known.
+pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            for problem in &err.problems {
+                print(out, CheckLine::fail("config", problem));
+            }
+            return false;
+        }
+    };
+    let source = config
+        .source
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "environment only".to_owned());
+    let mut all_ok = print(out, CheckLine::ok("config", format!("valid ({source})")));
+
+    let odoo_lines = crate::odoo::diagnose(&config.odoo.client_config()).await;
+    let odoo_ok = odoo_lines.iter().all(|line| line.ok);
+    for line in odoo_lines {
+        all_ok &= print(out, line);
+    }
+
+    match config.whatsapp.mode {
+        Mode::Sandbox => {
+            print(
+                out,
+                CheckLine::ok(
+                    "whatsapp",
+                    "mode = \"sandbox\": the built-in simulator answers; no Meta account is checked",
+                ),
+            );
+        }
+        Mode::Cloud if !odoo_ok => {
+            all_ok &= print(
+                out,
+                CheckLine::fail(
+                    "whatsapp accounts",
+                    "not checked: the accounts (and their tokens) are read from Odoo, which failed above",
+                ),
+            );
+        }
+        Mode::Cloud => all_ok &= check_cloud_accounts(&config, out).await,
+    }
+    all_ok
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountRow {
+    name: String,
+    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
+    phone_number_id: String,
+    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
+    waba_id: String,
+    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
+    access_token: String,
+}
+
+async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
+    let odoo = match OdooClient::new(config.odoo.client_config()) {
+        Ok(odoo) => odoo,
+        Err(err) => return print(out, CheckLine::fail("whatsapp accounts", err.to_string())),
+    };
+    let accounts: Vec<AccountRow> = match odoo
+        .search_read(
+            "whatsapp.account",
+            &Domain::all(),
+            &["name", "phone_number_id", "waba_id", "access_token"],
+            &SearchOptions::new().order("id"),
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(err) => {
+            return print(
+                out,
+                CheckLine::fail(
+                    "whatsapp accounts",
+                    format!("cannot read whatsapp.account from Odoo: {err}"),
+                ),
+            )
+        }
+    };
+    if accounts.is_empty() {
+        return print(
+            out,
+            CheckLine::fail(
+                "whatsapp accounts",
+                "none in Odoo: create one in WhatsApp > Configuration > Accounts",
+            ),
+        );
+    }
+    let client = match CloudClient::new(config.whatsapp.client_config()) {
+        Ok(client) => client,
+        Err(err) => return print(out, CheckLine::fail("whatsapp client", err.to_string())),
+    };
+    let mut all_ok = true;
+    for account in accounts {
+        let handle = AccountHandle::new(
+            account.phone_number_id,
+            account.waba_id,
+            Secret::new(account.access_token),
+        );
+        let report = client.check_account(&handle).await;
+        for line in report.lines {
+            let name = format!("account {:?}: {}", account.name, line.item);
+            let printed = match line.status {
+                CheckStatus::Ok => CheckLine::ok(&name, line.detail),
+                CheckStatus::Warn => CheckLine::ok(&name, format!("(warning) {}", line.detail)),
+                CheckStatus::Fail => CheckLine::fail(&name, line.detail),
+            };
+            all_ok &= print(out, printed);
+        }
+    }
+    all_ok
+}
+
+fn print(out: &mut impl Write, line: CheckLine) -> bool {
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    line.ok
+}

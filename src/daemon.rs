@@ -1,0 +1,243 @@
+//! `whatsapp-sidecar run`: the daemon's top level.
+//!
+//! [`run`] takes the listener and the shutdown token in (as mini-redis does), so tests run it on
+//! port 0 and stop it at will. It starts every task on one [`TaskTracker`]; on shutdown it waits
+//! for them at most `server.shutdown_timeout`, then returns.
+//!
+//! Tasks:
+//! - the Odoo connection: authenticates, retrying with jittered exponential backoff while Odoo is
+//!   unreachable; a refused login stops the daemon with the reason;
+//! - in sandbox mode, the built-in Cloud API simulator ([`crate::sandbox`]) on `sandbox.listen`,
+//!   with the Cloud API client pointed at it and its status webhooks pointed at this daemon;
+//! - the webhook receiver ([`crate::webhook`]): group commit of signed bodies into Odoo, and the
+//!   refresher of the accounts' app secrets and verify tokens;
+//! - inbound processing ([`crate::inbound`]) of the stored events;
+//! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
+//!   and authenticated);
+//! - the systemd watchdog.
+
+use crate::config::{Config, Mode};
+use crate::inbound::{InboundContext, MediaConfig, MediaFetch};
+use crate::odoo::{OdooClient, OdooError};
+use crate::sandbox::{SandboxConfig, SandboxError, SandboxHandle};
+use crate::webhook::{self, Ingest, OdooEventStore, OdooKeySource, WebhookState};
+use crate::whatsapp::{CloudClient, WhatsAppError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use backon::{ExponentialBuilder, Retryable};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the daemon stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot use Odoo: {0}")]
+    Odoo(#[from] OdooError),
+    #[error("cannot set up the WhatsApp client: {0}")]
+    WhatsApp(#[from] WhatsAppError),
+    #[error("cannot start the built-in sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    #[error("the HTTP server failed: {0}")]
+    Server(#[source] std::io::Error),
+    #[error("some tasks did not finish within {0:?} after shutdown was requested")]
+    ShutdownTimeout(Duration),
+}
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+struct AppState {
+    odoo: OdooClient,
+    authenticated: Arc<AtomicBool>,
+}
+
+/// Runs the daemon until `shutdown` is cancelled or a task fails for good.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
+    let odoo = OdooClient::new(config.odoo.client_config())?;
+    let state = AppState {
+        odoo: odoo.clone(),
+        authenticated: Arc::new(AtomicBool::new(false)),
+    };
+    let tracker = TaskTracker::new();
+    // A task that fails for good cancels this token, which stops the others.
+    let stop = shutdown.child_token();
+    let (failure_tx, mut failure_rx) = tokio::sync::mpsc::channel::<DaemonError>(4);
+    let addr = listener.local_addr().map_err(DaemonError::Server)?;
+
+    let mut whatsapp = config.whatsapp.client_config();
+    if config.whatsapp.mode == Mode::Sandbox {
+        whatsapp.graph_url = start_sandbox(&config, addr, &tracker, &stop).await?;
+    }
+    let cloud = CloudClient::new(whatsapp)?;
+
+    let connect_state = state.clone();
+    let connect_stop = stop.clone();
+    let connect_failure = failure_tx.clone();
+    tracker.spawn(async move {
+        if let Err(err) = connect(&connect_state, &connect_stop).await {
+            let _ = connect_failure.send(err).await;
+            connect_stop.cancel();
+        }
+    });
+
+    // Webhooks: stored in Odoo by the group commit, then processed from there.
+    let stored = Arc::new(tokio::sync::Notify::new());
+    let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
+    let ingest = Ingest::spawn(store, config.webhook.ingest.clone(), &tracker, stop.clone());
+    let keys = webhook::spawn_refresher(
+        OdooKeySource::new(odoo.clone()),
+        config.webhook.keys.clone(),
+        &tracker,
+        stop.clone(),
+    );
+    let webhook_state = WebhookState::new(keys, ingest, &config.webhook);
+    tracker.spawn(crate::inbound::run(
+        InboundContext {
+            odoo: odoo.clone(),
+            config: config.inbound.clone(),
+            wake: stored,
+            media: Some(MediaFetch {
+                client: cloud.clone(),
+                config: MediaConfig::default(),
+            }),
+        },
+        stop.clone(),
+    ));
+
+    tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(webhook::router(webhook_state));
+    let server_stop = stop.clone();
+    let server_failure = failure_tx;
+    tracker.spawn(async move {
+        let graceful = server_stop.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { graceful.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            let _ = server_failure.send(DaemonError::Server(err)).await;
+            server_stop.cancel();
+        }
+    });
+    tracker.spawn(crate::systemd::watchdog(stop.clone()));
+    tracker.close();
+    crate::systemd::ready("serving; connecting to Odoo");
+
+    stop.cancelled().await;
+    crate::systemd::stopping();
+    tracing::info!("stopping: waiting for running work to finish");
+    let deadline = config.server.shutdown_timeout;
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(?deadline, "shutdown deadline passed; exiting anyway");
+        return Err(DaemonError::ShutdownTimeout(deadline));
+    }
+    match failure_rx.try_recv() {
+        Ok(err) => Err(err),
+        Err(_) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Starts the built-in sandbox, points its status webhooks at this daemon's `/webhook`, and
+/// returns its address for the Cloud API client.
+async fn start_sandbox(
+    config: &Config,
+    daemon_addr: std::net::SocketAddr,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<url::Url, DaemonError> {
+    let sandbox_config = match &config.sandbox.config {
+        Some(path) => SandboxConfig::from_file(path)?,
+        None => SandboxConfig::default(),
+    };
+    let handle = SandboxHandle::bind(config.sandbox.listen, sandbox_config, stop.clone()).await?;
+    let sandbox = handle.sandbox();
+    let mut callback_ip = daemon_addr.ip();
+    if callback_ip.is_unspecified() {
+        callback_ip = if callback_ip.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+    }
+    let callback = std::net::SocketAddr::new(callback_ip, daemon_addr.port());
+    let callback_url = url::Url::parse(&format!("http://{callback}{}", webhook::PATH))
+        .map_err(|err| DaemonError::Server(std::io::Error::other(err)))?;
+    sandbox.set_callback(Some(callback_url.clone()), None);
+    let graph_url = url::Url::parse(&sandbox.base_url())
+        .map_err(|err| DaemonError::Server(std::io::Error::other(err)))?;
+    tracing::info!(
+        sandbox = %graph_url,
+        callback = %callback_url,
+        "whatsapp.mode = \"sandbox\": the built-in Cloud API simulator answers instead of Meta"
+    );
+    tracker.spawn(async move {
+        if let Err(err) = handle.stopped().await {
+            tracing::error!(error = %err, "the sandbox stopped with an error");
+        }
+    });
+    Ok(graph_url)
+}
+
+/// Authenticates with Odoo, retrying while the failure is retryable (Odoo down, 502/503/504).
+async fn connect(state: &AppState, stop: &CancellationToken) -> Result<(), DaemonError> {
+    let attempt = || async { state.odoo.authenticate().await };
+    let backoff = ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times();
+    let retrying = attempt
+        .retry(backoff)
+        .when(OdooError::is_retryable)
+        .notify(|err, delay| {
+            tracing::warn!(error = %err, retry_in = ?delay, "Odoo is not reachable yet; retrying");
+        });
+    tokio::select! {
+        _ = stop.cancelled() => Ok(()),
+        result = retrying => {
+            let uid = result?;
+            state.authenticated.store(true, Ordering::Relaxed);
+            tracing::info!(uid, "connected to Odoo");
+            crate::systemd::status("connected to Odoo");
+            Ok(())
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if !state.authenticated.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: not yet authenticated with Odoo\n".to_owned(),
+        );
+    }
+    match state.odoo.version().await {
+        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: Odoo is not reachable: {err}\n"),
+        ),
+    }
+}

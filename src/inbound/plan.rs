@@ -1,0 +1,814 @@
+//! What one batch of events changes in Odoo, decided from the events and the records read
+//! (pure). [`super::driver`] reads the records, calls these functions and sends the results.
+//!
+//! Every decision is idempotent, so an event processed twice (a crash before it was marked, a
+//! "Reprocess" click, a status that waited for its message) changes nothing the second time:
+//! statuses merge forward-only ([`super::status`]), inbound messages are created only when
+//! their wamid is new, the window only moves forward, an opted-out partner is left alone and
+//! the confirmation carries a `dedupe_key`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::contact::refresh_window;
+use super::model::{AccountChange, Inbound, Item, StatusUpdate, TemplateChange};
+use super::optout;
+use super::parse;
+use super::status::{merge, MessageRow, RowIndex};
+use crate::odoo::format_datetime;
+
+/// Per-record values: `(record id, values)`, for [`OdooClient::write_each`].
+///
+/// [`OdooClient::write_each`]: crate::odoo::OdooClient::write_each
+pub type Updates = Vec<(i64, Map<String, Value>)>;
+
+/// A `whatsapp.webhook.event` to process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub id: i64,
+    pub raw_body: String,
+    pub received_at: DateTime<Utc>,
+    /// What the event's `processing_error` says now (a waiting event's reason).
+    pub processing_error: Option<String>,
+}
+
+/// An event read into items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub items: Vec<Item>,
+    /// The body is no webhook at all.
+    pub error: Option<String>,
+}
+
+pub fn parse_events(rows: &[EventRow]) -> Vec<ParsedEvent> {
+    rows.iter()
+        .map(|row| match parse::items(&row.raw_body, row.received_at) {
+            Ok(items) => ParsedEvent {
+                id: row.id,
+                received_at: row.received_at,
+                items,
+                error: None,
+            },
+            Err(error) => ParsedEvent {
+                id: row.id,
+                received_at: row.received_at,
+                items: Vec::new(),
+                error: Some(error),
+            },
+        })
+        .collect()
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fully applied: mark it processed.
+    Done,
+    /// Part of it waits for something (a status for a message not written back yet): leave it
+    /// unprocessed, note why, retry later.
+    Pending(String),
+    /// It cannot be applied: mark it processed with this error for people to look at.
+    Failed(String),
+}
+
+/// The outcome of every event of a batch: a failure wins over waiting, waiting over done.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcomes(BTreeMap<i64, Outcome>);
+
+impl Outcomes {
+    pub fn new(events: &[ParsedEvent]) -> Self {
+        let mut outcomes = Outcomes::default();
+        for event in events {
+            outcomes.0.insert(event.id, Outcome::Done);
+            if let Some(error) = &event.error {
+                outcomes.fail(event.id, error.clone());
+            }
+        }
+        outcomes
+    }
+
+    /// Records that part of event `id` must wait.
+    pub fn wait(&mut self, id: i64, reason: String) {
+        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        match slot {
+            Outcome::Failed(_) => {}
+            Outcome::Pending(existing) => {
+                if !existing.contains(&reason) {
+                    existing.push_str("; ");
+                    existing.push_str(&reason);
+                }
+            }
+            Outcome::Done => *slot = Outcome::Pending(reason),
+        }
+    }
+
+    /// Records that part of event `id` cannot be applied.
+    pub fn fail(&mut self, id: i64, reason: String) {
+        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        match slot {
+            Outcome::Failed(existing) => {
+                if !existing.contains(&reason) {
+                    existing.push_str("; ");
+                    existing.push_str(&reason);
+                }
+            }
+            _ => *slot = Outcome::Failed(reason),
+        }
+    }
+
+    /// Adds the outcomes of another batch (of other events, or of the same ones).
+    pub fn absorb(&mut self, other: Outcomes) {
+        for (id, outcome) in other.0 {
+            match outcome {
+                Outcome::Done => {
+                    self.0.entry(id).or_insert(Outcome::Done);
+                }
+                Outcome::Pending(reason) => self.wait(id, reason),
+                Outcome::Failed(reason) => self.fail(id, reason),
+            }
+        }
+    }
+
+    pub fn get(&self, id: i64) -> Option<&Outcome> {
+        self.0.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &Outcome)> {
+        self.0.iter().map(|(id, o)| (*id, o))
+    }
+
+    /// Turns events that have waited longer than `give_up` into failures.
+    pub fn give_up_stale(&mut self, events: &[ParsedEvent], now: DateTime<Utc>, give_up: Duration) {
+        for event in events {
+            if let Some(Outcome::Pending(reason)) = self.0.get(&event.id) {
+                if now - event.received_at >= give_up {
+                    let reason = format!(
+                        "gave up after waiting {} h: {reason}. If the message exists, press \
+                         'Reprocess' on this event",
+                        give_up.num_hours()
+                    );
+                    self.0.insert(event.id, Outcome::Failed(reason));
+                }
+            }
+        }
+    }
+}
+
+/// The prefix of `processing_error` on an event that waits (so people and the retry pass can
+/// tell it from a failure).
+pub const PENDING_PREFIX: &str = "Waiting (retried automatically): ";
+
+/// The `whatsapp.message` records a batch needs: by wamid, `callback_data`, or the id a
+/// callback names.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MessageLookup {
+    pub wamids: Vec<String>,
+    pub callback_data: Vec<String>,
+    pub ids: Vec<i64>,
+}
+
+impl MessageLookup {
+    pub fn is_empty(&self) -> bool {
+        self.wamids.is_empty() && self.callback_data.is_empty() && self.ids.is_empty()
+    }
+}
+
+pub fn message_lookup(events: &[ParsedEvent]) -> MessageLookup {
+    let mut wamids = HashSet::new();
+    let mut callbacks = HashSet::new();
+    let mut ids = HashSet::new();
+    for item in events.iter().flat_map(|e| &e.items) {
+        match item {
+            Item::Status(s) => {
+                wamids.insert(s.wamid.clone());
+                if let Some(data) = &s.callback_data {
+                    callbacks.insert(data.clone());
+                    if let Some(id) = super::status::callback_message_id(data) {
+                        ids.insert(id);
+                    }
+                }
+            }
+            Item::Message(m) => {
+                wamids.insert(m.wamid.clone());
+            }
+            _ => {}
+        }
+    }
+    let sorted = |set: HashSet<String>| {
+        let mut v: Vec<String> = set.into_iter().collect();
+        v.sort();
+        v
+    };
+    let mut ids: Vec<i64> = ids.into_iter().collect();
+    ids.sort_unstable();
+    MessageLookup {
+        wamids: sorted(wamids),
+        callback_data: sorted(callbacks),
+        ids,
+    }
+}
+
+/// Status writes of a batch: one per message.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StatusPlan {
+    /// `(message id, values)`, one entry per message.
+    pub updates: Vec<(i64, Map<String, Value>)>,
+    /// Statuses that did not apply and why (logged).
+    pub conflicts: Vec<String>,
+    /// Number of statuses in the batch.
+    pub statuses: usize,
+}
+
+/// Matches every status to its message, merges all statuses of one message into one write,
+/// and marks events whose message is not known yet as waiting.
+pub fn plan_statuses(
+    events: &[ParsedEvent],
+    rows: &[MessageRow],
+    outcomes: &mut Outcomes,
+) -> StatusPlan {
+    let mut by_row: BTreeMap<i64, Vec<&StatusUpdate>> = BTreeMap::new();
+    let mut plan = StatusPlan::default();
+    let index = RowIndex::new(rows);
+    for event in events {
+        for item in &event.items {
+            let Item::Status(status) = item else { continue };
+            plan.statuses += 1;
+            match index.find(status) {
+                Some(row) => by_row.entry(row.id).or_default().push(status),
+                None => outcomes.wait(
+                    event.id,
+                    format!(
+                        "the '{}' status of {}{} is for a message Odoo does not know yet",
+                        status.status.as_str(),
+                        status.wamid,
+                        status
+                            .callback_data
+                            .as_deref()
+                            .map(|d| format!(" (callback data {d:?})"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            }
+        }
+    }
+    let by_id: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.id, r)).collect();
+    for (id, statuses) in by_row {
+        let Some(row) = by_id.get(&id) else {
+            continue;
+        };
+        let merged = merge(row, &statuses);
+        plan.conflicts.extend(merged.conflicts);
+        if !merged.write.is_empty() {
+            plan.updates.push((id, merged.write.to_values()));
+        }
+    }
+    plan
+}
+
+/// A `whatsapp.account`, as inbound processing uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: i64,
+    pub company_id: Option<i64>,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+    pub display_phone_number: Option<String>,
+    pub opt_out_keywords: Option<String>,
+    pub opt_out_confirmation: Option<String>,
+}
+
+/// An inbound message with its account; `new` when Odoo has no message with its wamid yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed<'a> {
+    pub event_id: i64,
+    pub inbound: &'a Inbound,
+    pub account: &'a AccountRow,
+    pub new: bool,
+}
+
+/// Finds each inbound message's account by phone number id. A message for a number no account
+/// has fails its event with a message saying how to fix it. Repeats of one wamid (Meta
+/// delivers at least once) are kept once.
+pub fn route_inbound<'a>(
+    events: &'a [ParsedEvent],
+    accounts: &'a [AccountRow],
+    rows: &[MessageRow],
+    outcomes: &mut Outcomes,
+) -> Vec<Routed<'a>> {
+    let known: HashSet<&str> = rows.iter().filter_map(|r| r.wamid.as_deref()).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for event in events {
+        for item in &event.items {
+            let Item::Message(inbound) = item else {
+                continue;
+            };
+            if !seen.insert(inbound.wamid.as_str()) {
+                continue;
+            }
+            let Some(account) = accounts
+                .iter()
+                .find(|a| a.phone_number_id.as_deref() == Some(inbound.phone_number_id.as_str()))
+            else {
+                outcomes.fail(
+                    event.id,
+                    format!(
+                        "no WhatsApp account has the phone number id {:?} this message was \
+                         sent to: add it (WhatsApp > Configuration > Accounts), then press \
+                         'Reprocess' on this event",
+                        inbound.phone_number_id
+                    ),
+                );
+                continue;
+            };
+            out.push(Routed {
+                event_id: event.id,
+                inbound,
+                account,
+                new: !known.contains(inbound.wamid.as_str()),
+            });
+        }
+    }
+    out
+}
+
+/// A `whatsapp.conversation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub partner_id: Option<i64>,
+    pub profile_name: Option<String>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+/// The conversation of a user with an account: by wa_id, else by business-scoped user id.
+pub fn find_conversation<'a>(
+    conversations: &'a [ConversationRow],
+    account_id: i64,
+    wa_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Option<&'a ConversationRow> {
+    let of_account = || {
+        conversations
+            .iter()
+            .filter(move |c| c.account_id == account_id)
+    };
+    wa_id
+        .and_then(|w| of_account().find(|c| c.wa_id.as_deref() == Some(w)))
+        .or_else(|| user_id.and_then(|u| of_account().find(|c| c.user_id.as_deref() == Some(u))))
+}
+
+/// A conversation to create (first contact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConversation {
+    pub account_id: i64,
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub profile_name: Option<String>,
+}
+
+/// The conversations to create: one per user without one (a message with neither wa_id nor
+/// user id gets no conversation).
+pub fn new_conversations(
+    routed: &[Routed<'_>],
+    conversations: &[ConversationRow],
+) -> Vec<NewConversation> {
+    let mut out: Vec<NewConversation> = Vec::new();
+    for r in routed {
+        let (wa_id, user_id) = (r.inbound.wa_id.as_deref(), r.inbound.user_id.as_deref());
+        if wa_id.is_none() && user_id.is_none() {
+            continue;
+        }
+        if find_conversation(conversations, r.account.id, wa_id, user_id).is_some() {
+            continue;
+        }
+        let same_user = |c: &NewConversation| {
+            c.account_id == r.account.id
+                && ((wa_id.is_some() && c.wa_id.as_deref() == wa_id)
+                    || (user_id.is_some() && c.user_id.as_deref() == user_id))
+        };
+        match out.iter_mut().find(|c| same_user(c)) {
+            Some(existing) => {
+                if existing.user_id.is_none() {
+                    existing.user_id = user_id.map(str::to_owned);
+                }
+                if existing.wa_id.is_none() {
+                    existing.wa_id = wa_id.map(str::to_owned);
+                }
+                if r.inbound.profile_name.is_some() {
+                    existing.profile_name.clone_from(&r.inbound.profile_name);
+                }
+            }
+            None => out.push(NewConversation {
+                account_id: r.account.id,
+                wa_id: wa_id.map(str::to_owned),
+                user_id: user_id.map(str::to_owned),
+                profile_name: r.inbound.profile_name.clone(),
+            }),
+        }
+    }
+    out
+}
+
+impl NewConversation {
+    /// The values of its `create`; the window is set by [`conversation_updates`]'s rules at
+    /// once, so a new conversation is written only once.
+    pub fn values(
+        &self,
+        partner_id: Option<i64>,
+        last_inbound_at: Option<DateTime<Utc>>,
+    ) -> Map<String, Value> {
+        let mut v = Map::new();
+        v.insert("account_id".into(), json!(self.account_id));
+        put(&mut v, "wa_id", &self.wa_id);
+        put(&mut v, "user_id", &self.user_id);
+        put(&mut v, "profile_name", &self.profile_name);
+        if let Some(partner) = partner_id {
+            v.insert("partner_id".into(), json!(partner));
+        }
+        if let Some((last, end)) = last_inbound_at.and_then(|at| refresh_window(None, at)) {
+            v.insert("last_inbound_at".into(), json!(format_datetime(last)));
+            v.insert("window_expires_at".into(), json!(format_datetime(end)));
+        }
+        v
+    }
+}
+
+/// The latest message time per user key among `routed` (for new conversations).
+pub fn latest_inbound(
+    routed: &[Routed<'_>],
+    conversation: &NewConversation,
+) -> Option<DateTime<Utc>> {
+    routed
+        .iter()
+        .filter(|r| {
+            r.account.id == conversation.account_id
+                && ((r.inbound.wa_id.is_some() && r.inbound.wa_id == conversation.wa_id)
+                    || (r.inbound.user_id.is_some() && r.inbound.user_id == conversation.user_id))
+        })
+        .map(|r| r.inbound.timestamp)
+        .max()
+}
+
+/// Writes to existing conversations: the window moves forward, the profile name follows the
+/// user's, a missing wa_id, user id or partner is filled in.
+pub fn conversation_updates(
+    routed: &[Routed<'_>],
+    conversations: &[ConversationRow],
+    partners: &HashMap<i64, i64>,
+) -> Vec<(i64, Map<String, Value>)> {
+    let mut out = Vec::new();
+    for conversation in conversations {
+        let mine: Vec<&Routed<'_>> = routed
+            .iter()
+            .filter(|r| {
+                find_conversation(
+                    std::slice::from_ref(conversation),
+                    r.account.id,
+                    r.inbound.wa_id.as_deref(),
+                    r.inbound.user_id.as_deref(),
+                )
+                .is_some()
+            })
+            .collect();
+        let mut v = Map::new();
+        if let Some(latest) = mine.iter().max_by_key(|r| r.inbound.timestamp) {
+            if let Some((last, end)) =
+                refresh_window(conversation.last_inbound_at, latest.inbound.timestamp)
+            {
+                v.insert("last_inbound_at".into(), json!(format_datetime(last)));
+                v.insert("window_expires_at".into(), json!(format_datetime(end)));
+            }
+            if let Some(name) = &latest.inbound.profile_name {
+                if conversation.profile_name.as_ref() != Some(name) {
+                    v.insert("profile_name".into(), json!(name));
+                }
+            }
+        }
+        for r in &mine {
+            if conversation.wa_id.is_none() && !v.contains_key("wa_id") {
+                if let Some(w) = &r.inbound.wa_id {
+                    v.insert("wa_id".into(), json!(w));
+                }
+            }
+            if conversation.user_id.is_none() && !v.contains_key("user_id") {
+                if let Some(u) = &r.inbound.user_id {
+                    v.insert("user_id".into(), json!(u));
+                }
+            }
+        }
+        if conversation.partner_id.is_none() {
+            if let Some(partner) = partners.get(&conversation.id) {
+                v.insert("partner_id".into(), json!(partner));
+            }
+        }
+        if !v.is_empty() {
+            out.push((conversation.id, v));
+        }
+    }
+    out
+}
+
+/// The values of the received `whatsapp.message`.
+pub fn message_values(
+    r: &Routed<'_>,
+    conversation: Option<&ConversationRow>,
+) -> Map<String, Value> {
+    let m = r.inbound;
+    let mut v = Map::new();
+    v.insert("direction".into(), json!("in"));
+    v.insert("state".into(), json!("received"));
+    v.insert("message_type".into(), json!(m.message_type));
+    v.insert("account_id".into(), json!(r.account.id));
+    if let Some(company) = r.account.company_id {
+        v.insert("company_id".into(), json!(company));
+    }
+    if let Some(c) = conversation {
+        v.insert("conversation_id".into(), json!(c.id));
+        if let Some(partner) = c.partner_id {
+            v.insert("partner_id".into(), json!(partner));
+        }
+    }
+    v.insert("wamid".into(), json!(m.wamid));
+    put(&mut v, "wa_id", &m.wa_id);
+    put(&mut v, "body", &m.body);
+    put(&mut v, "reply_to_wamid", &m.reply_to);
+    put(&mut v, "button_payload", &m.button_payload);
+    put(&mut v, "button_title", &m.button_title);
+    if let Some(media) = &m.media {
+        v.insert("media_id".into(), json!(media.id));
+        put(&mut v, "media_mime_type", &media.mime_type);
+        put(&mut v, "media_filename", &media.filename);
+    }
+    v.insert("received_at".into(), json!(format_datetime(m.timestamp)));
+    v.insert("webhook_event_id".into(), json!(r.event_id));
+    v.insert("meta_response_json".into(), json!(m.raw));
+    v
+}
+
+/// An opt-out request found in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOut {
+    pub event_id: i64,
+    pub wamid: String,
+    pub at: DateTime<Utc>,
+    pub account_id: i64,
+    pub company_id: Option<i64>,
+    pub conversation_id: Option<i64>,
+    pub partner_id: Option<i64>,
+    pub wa_id: Option<String>,
+    /// The account's confirmation text (or the default).
+    pub confirmation: String,
+}
+
+/// The confirmation sent when an account has none configured.
+pub const DEFAULT_CONFIRMATION: &str = "You will no longer receive WhatsApp messages from us.";
+
+/// The inbound texts that are one of their account's opt-out keywords.
+pub fn opt_outs(routed: &[Routed<'_>], conversations: &[ConversationRow]) -> Vec<OptOut> {
+    let mut keywords: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for r in routed {
+        let Some(text) = r.inbound.typed_text.as_deref() else {
+            continue;
+        };
+        let list = keywords
+            .entry(r.account.id)
+            .or_insert_with(|| optout::keywords(r.account.opt_out_keywords.as_deref()));
+        if !optout::is_opt_out(text, list) {
+            continue;
+        }
+        let conversation = find_conversation(
+            conversations,
+            r.account.id,
+            r.inbound.wa_id.as_deref(),
+            r.inbound.user_id.as_deref(),
+        );
+        out.push(OptOut {
+            event_id: r.event_id,
+            wamid: r.inbound.wamid.clone(),
+            at: r.inbound.timestamp,
+            account_id: r.account.id,
+            company_id: r.account.company_id,
+            conversation_id: conversation.map(|c| c.id),
+            partner_id: conversation.and_then(|c| c.partner_id),
+            wa_id: r.inbound.wa_id.clone(),
+            confirmation: r
+                .account
+                .opt_out_confirmation
+                .clone()
+                .filter(|c| !c.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_CONFIRMATION.to_owned()),
+        });
+    }
+    out
+}
+
+impl OptOut {
+    /// The `dedupe_key` of its confirmation: one confirmation per opt-out message, however
+    /// often the event is processed.
+    pub fn dedupe_key(&self) -> String {
+        format!("opt_out:{}", self.wamid)
+    }
+
+    /// The values of the partner write (for a partner still opted in).
+    pub fn partner_values(&self) -> Map<String, Value> {
+        let mut v = Map::new();
+        v.insert("whatsapp_opt_in".into(), json!(false));
+        v.insert(
+            "whatsapp_opt_out_date".into(),
+            json!(format_datetime(self.at)),
+        );
+        v.insert("whatsapp_opt_in_source".into(), json!("whatsapp"));
+        v
+    }
+
+    /// The queued confirmation message; `None` when the user has no phone number to send to.
+    pub fn confirmation_values(&self) -> Option<Map<String, Value>> {
+        let wa_id = self.wa_id.as_deref()?;
+        let mut v = Map::new();
+        v.insert("direction".into(), json!("out"));
+        v.insert("state".into(), json!("queued"));
+        v.insert("message_type".into(), json!("text"));
+        v.insert("trigger".into(), json!("opt_out"));
+        v.insert("body".into(), json!(self.confirmation));
+        v.insert("account_id".into(), json!(self.account_id));
+        if let Some(company) = self.company_id {
+            v.insert("company_id".into(), json!(company));
+        }
+        if let Some(c) = self.conversation_id {
+            v.insert("conversation_id".into(), json!(c));
+        }
+        if let Some(p) = self.partner_id {
+            v.insert("partner_id".into(), json!(p));
+        }
+        v.insert("wa_id".into(), json!(wa_id));
+        v.insert("to_number".into(), json!(format!("+{wa_id}")));
+        v.insert("reply_to_wamid".into(), json!(self.wamid));
+        v.insert("dedupe_key".into(), json!(self.dedupe_key()));
+        Some(v)
+    }
+}
+
+/// A `whatsapp.template`, as matched by updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRow {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub meta_template_id: Option<String>,
+    pub name: String,
+    pub language: String,
+}
+
+/// The template updates of a batch, and the accounts to sync because an update named a
+/// template Odoo does not have yet.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TemplatePlan {
+    pub updates: Vec<(i64, Map<String, Value>)>,
+    pub sync_accounts: Vec<i64>,
+    pub notes: Vec<String>,
+}
+
+pub fn plan_templates(
+    changes: &[&TemplateChange],
+    templates: &[TemplateRow],
+    accounts: &[AccountRow],
+) -> TemplatePlan {
+    let mut plan = TemplatePlan::default();
+    let mut updates: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+    for change in changes {
+        let waba_accounts: Vec<i64> = accounts
+            .iter()
+            .filter(|a| a.waba_id.as_deref() == Some(change.waba_id.as_str()))
+            .map(|a| a.id)
+            .collect();
+        let by_id = change.meta_template_id.as_deref().and_then(|id| {
+            templates
+                .iter()
+                .find(|t| t.meta_template_id.as_deref() == Some(id))
+        });
+        let matches: Vec<&TemplateRow> = match by_id {
+            Some(t) => vec![t],
+            None => templates
+                .iter()
+                .filter(|t| {
+                    change.name.as_deref() == Some(t.name.as_str())
+                        && change.language.as_deref().is_none_or(|l| l == t.language)
+                        && t.account_id.is_some_and(|a| waba_accounts.contains(&a))
+                })
+                .collect(),
+        };
+        if matches.is_empty() {
+            plan.notes.push(format!(
+                "{} for template {} ({}) of WABA {}: not in Odoo yet, template sync requested",
+                change.event,
+                change.name.as_deref().unwrap_or("?"),
+                change.meta_template_id.as_deref().unwrap_or("no id"),
+                change.waba_id
+            ));
+            plan.sync_accounts.extend(&waba_accounts);
+            continue;
+        }
+        for t in matches {
+            let v = updates.entry(t.id).or_default();
+            if let Some(status) = change.status {
+                v.insert("status".into(), json!(status));
+                v.insert(
+                    "rejected_reason".into(),
+                    change
+                        .rejected_reason
+                        .as_ref()
+                        .map_or(Value::Bool(false), |r| json!(r)),
+                );
+            }
+            if let Some(quality) = change.quality {
+                v.insert("quality_rating".into(), json!(quality));
+            }
+            if t.meta_template_id.is_none() {
+                if let Some(id) = &change.meta_template_id {
+                    v.insert("meta_template_id".into(), json!(id));
+                }
+            }
+        }
+    }
+    plan.updates = updates.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    plan.sync_accounts.sort_unstable();
+    plan.sync_accounts.dedup();
+    plan
+}
+
+/// Writes to accounts from account-level updates; later updates of a batch win.
+pub fn plan_accounts(
+    changes: &[&AccountChange],
+    accounts: &[AccountRow],
+) -> (Updates, Vec<String>) {
+    let mut updates: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for change in changes {
+        let of_waba: Vec<&AccountRow> = accounts
+            .iter()
+            .filter(|a| a.waba_id.as_deref() == Some(change.waba_id.as_str()))
+            .collect();
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        let targets: Vec<&AccountRow> = match &change.phone_number {
+            Some(number) => {
+                let exact: Vec<&AccountRow> = of_waba
+                    .iter()
+                    .copied()
+                    .filter(|a| {
+                        a.display_phone_number.as_deref().map(digits).as_deref()
+                            == Some(number.as_str())
+                    })
+                    .collect();
+                if exact.is_empty() {
+                    of_waba
+                } else {
+                    exact
+                }
+            }
+            None => of_waba,
+        };
+        if targets.is_empty() {
+            notes.push(format!(
+                "{} for WABA {}: no WhatsApp account has this WABA id",
+                change.event, change.waba_id
+            ));
+            continue;
+        }
+        for account in targets {
+            let v = updates.entry(account.id).or_default();
+            if let Some(q) = change.quality_rating {
+                v.insert("quality_rating".into(), json!(q));
+            }
+            if let Some(limit) = &change.messaging_limit {
+                v.insert("messaging_limit".into(), json!(limit));
+            }
+            if let Some(problem) = &change.problem {
+                v.insert("last_check_ok".into(), json!(false));
+                v.insert("last_check_message".into(), json!(problem));
+            }
+            if change.request_check {
+                v.insert("check_requested".into(), json!(true));
+            }
+        }
+    }
+    (
+        updates.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+        notes,
+    )
+}
+
+fn put(v: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(x) = value {
+        v.insert(key.to_owned(), json!(x));
+    }
+}
+
+#[cfg(test)]
+mod tests;

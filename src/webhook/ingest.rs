@@ -1,0 +1,449 @@
+//! Group commit: many concurrent webhook requests share one `create` call.
+//!
+//! Each request hands its event to [`Ingest::submit`] and waits. One batcher task takes the first
+//! waiting event, then collects whatever else arrives for up to `linger` (or until `max_batch`),
+//! and stores the whole batch with a single [`EventStore::store`] call; each request then gets
+//! its own answer (the new record id, or the error) through a oneshot channel. Up to
+//! `max_in_flight` batches are stored at once; while all of them are busy, new events queue up
+//! and make the next batch bigger, which is what keeps the number of Odoo calls low under load.
+//!
+//! Nothing is answered before the store call returned: a request that gets `Ok` has its body in
+//! Odoo. On shutdown the queue is closed (new requests get [`IngestError::Closed`]) and what is
+//! already queued is still stored.
+
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A verified webhook body, ready to be stored as a `whatsapp.webhook.event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The body as received (invalid UTF-8, if any, replaced and noted in `processing_error`).
+    pub raw_body: String,
+    pub received_at: DateTime<Utc>,
+    /// The account the payload is about, when its phone number id or WABA id is known.
+    pub account_id: Option<i64>,
+    /// Set when the body cannot be processed (not JSON): the event is stored as processed, with
+    /// this error, for people to look at.
+    pub processing_error: Option<String>,
+}
+
+/// Why a batch could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Odoo could not be reached or did not answer in time; Meta should retry.
+    #[error("Odoo is unreachable: {0}")]
+    Unavailable(String),
+    /// Odoo answered with an error.
+    #[error("Odoo refused to store the webhook events: {0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// Both are worth a retry by Meta: an outage ends, a refused create (e.g. a missing access
+    /// right) ends once someone fixes it, and Meta retries for days.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// Where events are stored: Odoo in the daemon, a fake in unit tests.
+pub trait EventStore: Send + Sync + 'static {
+    /// Stores all `events` at once and returns their record ids, in the same order.
+    fn store(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+}
+
+/// Why an event was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// More events are waiting than the queue holds.
+    #[error("too many webhook events are waiting to be stored ({0} queued)")]
+    Busy(usize),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down")]
+    Closed,
+    /// The store did not answer within the reply timeout.
+    #[error("storing the webhook event took longer than {0:?}")]
+    Timeout(Duration),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IngestError {
+    /// All of them are temporary: the sender should try again later.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// Settings of the group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Most events in one `create` call.
+    pub max_batch: usize,
+    /// How long the batcher waits for more events after the first one.
+    pub linger: Duration,
+    /// `create` calls in flight at once.
+    pub max_in_flight: usize,
+    /// Events waiting to be stored before new requests are refused (503).
+    pub queue_capacity: usize,
+    /// How long a request waits for its event to be stored before it answers 503.
+    pub reply_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_batch: 500,
+            linger: Duration::from_millis(2),
+            max_in_flight: 4,
+            queue_capacity: 20_000,
+            reply_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+struct Pending {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<i64, IngestError>>,
+}
+
+/// The handle requests submit their events to. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Pending>,
+    capacity: usize,
+    reply_timeout: Duration,
+}
+
+impl Ingest {
+    /// Starts the batcher on `tracker`. It stops once `shutdown` is cancelled and the events
+    /// already queued are stored, or when every handle is dropped.
+    pub fn spawn<S: EventStore>(
+        store: S,
+        config: IngestConfig,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let capacity = config.queue_capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let ingest = Ingest {
+            tx,
+            capacity,
+            reply_timeout: config.reply_timeout,
+        };
+        tracker.spawn(batcher(
+            Arc::new(store),
+            rx,
+            config,
+            tracker.clone(),
+            shutdown,
+        ));
+        ingest
+    }
+
+    /// Stores one event (together with whatever else is waiting) and returns its record id.
+    pub async fn submit(&self, event: NewEvent) -> Result<i64, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Pending { event, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::Busy(self.capacity),
+                mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
+            })?;
+        match tokio::time::timeout(self.reply_timeout, answer).await {
+            Ok(Ok(result)) => result,
+            // The batcher dropped the reply: it is gone (shutdown).
+            Ok(Err(_)) => Err(IngestError::Closed),
+            Err(_) => Err(IngestError::Timeout(self.reply_timeout)),
+        }
+    }
+}
+
+async fn batcher<S: EventStore>(
+    store: Arc<S>,
+    mut rx: mpsc::Receiver<Pending>,
+    config: IngestConfig,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let max_batch = config.max_batch.max(1);
+    let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+    let mut closing = false;
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let first = tokio::select! {
+            biased;
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            () = shutdown.cancelled(), if !closing => {
+                // Refuse new events, store the queued ones, then stop (recv gives None).
+                rx.close();
+                closing = true;
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        let deadline = Instant::now() + config.linger;
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(item) => {
+                    batch.push(item);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if closing => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(item) => batch.push(item),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let store = store.clone();
+        tracker.spawn(async move {
+            store_batch(store.as_ref(), batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>) {
+    let (events, replies): (Vec<NewEvent>, Vec<_>) =
+        batch.into_iter().map(|p| (p.event, p.reply)).unzip();
+    let count = events.len();
+    let result = store.store(events).await;
+    match result {
+        Ok(ids) if ids.len() == count => {
+            tracing::debug!(count, "webhook events stored");
+            for (reply, id) in replies.into_iter().zip(ids) {
+                // The request may have gone (client timeout); its event is stored anyway.
+                let _ = reply.send(Ok(id));
+            }
+        }
+        Ok(ids) => {
+            let error = StoreError::Refused(format!(
+                "{count} events were sent but Odoo returned {} ids",
+                ids.len()
+            ));
+            tracing::error!(%error, "webhook events: unexpected answer from Odoo");
+            for reply in replies {
+                let _ = reply.send(Err(error.clone().into()));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, count, "webhook events not stored; answering 503 so Meta retries");
+            for reply in replies {
+                let _ = reply.send(Err(error.clone().into()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct FakeStore {
+        calls: Mutex<Vec<Vec<String>>>,
+        next_id: AtomicI64,
+        failing: AtomicBool,
+        delay: Option<Duration>,
+    }
+
+    impl EventStore for Arc<FakeStore> {
+        async fn store(&self, events: Vec<NewEvent>) -> Result<Vec<i64>, StoreError> {
+            if let Some(delay) = self.delay {
+                tokio::time::sleep(delay).await;
+            }
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("connection refused".into()));
+            }
+            let n = events.len() as i64;
+            self.calls
+                .lock()
+                .unwrap()
+                .push(events.into_iter().map(|e| e.raw_body).collect());
+            let first = self.next_id.fetch_add(n, Ordering::SeqCst) + 1;
+            Ok((first..first + n).collect())
+        }
+    }
+
+    fn event(body: &str) -> NewEvent {
+        NewEvent {
+            raw_body: body.into(),
+            received_at: DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
+            account_id: None,
+            processing_error: None,
+        }
+    }
+
+    fn start(
+        store: Arc<FakeStore>,
+        config: IngestConfig,
+    ) -> (Ingest, TaskTracker, CancellationToken) {
+        let tracker = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let ingest = Ingest::spawn(store, config, &tracker, shutdown.clone());
+        (ingest, tracker, shutdown)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_events_share_one_call_and_each_gets_its_id() {
+        let store = Arc::new(FakeStore::default());
+        let (ingest, _, _) = start(store.clone(), IngestConfig::default());
+        let mut handles = Vec::new();
+        for i in 0..50 {
+            let ingest = ingest.clone();
+            handles.push(tokio::spawn(async move {
+                ingest.submit(event(&format!("b{i}"))).await
+            }));
+        }
+        let mut ids = Vec::new();
+        for h in handles {
+            ids.push(h.await.unwrap().unwrap());
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+        let calls = store.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1, "{} calls", calls.len());
+        assert_eq!(calls[0].len(), 50);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_are_capped_and_events_after_the_linger_go_in_the_next_call() {
+        let store = Arc::new(FakeStore::default());
+        let config = IngestConfig {
+            max_batch: 4,
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        let mut handles = Vec::new();
+        for i in 0..10 {
+            let ingest = ingest.clone();
+            handles.push(tokio::spawn(async move {
+                ingest.submit(event(&format!("b{i}"))).await
+            }));
+        }
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let sizes: Vec<usize> = store.calls.lock().unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ingest.submit(event("late")).await.unwrap();
+        assert_eq!(store.calls.lock().unwrap().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_fails_every_waiting_request() {
+        let store = Arc::new(FakeStore::default());
+        store.failing.store(true, Ordering::SeqCst);
+        let (ingest, _, _) = start(store.clone(), IngestConfig::default());
+        let (a, b) = tokio::join!(ingest.submit(event("a")), ingest.submit(event("b")));
+        for r in [a, b] {
+            assert!(
+                matches!(r, Err(IngestError::Store(StoreError::Unavailable(_)))),
+                "{r:?}"
+            );
+        }
+        store.failing.store(false, Ordering::SeqCst);
+        assert_eq!(ingest.submit(event("c")).await, Ok(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_store_answers_503_after_the_reply_timeout() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(60)),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            reply_timeout: Duration::from_secs(5),
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store, config);
+        assert_eq!(
+            ingest.submit(event("a")).await,
+            Err(IngestError::Timeout(Duration::from_secs(5)))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_refuses_at_once() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(1)),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            max_batch: 1,
+            max_in_flight: 1,
+            queue_capacity: 2,
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        let mut handles = Vec::new();
+        for i in 0..3 {
+            let ingest = ingest.clone();
+            handles.push(tokio::spawn(async move {
+                ingest.submit(event(&format!("b{i}"))).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        // One in the store, two queued: the next is refused without waiting.
+        assert_eq!(ingest.submit(event("x")).await, Err(IngestError::Busy(2)));
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(store.calls.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stores_what_is_queued_then_refuses() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_millis(100)),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            max_batch: 1,
+            max_in_flight: 1,
+            ..IngestConfig::default()
+        };
+        let (ingest, tracker, shutdown) = start(store.clone(), config);
+        let mut handles = Vec::new();
+        for i in 0..3 {
+            let ingest = ingest.clone();
+            handles.push(tokio::spawn(async move {
+                ingest.submit(event(&format!("b{i}"))).await
+            }));
+        }
+        tokio::task::yield_now().await;
+        shutdown.cancel();
+        for h in handles {
+            assert!(h.await.unwrap().is_ok());
+        }
+        assert_eq!(ingest.submit(event("late")).await, Err(IngestError::Closed));
+        tracker.close();
+        tracker.wait().await;
+        assert_eq!(store.calls.lock().unwrap().len(), 3);
+    }
+}

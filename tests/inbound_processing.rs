@@ -1,0 +1,557 @@
+//! Inbound processing against the Odoo stand-in: stored webhook events become status updates,
+//! conversations, received messages, opt-outs and template updates, idempotently.
+
+mod support;
+
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{client_config, Fault, OdooStandin, Outage};
+use tokio_util::sync::CancellationToken;
+use whatsapp_sidecar::inbound::plan::PENDING_PREFIX;
+use whatsapp_sidecar::inbound::{self, InboundConfig, InboundContext, Pass};
+use whatsapp_sidecar::odoo::OdooClient;
+
+const EVENT: &str = "whatsapp.webhook.event";
+const MESSAGE: &str = "whatsapp.message";
+const CONVERSATION: &str = "whatsapp.conversation";
+const PHONE_ID: &str = "106540352242922";
+/// 2025-06-25 13:29:44 UTC.
+const T0: i64 = 1_750_858_184;
+
+struct Setup {
+    odoo: OdooStandin,
+    ctx: InboundContext,
+    account: i64,
+}
+
+async fn setup() -> Setup {
+    let odoo = OdooStandin::start().await;
+    let account = odoo.add_account("Main", PHONE_ID, 80);
+    let mut cfg = client_config(&odoo);
+    cfg.max_retries = 0;
+    cfg.timeout = Duration::from_secs(2);
+    let ctx = InboundContext {
+        odoo: OdooClient::new(cfg).expect("client"),
+        config: InboundConfig::default(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        media: None,
+    };
+    Setup { odoo, ctx, account }
+}
+
+fn envelope(field: &str, value: Value) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": format!("waba-{PHONE_ID}"),
+           "changes": [{"field": field, "value": value}]}]})
+    .to_string()
+}
+
+fn statuses(list: Value) -> String {
+    envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_ID},
+               "statuses": list}),
+    )
+}
+
+fn status(wamid: &str, status: &str, at: i64) -> Value {
+    json!({"id": wamid, "status": status, "timestamp": at.to_string(), "recipient_id": "33612345678",
+           "pricing": {"pricing_model": "PMP", "type": "regular", "category": "utility"}})
+}
+
+fn inbound_message(from: &str, message: Value) -> String {
+    envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_ID},
+               "contacts": [{"profile": {"name": "Camille"}, "wa_id": from, "user_id": "FR.1234567890"}],
+               "messages": [message]}),
+    )
+}
+
+fn text(from: &str, wamid: &str, body: &str, at: i64) -> String {
+    inbound_message(
+        from,
+        json!({"from": from, "id": wamid, "timestamp": at.to_string(), "type": "text", "text": {"body": body}}),
+    )
+}
+
+fn odoo_time(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+impl Setup {
+    /// Stores a body as the receiver does, received now.
+    fn store(&self, body: &str) -> i64 {
+        self.store_at(body, chrono::Utc::now().timestamp())
+    }
+
+    fn store_at(&self, body: &str, received: i64) -> i64 {
+        self.odoo.insert(
+            EVENT,
+            json!({"raw_body": body, "received_at": odoo_time(received), "signature_ok": true}),
+        )
+    }
+
+    async fn step(&self, pass: Pass) -> inbound::StepReport {
+        match inbound::step(&self.ctx, pass, chrono::Utc::now()).await {
+            Ok(report) => report,
+            Err(e) => panic!("step failed: {e}"),
+        }
+    }
+
+    fn record(&self, model: &str, id: i64) -> Map<String, Value> {
+        self.odoo
+            .record(model, id)
+            .unwrap_or_else(|| panic!("{model}({id}) missing"))
+    }
+
+    /// An outbound message as the outbox leaves it after the send's write-back.
+    fn sent_message(&self, partner: i64, wamid: &str) -> i64 {
+        let id = self
+            .odoo
+            .queue_message(self.account, partner, "Your order is ready");
+        self.odoo.update(
+            MESSAGE,
+            id,
+            json!({"state": "sent", "wamid": wamid, "sent_at": odoo_time(T0), "callback_data": id.to_string()}),
+        );
+        id
+    }
+}
+
+#[tokio::test]
+async fn statuses_apply_forward_only_in_any_order_in_one_write() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.sent_message(partner, "wamid.A");
+    // Meta delivers out of order, one status per webhook.
+    let e1 = s.store(&statuses(json!([status("wamid.A", "read", T0 + 5)])));
+    let e2 = s.store(&statuses(json!([status("wamid.A", "delivered", T0 + 2)])));
+    let e3 = s.store(&statuses(json!([status("wamid.A", "sent", T0 + 1)])));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.events, report.done, report.statuses), (3, 3, 3));
+
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 2)));
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 5)));
+    assert_eq!(
+        m["sent_at"],
+        json!(odoo_time(T0)),
+        "the write-back's time is kept"
+    );
+    assert_eq!(m["pricing_category"], "utility");
+    assert_eq!(
+        s.odoo.write_count(MESSAGE, msg),
+        1,
+        "three statuses, one write"
+    );
+    for e in [e1, e2, e3] {
+        let event = s.record(EVENT, e);
+        assert_eq!(
+            (
+                event["processed"].clone(),
+                event["processing_error"].clone()
+            ),
+            (json!(true), json!(false))
+        );
+    }
+
+    // A late duplicate and a late "delivered" change nothing and write nothing.
+    s.store(&statuses(json!([
+        status("wamid.A", "delivered", T0 + 2),
+        status("wamid.A", "sent", T0 + 1)
+    ])));
+    s.step(Pass::New).await;
+    assert_eq!(s.record(MESSAGE, msg)["state"], "read");
+    assert_eq!(s.odoo.write_count(MESSAGE, msg), 1);
+}
+
+#[tokio::test]
+async fn a_failed_status_records_the_error_and_help() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.sent_message(partner, "wamid.F");
+    s.store(&statuses(json!([{"id": "wamid.F", "status": "failed", "timestamp": (T0 + 3).to_string(),
+        "recipient_id": "33612345678",
+        "errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+                    "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}]}])));
+    s.step(Pass::New).await;
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "failed");
+    assert_eq!(m["failed_at"], json!(odoo_time(T0 + 3)));
+    assert_eq!(m["error_code"], "131047");
+    assert_eq!(m["error_title"], "Re-engagement message");
+    assert!(m["error_details"].as_str().unwrap().contains("24 hours"));
+    assert!(!m["error_help"].as_str().unwrap_or("").is_empty());
+}
+
+#[tokio::test]
+async fn a_status_before_the_write_back_waits_then_applies() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.odoo.queue_message(s.account, partner, "Hello");
+    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
+    let event = s.store(&statuses(json!([status(
+        "wamid.EARLY",
+        "delivered",
+        T0 + 2
+    )])));
+
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.waiting, 1);
+    let e = s.record(EVENT, event);
+    assert_eq!(e["processed"], json!(false));
+    let reason = e["processing_error"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with(PENDING_PREFIX) && reason.contains("wamid.EARLY"),
+        "{reason}"
+    );
+    // A new pass does not read it again; nothing was dropped.
+    assert_eq!(s.step(Pass::New).await.events, 0);
+
+    // The outbox writes its send back.
+    s.odoo.update(
+        MESSAGE,
+        msg,
+        json!({"state": "sent", "wamid": "wamid.EARLY", "sent_at": odoo_time(T0)}),
+    );
+    let report = s.step(Pass::Waiting { after_id: 0 }).await;
+    assert_eq!((report.events, report.done), (1, 1));
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "delivered");
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 2)));
+    let e = s.record(EVENT, event);
+    assert_eq!(
+        (e["processed"].clone(), e["processing_error"].clone()),
+        (json!(true), json!(false))
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_status_is_given_up_only_after_the_delay() {
+    let mut s = setup().await;
+    s.ctx.config.pending_give_up = Duration::from_secs(3600);
+    let event = s.store_at(
+        &statuses(json!([status("wamid.NEVER", "sent", T0)])),
+        T0 + 10,
+    );
+    let received = chrono::DateTime::from_timestamp(T0 + 10, 0).unwrap();
+    let r = inbound::step(&s.ctx, Pass::New, received + chrono::Duration::minutes(59))
+        .await
+        .unwrap();
+    assert_eq!(r.waiting, 1);
+    let r = inbound::step(
+        &s.ctx,
+        Pass::Waiting { after_id: 0 },
+        received + chrono::Duration::minutes(61),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.failed, 1);
+    let e = s.record(EVENT, event);
+    assert_eq!(e["processed"], json!(true));
+    let error = e["processing_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("gave up") && error.contains("wamid.NEVER"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn callback_data_proves_a_send_left_in_sending_by_a_crash() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.odoo.queue_message(s.account, partner, "Hello");
+    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
+    let mut sent = status("wamid.CRASH", "sent", T0 + 1);
+    sent["biz_opaque_callback_data"] = json!(msg.to_string());
+    s.store(&statuses(json!([sent])));
+    s.step(Pass::New).await;
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["wamid"], "wamid.CRASH");
+    assert_eq!(m["state"], "sent");
+    assert_eq!(m["sent_at"], json!(odoo_time(T0 + 1)));
+}
+
+#[tokio::test]
+async fn a_first_inbound_text_creates_the_conversation_and_the_received_message() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let event = s.store(&text(
+        "33612345678",
+        "wamid.IN1",
+        "Bonjour, ma commande ?",
+        T0,
+    ));
+    let report = s.step(Pass::New).await;
+    assert_eq!(
+        (report.messages_created, report.conversations_created),
+        (1, 1)
+    );
+
+    let conversations = s.odoo.search(CONVERSATION, json!([]));
+    assert_eq!(conversations.len(), 1);
+    let c = s.record(CONVERSATION, conversations[0]);
+    assert_eq!(c["account_id"][0], json!(s.account));
+    assert_eq!(c["wa_id"], "33612345678");
+    assert_eq!(c["user_id"], "FR.1234567890");
+    assert_eq!(c["profile_name"], "Camille");
+    assert_eq!(
+        c["partner_id"][0],
+        json!(partner),
+        "matched by the partner's mobile"
+    );
+    assert_eq!(c["last_inbound_at"], json!(odoo_time(T0)));
+    assert_eq!(c["window_expires_at"], json!(odoo_time(T0 + 24 * 3600)));
+
+    let messages = s.odoo.search(MESSAGE, json!([["direction", "=", "in"]]));
+    assert_eq!(messages.len(), 1);
+    let m = s.record(MESSAGE, messages[0]);
+    assert_eq!(m["state"], "received");
+    assert_eq!(m["message_type"], "text");
+    assert_eq!(m["body"], "Bonjour, ma commande ?");
+    assert_eq!(m["wamid"], "wamid.IN1");
+    assert_eq!(m["wa_id"], "33612345678");
+    assert_eq!(m["partner_id"][0], json!(partner));
+    assert_eq!(m["conversation_id"][0], json!(conversations[0]));
+    assert_eq!(m["webhook_event_id"][0], json!(event));
+    assert_eq!(m["received_at"], json!(odoo_time(T0)));
+
+    // Meta delivers it again, with a later message: one new message, the window moves on.
+    s.store(&text(
+        "33612345678",
+        "wamid.IN1",
+        "Bonjour, ma commande ?",
+        T0,
+    ));
+    s.store(&text("33612345678", "wamid.IN2", "Merci", T0 + 600));
+    let report = s.step(Pass::New).await;
+    assert_eq!(
+        (report.messages_created, report.conversations_created),
+        (1, 0)
+    );
+    assert_eq!(
+        s.odoo
+            .search(MESSAGE, json!([["direction", "=", "in"]]))
+            .len(),
+        2
+    );
+    let c = s.record(CONVERSATION, conversations[0]);
+    assert_eq!(c["last_inbound_at"], json!(odoo_time(T0 + 600)));
+    assert_eq!(
+        c["window_expires_at"],
+        json!(odoo_time(T0 + 600 + 24 * 3600))
+    );
+}
+
+#[tokio::test]
+async fn stop_opts_the_partner_out_and_queues_one_confirmation() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let event = s.store(&text("33612345678", "wamid.STOP", " Stop ", T0));
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.opt_outs, 1);
+    let p = s.record("res.partner", partner);
+    assert_eq!(p["whatsapp_opt_in"], json!(false));
+    assert_eq!(p["whatsapp_opt_out_date"], json!(odoo_time(T0)));
+    assert_eq!(p["whatsapp_opt_in_source"], "whatsapp");
+
+    let confirmations = || {
+        s.odoo
+            .search(MESSAGE, json!([["dedupe_key", "=", "opt_out:wamid.STOP"]]))
+    };
+    assert_eq!(confirmations().len(), 1);
+    let c = s.record(MESSAGE, confirmations()[0]);
+    assert_eq!(c["direction"], "out");
+    assert_eq!(c["state"], "queued");
+    assert_eq!(c["trigger"], "opt_out");
+    assert_eq!(c["to_number"], "+33612345678");
+    assert_eq!(c["partner_id"][0], json!(partner));
+    assert_eq!(
+        c["body"],
+        "You will no longer receive WhatsApp messages from us."
+    );
+
+    // "Reprocess" on the event: nothing happens twice.
+    s.odoo.update(
+        EVENT,
+        event,
+        json!({"processed": false, "processing_error": false}),
+    );
+    s.step(Pass::New).await;
+    assert_eq!(confirmations().len(), 1);
+    assert_eq!(
+        s.odoo
+            .search(MESSAGE, json!([["direction", "=", "in"]]))
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn button_list_and_quick_reply_payloads_are_recorded() {
+    let s = setup().await;
+    s.store(&inbound_message(
+        "33612345678",
+        json!({"from": "33612345678", "id": "wamid.B1", "timestamp": T0.to_string(), "type": "interactive",
+               "context": {"from": "15550100", "id": "wamid.MENU"},
+               "interactive": {"type": "button_reply", "button_reply": {"id": "confirm_order:42", "title": "Confirm"}}}),
+    ));
+    s.store(&inbound_message(
+        "33612345678",
+        json!({"from": "33612345678", "id": "wamid.B2", "timestamp": (T0 + 1).to_string(), "type": "button",
+               "button": {"payload": "PAY:42", "text": "Pay now"}}),
+    ));
+    s.step(Pass::New).await;
+    let by_wamid = |w: &str| {
+        let ids = s.odoo.search(MESSAGE, json!([["wamid", "=", w]]));
+        s.record(MESSAGE, ids[0])
+    };
+    let b1 = by_wamid("wamid.B1");
+    assert_eq!(b1["message_type"], "interactive");
+    assert_eq!(b1["button_payload"], "confirm_order:42");
+    assert_eq!(b1["button_title"], "Confirm");
+    assert_eq!(b1["reply_to_wamid"], "wamid.MENU");
+    let b2 = by_wamid("wamid.B2");
+    assert_eq!(b2["message_type"], "button");
+    assert_eq!(b2["button_payload"], "PAY:42");
+    assert_eq!(b2["button_title"], "Pay now");
+}
+
+#[tokio::test]
+async fn a_message_to_an_unknown_number_is_an_error_on_its_event() {
+    let s = setup().await;
+    let body = text("33612345678", "wamid.X", "hi", T0).replace(PHONE_ID, "999");
+    let event = s.store(&body);
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.failed, 1);
+    let e = s.record(EVENT, event);
+    assert_eq!(e["processed"], json!(true));
+    let error = e["processing_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("\"999\"") && error.contains("Reprocess"),
+        "{error}"
+    );
+    assert!(s
+        .odoo
+        .search(MESSAGE, json!([["wamid", "=", "wamid.X"]]))
+        .is_empty());
+}
+
+#[tokio::test]
+async fn template_status_and_quality_updates_are_written() {
+    let s = setup().await;
+    let template = s.odoo.insert(
+        "whatsapp.template",
+        json!({"name": "invoice_ready", "language": "en_US", "account_id": s.account,
+               "status": "approved", "meta_template_id": "123456789"}),
+    );
+    s.store(&envelope(
+        "message_template_status_update",
+        json!({"event": "REJECTED", "message_template_id": 123456789, "message_template_name": "invoice_ready",
+               "message_template_language": "en_US", "reason": "INVALID_FORMAT"}),
+    ));
+    s.store(&envelope(
+        "message_template_quality_update",
+        json!({"previous_quality_score": "GREEN", "new_quality_score": "RED", "message_template_id": 123456789,
+               "message_template_name": "invoice_ready", "message_template_language": "en_US"}),
+    ));
+    s.store(&envelope(
+        "message_template_status_update",
+        json!({"event": "APPROVED", "message_template_id": 555, "message_template_name": "not_synced_yet",
+               "message_template_language": "fr", "reason": "NONE"}),
+    ));
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.done, 3);
+    let t = s.record("whatsapp.template", template);
+    assert_eq!(t["status"], "rejected");
+    assert_eq!(t["rejected_reason"], "INVALID_FORMAT");
+    assert_eq!(t["quality_rating"], "red");
+    assert_eq!(
+        s.record("whatsapp.account", s.account)["sync_requested"],
+        json!(true)
+    );
+}
+
+#[tokio::test]
+async fn an_odoo_outage_leaves_the_events_for_later() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.sent_message(partner, "wamid.O");
+    let event = s.store(&statuses(json!([status("wamid.O", "delivered", T0 + 2)])));
+    s.odoo.go_down(Outage::Refuse).await;
+    let error = inbound::step(&s.ctx, Pass::New, chrono::Utc::now())
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    s.odoo.come_back().await;
+    s.step(Pass::New).await;
+    assert_eq!(s.record(MESSAGE, msg)["state"], "delivered");
+    assert_eq!(s.record(EVENT, event)["processed"], json!(true));
+}
+
+#[tokio::test]
+async fn the_loop_processes_new_events_when_woken_and_stops_on_shutdown() {
+    let mut s = setup().await;
+    s.ctx.config.poll_interval = Duration::from_secs(3600);
+    s.ctx.config.min_batch_interval = Duration::from_millis(10);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
+    // The first pass runs at start; give it a moment, then store and wake.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let event = s.store(&text("33612345678", "wamid.LOOP", "hello", T0));
+    s.ctx.wake.notify_one();
+    let processed = async {
+        while s.record(EVENT, event)["processed"] != json!(true) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), processed)
+        .await
+        .expect("processed without waiting for the hour-long poll");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_event_odoo_refuses_is_marked_with_the_error_and_the_others_go_through() {
+    let s = setup().await;
+    let first = s.store(&text("33612345678", "wamid.R1", "one", T0));
+    let second = s.store(&text("33612345678", "wamid.R2", "two", T0 + 1));
+    // The batch's create and then the first event's own create are refused.
+    s.odoo.fail_next_call(
+        MESSAGE,
+        "create",
+        2,
+        Fault::Rpc {
+            name: "odoo.exceptions.ValidationError".into(),
+            message: "The operation cannot be completed: bad value".into(),
+        },
+    );
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.failed, report.done), (1, 1));
+    let e = s.record(EVENT, first);
+    assert_eq!(e["processed"], json!(true));
+    let error = e["processing_error"].as_str().unwrap_or("");
+    assert!(error.contains("bad value"), "{error}");
+    assert_eq!(s.record(EVENT, second)["processed"], json!(true));
+    assert!(s
+        .odoo
+        .search(MESSAGE, json!([["wamid", "=", "wamid.R1"]]))
+        .is_empty());
+    assert_eq!(
+        s.odoo
+            .search(MESSAGE, json!([["wamid", "=", "wamid.R2"]]))
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,639 @@
+//! The contract between the client, the stand-in and a real Odoo 17.
+//!
+//! 1. Every recorded request in `tests/fixtures/odoo17-jsonrpc/` (real Odoo 17 answers) is sent
+//!    as recorded to a fresh stand-in, after the steps that recreate the recorded state, and
+//!    the answer must have the recorded shape: HTTP status, content type, JSON keys and types,
+//!    error `code`, `data.name` and `data.message`, and the very values where the stand-in's
+//!    seed mirrors the recording's database.
+//! 2. Every recorded error body maps to the expected [`OdooError`] variant.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use support::OdooStandin;
+use whatsapp_sidecar::odoo::error::{classify, CallSite, Credential, RpcError};
+use whatsapp_sidecar::odoo::OdooError;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/odoo17-jsonrpc")
+}
+
+fn load(name: &str) -> Value {
+    let path = fixtures().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+fn transcript_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(fixtures())
+        .expect("fixtures directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.starts_with('_'))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Transcripts that are not requests the client makes, with the reason.
+const NOT_REPLAYED: &[(&str, &str)] = &[
+    (
+        "j_websocket_bus_subscribe.json",
+        "websocket bus: the daemon does not use it",
+    ),
+    (
+        "j_websocket_health.json",
+        "websocket bus: the daemon does not use it",
+    ),
+    (
+        "j_websocket_peek_notifications_first_poll.json",
+        "websocket bus: the daemon does not use it",
+    ),
+    (
+        "j_websocket_peek_notifications_no_session.json",
+        "websocket bus: the daemon does not use it",
+    ),
+    ("k_latency_summary.json", "figures, not a request"),
+    (
+        "h_report_action_via_execute_kw.json",
+        "ir.actions.report.report_action: the client downloads PDFs from /report/pdf instead",
+    ),
+];
+
+/// Steps that recreate the state a transcript was recorded in.
+enum Step {
+    /// Replay another transcript first (its answer is not checked).
+    Replay(&'static str),
+    /// Open a web session; its cookie replaces `<SESSION_ID>`.
+    WebLogin,
+    /// Fail the web login this many times (login cool-down).
+    FailWebLogins(u32),
+    /// Fail `execute_kw` with a wrong password this many times.
+    FailRpcLogins(u32),
+}
+
+fn given(file: &str) -> Vec<Step> {
+    use Step::*;
+    match file {
+        "a_web_dataset_call_kw_with_session.json"
+        | "a_web_session_get_session_info.json"
+        | "e_web_dataset_call_kw_bogus_session.json"
+        | "h_report_pdf_invoice_with_cookie.json"
+        | "h_report_pdf_sale_order_with_cookie.json" => vec![WebLogin],
+        "d_read_after_write.json" => vec![Replay("d_write_res_partner_comment.json")],
+        "d_unlink_res_partner.json" => vec![Replay("d_create_res_partner.json")],
+        "d_create_res_partner_vals_list.json" => vec![Replay("d_create_res_partner.json")],
+        "e_action_cancel_sent_quotation_returns_wizard.json"
+        | "e_action_cancel_with_disable_cancel_warning.json" => {
+            vec![Replay("e_setup_action_quotation_sent.json")]
+        }
+        "e_read_state_after_cancel.json" | "e_user_error_confirm_cancelled_order.json" => vec![
+            Replay("e_setup_action_quotation_sent.json"),
+            Replay("e_action_cancel_with_disable_cancel_warning.json"),
+        ],
+        "f_read_state_after_confirm.json" => vec![Replay("f_action_confirm_draft_order.json")],
+        "e_cooldown_web_session_authenticate_correct_password.json"
+        | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
+        "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
+        _ => Vec::new(),
+    }
+}
+
+/// Transcripts whose values (not only shapes) the stand-in reproduces.
+const SAME_VALUES: &[&str] = &[
+    "a_web_dataset_call_kw_with_session.json",
+    "b_common_authenticate.json",
+    "b_common_login.json",
+    "b_common_version.json",
+    "c_read_res_partner.json",
+    "c_search_count_sale_order.json",
+    "c_search_count_sale_order_domain.json",
+    "d_create_res_partner.json",
+    "d_create_res_partner_vals_list.json",
+    "d_read_after_write.json",
+    "d_read_unlinked_record.json",
+    "d_unlink_res_partner.json",
+    "d_write_res_partner_comment.json",
+    "e_action_cancel_sent_quotation_returns_wizard.json",
+    "e_action_cancel_with_disable_cancel_warning.json",
+    "e_common_login_wrong_password.json",
+    "e_cooldown_jsonrpc_login_during_web_cooldown.json",
+    "e_missing_record.json",
+    "e_no_cooldown_on_jsonrpc_after_10_failures.json",
+    "e_read_state_after_cancel.json",
+    "e_setup_action_quotation_sent.json",
+    "f_action_confirm_draft_order.json",
+    "f_read_draft_order_before_confirm.json",
+    "g_read_customer_invoice.json",
+    "g_search_read_customer_invoices.json",
+    "i_common_login_with_apikey.json",
+    "i_execute_kw_with_apikey.json",
+];
+
+/// Replaces the placeholders of a recorded value.
+fn substitute(v: &Value, api_key: &str, session: &str) -> Value {
+    match v {
+        Value::String(s) => Value::from(
+            s.replace("<API_KEY>", api_key)
+                .replace("<SESSION_ID>", session),
+        ),
+        Value::Array(a) => {
+            Value::Array(a.iter().map(|x| substitute(x, api_key, session)).collect())
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, api_key, session)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    location: Option<String>,
+    set_cookie: Vec<String>,
+    body: Vec<u8>,
+}
+
+async fn send(http: &reqwest::Client, base: &str, request: &Value) -> Answer {
+    let method = request["method"].as_str().unwrap_or("POST");
+    let path = request["path"].as_str().unwrap_or("/");
+    let url = format!("{base}{path}");
+    let mut rb = match method {
+        "GET" => http.get(&url),
+        _ => http.post(&url),
+    };
+    if let Some(headers) = request["headers"].as_object() {
+        for (k, v) in headers {
+            if let Some(v) = v.as_str() {
+                rb = rb.header(k.as_str(), v);
+            }
+        }
+    }
+    match &request["body"] {
+        Value::Null => {}
+        Value::Object(o) if o.contains_key("_raw_body_sent") => {
+            rb = rb.body(o["_raw_body_sent"].as_str().unwrap_or("").to_owned());
+        }
+        body => rb = rb.body(body.to_string()),
+    }
+    let resp = rb.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let set_cookie = h
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    Answer {
+        status,
+        content_type: header("content-type").unwrap_or_default(),
+        location: header("location"),
+        set_cookie,
+        body: resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Differences in shape between the recorded and the actual value, with their paths.
+fn shape_diff(path: &str, recorded: &Value, actual: &Value, out: &mut Vec<String>) {
+    if type_name(recorded) != type_name(actual) {
+        out.push(format!(
+            "{path}: recorded {} {}, got {} {}",
+            type_name(recorded),
+            short(recorded),
+            type_name(actual),
+            short(actual)
+        ));
+        return;
+    }
+    match (recorded, actual) {
+        (Value::Object(r), Value::Object(a)) => {
+            let rk: BTreeSet<&String> = r.keys().collect();
+            let ak: BTreeSet<&String> = a.keys().collect();
+            for k in rk.difference(&ak) {
+                out.push(format!("{path}.{k}: missing"));
+            }
+            for k in ak.difference(&rk) {
+                out.push(format!("{path}.{k}: not in the recording"));
+            }
+            for k in rk.intersection(&ak) {
+                shape_diff(&format!("{path}.{k}"), &r[*k], &a[*k], out);
+            }
+        }
+        (Value::Array(r), Value::Array(a)) => {
+            if r.len() != a.len() {
+                out.push(format!(
+                    "{path}: recorded {} items, got {}",
+                    r.len(),
+                    a.len()
+                ));
+            }
+            for (i, (x, y)) in r.iter().zip(a).enumerate() {
+                shape_diff(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        format!("{}...", &s[..80])
+    } else {
+        s
+    }
+}
+
+/// A value without the fields that hold the time of the recording.
+fn without_clock(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !["write_date", "create_date", "date_order"].contains(&k.as_str()))
+                .map(|(k, x)| (k.clone(), without_clock(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_clock).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The result of `fields_get` only has to describe the recorded fields it knows, the same way.
+fn fields_get_diff(recorded: &Value, actual: &Value, out: &mut Vec<String>) {
+    let (Some(r), Some(a)) = (recorded.as_object(), actual.as_object()) else {
+        out.push("fields_get: not an object".into());
+        return;
+    };
+    let mut common = 0;
+    for (name, desc) in a {
+        match r.get(name) {
+            Some(rd) => {
+                common += 1;
+                shape_diff(&format!("result.{name}"), rd, desc, out);
+                for key in ["type", "relation"] {
+                    if rd.get(key) != desc.get(key) {
+                        out.push(format!(
+                            "result.{name}.{key}: recorded {:?}, got {:?}",
+                            rd.get(key),
+                            desc.get(key)
+                        ));
+                    }
+                }
+            }
+            None if name.starts_with("x_whatsapp") => {}
+            None => out.push(format!("result.{name}: a field real Odoo does not have")),
+        }
+    }
+    if common < 20 {
+        out.push(format!("fields_get: only {common} recorded fields served"));
+    }
+}
+
+async fn replay(
+    http: &reqwest::Client,
+    standin: &OdooStandin,
+    file: &str,
+    session: &str,
+) -> Answer {
+    let t = load(file);
+    let request = substitute(&t["request"], standin.api_key(), session);
+    send(http, &standin.url(), &request).await
+}
+
+async fn web_login(http: &reqwest::Client, standin: &OdooStandin, password: &str) -> Answer {
+    let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"db": "wa17", "login": "admin", "password": password}, "id": 1});
+    send(
+        http,
+        &standin.url(),
+        &json!({"method": "POST", "path": "/web/session/authenticate", "headers": {"Content-Type": "application/json"}, "body": body}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_recorded_request_gets_the_recorded_shape_from_the_stand_in() {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut failures = Vec::new();
+    let mut replayed = 0;
+    for file in transcript_files() {
+        if NOT_REPLAYED.iter().any(|(f, _)| *f == file) {
+            continue;
+        }
+        let t = load(&file);
+        let standin = OdooStandin::start().await;
+        let mut session = String::new();
+        for step in given(&file) {
+            match step {
+                Step::Replay(other) => {
+                    replay(&http, &standin, other, &session).await;
+                }
+                Step::WebLogin => {
+                    let a = web_login(&http, &standin, "admin").await;
+                    session = a
+                        .set_cookie
+                        .iter()
+                        .find_map(|c| {
+                            c.split(';')
+                                .next()?
+                                .strip_prefix("session_id=")
+                                .map(str::to_owned)
+                        })
+                        .expect("session cookie");
+                }
+                Step::FailWebLogins(n) => {
+                    for _ in 0..n {
+                        web_login(&http, &standin, "wrong").await;
+                    }
+                }
+                Step::FailRpcLogins(n) => {
+                    for _ in 0..n {
+                        let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": "object", "method": "execute_kw", "args": ["wa17", 2, "wrong-password", "res.partner", "search_count", [[]]]}, "id": 1});
+                        send(&http, &standin.url(), &json!({"method": "POST", "path": "/jsonrpc", "headers": {"Content-Type": "application/json"}, "body": body})).await;
+                    }
+                }
+            }
+        }
+        let answer = replay(&http, &standin, &file, &session).await;
+        replayed += 1;
+        let mut diffs = Vec::new();
+        let recorded = &t["response"];
+        if recorded["status"].as_u64() != Some(u64::from(answer.status)) {
+            diffs.push(format!(
+                "status: recorded {}, got {}",
+                recorded["status"], answer.status
+            ));
+        }
+        let rec_ct = recorded["headers"]["Content-Type"].as_str().unwrap_or("");
+        let mime = |ct: &str| ct.split(';').next().unwrap_or("").trim().to_owned();
+        if mime(rec_ct) != mime(&answer.content_type) {
+            diffs.push(format!(
+                "content type: recorded {rec_ct}, got {}",
+                answer.content_type
+            ));
+        }
+        let rec_cookie = recorded["headers"]["Set-Cookie"].as_str().unwrap_or("");
+        let has_session_cookie = answer.set_cookie.iter().any(|c| {
+            c.starts_with("session_id=") && c.contains("HttpOnly") && c.contains("Path=/")
+        });
+        if rec_cookie.starts_with("session_id=")
+            && file.contains("authenticate")
+            && !has_session_cookie
+        {
+            diffs.push("no session_id cookie".into());
+        }
+        let body = &recorded["body"];
+        if let Some(loc) = recorded["headers"]["Location"].as_str() {
+            let path = |l: &str| l.splitn(4, '/').nth(3).unwrap_or("").to_owned();
+            match &answer.location {
+                Some(got) if path(got) == path(loc) => {}
+                other => diffs.push(format!("Location: recorded {loc}, got {other:?}")),
+            }
+        }
+        if body.get("_binary_omitted").is_some() || body.get("first_8_bytes").is_some() {
+            let head = body["first_8_bytes"].as_str().unwrap_or("");
+            let got =
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(8)]).into_owned();
+            if head[..5.min(head.len())] != got[..5.min(got.len())] {
+                diffs.push(format!("body starts with {got:?}, recorded {head:?}"));
+            }
+            if let Some(text) = body["text_head"].as_str() {
+                let got = String::from_utf8_lossy(&answer.body);
+                if !got.starts_with(&text[..text.find("<h1>").unwrap_or(text.len())]) {
+                    diffs.push(format!("body: recorded {text:?}, got {got:?}"));
+                }
+            }
+        } else if let Some(text) = body.get("_non_json_body").and_then(Value::as_str) {
+            let got = String::from_utf8_lossy(&answer.body);
+            if got != text {
+                diffs.push(format!("body: recorded {text:?}, got {got:?}"));
+            }
+        } else {
+            match serde_json::from_slice::<Value>(&answer.body) {
+                Err(e) => diffs.push(format!("body is not JSON: {e}")),
+                Ok(got) => {
+                    if file == "c_fields_get_sale_order.json" {
+                        fields_get_diff(&body["result"], &got["result"], &mut diffs);
+                    } else {
+                        shape_diff("body", body, &got, &mut diffs);
+                    }
+                    if let Some(err) = body.get("error") {
+                        for key in ["code", "message"] {
+                            if err[key] != got["error"][key] {
+                                diffs.push(format!(
+                                    "error.{key}: recorded {}, got {}",
+                                    err[key], got["error"][key]
+                                ));
+                            }
+                        }
+                        for key in ["name", "message", "arguments"] {
+                            if err["data"][key] != got["error"]["data"][key] {
+                                diffs.push(format!(
+                                    "error.data.{key}: recorded {}, got {}",
+                                    err["data"][key], got["error"]["data"][key]
+                                ));
+                            }
+                        }
+                    }
+                    if SAME_VALUES.contains(&file.as_str())
+                        && without_clock(&body["result"]) != without_clock(&got["result"])
+                    {
+                        diffs.push(format!(
+                            "result: recorded {}, got {}",
+                            short(&body["result"]),
+                            short(&got["result"])
+                        ));
+                    }
+                }
+            }
+        }
+        if !diffs.is_empty() {
+            failures.push(format!("{file}:\n  {}", diffs.join("\n  ")));
+        }
+    }
+    assert!(replayed >= 55, "only {replayed} transcripts replayed");
+    assert!(
+        failures.is_empty(),
+        "{} of {replayed} transcripts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// What each recorded error body must become.
+fn expected_variant(file: &str, e: &OdooError) -> bool {
+    use OdooError::*;
+    match file {
+        "a_web_session_authenticate_with_apikey.json"
+        | "e_cooldown_web_session_authenticate_correct_password.json"
+        | "e_execute_kw_wrong_password.json"
+        | "i_execute_kw_with_wrong_apikey.json" => matches!(e, AccessDenied { .. }),
+        "e_access_error_demo_user.json"
+        | "e_private_method.json"
+        | "h_render_pdf_via_execute_kw_private.json" => {
+            matches!(e, AccessError { .. })
+        }
+        "e_execute_kw_wrong_db.json" => {
+            matches!(e, DatabaseMissing { database, .. } if database == "nosuchdb")
+        }
+        "e_execute_kw_wrong_uid.json" => matches!(e, MissingError { .. }),
+        "e_invalid_domain_bad_operator.json" | "e_invalid_domain_malformed.json" => {
+            matches!(e, BadDomain { .. })
+        }
+        "e_invalid_domain_unknown_field.json" => {
+            matches!(e, UnknownField { field, .. } if field == "no_such_field")
+        }
+        "e_read_nonexistent_field.json" => {
+            matches!(e, UnknownField { field, model, .. } if field == "no_such_field" && model == "res.partner")
+        }
+        "e_write_nonexistent_field.json" => {
+            matches!(e, UnknownField { field, .. } if field == "x_no_such_field")
+        }
+        "e_jsonrpc_common_unknown_method.json" => matches!(e, UnknownMethod { .. }),
+        "e_nonexistent_method.json" => {
+            matches!(e, UnknownMethod { method, .. } if method == "no_such_method")
+        }
+        "e_nonexistent_model.json" => {
+            matches!(e, UnknownModel { model } if model == "no.such.model")
+        }
+        "e_jsonrpc_unknown_service.json" => {
+            matches!(e, Other { name, .. } if name == "builtins.KeyError")
+        }
+        "e_user_error_confirm_cancelled_order.json"
+        | "e_user_error_unlink_confirmed_order.json" => {
+            matches!(e, UserError { .. })
+        }
+        "e_validation_error_recursive_partner.json" => matches!(e, ValidationError { .. }),
+        "e_wrong_selection_value.json" => {
+            matches!(e, Other { name, .. } if name == "builtins.ValueError")
+        }
+        "e_web_dataset_call_kw_bogus_session.json"
+        | "e_web_dataset_call_kw_no_session.json"
+        | "j_websocket_peek_notifications_no_session.json" => matches!(e, SessionExpired { .. }),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_recorded_error_body_maps_to_its_variant() {
+    let mut checked = 0;
+    for file in transcript_files() {
+        let t = load(&file);
+        let Some(error) = t["response"]["body"].get("error") else {
+            continue;
+        };
+        let rpc: RpcError = serde_json::from_value(error.clone()).expect("error object");
+        let params = &t["request"]["body"]["params"];
+        let args = params["args"].as_array().cloned().unwrap_or_default();
+        let path = t["request"]["path"].as_str().unwrap_or("");
+        let service = params["service"].as_str().unwrap_or("web");
+        let (model, method) = match service {
+            "object" => (
+                args.get(3).and_then(Value::as_str).unwrap_or(""),
+                args.get(4).and_then(Value::as_str).unwrap_or(""),
+            ),
+            "web" => (
+                params["model"].as_str().unwrap_or("web"),
+                params["method"].as_str().unwrap_or(path),
+            ),
+            s => (s, params["method"].as_str().unwrap_or("")),
+        };
+        let database = args.first().and_then(Value::as_str).unwrap_or("wa17");
+        let site = CallSite {
+            service,
+            model,
+            method,
+            database,
+            login: "admin",
+            credential: if path.starts_with("/web/session") {
+                Credential::WebPassword
+            } else {
+                Credential::ApiKey
+            },
+        };
+        let e = classify(&rpc, &site);
+        assert!(expected_variant(&file, &e), "{file}: got {e:?}");
+        let shown = e.to_string();
+        assert!(!shown.is_empty());
+        checked += 1;
+    }
+    assert_eq!(checked, 25, "every recorded error body is checked");
+}
+
+#[test]
+fn error_messages_say_what_to_do() {
+    let t = load("i_execute_kw_with_wrong_apikey.json");
+    let rpc: RpcError = serde_json::from_value(t["response"]["body"]["error"].clone()).unwrap();
+    let site = CallSite {
+        service: "object",
+        model: "res.partner",
+        method: "search_count",
+        database: "wa17",
+        login: "admin",
+        credential: Credential::ApiKey,
+    };
+    assert_eq!(
+        classify(&rpc, &site).to_string(),
+        "Odoo refused the login for 'admin' on database 'wa17' with the API key: check odoo.login and odoo.api_key (Odoo said: Access Denied)"
+    );
+    let web = CallSite {
+        credential: Credential::WebPassword,
+        ..site
+    };
+    let text = classify(&rpc, &web).to_string();
+    assert!(
+        text.contains("odoo.password") && text.contains("refuses API keys"),
+        "{text}"
+    );
+
+    let t = load("e_nonexistent_model.json");
+    let rpc: RpcError = serde_json::from_value(t["response"]["body"]["error"].clone()).unwrap();
+    let text = classify(
+        &rpc,
+        &CallSite {
+            model: "no.such.model",
+            method: "search_read",
+            ..site
+        },
+    )
+    .to_string();
+    assert!(
+        text.contains("no.such.model") && text.contains("install or upgrade"),
+        "{text}"
+    );
+
+    let t = load("e_execute_kw_wrong_db.json");
+    let rpc: RpcError = serde_json::from_value(t["response"]["body"]["error"].clone()).unwrap();
+    let text = classify(
+        &rpc,
+        &CallSite {
+            database: "nosuchdb",
+            ..site
+        },
+    )
+    .to_string();
+    assert!(
+        text.starts_with("Odoo has no database 'nosuchdb': check odoo.database"),
+        "{text}"
+    );
+}

@@ -1,0 +1,317 @@
+//! The stand-in's starting data: the slice of Odoo 17's demo database (db `wa17`) that the
+//! recorded transcripts show, with the same ids, so a replayed request finds the same records.
+
+use super::orm::{Db, User};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+pub const ADMIN_UID: i64 = 2;
+pub const DEMO_UID: i64 = 6;
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn put(db: &mut Db, model: &str, id: i64, vals: Value) {
+    if let Err(e) = db.insert_with_id(model, id, obj(vals)) {
+        panic!("stand-in seed {model}({id}): {} {}", e.name, e.message);
+    }
+}
+
+/// Fills `db` with the demo records and users.
+pub fn seed(db: &mut Db, api_key: &str) {
+    db.users = vec![
+        User {
+            uid: 1,
+            login: "__system__".into(),
+            password: String::new(),
+            api_key: None,
+            denied: HashSet::new(),
+        },
+        User {
+            uid: ADMIN_UID,
+            login: "admin".into(),
+            password: "admin".into(),
+            api_key: Some(api_key.to_owned()),
+            denied: HashSet::new(),
+        },
+        User {
+            uid: DEMO_UID,
+            login: "demo".into(),
+            password: "demo".into(),
+            api_key: None,
+            denied: demo_denied(),
+        },
+    ];
+    for (id, name, code, phone) in [
+        (20, "Belgium", "BE", 32),
+        (57, "Germany", "DE", 49),
+        (68, "Spain", "ES", 34),
+        (75, "France", "FR", 33),
+        (166, "Netherlands", "NL", 31),
+        (231, "United Kingdom", "GB", 44),
+        (233, "United States", "US", 1),
+    ] {
+        put(
+            db,
+            "res.country",
+            id,
+            json!({"name": name, "code": code, "phone_code": phone}),
+        );
+    }
+    put(db, "res.currency", 1, json!({"name": "USD", "symbol": "$"}));
+    put(
+        db,
+        "res.currency",
+        125,
+        json!({"name": "EUR", "symbol": "€"}),
+    );
+    put(
+        db,
+        "res.company",
+        1,
+        json!({"name": "YourCompany", "currency_id": 1, "country_id": 233, "email": "info@yourcompany.com", "phone": "+1 (650) 555-0111 "}),
+    );
+    let partners = [
+        (
+            1,
+            json!({"name": "YourCompany", "is_company": true, "company_id": 1, "country_id": 233, "email": "info@yourcompany.com", "phone": "+1 (650) 555-0111 "}),
+        ),
+        (
+            2,
+            json!({"name": "OdooBot", "email": "odoobot@example.com"}),
+        ),
+        (
+            3,
+            json!({"name": "Mitchell Admin", "parent_id": 1, "email": "admin@yourcompany.example.com", "tz": "Europe/Brussels"}),
+        ),
+        (
+            7,
+            json!({"name": "Marc Demo", "parent_id": 1, "email": "mark.brown23@example.com", "tz": "Europe/Brussels"}),
+        ),
+        (
+            10,
+            json!({"name": "Deco Addict", "is_company": true, "phone": "(603)-996-3829", "email": "deco_addict@yourcompany.example.com", "country_id": 233, "city": "Pleasant Hill"}),
+        ),
+        (
+            11,
+            json!({"name": "Gemini Furniture", "is_company": true, "phone": "(941)-284-4875", "email": "gemini_furniture@fake.geminifurniture.com", "country_id": 233}),
+        ),
+        (
+            12,
+            json!({"name": "Ready Mat", "is_company": true, "phone": "(803)-873-6126", "email": "ready.mat28@example.com", "country_id": 233}),
+        ),
+        (
+            14,
+            json!({"name": "Azure Interior", "is_company": true, "phone": "(870)-931-0505", "email": "azure.Interior24@example.com", "country_id": 233, "city": "Fremont"}),
+        ),
+        (
+            15,
+            json!({"name": "Lumber Inc", "is_company": true, "phone": "(828)-316-0593", "email": "lumber-inv92@example.com", "country_id": 233}),
+        ),
+        (
+            26,
+            json!({"name": "Brandon Freeman", "parent_id": 14, "phone": "(355)-687-3262", "email": "brandon.freeman55@example.com"}),
+        ),
+        (
+            27,
+            json!({"name": "Nicole Ford", "parent_id": 14, "phone": "(946)-638-6034", "email": "nicole.ford75@example.com"}),
+        ),
+        (
+            33,
+            json!({"name": "Addison Olson", "parent_id": 10, "phone": "(223)-399-7637", "email": "addison.olson28@example.com"}),
+        ),
+    ];
+    for (id, vals) in partners {
+        put(db, "res.partner", id, vals);
+    }
+    if let Some(t) = db.tables.get_mut("res.partner") {
+        t.next_id = 44;
+    }
+    if let Some(r) = db
+        .tables
+        .get_mut("res.company")
+        .and_then(|t| t.rows.get_mut(&1))
+    {
+        r.insert("partner_id".into(), json!(1));
+    }
+    put(
+        db,
+        "res.users",
+        1,
+        json!({"name": "OdooBot", "login": "__system__", "partner_id": 2, "active": false, "tz": "Europe/Brussels"}),
+    );
+    put(
+        db,
+        "res.users",
+        ADMIN_UID,
+        json!({"name": "Mitchell Admin", "login": "admin", "partner_id": 3, "tz": "Europe/Brussels", "signature": "<p>Mitchell Admin</p>"}),
+    );
+    put(
+        db,
+        "res.users",
+        DEMO_UID,
+        json!({"name": "Marc Demo", "login": "demo", "partner_id": 7, "tz": "Europe/Brussels", "signature": "<p>Marc Demo</p>"}),
+    );
+
+    // 20 sale orders; 2, 3 and 5 are quotations (search_count state in (draft, sent) = 3).
+    let amounts = [
+        2001.0, 3389.63, 434.13, 1230.0, 1900.0, 750.0, 2947.5, 1799.0, 8325.0, 2240.0, 1027.5,
+        3000.0, 420.0, 1586.0, 960.0, 5120.0, 700.0, 275.0, 1125.0, 6670.0,
+    ];
+    let customers = [
+        10, 12, 12, 14, 11, 10, 14, 11, 12, 10, 14, 11, 10, 12, 14, 11, 10, 12, 14, 11,
+    ];
+    for i in 1..=20i64 {
+        let idx = (i - 1) as usize;
+        let draft = [2, 3, 5].contains(&i);
+        put(
+            db,
+            "sale.order",
+            i,
+            json!({
+                "name": format!("S{i:05}"),
+                "partner_id": customers[idx],
+                "partner_invoice_id": customers[idx],
+                "partner_shipping_id": customers[idx],
+                "state": if draft { "draft" } else { "sale" },
+                "amount_untaxed": amounts[idx],
+                "amount_tax": 0.0,
+                "amount_total": amounts[idx],
+                "invoice_status": if draft { "no" } else if i % 2 == 0 { "invoiced" } else { "to invoice" },
+                "date_order": format!("2026-11-{:02} 10:00:00", (i % 20) + 1),
+                "currency_id": 1,
+                "user_id": ADMIN_UID,
+            }),
+        );
+    }
+    let invoices = [
+        (1, 14, "2026-11-01", "2026-12-31", 36512.5),
+        (2, 10, "2026-11-19", "2026-11-22", 48012.5),
+        (3, 10, "2026-11-18", "2026-11-22", 22137.5),
+        (4, 10, "2026-11-06", "2026-11-06", 36512.5),
+    ];
+    for (id, partner, date, due, amount) in invoices {
+        put(
+            db,
+            "account.move",
+            id,
+            json!({
+                "name": format!("INV/2026/{id:05}"),
+                "move_type": "out_invoice",
+                "state": "posted",
+                "payment_state": "not_paid",
+                "partner_id": partner,
+                "date": date,
+                "invoice_date": date,
+                "invoice_date_due": due,
+                "amount_untaxed": amount,
+                "amount_total": amount,
+                "amount_residual": amount,
+                "currency_id": 1,
+            }),
+        );
+    }
+    put(
+        db,
+        "account.move",
+        5,
+        json!({"name": "/", "move_type": "out_refund", "state": "draft", "partner_id": 12, "date": "2026-11-20", "amount_total": 1500.0, "amount_residual": 1500.0, "currency_id": 1}),
+    );
+    put(
+        db,
+        "account.move",
+        6,
+        json!({"name": "BILL/2026/11/0001", "move_type": "in_invoice", "state": "posted", "partner_id": 15, "date": "2026-11-10", "invoice_date": "2026-11-10", "invoice_date_due": "2026-12-10", "amount_total": 420.0, "amount_residual": 420.0, "currency_id": 1}),
+    );
+
+    put(
+        db,
+        "mail.message.subtype",
+        1,
+        json!({"name": "Discussions", "sequence": 0}),
+    );
+    put(
+        db,
+        "mail.message.subtype",
+        2,
+        json!({"name": "Note", "sequence": 100, "internal": true}),
+    );
+    put(
+        db,
+        "mail.message.subtype",
+        3,
+        json!({"name": "Activities", "sequence": 90, "internal": true}),
+    );
+    for (id, module, name, model, res_id) in [
+        (1, "mail", "mt_comment", "mail.message.subtype", 1),
+        (2, "mail", "mt_note", "mail.message.subtype", 2),
+        (3, "base", "main_company", "res.company", 1),
+        (4, "base", "main_partner", "res.partner", 1),
+        (5, "base", "user_admin", "res.users", ADMIN_UID),
+        (6, "base", "partner_admin", "res.partner", 3),
+        (7, "base", "USD", "res.currency", 1),
+        (8, "base", "EUR", "res.currency", 125),
+        (9, "base", "be", "res.country", 20),
+        (10, "base", "fr", "res.country", 75),
+        (11, "base", "us", "res.country", 233),
+        (
+            12,
+            "sale",
+            "action_report_saleorder",
+            "ir.actions.report",
+            298,
+        ),
+        (13, "account", "account_invoices", "ir.actions.report", 210),
+    ] {
+        put(
+            db,
+            "ir.model.data",
+            id,
+            json!({"module": module, "name": name, "model": model, "res_id": res_id, "noupdate": true}),
+        );
+    }
+    let modules = [
+        ("base", "Base", "17.0.1.3"),
+        ("web", "Web", "17.0.1.0"),
+        ("mail", "Discuss", "17.0.1.15"),
+        ("contacts", "Contacts", "17.0.1.0"),
+        ("sale", "Sales", "17.0.1.2"),
+        ("sale_management", "Sales", "17.0.1.2"),
+        ("account", "Invoicing", "17.0.1.2"),
+        ("whatsapp_sidecar", "WhatsApp Sidecar", "17.0.1.0.0"),
+    ];
+    for (i, (name, desc, version)) in modules.iter().enumerate() {
+        put(
+            db,
+            "ir.module.module",
+            100 + i as i64,
+            json!({"name": name, "shortdesc": desc, "state": "installed", "latest_version": version, "installed_version": version}),
+        );
+    }
+}
+
+/// What the demo user may not do: manage users, change the WhatsApp configuration.
+fn demo_denied() -> HashSet<(String, String)> {
+    let mut d = HashSet::new();
+    for op in ["write", "create", "unlink"] {
+        d.insert(("res.users".to_owned(), op.to_owned()));
+        for m in [
+            "whatsapp.account",
+            "whatsapp.message",
+            "whatsapp.webhook.event",
+            "whatsapp.template",
+            "whatsapp.template.variable",
+            "whatsapp.conversation",
+            "whatsapp.campaign",
+            "whatsapp.campaign.step",
+            "whatsapp.campaign.recipient",
+            "whatsapp.button.action",
+            "whatsapp.interactive.scenario",
+            "whatsapp.interactive.scenario.option",
+        ] {
+            d.insert((m.to_owned(), op.to_owned()));
+        }
+    }
+    d
+}
