@@ -438,7 +438,10 @@ impl Template {
             status: text(r, "status").unwrap_or_default(),
             parameter_format: text(r, "parameter_format").unwrap_or_else(|| "positional".into()),
             components_json: text(r, "components_json"),
-            header_type: text(r, "header_type").unwrap_or_else(|| "none".into()),
+            header_type: text(r, "header_type")
+                .filter(|h| h != "none")
+                .or_else(|| header_from_components(text(r, "components_json").as_deref()))
+                .unwrap_or_else(|| "none".into()),
             variable_ids,
             variables: Vec::new(),
         })
@@ -465,6 +468,25 @@ impl Template {
     pub fn has_media_header(&self) -> bool {
         matches!(self.header_type.as_str(), "image" | "video" | "document")
     }
+}
+
+/// The header format (`document`, `image`, ...) written in Meta's components, for a record whose
+/// `header_type` was not computed.
+fn header_from_components(components: Option<&str>) -> Option<String> {
+    let list: Value = serde_json::from_str(components?).ok()?;
+    list.as_array()?
+        .iter()
+        .find(|c| {
+            c.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("header"))
+        })
+        .map(|c| {
+            c.get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("text")
+                .to_ascii_lowercase()
+        })
 }
 
 /// A `whatsapp.template.variable`: where one template parameter's value comes from.
@@ -658,6 +680,12 @@ mod tests {
         ];
         let t = t.with_variables(&vars);
         assert!(t.is_approved() && t.has_media_header());
+        let derived = Template::from_record(&json!({
+            "id": 5, "header_type": false,
+            "components_json": "[{\"type\": \"HEADER\", \"format\": \"IMAGE\"}, {\"type\": \"BODY\", \"text\": \"x\"}]"
+        }))
+        .unwrap();
+        assert_eq!(derived.header_type, "image");
         let names: Vec<&str> = t.variables.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["1", "2"]);
         assert_eq!(

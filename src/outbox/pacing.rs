@@ -154,6 +154,11 @@ pub struct Pacer {
     pairs: Keyed,
     /// (account, recipient) → (131056 strikes, blocked until).
     penalties: Mutex<HashMap<PairKey, (u32, Instant)>>,
+    /// (account, recipient) → when its slot is free again: a hint read without taking anything,
+    /// so a message for a busy recipient does not use up a slot of the account while it waits.
+    busy: Mutex<HashMap<PairKey, Instant>>,
+    /// Per account: the queue of messages waiting for its bucket.
+    queues: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,6 +181,8 @@ impl Pacer {
             accounts: Mutex::new(HashMap::new()),
             pairs: RateLimiter::hashmap_with_clock(quota, TokioClock),
             penalties: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
         }
     }
 
@@ -204,27 +211,45 @@ impl Pacer {
         lock(&self.accounts).get(&account_id).map(|p| p.current_mps)
     }
 
+    /// How long the recipient is still busy (a 131056 penalty, or its last message), without
+    /// taking anything; `None` when it is free.
+    fn recipient_wait(&self, key: PairKey, now: Instant) -> Option<Duration> {
+        let penalty = {
+            let mut penalties = lock(&self.penalties);
+            // Keep the strikes (the next 131056 waits longer) for a while, then forget them.
+            if penalties.len() > 1024 {
+                let keep = self.settings.max_pair_penalty;
+                penalties.retain(|_, (_, until)| *until + keep > now);
+            }
+            penalties.get(&key).map(|(_, until)| *until)
+        };
+        let busy = lock(&self.busy).get(&key).copied();
+        let until = penalty.into_iter().chain(busy).max()?;
+        (until > now).then(|| until - now)
+    }
+
     /// Takes the recipient's slot if it is free; else says how long to wait.
     pub fn check_recipient(&self, account_id: i64, digits: &str) -> Result<(), Hold> {
         let key = pair_key(account_id, digits);
         let now = Instant::now();
-        {
-            let mut penalties = lock(&self.penalties);
-            if let Some((_, until)) = penalties.get(&key) {
-                if *until > now {
-                    return Err(Hold::Recipient(*until - now));
-                }
-            }
-            // Keep the strikes (the next 131056 waits longer) until the key is cleaned up.
-            penalties.retain(|_, (_, until)| *until + self.settings.max_pair_penalty > now);
+        if let Some(wait) = self.recipient_wait(key, now) {
+            return Err(Hold::Recipient(wait));
         }
-        self.pairs
-            .check_key(&key)
-            .map_err(|not_until| Hold::Recipient(not_until.wait_time_from(TokioClock.now())))
+        match self.pairs.check_key(&key) {
+            Ok(()) => {
+                lock(&self.busy).insert(key, now + self.settings.pair_interval);
+                Ok(())
+            }
+            Err(not_until) => Err(Hold::Recipient(not_until.wait_time_from(TokioClock.now()))),
+        }
     }
 
     /// Waits for a send slot of the account (the throughput bucket).
     pub async fn until_account_ready(&self, account_id: i64, mps: u32) {
+        // One waiter at a time per account, the others queue in order behind it: each slot
+        // then costs one check, however many messages wait.
+        let queue = lock(&self.queues).entry(account_id).or_default().clone();
+        let _turn = queue.lock().await;
         loop {
             let limiter = self.account_limiter(account_id, mps);
             match limiter.check() {
@@ -237,8 +262,10 @@ impl Pacer {
         }
     }
 
-    /// Waits for the recipient's slot (at most `max_hold`), then for the account's. `Err` gives
-    /// the wait that was too long: requeue the message for then.
+    /// Waits until the message may go: the recipient free (waiting at most `max_hold`), a slot
+    /// of the account's bucket, then the recipient's slot taken right before the send, so the
+    /// 6 seconds are counted between sends as Meta sees them. `Err` gives the wait that was too
+    /// long: requeue the message for then.
     pub async fn acquire(
         &self,
         account_id: i64,
@@ -246,17 +273,23 @@ impl Pacer {
         digits: &str,
         max_hold: Duration,
     ) -> Result<(), Duration> {
+        let key = pair_key(account_id, digits);
+        while let Some(wait) = self.recipient_wait(key, Instant::now()) {
+            if wait > max_hold {
+                return Err(wait);
+            }
+            tokio::time::sleep(wait).await;
+        }
+        self.until_account_ready(account_id, mps).await;
         loop {
             match self.check_recipient(account_id, digits) {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err(Hold::Recipient(wait)) if wait > max_hold => return Err(wait),
                 Err(Hold::Recipient(wait)) => {
                     tokio::time::sleep(wait.max(Duration::from_millis(1))).await
                 }
             }
         }
-        self.until_account_ready(account_id, mps).await;
-        Ok(())
     }
 
     /// Meta answered 130429 (throughput): lower the account's rate (once per debounce window).
@@ -299,6 +332,10 @@ impl Pacer {
     pub fn housekeeping(&self) {
         self.pairs.retain_recent();
         self.pairs.shrink_to_fit();
+        let now = Instant::now();
+        lock(&self.busy).retain(|_, until| *until > now);
+        let keep = self.settings.max_pair_penalty;
+        lock(&self.penalties).retain(|_, (_, until)| *until + keep > now);
     }
 
     /// Number of (account, recipient) pairs remembered.
@@ -363,6 +400,35 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err > Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_recipient_slot_is_taken_after_the_account_wait() {
+        let pacer = Pacer::new(PacingSettings::default());
+        let hold = Duration::from_secs(30);
+        // 1 message/s, burst 1: the second message waits a second for the account.
+        pacer.acquire(1, 1, "33612345678", hold).await.unwrap();
+        pacer.acquire(1, 1, "33612345679", hold).await.unwrap();
+        // ... so its six seconds start then, not when it began to wait.
+        let Err(Hold::Recipient(wait)) = pacer.check_recipient(1, "33612345679") else {
+            panic!("the recipient was just used")
+        };
+        assert!(wait > Duration::from_millis(5_990), "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_recipient_does_not_use_up_the_account() {
+        let pacer = Pacer::new(PacingSettings::default());
+        let hold = Duration::from_secs(1);
+        pacer.acquire(1, 1, "33612345678", hold).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Busy for 5 more seconds: handed back at once, no account slot taken ...
+        let err = pacer.acquire(1, 1, "33612345678", hold).await.unwrap_err();
+        assert!(err > Duration::from_secs(4));
+        // ... so another recipient goes without waiting.
+        let start = Instant::now();
+        pacer.acquire(1, 1, "33612345679", hold).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
