@@ -39,12 +39,14 @@ pub mod pacing;
 pub mod reconcile;
 pub mod render;
 pub mod retry;
+mod run;
 pub mod writeback;
 
 pub use gate::{gate, Content, GateFailure, GateKind, SendPlan, Snapshot};
 pub use pacing::{Pacer, PacingSettings};
 pub use reconcile::{reconcile, InFlight};
 pub use retry::{RetryDecision, RetryPolicy};
+pub use run::{due_domain, run, OutboxContext, OutboxStats, StatsSnapshot};
 pub use writeback::{callback_data, parse_callback_data, Outcome};
 
 use std::time::Duration;
@@ -69,7 +71,8 @@ pub struct OutboxSettings {
     pub retry_base: Duration,
     /// Longest retry delay (unless Meta's error asks for longer, e.g. a day for 131049).
     pub retry_max: Duration,
-    /// At most one message per recipient per this interval (Meta's pair rate: 6 s).
+    /// At most one message per recipient per this interval. Meta's pair rate is about 6 s;
+    /// the default keeps half a second of margin for the network between the daemon and Meta.
     pub pair_interval: Duration,
     /// A message whose recipient is busy for longer than this is requeued rather than held.
     pub max_pair_hold: Duration,
@@ -94,7 +97,7 @@ impl Default for OutboxSettings {
             max_attempts: 8,
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
-            pair_interval: Duration::from_secs(6),
+            pair_interval: Duration::from_millis(6_500),
             max_pair_hold: Duration::from_secs(30),
             flush_interval: Duration::from_millis(250),
             paused_recheck: Duration::from_secs(60),
