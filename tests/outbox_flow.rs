@@ -582,3 +582,95 @@ async fn messages_left_sending_are_proven_or_requeued_after_the_delay() {
     );
     sandbox_stop.cancel();
 }
+
+#[tokio::test]
+async fn results_wait_out_an_odoo_outage_and_nothing_is_lost() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let ids: Vec<i64> = (0..20)
+        .map(|i| {
+            let p = standin.add_partner(&format!("P{i}"), &format!("+33 6 12 34 59 {i:02}"), true);
+            standin.queue_message_with(
+                account,
+                p,
+                json!({"message_type": "template", "template_id": template}),
+            )
+        })
+        .collect();
+    // Results are held for two seconds, long enough to take Odoo away in between.
+    let settings = OutboxSettings {
+        flush_interval: Duration::from_secs(2),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually("Meta accepted all 20", Duration::from_secs(10), || {
+        sandbox
+            .messages(&RecordFilter::default())
+            .map(|m| m.len() == 20)
+            .unwrap_or(false)
+    })
+    .await;
+    standin.go_down(support::Outage::Refuse).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    standin.come_back().await;
+    eventually("every result is written", Duration::from_secs(30), || {
+        ids.iter().all(|id| state(&standin, *id) == "sent")
+    })
+    .await;
+    outbox.stop().await;
+    assert_eq!(
+        sandbox
+            .messages(&RecordFilter::default())
+            .expect("record")
+            .len(),
+        20,
+        "nothing was sent twice"
+    );
+    for id in &ids {
+        assert!(standin.write_count("whatsapp.message", *id) <= 2);
+    }
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn at_shutdown_messages_not_sent_yet_go_back_to_the_queue() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 10", true);
+    // Two for the same recipient: the second waits its 6.5 s turn in memory.
+    let first = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let second = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the first is sent", Duration::from_secs(10), || {
+        state(&standin, first) == "sent"
+    })
+    .await;
+    assert_eq!(state(&standin, second), "sending", "held for the pair rate");
+    outbox.stop().await;
+    assert_eq!(state(&standin, second), "queued");
+    assert_eq!(
+        standin.field("whatsapp.message", second, "attempt_count"),
+        json!(0),
+        "not counted as an attempt"
+    );
+    assert_eq!(
+        sandbox
+            .messages(&RecordFilter::default())
+            .expect("record")
+            .len(),
+        1
+    );
+    sandbox_stop.cancel();
+}
