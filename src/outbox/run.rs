@@ -320,10 +320,11 @@ pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
 /// One dispatcher step: poll, claim, gate, render, spawn the sends.
 async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &CancellationToken) -> Step {
     let settings = shared.settings();
-    // Poll only for a good part of a batch: many small polls would cost Odoo calls.
+    // Poll only when a whole batch fits (or half the in-flight room, if smaller): at full
+    // speed, small polls would each cost a search, a claim and a read.
     let batch = settings.batch_size.max(1);
     let room = shared.room.available_permits().min(batch);
-    let worth_it = (batch / 4).clamp(1, settings.max_in_flight.max(1));
+    let worth_it = batch.min(settings.max_in_flight.max(1).div_ceil(2));
     if room < worth_it {
         return Step::Saturated;
     }
