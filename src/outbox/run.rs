@@ -34,7 +34,9 @@ use super::render::{self, Walk};
 use super::writeback::{self, ErrorInfo, Outcome, Source};
 use super::OutboxSettings;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOptions};
-use crate::whatsapp::{AccountHandle, CloudClient, MediaCache, MediaUpload};
+use crate::whatsapp::{
+    AccountHandle, CloudClient, MediaCache, MediaKind as WaMediaKind, MediaUpload,
+};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
@@ -959,15 +961,22 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
             source: src,
             filename,
             ..
-        } => Some((*kind, src, filename.as_deref())),
+        } => {
+            let kind = match kind {
+                MediaKind::Image => WaMediaKind::Image,
+                MediaKind::Document => WaMediaKind::Document,
+            };
+            Some((kind, src, filename.as_deref()))
+        }
         Content::Template {
             header_media: Some(src),
             filename,
             ..
         } => {
             let kind = match job.template.as_ref().map(|t| t.header_type.as_str()) {
-                Some("image") => MediaKind::Image,
-                _ => MediaKind::Document,
+                Some("image") => WaMediaKind::Image,
+                Some("video") => WaMediaKind::Video,
+                _ => WaMediaKind::Document,
             };
             Some((kind, src, filename.as_deref()))
         }
@@ -1120,7 +1129,7 @@ enum MediaFailure {
 async fn resolve_media(
     shared: &Shared,
     handle: &AccountHandle,
-    kind: MediaKind,
+    kind: WaMediaKind,
     source: &MediaSource,
     filename: Option<&str>,
 ) -> Result<MediaRef, MediaFailure> {
@@ -1178,11 +1187,7 @@ async fn resolve_media(
             (bytes::Bytes::from(bytes), mime, name)
         }
     };
-    let wa_kind = match kind {
-        MediaKind::Image => crate::whatsapp::MediaKind::Image,
-        MediaKind::Document => crate::whatsapp::MediaKind::Document,
-    };
-    let upload = MediaUpload::new(wa_kind, &mime, name, bytes).map_err(|e| {
+    let upload = MediaUpload::new(kind, &mime, name, bytes).map_err(|e| {
         MediaFailure::Final(GateFailure::new(
             GateKind::Media,
             format!("The file cannot be sent by WhatsApp: {e}."),
@@ -1462,4 +1467,27 @@ async fn note_subtype_id(odoo: &OdooClient) -> Option<i64> {
         .ok()?;
     rows.first()
         .and_then(|r| super::model::integer(r, "res_id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn due_messages_are_queued_outbound_and_not_scheduled_later() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            due_domain(now, &[]).to_value(),
+            json!([
+                ["state", "=", "queued"],
+                ["direction", "=", "out"],
+                "|",
+                ["next_attempt_at", "=", false],
+                ["next_attempt_at", "<=", "2026-03-01 12:00:00"]
+            ])
+        );
+        let with_paused = due_domain(now, &[3, 4]).to_value();
+        assert_eq!(with_paused[5], json!(["account_id", "not in", [3, 4]]));
+    }
 }
