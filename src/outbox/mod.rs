@@ -26,8 +26,8 @@
 //! status webhook with its callback data arrived meanwhile (the inbound processor then writes
 //! its wamid and state), it counts as sent; otherwise it is requeued only after the reconcile
 //! delay (`reconcile_delay`, 2 minutes by default) has passed both since its claim and since
-//! the daemon started, so Meta's status for a send made just before the crash has time to
-//! arrive. A send whose answer was lost (a timeout after the request left) is treated the same
+//! the daemon started (or Odoo last came back after an outage), so Meta's status for a send
+//! made just before the crash has time to arrive and be stored. A send whose answer was lost (a timeout after the request left) is treated the same
 //! way instead of being repeated at once. So no message is ever lost, and a message is sent
 //! twice only if Meta accepted it without answering and without any status webhook reaching the
 //! daemon within the reconcile delay.

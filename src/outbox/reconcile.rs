@@ -10,7 +10,8 @@
 //! - claimed by this process and not finished ([`InFlight`], or waiting for proof after an
 //!   answer that was lost): left alone;
 //! - otherwise, once no proof came for the reconcile delay, both since its claim and since this
-//!   process started (the previous process may have sent it just before it died): requeued.
+//!   process started or Odoo came back (the previous process may have sent it just before it
+//!   died, and statuses cannot be stored while Odoo is away): requeued.
 //!
 //! [`InFlight`] is shared with the inbound processor: a status that names (by callback data) a
 //! message this process still holds belongs to the outbox's own result write, so the inbound
@@ -68,12 +69,12 @@ impl InFlight {
 pub fn reconcile(
     messages: &[Message],
     now: DateTime<Utc>,
-    started_at: DateTime<Utc>,
+    settled_from: DateTime<Utc>,
     delay: Duration,
     held: impl Fn(i64) -> bool,
 ) -> Vec<Outcome> {
     let delay = TimeDelta::from_std(delay).unwrap_or(TimeDelta::hours(1));
-    let settled = now >= started_at + delay;
+    let settled = now >= settled_from + delay;
     messages
         .iter()
         .filter(|m| m.state == "sending")

@@ -176,7 +176,9 @@ struct Shared {
     room: Arc<Semaphore>,
     send_slots: Semaphore,
     tx: mpsc::UnboundedSender<Outcome>,
-    started_at: DateTime<Utc>,
+    /// The reconcile delay is counted from here: the start, or the last time Odoo came back
+    /// (while Odoo was away the webhook receiver could not store the statuses that prove a send).
+    settled_from: Mutex<DateTime<Utc>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,7 +234,7 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
         room: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         send_slots: Semaphore::new(settings.concurrency.max(1)),
         tx,
-        started_at: Utc::now(),
+        settled_from: Mutex::new(Utc::now()),
         ctx,
     });
     tracing::info!(
@@ -277,6 +279,7 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
         if !matches!(step, Step::OdooFailed(_)) {
             if failures > 0 {
                 tracing::info!(failures, "Odoo answers again; the outbox goes on");
+                *lock(&shared.settled_from) = Utc::now();
             }
             failures = 0;
         }
@@ -1303,9 +1306,8 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
         .iter()
         .filter_map(|r| Message::from_record(r).ok())
         .collect();
-    let outcomes = reconcile(&messages, now, shared.started_at, delay, |id| {
-        shared.held(id)
-    });
+    let settled_from = *lock(&shared.settled_from);
+    let outcomes = reconcile(&messages, now, settled_from, delay, |id| shared.held(id));
     let n = outcomes.len();
     if n > 0 {
         tracing::info!(count = n, "reconciled messages left in 'sending' (proven sent, or requeued after the reconcile delay without proof)");
