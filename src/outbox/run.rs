@@ -1335,7 +1335,7 @@ async fn writer_loop(
     let mut closed = false;
     let mut next_flush = Instant::now() + settings.flush_interval;
     let mut failures: u32 = 0;
-    let mut note_subtype: Option<i64> = None;
+    let mut side = SideState::default();
     loop {
         if !closed && buffer.len() < settings.batch_size {
             tokio::select! {
@@ -1365,7 +1365,7 @@ async fn writer_loop(
             next_flush = Instant::now() + settings.flush_interval;
             continue;
         }
-        match flush(&ctx, &buffer, &mut note_subtype).await {
+        match flush(&ctx, &buffer, &mut side).await {
             Ok(()) => {
                 failures = 0;
                 buffer.clear();
@@ -1391,11 +1391,29 @@ async fn writer_loop(
     }
 }
 
+/// What the writer remembers between flushes about the best-effort writes.
+#[derive(Default)]
+struct SideState {
+    /// The id of `mail.mt_note` (`Some(None)`: looked up, not found).
+    note_subtype: Option<Option<i64>>,
+    warned: std::collections::HashSet<&'static str>,
+}
+
+impl SideState {
+    fn problem(&mut self, kind: &'static str, message: String) {
+        if self.warned.insert(kind) {
+            tracing::warn!("{message}");
+        } else {
+            tracing::debug!("{message}");
+        }
+    }
+}
+
 /// Writes one batch of outcomes. Fails only with an error worth retrying the whole batch for.
 async fn flush(
     ctx: &OutboxContext,
     outcomes: &[Outcome],
-    note_subtype: &mut Option<i64>,
+    side: &mut SideState,
 ) -> Result<(), OdooError> {
     let now = Utc::now();
     let odoo = &ctx.odoo;
@@ -1422,31 +1440,36 @@ async fn flush(
     ctx.in_flight.remove_all(outcomes.iter().map(Outcome::id));
     ctx.stats.flushes.fetch_add(1, Ordering::Relaxed);
 
-    // Indicators on the source documents, then chatter notes: best effort, logged.
+    // Indicators on the source documents, then chatter notes: best effort, logged (a warning
+    // the first time each goes wrong, then at debug level, so a missing right does not flood
+    // the log).
     for (model, ids, values) in writeback::source_flags(outcomes, now) {
         if let Err(e) = odoo.write(&model, &ids, &values).await {
-            tracing::warn!(model, error = %e, "could not set the WhatsApp indicators on the source documents");
+            side.problem(
+                "indicators",
+                format!("could not set the WhatsApp indicators on {model} records: {e}"),
+            );
         }
     }
     if ctx.settings.chatter_notes {
         let notes = writeback::chatter_notes(outcomes);
         if !notes.is_empty() {
-            if note_subtype.is_none() {
-                *note_subtype = note_subtype_id(odoo).await;
+            if side.note_subtype.is_none() {
+                side.note_subtype = Some(note_subtype_id(odoo).await);
             }
-            match note_subtype {
+            match side.note_subtype.flatten() {
                 Some(subtype) => {
                     let values: Vec<Map<String, Value>> = notes
                         .iter()
-                        .map(|n| writeback::note_values(n, *subtype))
+                        .map(|n| writeback::note_values(n, subtype))
                         .collect();
                     if let Err(e) = odoo.create_many("mail.message", &values).await {
-                        tracing::warn!(count = notes.len(), error = %e, "could not post the chatter notes of sent/failed WhatsApp messages");
+                        side.problem("notes", format!("could not post {} chatter notes of sent/failed WhatsApp messages: {e}", notes.len()));
                     }
                 }
-                None => tracing::warn!(
-                    count = notes.len(),
-                    "chatter notes not posted: the 'mail.mt_note' subtype cannot be read"
+                None => side.problem(
+                    "notes",
+                    "chatter notes are not posted: the 'mail.mt_note' subtype cannot be read (ir.model.data)".to_owned(),
                 ),
             }
         }
