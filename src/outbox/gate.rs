@@ -567,10 +567,27 @@ pub fn gate(
         .conversation_for(message, account.id, &to)
         .is_some_and(|c| c.window_open(now));
 
-    // Consent.
+    // Consent. Without opt-in, only a reply inside a window the customer opened is allowed, never
+    // a campaign, and nothing but the confirmation once the customer opted out.
     match partner {
         Some(p) if p.opt_in => {}
-        _ if window_open => {}
+        _ if message.trigger == "opt_out" => {}
+        Some(p) if p.opted_out => {
+            return Err(GateFailure::new(
+                GateKind::NotOptedIn,
+                format!(
+                    "{} opted out of WhatsApp messages (for example by answering STOP): nothing \
+                     more is sent to them until they agree again and 'WhatsApp opt-in' is ticked \
+                     on the contact.",
+                    if p.name.is_empty() {
+                        "The customer"
+                    } else {
+                        p.name.as_str()
+                    }
+                ),
+            ));
+        }
+        _ if window_open && message.trigger != "campaign" => {}
         Some(p) => {
             let contact = if p.name.is_empty() {
                 "the contact".to_owned()

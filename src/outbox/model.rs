@@ -205,6 +205,8 @@ pub struct Partner {
     pub id: i64,
     pub name: String,
     pub opt_in: bool,
+    /// The customer opted out (`whatsapp_opt_out_date` set, e.g. by a "STOP" reply).
+    pub opted_out: bool,
     pub number_e164: Option<String>,
     pub mobile: Option<String>,
     pub phone: Option<String>,
@@ -215,6 +217,7 @@ impl Partner {
     pub const FIELDS: &'static [&'static str] = &[
         "name",
         "whatsapp_opt_in",
+        "whatsapp_opt_out_date",
         "whatsapp_number_e164",
         "mobile",
         "phone",
@@ -226,6 +229,7 @@ impl Partner {
             id: id(r)?,
             name: text(r, "name").unwrap_or_default(),
             opt_in: boolean(r, "whatsapp_opt_in"),
+            opted_out: text(r, "whatsapp_opt_out_date").is_some(),
             number_e164: text(r, "whatsapp_number_e164"),
             mobile: text(r, "mobile"),
             phone: text(r, "phone"),

@@ -62,6 +62,7 @@ fn snapshot() -> Snapshot {
             id: 10,
             name: "Alice".into(),
             opt_in: true,
+            opted_out: false,
             number_e164: None,
             mobile: Some("07 00 00 00 01".into()),
             phone: None,
@@ -73,6 +74,7 @@ fn snapshot() -> Snapshot {
             id: 11,
             name: "Bob".into(),
             opt_in: false,
+            opted_out: false,
             number_e164: Some("+2250700000002".into()),
             mobile: None,
             phone: None,
@@ -238,6 +240,46 @@ fn a_reply_inside_a_conversation_the_customer_opened_needs_no_opt_in() {
         ..text_to(11)
     };
     assert!(gate(&s, &m, now()).is_ok());
+}
+
+#[test]
+fn an_open_window_allows_no_campaign_without_opt_in() {
+    let mut s = snapshot();
+    open_conversation(&mut s, "2250700000002");
+    let m = Message {
+        trigger: "campaign".into(),
+        ..text_to(11)
+    };
+    let failure = fails(&s, &m);
+    assert_eq!(failure.kind, GateKind::NotOptedIn);
+    assert!(
+        failure.help.contains("tick 'WhatsApp opt-in'"),
+        "{}",
+        failure.help
+    );
+}
+
+#[test]
+fn after_an_opt_out_only_its_confirmation_goes_out() {
+    let mut s = snapshot();
+    // The customer just wrote STOP: the window is open, but they opted out.
+    open_conversation(&mut s, "2250700000002");
+    s.partners.get_mut(&11).unwrap().opted_out = true;
+    let failure = fails(&s, &text_to(11));
+    assert_eq!(failure.kind, GateKind::NotOptedIn);
+    assert!(
+        failure
+            .help
+            .starts_with("Bob opted out of WhatsApp messages"),
+        "{}",
+        failure.help
+    );
+
+    let confirmation = Message {
+        trigger: "opt_out".into(),
+        ..text_to(11)
+    };
+    assert!(gate(&s, &confirmation, now()).is_ok());
 }
 
 #[test]
