@@ -72,6 +72,7 @@ async fn prepare(count: usize) -> Run {
         config: InboundConfig::default(),
         wake: Arc::new(tokio::sync::Notify::new()),
         media: None,
+        in_flight: Default::default(),
     };
     odoo.reset_counters();
     Run {

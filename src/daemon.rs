@@ -11,6 +11,8 @@
 //!   with the Cloud API client pointed at it and its status webhooks pointed at this daemon;
 //! - the webhook receiver ([`crate::webhook`]): group commit of signed bodies into Odoo, and the
 //!   refresher of the accounts' app secrets and verify tokens;
+//! - the outbox ([`crate::outbox`]): queued messages claimed, checked, paced, sent and written
+//!   back;
 //! - inbound processing ([`crate::inbound`]) of the stored events;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated);
@@ -19,6 +21,7 @@
 use crate::config::{Config, Mode};
 use crate::inbound::{InboundContext, MediaConfig, MediaFetch};
 use crate::odoo::{OdooClient, OdooError};
+use crate::outbox::OutboxContext;
 use crate::sandbox::{SandboxConfig, SandboxError, SandboxHandle};
 use crate::webhook::{self, Ingest, OdooEventStore, OdooKeySource, WebhookState};
 use crate::whatsapp::{CloudClient, WhatsAppError};
@@ -100,6 +103,12 @@ pub async fn run(
         stop.clone(),
     );
     let webhook_state = WebhookState::new(keys, ingest, &config.webhook);
+
+    // The send pipeline; it shares with inbound processing the set of messages it holds.
+    let outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
+    let in_flight = outbox.in_flight.clone();
+    tracker.spawn(crate::outbox::run(outbox, stop.clone()));
+
     tracker.spawn(crate::inbound::run(
         InboundContext {
             odoo: odoo.clone(),
@@ -109,6 +118,7 @@ pub async fn run(
                 client: cloud.clone(),
                 config: MediaConfig::default(),
             }),
+            in_flight,
         },
         stop.clone(),
     ));

@@ -11,6 +11,8 @@
 //! | [`odoo`] | the Odoo JSON-RPC client, typed errors, retries, report PDFs |
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
+//! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
@@ -22,6 +24,8 @@ pub mod config;
 pub mod daemon;
 pub mod inbound;
 pub mod odoo;
+pub mod outbox;
+pub mod phone;
 pub mod sandbox;
 pub mod secret;
 pub mod systemd;

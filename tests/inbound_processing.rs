@@ -36,6 +36,7 @@ async fn setup() -> Setup {
         config: InboundConfig::default(),
         wake: Arc::new(tokio::sync::Notify::new()),
         media: None,
+        in_flight: Default::default(),
     };
     Setup { odoo, ctx, account }
 }
@@ -277,6 +278,38 @@ async fn callback_data_proves_a_send_left_in_sending_by_a_crash() {
     assert_eq!(m["wamid"], "wamid.CRASH");
     assert_eq!(m["state"], "sent");
     assert_eq!(m["sent_at"], json!(odoo_time(T0 + 1)));
+}
+
+#[tokio::test]
+async fn a_status_for_a_message_this_outbox_still_holds_waits_for_its_write_back() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.odoo.queue_message(s.account, partner, "Hello");
+    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
+    s.ctx.in_flight.insert_all([msg]);
+    let mut read = status("wamid.HELD", "read", T0 + 3);
+    read["biz_opaque_callback_data"] = json!(msg.to_string());
+    let event = s.store(&statuses(json!([read])));
+
+    // The outbox has not written the send's result: the read status must not land first (the
+    // result write would then move the message back to `sent`).
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.waiting, 1);
+    assert_eq!(s.record(MESSAGE, msg)["state"], "sending");
+
+    // The outbox writes its result and lets go of the message; the status then applies.
+    s.odoo.update(
+        MESSAGE,
+        msg,
+        json!({"state": "sent", "wamid": "wamid.HELD", "sent_at": odoo_time(T0)}),
+    );
+    s.ctx.in_flight.remove_all([msg]);
+    let report = s.step(Pass::Waiting { after_id: 0 }).await;
+    assert_eq!((report.events, report.done), (1, 1));
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 3)));
+    assert_eq!(s.record(EVENT, event)["processed"], json!(true));
 }
 
 #[tokio::test]

@@ -93,6 +93,7 @@ async fn start() -> World {
             client: graph,
             config: MediaConfig::default(),
         }),
+        in_flight: Default::default(),
     };
     World {
         odoo,

@@ -244,6 +244,7 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         config: whatsapp_sidecar::inbound::InboundConfig::default(),
         wake: r.wake.clone(),
         media: None,
+        in_flight: Default::default(),
     };
     let report = whatsapp_sidecar::inbound::step(
         &ctx,

@@ -42,6 +42,7 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     pub webhook: crate::webhook::WebhookConfig,
     pub inbound: crate::inbound::InboundConfig,
+    pub outbox: crate::outbox::OutboxSettings,
     pub log: LogConfig,
 }
 
@@ -271,6 +272,7 @@ impl Config {
         }
         let webhook = webhook_config(&raw.webhook, &mut problems);
         let inbound = inbound_config(&raw.inbound, &mut problems);
+        let outbox = outbox_settings(&raw.outbox, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -342,6 +344,7 @@ impl Config {
                 },
                 webhook,
                 inbound,
+                outbox,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -424,6 +427,61 @@ fn inbound_config(
         ));
     }
     cfg
+}
+
+fn outbox_settings(
+    raw: &raw::RawOutbox,
+    problems: &mut Vec<String>,
+) -> crate::outbox::OutboxSettings {
+    let d = crate::outbox::OutboxSettings::default();
+    let mut secs = |key: &str, value: f64, default: Duration| {
+        seconds(&format!("outbox.{key}"), value, problems).unwrap_or(default)
+    };
+    let poll_interval = secs(
+        "poll_interval_secs",
+        raw.poll_interval_secs,
+        d.poll_interval,
+    );
+    let reconcile_delay = secs(
+        "reconcile_delay_secs",
+        raw.reconcile_delay_secs,
+        d.reconcile_delay,
+    );
+    let retry_base = secs("retry_base_secs", raw.retry_base_secs, d.retry_base);
+    let retry_max = secs("retry_max_secs", raw.retry_max_secs, d.retry_max);
+    let pair_interval = secs(
+        "pair_interval_secs",
+        raw.pair_interval_secs,
+        d.pair_interval,
+    );
+    let flush_interval = secs(
+        "flush_interval_secs",
+        raw.flush_interval_secs,
+        d.flush_interval,
+    );
+    let batch_size = at_least_one("outbox.batch_size", raw.batch_size, problems);
+    let max_in_flight = at_least_one("outbox.max_in_flight", raw.max_in_flight, problems);
+    if max_in_flight < batch_size {
+        problems.push(format!(
+            "outbox.max_in_flight: {max_in_flight} is below outbox.batch_size ({batch_size}); \
+             use at least the batch size"
+        ));
+    }
+    crate::outbox::OutboxSettings {
+        poll_interval,
+        batch_size,
+        max_in_flight,
+        concurrency: at_least_one("outbox.concurrency", raw.concurrency, problems),
+        reconcile_delay,
+        max_attempts: at_least_one("outbox.max_attempts", raw.max_attempts as usize, problems)
+            as u32,
+        retry_base,
+        retry_max,
+        pair_interval,
+        flush_interval,
+        chatter_notes: raw.chatter_notes,
+        ..d
+    }
 }
 
 fn required(key: &str, value: Option<String>, problems: &mut Vec<String>) -> Option<String> {

@@ -16,7 +16,43 @@ pub struct RawConfig {
     pub sandbox: RawSandbox,
     pub webhook: RawWebhook,
     pub inbound: RawInbound,
+    pub outbox: RawOutbox,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOutbox {
+    pub poll_interval_secs: f64,
+    pub batch_size: usize,
+    pub max_in_flight: usize,
+    pub concurrency: usize,
+    pub reconcile_delay_secs: f64,
+    pub max_attempts: u32,
+    pub retry_base_secs: f64,
+    pub retry_max_secs: f64,
+    pub pair_interval_secs: f64,
+    pub flush_interval_secs: f64,
+    pub chatter_notes: bool,
+}
+
+impl Default for RawOutbox {
+    fn default() -> Self {
+        let d = crate::outbox::OutboxSettings::default();
+        RawOutbox {
+            poll_interval_secs: d.poll_interval.as_secs_f64(),
+            batch_size: d.batch_size,
+            max_in_flight: d.max_in_flight,
+            concurrency: d.concurrency,
+            reconcile_delay_secs: d.reconcile_delay.as_secs_f64(),
+            max_attempts: d.max_attempts,
+            retry_base_secs: d.retry_base.as_secs_f64(),
+            retry_max_secs: d.retry_max.as_secs_f64(),
+            pair_interval_secs: d.pair_interval.as_secs_f64(),
+            flush_interval_secs: d.flush_interval.as_secs_f64(),
+            chatter_notes: d.chatter_notes,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

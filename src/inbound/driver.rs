@@ -60,6 +60,11 @@ pub struct InboundContext {
     pub wake: Arc<Notify>,
     /// Where received files are downloaded from; `None` leaves them as Meta media ids.
     pub media: Option<MediaFetch>,
+    /// The messages the outbox of this process has claimed and not yet written back. A status
+    /// about one of them waits until its send result is written, so that write cannot move the
+    /// message back from `delivered` or `read` to `sent`. (After a restart the set is empty, and
+    /// a status carrying callback data is the proof that a message left in `sending` went out.)
+    pub in_flight: crate::outbox::InFlight,
 }
 
 /// The Cloud API client that downloads received files, and how.
@@ -214,14 +219,23 @@ pub async fn step(
     }
     let give_up =
         chrono::Duration::from_std(ctx.config.pending_give_up).unwrap_or(chrono::Duration::MAX);
-    let outcomes = match process(odoo, &rows, now, give_up, &mut report).await {
+    let outcomes = match process(odoo, &ctx.in_flight, &rows, now, give_up, &mut report).await {
         Ok(outcomes) => outcomes,
         Err(error) if error.is_retryable() => return Err(error.into()),
         Err(error) => {
             tracing::warn!(%error, events = rows.len(), "Odoo refused part of a batch; processing its events one by one");
             let mut outcomes = Outcomes::default();
             for row in &rows {
-                match process(odoo, std::slice::from_ref(row), now, give_up, &mut report).await {
+                match process(
+                    odoo,
+                    &ctx.in_flight,
+                    std::slice::from_ref(row),
+                    now,
+                    give_up,
+                    &mut report,
+                )
+                .await
+                {
                     Ok(one) => outcomes.absorb(one),
                     Err(error) if error.is_retryable() => return Err(error.into()),
                     Err(error) => {
@@ -351,6 +365,7 @@ async fn mark_events(
 /// Applies a batch of events to Odoo and says what became of each.
 pub async fn process(
     odoo: &OdooClient,
+    in_flight: &crate::outbox::InFlight,
     rows: &[EventRow],
     now: DateTime<Utc>,
     give_up: chrono::Duration,
@@ -366,11 +381,13 @@ pub async fn process(
         }
     }
     let lookup = plan::message_lookup(&events);
-    let messages = if lookup.is_empty() {
+    let mut messages = if lookup.is_empty() {
         Vec::new()
     } else {
         read_messages(odoo, &lookup).await?
     };
+    // Statuses of a message whose send result is still to be written wait for that write.
+    messages.retain(|row| !(row.wamid.is_none() && in_flight.contains(row.id)));
 
     // Statuses: one write per message, identical writes grouped by the client.
     let statuses = plan::plan_statuses(&events, &messages, &mut outcomes);

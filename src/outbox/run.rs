@@ -1,0 +1,1518 @@
+//! The outbox loop: the only part of the outbox that talks to Odoo and to the Cloud API.
+//!
+//! [`run`] drives three kinds of tasks:
+//!
+//! - the **dispatcher** (the loop itself): each [`Step`] polls the due queued messages (at most
+//!   `batch_size`, and no more than the in-flight room left), claims them in one `write`, reads
+//!   what the gates need for the whole batch (partners, conversations; accounts, companies and
+//!   templates from a cache), gates and renders each message, and spawns one send task per
+//!   message that passed; a message that did not pass becomes an [`Outcome`] at once;
+//! - the **send tasks**: pace (per-account bucket, per-recipient pair rate), resolve media
+//!   (report PDFs and attachments uploaded through the content-hash cache), send with the
+//!   message id as callback data, and turn the answer into an [`Outcome`], slowing down,
+//!   holding a recipient or pausing the account as the error says;
+//! - the **writer**: collects outcomes and writes them back in batches (every `flush_interval`
+//!   or `batch_size` outcomes): one result write per message through `write_each`, the chatter
+//!   notes in one `create`, the source documents' indicators grouped. Only once the result is
+//!   written does a message leave the in-flight registry. When Odoo is down the outcomes wait
+//!   and are written when it comes back: nothing is dropped.
+//!
+//! A **reconciler** requeues messages left in `sending` by an earlier process (see the crash
+//! safety section of [`super`]).
+
+use super::compose::{self, after_send_error, Attempt, Effect, MediaRef, Ready};
+use super::gate::{
+    self, gate, pick_account, recipient, Content, GateFailure, GateKind, MediaKind, MediaSource,
+    ParamSource, SendPlan, Snapshot, TemplateParams,
+};
+use super::model::{
+    odoo_datetime, Account, Company, Conversation, Message, Partner, Template, TemplateVariable,
+};
+use super::pacing::Pacer;
+use super::reconcile::{reconcile, InFlight};
+use super::render::{self, Walk};
+use super::writeback::{self, ErrorInfo, Outcome, Source};
+use super::OutboxSettings;
+use crate::odoo::{Domain, OdooClient, OdooError, SearchOptions};
+use crate::whatsapp::{
+    AccountHandle, CloudClient, MediaCache, MediaKind as WaMediaKind, MediaUpload,
+};
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything the outbox needs. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxContext {
+    pub odoo: OdooClient,
+    pub whatsapp: CloudClient,
+    /// Uploaded media ids by content hash (shared with anything else that uploads).
+    pub media_cache: Arc<MediaCache>,
+    pub settings: OutboxSettings,
+    /// Messages claimed and not yet written back; shared with the inbound processor.
+    pub in_flight: InFlight,
+    pub stats: Arc<OutboxStats>,
+}
+
+impl OutboxContext {
+    pub fn new(odoo: OdooClient, whatsapp: CloudClient, settings: OutboxSettings) -> Self {
+        OutboxContext {
+            odoo,
+            whatsapp,
+            media_cache: Arc::new(MediaCache::default()),
+            settings,
+            in_flight: InFlight::new(),
+            stats: Arc::new(OutboxStats::default()),
+        }
+    }
+}
+
+/// Counters, for logs, metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct OutboxStats {
+    pub polls: AtomicU64,
+    pub claimed: AtomicU64,
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    pub requeued: AtomicU64,
+    pub unknown: AtomicU64,
+    pub already_sent: AtomicU64,
+    pub flushes: AtomicU64,
+    pub odoo_errors: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub polls: u64,
+    pub claimed: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub requeued: u64,
+    pub unknown: u64,
+    pub already_sent: u64,
+    pub flushes: u64,
+    pub odoo_errors: u64,
+}
+
+impl OutboxStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            polls: get(&self.polls),
+            claimed: get(&self.claimed),
+            sent: get(&self.sent),
+            failed: get(&self.failed),
+            retried: get(&self.retried),
+            requeued: get(&self.requeued),
+            unknown: get(&self.unknown),
+            already_sent: get(&self.already_sent),
+            flushes: get(&self.flushes),
+            odoo_errors: get(&self.odoo_errors),
+        }
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let counter = match outcome {
+            Outcome::Sent { .. } => &self.sent,
+            Outcome::Failed { .. } => &self.failed,
+            Outcome::Retry { .. } => &self.retried,
+            Outcome::Requeue { .. } => &self.requeued,
+            Outcome::AlreadySent { .. } => &self.already_sent,
+            Outcome::Unknown { .. } => &self.unknown,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What one dispatcher step did; the loop decides what comes next from it.
+#[derive(Debug)]
+enum Step {
+    /// A full batch was claimed: more may be due, poll again at once.
+    Full(usize),
+    /// Fewer than a batch: wait for the poll interval.
+    Partial(usize),
+    /// Nothing due.
+    Empty,
+    /// The in-flight room is used up: wait for sends to finish.
+    Saturated,
+    /// Odoo failed; wait and try again.
+    OdooFailed(OdooError),
+}
+
+#[derive(Debug, Clone)]
+struct PauseState {
+    /// The `paused` flag was written on the account.
+    written: bool,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Caches {
+    accounts: HashMap<i64, Account>,
+    accounts_at: Option<Instant>,
+    companies: HashMap<i64, (Company, Instant)>,
+    templates: HashMap<i64, (Template, Instant)>,
+    relations: HashMap<(String, String), Option<String>>,
+}
+
+struct Shared {
+    ctx: OutboxContext,
+    pacer: Pacer,
+    caches: Mutex<Caches>,
+    paused: Mutex<HashMap<i64, PauseState>>,
+    /// Sends whose answer was lost: left alone by the reconciler until the deadline.
+    awaiting_proof: Mutex<HashMap<i64, Instant>>,
+    room: Arc<Semaphore>,
+    send_slots: Semaphore,
+    tx: mpsc::UnboundedSender<Outcome>,
+    /// The reconcile delay is counted from here: the start, or the last time Odoo came back
+    /// (while Odoo was away the webhook receiver could not store the statuses that prove a send).
+    settled_from: Mutex<DateTime<Utc>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn chrono_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::hours(1))
+}
+
+impl Shared {
+    fn settings(&self) -> &OutboxSettings {
+        &self.ctx.settings
+    }
+
+    fn emit(&self, outcome: Outcome) {
+        if let Outcome::Unknown { id } = outcome {
+            lock(&self.awaiting_proof).insert(id, Instant::now() + self.settings().reconcile_delay);
+        }
+        self.ctx.stats.count(&outcome);
+        if self.tx.send(outcome).is_err() {
+            tracing::error!("the outbox writer stopped before the dispatcher: an outcome was not written; the message stays 'sending' and is reconciled at the next start");
+        }
+    }
+
+    fn is_paused(&self, account_id: i64) -> bool {
+        lock(&self.paused).contains_key(&account_id)
+    }
+
+    fn held(&self, id: i64) -> bool {
+        if self.ctx.in_flight.contains(id) {
+            return true;
+        }
+        let now = Instant::now();
+        let mut waiting = lock(&self.awaiting_proof);
+        waiting.retain(|_, until| *until > now);
+        waiting.contains_key(&id)
+    }
+}
+
+/// Runs the outbox until `shutdown` is cancelled; then stops claiming, lets the sends that
+/// started finish (the others are requeued), writes every result back and returns.
+pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
+    let settings = ctx.settings.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer_ctx = ctx.clone();
+    let writer = tokio::spawn(writer_loop(writer_ctx, rx, shutdown.clone()));
+    let shared = Arc::new(Shared {
+        pacer: Pacer::new(settings.pacing()),
+        caches: Mutex::new(Caches::default()),
+        paused: Mutex::new(HashMap::new()),
+        awaiting_proof: Mutex::new(HashMap::new()),
+        room: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+        send_slots: Semaphore::new(settings.concurrency.max(1)),
+        tx,
+        settled_from: Mutex::new(Utc::now()),
+        ctx,
+    });
+    tracing::info!(
+        batch_size = settings.batch_size,
+        concurrency = settings.concurrency,
+        reconcile_delay_secs = settings.reconcile_delay.as_secs(),
+        "outbox started"
+    );
+    let tasks = TaskTracker::new();
+    tasks.spawn(reconcile_loop(shared.clone(), shutdown.clone()));
+
+    let mut failures: u32 = 0;
+    let mut last_housekeeping = Instant::now();
+    while !shutdown.is_cancelled() {
+        let step = dispatch(&shared, &tasks, &shutdown).await;
+        let wait = match step {
+            Step::Full(n) => {
+                tracing::trace!(claimed = n, "full batch claimed");
+                Duration::ZERO
+            }
+            Step::Partial(n) => {
+                tracing::trace!(claimed = n, "batch claimed");
+                settings.poll_interval
+            }
+            Step::Empty => settings.poll_interval,
+            Step::Saturated => Duration::from_millis(20),
+            Step::OdooFailed(ref err) => {
+                shared.ctx.stats.odoo_errors.fetch_add(1, Ordering::Relaxed);
+                failures = failures.saturating_add(1);
+                let wait = settings
+                    .poll_interval
+                    .saturating_mul(2u32.saturating_pow(failures.min(5)))
+                    .min(Duration::from_secs(30));
+                if failures == 1 {
+                    tracing::warn!(error = %err, "the outbox cannot work with Odoo; it tries again until Odoo answers");
+                } else {
+                    tracing::debug!(error = %err, failures, "Odoo still failing");
+                }
+                wait
+            }
+        };
+        if !matches!(step, Step::OdooFailed(_)) {
+            if failures > 0 {
+                tracing::info!(failures, "Odoo answers again; the outbox goes on");
+                *lock(&shared.settled_from) = Utc::now();
+            }
+            failures = 0;
+        }
+        if last_housekeeping.elapsed() > Duration::from_secs(30) {
+            shared.pacer.housekeeping();
+            shared
+                .ctx
+                .media_cache
+                .purge_expired(std::time::Instant::now());
+            last_housekeeping = Instant::now();
+        }
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+    tasks.close();
+    tasks.wait().await;
+    drop(shared);
+    if let Err(e) = writer.await {
+        tracing::error!(error = %e, "the outbox writer ended abnormally");
+    }
+    tracing::info!("outbox stopped");
+}
+
+/// The domain of the due queued outbound messages.
+pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
+    let mut terms = vec![
+        json!(["state", "=", "queued"]),
+        json!(["direction", "=", "out"]),
+        json!("|"),
+        json!(["next_attempt_at", "=", false]),
+        json!(["next_attempt_at", "<=", odoo_datetime(now)]),
+    ];
+    if !paused_accounts.is_empty() {
+        terms.push(json!(["account_id", "not in", paused_accounts]));
+    }
+    Domain::from_terms(terms)
+}
+
+/// One dispatcher step: poll, claim, gate, render, spawn the sends.
+async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &CancellationToken) -> Step {
+    let settings = shared.settings();
+    // Poll only when a whole batch fits (or half the in-flight room, if smaller): at full
+    // speed, small polls would each cost a search, a claim and a read.
+    let batch = settings.batch_size.max(1);
+    let room = shared.room.available_permits().min(batch);
+    let worth_it = batch.min(settings.max_in_flight.max(1).div_ceil(2));
+    if room < worth_it {
+        return Step::Saturated;
+    }
+    let odoo = &shared.ctx.odoo;
+    if let Err(e) = refresh_accounts(shared).await {
+        return Step::OdooFailed(e);
+    }
+    let paused: Vec<i64> = {
+        let caches = lock(&shared.caches);
+        let in_memory = lock(&shared.paused);
+        caches
+            .accounts
+            .values()
+            .filter(|a| a.paused || in_memory.contains_key(&a.id))
+            .map(|a| a.id)
+            .collect()
+    };
+    let now = Utc::now();
+    shared.ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
+    let rows: Vec<Value> = match odoo
+        .search_read(
+            Message::MODEL,
+            &due_domain(now, &paused),
+            Message::FIELDS,
+            &SearchOptions::new().limit(room as u64).order("id asc"),
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return Step::OdooFailed(e),
+    };
+    let messages: Vec<Message> = rows
+        .iter()
+        .filter_map(|r| match Message::from_record(r) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping an unreadable whatsapp.message record");
+                None
+            }
+        })
+        .collect();
+    if messages.is_empty() {
+        return Step::Empty;
+    }
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let claim = json!({"state": "sending", "claimed_at": odoo_datetime(now)});
+    if let Err(e) = odoo.write(Message::MODEL, &ids, &claim).await {
+        return Step::OdooFailed(e);
+    }
+    shared.ctx.in_flight.insert_all(ids.iter().copied());
+    shared
+        .ctx
+        .stats
+        .claimed
+        .fetch_add(ids.len() as u64, Ordering::Relaxed);
+    let full = rows.len() >= room;
+
+    let snapshot = match load_snapshot(shared, &messages).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Claimed but not checkable: back to the queue once Odoo answers.
+            for m in &messages {
+                shared.emit(Outcome::Requeue {
+                    id: m.id,
+                    next_attempt_at: None,
+                });
+            }
+            return Step::OdooFailed(e);
+        }
+    };
+
+    let mut planned: Vec<(Message, SendPlan)> = Vec::new();
+    for m in messages {
+        if let Some(state) = gate::already_sent_state(&m) {
+            shared.emit(Outcome::AlreadySent { id: m.id, state });
+            continue;
+        }
+        match gate(&snapshot, &m, now) {
+            Ok(plan) => planned.push((m, plan)),
+            Err(failure) => shared.emit(gate_outcome(shared, &snapshot, &m, failure, now)),
+        }
+    }
+
+    // Template parameters from the source records, for the whole batch at once.
+    let rendered = match render_params(shared, &snapshot, &planned).await {
+        Ok(r) => r,
+        Err(e) => {
+            for (m, _) in &planned {
+                shared.emit(Outcome::Requeue {
+                    id: m.id,
+                    next_attempt_at: None,
+                });
+            }
+            return Step::OdooFailed(e);
+        }
+    };
+
+    let count = ids.len();
+    for ((message, plan), params) in planned.into_iter().zip(rendered) {
+        let params = match params {
+            Ok(p) => p,
+            Err(failure) => {
+                shared.emit(gate_outcome(shared, &snapshot, &message, failure, now));
+                continue;
+            }
+        };
+        let Some(account) = snapshot.accounts.get(&plan.account_id).cloned() else {
+            shared.emit(Outcome::Requeue {
+                id: message.id,
+                next_attempt_at: None,
+            });
+            continue;
+        };
+        let template = match &plan.content {
+            Content::Template { template_id, .. } => snapshot.templates.get(template_id).cloned(),
+            _ => None,
+        };
+        let permit = match shared.room.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => match shared.room.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => {
+                    shared.emit(Outcome::Requeue {
+                        id: message.id,
+                        next_attempt_at: None,
+                    });
+                    continue;
+                }
+            },
+        };
+        let job = Job {
+            message,
+            plan,
+            account,
+            template,
+            params,
+        };
+        tasks.spawn(send_task(shared.clone(), job, permit, shutdown.clone()));
+    }
+    if full {
+        Step::Full(count)
+    } else {
+        Step::Partial(count)
+    }
+}
+
+fn source_of(shared: &Shared, m: &Message) -> Option<Source> {
+    let (model, id) = m.target_record()?;
+    Some(Source {
+        model,
+        id,
+        trigger: m.trigger.clone(),
+        note: shared.settings().chatter_notes && m.campaign_id.is_none(),
+    })
+}
+
+fn gate_outcome(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    m: &Message,
+    failure: GateFailure,
+    now: DateTime<Utc>,
+) -> Outcome {
+    if failure.is_retryable() {
+        return Outcome::Requeue {
+            id: m.id,
+            next_attempt_at: Some(now + chrono_delta(shared.settings().paused_recheck)),
+        };
+    }
+    let to = pick_account(snapshot, m)
+        .ok()
+        .and_then(|a| recipient(snapshot, m, a).ok())
+        .map(|e| e.into_string())
+        .or_else(|| m.to_number.clone());
+    Outcome::Failed {
+        id: m.id,
+        error: ErrorInfo {
+            code: failure.kind.code().to_owned(),
+            title: failure.kind.title().to_owned(),
+            details: None,
+            help: failure.help,
+            raw: None,
+        },
+        to,
+        source: source_of(shared, m),
+    }
+}
+
+// ----- reading what the gates need -------------------------------------------------------
+
+async fn refresh_accounts(shared: &Shared) -> Result<(), OdooError> {
+    let ttl = shared.settings().cache_ttl;
+    let stale = lock(&shared.caches)
+        .accounts_at
+        .is_none_or(|at| at.elapsed() >= ttl);
+    if !stale {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let rows: Vec<Value> = shared
+        .ctx
+        .odoo
+        .search_read(
+            Account::MODEL,
+            &Domain::all(),
+            Account::FIELDS,
+            &SearchOptions::new(),
+        )
+        .await?;
+    let accounts: HashMap<i64, Account> = rows
+        .iter()
+        .filter_map(|r| Account::from_record(r).ok())
+        .map(|a| (a.id, a))
+        .collect();
+    {
+        // A pause this process wrote and someone lifted since: resume.
+        let mut paused = lock(&shared.paused);
+        paused.retain(|id, state| {
+            let resumed =
+                state.written && state.at < started && accounts.get(id).is_some_and(|a| !a.paused);
+            if resumed {
+                tracing::info!(
+                    account = id,
+                    "the WhatsApp account was resumed; sending goes on"
+                );
+            }
+            !resumed
+        });
+    }
+    let mut caches = lock(&shared.caches);
+    caches.accounts = accounts;
+    caches.accounts_at = Some(Instant::now());
+    Ok(())
+}
+
+async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot, OdooError> {
+    let odoo = &shared.ctx.odoo;
+    let ttl = shared.settings().cache_ttl;
+    let mut snapshot = Snapshot {
+        accounts: lock(&shared.caches).accounts.clone(),
+        ..Snapshot::default()
+    };
+
+    // Companies (with their country code), cached.
+    let wanted: BTreeSet<i64> = messages
+        .iter()
+        .filter_map(|m| m.company_id)
+        .chain(snapshot.accounts.values().filter_map(|a| a.company_id))
+        .collect();
+    let missing: Vec<i64> = {
+        let caches = lock(&shared.caches);
+        wanted
+            .iter()
+            .copied()
+            .filter(|id| {
+                caches
+                    .companies
+                    .get(id)
+                    .is_none_or(|(_, at)| at.elapsed() >= ttl * 20)
+            })
+            .collect()
+    };
+    if !missing.is_empty() {
+        let companies = read_companies(odoo, &missing).await?;
+        let mut caches = lock(&shared.caches);
+        for c in companies {
+            caches.companies.insert(c.id, (c, Instant::now()));
+        }
+    }
+
+    // Templates: the messages' own and the accounts' window templates, cached.
+    let mut template_ids: BTreeSet<i64> = messages.iter().filter_map(|m| m.template_id).collect();
+    for a in snapshot.accounts.values() {
+        template_ids.extend(
+            [
+                a.template_order_creation_id,
+                a.template_invoice_posted_id,
+                a.template_residual_change_id,
+                a.template_unpaid_invoice_id,
+                a.template_generic_id,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
+    let stale: Vec<i64> = {
+        let caches = lock(&shared.caches);
+        template_ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                caches
+                    .templates
+                    .get(id)
+                    .is_none_or(|(_, at)| at.elapsed() >= ttl)
+            })
+            .collect()
+    };
+    if !stale.is_empty() {
+        let templates = read_templates(odoo, &stale).await?;
+        let mut caches = lock(&shared.caches);
+        for id in &stale {
+            caches.templates.remove(id);
+        }
+        for t in templates {
+            caches.templates.insert(t.id, (t, Instant::now()));
+        }
+    }
+    {
+        let caches = lock(&shared.caches);
+        snapshot.companies = caches
+            .companies
+            .iter()
+            .map(|(id, (c, _))| (*id, c.clone()))
+            .collect();
+        snapshot.templates = template_ids
+            .iter()
+            .filter_map(|id| caches.templates.get(id).map(|(t, _)| (*id, t.clone())))
+            .collect();
+    }
+
+    // Partners: always fresh (consent).
+    let partner_ids: Vec<i64> = messages
+        .iter()
+        .filter_map(|m| m.partner_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !partner_ids.is_empty() {
+        let rows: Vec<Value> = odoo
+            .read(Partner::MODEL, &partner_ids, Partner::FIELDS)
+            .await?;
+        snapshot.partners = rows
+            .iter()
+            .filter_map(|r| Partner::from_record(r).ok())
+            .map(|p| (p.id, p))
+            .collect();
+    }
+
+    // Conversations, only for the messages whose gates depend on the window.
+    let mut conversation_ids = BTreeSet::new();
+    let mut wa_ids = BTreeSet::new();
+    let mut account_ids = BTreeSet::new();
+    for m in messages {
+        let opted_in = m
+            .partner_id
+            .and_then(|p| snapshot.partners.get(&p))
+            .is_some_and(|p| p.opt_in);
+        if m.message_type == "template" && opted_in {
+            continue;
+        }
+        if let Some(c) = m.conversation_id {
+            conversation_ids.insert(c);
+        }
+        if let Ok(account) = pick_account(&snapshot, m) {
+            if let Ok(to) = recipient(&snapshot, m, account) {
+                wa_ids.insert(to.digits().to_owned());
+                account_ids.insert(account.id);
+            }
+        }
+    }
+    if !conversation_ids.is_empty() || !wa_ids.is_empty() {
+        let by_id = json!(["id", "in", conversation_ids.iter().collect::<Vec<_>>()]);
+        let by_wa = [
+            json!("&"),
+            json!(["account_id", "in", account_ids.iter().collect::<Vec<_>>()]),
+            json!(["wa_id", "in", wa_ids.iter().collect::<Vec<_>>()]),
+        ];
+        let mut terms = vec![json!("|"), by_id];
+        terms.extend(by_wa);
+        let rows: Vec<Value> = odoo
+            .search_read(
+                Conversation::MODEL,
+                &Domain::from_terms(terms),
+                Conversation::FIELDS,
+                &SearchOptions::new(),
+            )
+            .await?;
+        snapshot.conversations = rows
+            .iter()
+            .filter_map(|r| Conversation::from_record(r).ok())
+            .map(|c| (c.id, c))
+            .collect();
+    }
+    Ok(snapshot)
+}
+
+async fn read_companies(odoo: &OdooClient, ids: &[i64]) -> Result<Vec<Company>, OdooError> {
+    let rows: Vec<Map<String, Value>> = odoo
+        .read("res.company", ids, &["name", "country_id"])
+        .await?;
+    let country_ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| super::model::many2one(r, "country_id"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let codes: HashMap<i64, String> = if country_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let countries: Vec<Map<String, Value>> =
+            odoo.read("res.country", &country_ids, &["code"]).await?;
+        countries
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    super::model::integer(c, "id")?,
+                    super::model::text(c, "code")?,
+                ))
+            })
+            .collect()
+    };
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let id = super::model::integer(r, "id")?;
+            Some(Company {
+                id,
+                name: super::model::text(r, "name").unwrap_or_default(),
+                country_code: super::model::many2one(r, "country_id")
+                    .and_then(|c| codes.get(&c).cloned()),
+            })
+        })
+        .collect())
+}
+
+async fn read_templates(odoo: &OdooClient, ids: &[i64]) -> Result<Vec<Template>, OdooError> {
+    let rows: Vec<Value> = odoo.read(Template::MODEL, ids, Template::FIELDS).await?;
+    let templates: Vec<Template> = rows
+        .iter()
+        .filter_map(|r| Template::from_record(r).ok())
+        .collect();
+    let variable_ids: Vec<i64> = templates
+        .iter()
+        .flat_map(|t| t.variable_ids.iter().copied())
+        .collect();
+    let variables: Vec<TemplateVariable> = if variable_ids.is_empty() {
+        Vec::new()
+    } else {
+        let rows: Vec<Value> = odoo
+            .read(
+                TemplateVariable::MODEL,
+                &variable_ids,
+                TemplateVariable::FIELDS,
+            )
+            .await?;
+        rows.iter()
+            .filter_map(|r| TemplateVariable::from_record(r).ok())
+            .collect()
+    };
+    Ok(templates
+        .into_iter()
+        .map(|t| t.with_variables(&variables))
+        .collect())
+}
+
+/// The parameters of each planned template message (`None` when not a template, or given on
+/// the message), walking the variables' field paths on the source records for the whole batch.
+async fn render_params(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    planned: &[(Message, SendPlan)],
+) -> Result<Vec<Result<Option<TemplateParams>, GateFailure>>, OdooError> {
+    let mut requests = Vec::new();
+    for (_, plan) in planned {
+        if let Content::Template {
+            template_id,
+            params: ParamSource::Variables { record },
+            ..
+        } = &plan.content
+        {
+            if let Some(t) = snapshot.templates.get(template_id) {
+                requests.extend(render::requests(t, record.as_ref()));
+            }
+        }
+    }
+    let mut walk = Walk::new(requests);
+    let odoo = &shared.ctx.odoo;
+    for _ in 0..=render::MAX_PATH_DEPTH {
+        if walk.is_done() {
+            break;
+        }
+        for (model, field) in walk.relations_needed() {
+            let known = lock(&shared.caches)
+                .relations
+                .contains_key(&(model.clone(), field.clone()));
+            if known {
+                continue;
+            }
+            match odoo.fields_get(&model, &["type", "relation"]).await {
+                Ok(fields) => {
+                    let mut caches = lock(&shared.caches);
+                    for (name, info) in fields {
+                        caches
+                            .relations
+                            .insert((model.clone(), name), info.relation);
+                    }
+                    caches
+                        .relations
+                        .entry((model.clone(), field.clone()))
+                        .or_insert(None);
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => {
+                    lock(&shared.caches)
+                        .relations
+                        .insert((model.clone(), field.clone()), None);
+                    tracing::warn!(error = %e, model, "cannot read the fields of a model named by a template variable");
+                }
+            }
+        }
+        let mut records: HashMap<String, HashMap<i64, Map<String, Value>>> = HashMap::new();
+        for read in walk.reads() {
+            let fields: Vec<&str> = read.fields.iter().map(String::as_str).collect();
+            match odoo
+                .read::<Map<String, Value>>(&read.model, &read.ids, &fields)
+                .await
+            {
+                Ok(rows) => {
+                    let by_id = records.entry(read.model.clone()).or_default();
+                    for row in rows {
+                        if let Some(id) = super::model::integer(&row, "id") {
+                            by_id.insert(id, row);
+                        }
+                    }
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => walk.read_failed(&read.model, &e.to_string()),
+            }
+        }
+        let relations = lock(&shared.caches).relations.clone();
+        walk.advance(&records, |model, field| {
+            relations
+                .get(&(model.to_owned(), field.to_owned()))
+                .cloned()
+                .flatten()
+        });
+    }
+    Ok(planned
+        .iter()
+        .map(|(_, plan)| match &plan.content {
+            Content::Template {
+                template_id,
+                params,
+                ..
+            } => {
+                let Some(t) = snapshot.templates.get(template_id) else {
+                    return Ok(None);
+                };
+                match params {
+                    ParamSource::Given(p) => Ok(Some(p.clone())),
+                    ParamSource::Variables { record } => {
+                        render::params_from_variables(t, record.as_ref(), &walk).map(Some)
+                    }
+                }
+            }
+            _ => Ok(None),
+        })
+        .collect())
+}
+
+// ----- sending ---------------------------------------------------------------------------
+
+struct Job {
+    message: Message,
+    plan: SendPlan,
+    account: Account,
+    template: Option<Template>,
+    params: Option<TemplateParams>,
+}
+
+fn handle_of(account: &Account) -> AccountHandle {
+    AccountHandle::new(
+        account.phone_number_id.clone(),
+        String::new(),
+        account
+            .access_token
+            .clone()
+            .unwrap_or_else(|| crate::secret::Secret::new("")),
+    )
+}
+
+async fn send_task(
+    shared: Arc<Shared>,
+    job: Job,
+    permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+) {
+    let outcome = send_one(&shared, &job, &shutdown).await;
+    shared.emit(outcome);
+    drop(permit);
+}
+
+async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> Outcome {
+    let message = &job.message;
+    let plan = &job.plan;
+    let settings = shared.settings();
+    let requeue = |at: Option<DateTime<Utc>>| Outcome::Requeue {
+        id: message.id,
+        next_attempt_at: at,
+    };
+    let paused_at = || Some(Utc::now() + chrono_delta(settings.paused_recheck));
+    if shared.is_paused(job.account.id) {
+        return requeue(paused_at());
+    }
+    let handle = handle_of(&job.account);
+    let to = plan.to.as_str().to_owned();
+    let source = source_of(shared, message);
+    let attempt = Attempt {
+        id: message.id,
+        attempt_count: message.attempt_count,
+        to: to.clone(),
+        source: source.clone(),
+    };
+    let fail = |f: GateFailure| Outcome::Failed {
+        id: message.id,
+        error: ErrorInfo {
+            code: f.kind.code().to_owned(),
+            title: f.kind.title().to_owned(),
+            details: None,
+            help: f.help,
+            raw: None,
+        },
+        to: Some(to.clone()),
+        source: source.clone(),
+    };
+
+    // Media.
+    let media = match &plan.content {
+        Content::Media {
+            kind,
+            source: src,
+            filename,
+            ..
+        } => {
+            let kind = match kind {
+                MediaKind::Image => WaMediaKind::Image,
+                MediaKind::Document => WaMediaKind::Document,
+            };
+            Some((kind, src, filename.as_deref()))
+        }
+        Content::Template {
+            header_media: Some(src),
+            filename,
+            ..
+        } => {
+            let kind = match job.template.as_ref().map(|t| t.header_type.as_str()) {
+                Some("image") => WaMediaKind::Image,
+                Some("video") => WaMediaKind::Video,
+                _ => WaMediaKind::Document,
+            };
+            Some((kind, src, filename.as_deref()))
+        }
+        _ => None,
+    };
+    let media_ref = match media {
+        None => None,
+        Some((kind, src, filename)) => match resolve_media(shared, &handle, kind, src, filename)
+            .await
+        {
+            Ok(r) => Some(r),
+            Err(MediaFailure::Retry(e)) => {
+                let policy = settings.retry_policy();
+                return match policy.decide(message.attempt_count, None, Utc::now()) {
+                    super::retry::RetryDecision::Retry {
+                        attempt_count,
+                        next_attempt_at,
+                    } => Outcome::Retry {
+                        id: message.id,
+                        attempt_count,
+                        next_attempt_at,
+                        error: ErrorInfo {
+                            code: "media".into(),
+                            title: GateKind::Media.title().into(),
+                            details: None,
+                            help: e.clone(),
+                            raw: None,
+                        },
+                    },
+                    super::retry::RetryDecision::GiveUp { attempt_count } => fail(
+                        GateFailure::new(GateKind::Media, policy.give_up_help(attempt_count, &e)),
+                    ),
+                };
+            }
+            Err(MediaFailure::Final(f)) => return fail(f),
+        },
+    };
+
+    let ready = match (&plan.content, media_ref) {
+        (Content::Text { body, preview_url }, _) => Ready::Text {
+            body,
+            preview_url: *preview_url,
+        },
+        (
+            Content::Media {
+                kind,
+                caption,
+                filename,
+                ..
+            },
+            Some(media),
+        ) => Ready::Media {
+            kind: *kind,
+            media,
+            caption: caption.as_deref(),
+            filename: filename.as_deref(),
+        },
+        (Content::Interactive(value), _) => Ready::Interactive(value),
+        (Content::Template { filename, .. }, header_media) => {
+            let (Some(template), Some(params)) = (job.template.as_ref(), job.params.as_ref())
+            else {
+                return fail(GateFailure::new(
+                    GateKind::TemplateUnavailable,
+                    "The template of this message could not be read from Odoo: check that it \
+                     exists and is active, then retry.",
+                ));
+            };
+            Ready::Template {
+                template,
+                params,
+                header_media,
+                filename: filename.as_deref(),
+            }
+        }
+        (Content::Media { .. }, None) => {
+            return fail(GateFailure::new(
+                GateKind::NoMedia,
+                "The message has no file.",
+            ))
+        }
+    };
+    let request = match compose::outbound(message.id, &to, ready, plan.reply_to.as_deref()) {
+        Ok(r) => r,
+        Err(f) => return fail(f),
+    };
+
+    // Pace last, so the recipient's slot is taken right before the send.
+    let paced = tokio::select! {
+        _ = shutdown.cancelled() => return requeue(None),
+        r = shared.pacer.acquire(job.account.id, job.account.throughput_mps, plan.to.digits(), settings.max_pair_hold) => r,
+    };
+    if let Err(wait) = paced {
+        return requeue(Some(Utc::now() + chrono_delta(wait)));
+    }
+    let Ok(_slot) = shared.send_slots.acquire().await else {
+        return requeue(None);
+    };
+    if shutdown.is_cancelled() {
+        return requeue(None);
+    }
+    if shared.is_paused(job.account.id) {
+        return requeue(paused_at());
+    }
+    match shared.ctx.whatsapp.send_message(&handle, &request).await {
+        Ok(resp) => Outcome::Sent {
+            id: message.id,
+            wamid: resp.wamid().to_owned(),
+            wa_id: resp.wa_id().map(str::to_owned),
+            to_e164: plan.write_e164.then(|| to.clone()),
+            template_id: if plan.window_template {
+                match &plan.content {
+                    Content::Template { template_id, .. } => Some(*template_id),
+                    _ => None,
+                }
+            } else {
+                None
+            },
+            clear_error: message.error_code.is_some() || message.attempt_count > 0,
+            to,
+            source,
+        },
+        Err(err) => {
+            let (outcome, effect) =
+                after_send_error(&err, &attempt, &settings.retry_policy(), Utc::now());
+            match effect {
+                Effect::None => {}
+                Effect::SlowDown => shared.pacer.throughput_exceeded(job.account.id),
+                Effect::HoldRecipient => {
+                    shared.pacer.pair_rate_hit(job.account.id, plan.to.digits());
+                }
+                Effect::PauseAccount { reason } => {
+                    pause_account(shared, &job.account, reason).await
+                }
+            }
+            if matches!(outcome, Outcome::Unknown { .. }) {
+                tracing::warn!(message = message.id, error = %err, "the answer to a send was lost; the message stays 'sending' until a status proves it or the reconcile delay passes");
+            } else {
+                tracing::debug!(message = message.id, error = %err, outcome = outcome.label(), "send failed");
+            }
+            outcome
+        }
+    }
+}
+
+enum MediaFailure {
+    Retry(String),
+    Final(GateFailure),
+}
+
+async fn resolve_media(
+    shared: &Shared,
+    handle: &AccountHandle,
+    kind: WaMediaKind,
+    source: &MediaSource,
+    filename: Option<&str>,
+) -> Result<MediaRef, MediaFailure> {
+    let odoo = &shared.ctx.odoo;
+    let odoo_failure = |what: String, e: OdooError| {
+        if e.is_retryable() {
+            MediaFailure::Retry(format!(
+                "{what} could not be read from Odoo ({e}); retried shortly."
+            ))
+        } else {
+            MediaFailure::Final(GateFailure::new(
+                GateKind::Media,
+                format!("{what} could not be read from Odoo: {e}"),
+            ))
+        }
+    };
+    let (bytes, mime, name) = match source {
+        MediaSource::Id(id) => return Ok(MediaRef::Id(id.clone())),
+        MediaSource::Url(url) => return Ok(MediaRef::Link(url.clone())),
+        MediaSource::Report { report, model, id } => {
+            let pdf = odoo.report_pdf(report, &[*id]).await.map_err(|e| {
+                odoo_failure(format!("The PDF of {model} {id} (report {report})"), e)
+            })?;
+            let name = filename
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{}-{id}.pdf", model.replace('.', "_")));
+            (pdf, "application/pdf".to_owned(), name)
+        }
+        MediaSource::Attachment(id) => {
+            let rows: Vec<Map<String, Value>> = odoo
+                .read("ir.attachment", &[*id], &["name", "mimetype", "datas"])
+                .await
+                .map_err(|e| odoo_failure(format!("The attachment {id}"), e))?;
+            let Some(row) = rows.first() else {
+                return Err(MediaFailure::Final(GateFailure::new(
+                    GateKind::Media,
+                    format!("The attachment {id} of the message no longer exists: attach the file again."),
+                )));
+            };
+            let data = super::model::text(row, "datas").unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| {
+                    MediaFailure::Final(GateFailure::new(
+                        GateKind::Media,
+                        format!("The attachment {id} has no readable content ({e}): attach the file again."),
+                    ))
+                })?;
+            let mime = super::model::text(row, "mimetype")
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let name = filename
+                .map(str::to_owned)
+                .or_else(|| super::model::text(row, "name"))
+                .unwrap_or_default();
+            (bytes::Bytes::from(bytes), mime, name)
+        }
+    };
+    let upload = MediaUpload::new(kind, &mime, name, bytes).map_err(|e| {
+        MediaFailure::Final(GateFailure::new(
+            GateKind::Media,
+            format!("The file cannot be sent by WhatsApp: {e}."),
+        ))
+    })?;
+    match shared
+        .ctx
+        .whatsapp
+        .upload_media_cached(
+            handle,
+            &shared.ctx.media_cache,
+            &upload,
+            std::time::Instant::now(),
+        )
+        .await
+    {
+        Ok(up) => Ok(MediaRef::Id(up.media_id)),
+        Err(e) if e.is_retryable() => Err(MediaFailure::Retry(e.help())),
+        Err(e) => Err(MediaFailure::Final(GateFailure::new(
+            GateKind::Media,
+            e.help(),
+        ))),
+    }
+}
+
+/// Marks the account paused in memory at once (every other send of it stops) and in Odoo once.
+async fn pause_account(shared: &Shared, account: &Account, reason: String) {
+    {
+        let mut paused = lock(&shared.paused);
+        if paused.contains_key(&account.id) {
+            return;
+        }
+        paused.insert(
+            account.id,
+            PauseState {
+                written: false,
+                at: Instant::now(),
+            },
+        );
+    }
+    tracing::error!(account = account.id, name = %account.name, reason = %reason, "sending from this WhatsApp account is paused until someone fixes the cause and clicks 'Resume' on the account");
+    let values = json!({
+        "paused": true,
+        "paused_reason": reason,
+        "paused_at": odoo_datetime(Utc::now()),
+    });
+    let mut delay = Duration::from_millis(500);
+    for _ in 0..8 {
+        match shared
+            .ctx
+            .odoo
+            .write(Account::MODEL, &[account.id], &values)
+            .await
+        {
+            Ok(()) => {
+                if let Some(state) = lock(&shared.paused).get_mut(&account.id) {
+                    state.written = true;
+                    state.at = Instant::now();
+                }
+                return;
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(error = %e, "writing the account pause; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                tracing::error!(account = account.id, error = %e, "could not mark the WhatsApp account paused in Odoo; it stays paused in this process");
+                return;
+            }
+        }
+    }
+}
+
+// ----- crash safety ----------------------------------------------------------------------
+
+async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let delay = shared.settings().reconcile_delay;
+    let every = (delay / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        if let Err(e) = reconcile_once(&shared).await {
+            tracing::debug!(error = %e, "reconciling 'sending' messages failed; tried again later");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
+    let now = Utc::now();
+    let delay = shared.settings().reconcile_delay;
+    let cutoff = odoo_datetime(now - chrono_delta(delay));
+    let domain = Domain::from_terms(vec![
+        json!(["state", "=", "sending"]),
+        json!(["direction", "=", "out"]),
+        json!("|"),
+        json!(["claimed_at", "=", false]),
+        json!(["claimed_at", "<=", cutoff]),
+    ]);
+    let rows: Vec<Value> = shared
+        .ctx
+        .odoo
+        .search_read(
+            Message::MODEL,
+            &domain,
+            Message::FIELDS,
+            &SearchOptions::new().limit(1000).order("id asc"),
+        )
+        .await?;
+    let messages: Vec<Message> = rows
+        .iter()
+        .filter_map(|r| Message::from_record(r).ok())
+        .collect();
+    let settled_from = *lock(&shared.settled_from);
+    let outcomes = reconcile(&messages, now, settled_from, delay, |id| shared.held(id));
+    let n = outcomes.len();
+    if n > 0 {
+        tracing::info!(count = n, "reconciled messages left in 'sending' (proven sent, or requeued after the reconcile delay without proof)");
+    }
+    // Held until written, so the next round does not repeat them.
+    shared
+        .ctx
+        .in_flight
+        .insert_all(outcomes.iter().map(Outcome::id));
+    for o in outcomes {
+        shared.emit(o);
+    }
+    Ok(n)
+}
+
+// ----- write-back ------------------------------------------------------------------------
+
+async fn writer_loop(
+    ctx: OutboxContext,
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    shutdown: CancellationToken,
+) {
+    let settings = ctx.settings.clone();
+    let mut buffer: Vec<Outcome> = Vec::new();
+    let mut closed = false;
+    let mut next_flush = Instant::now() + settings.flush_interval;
+    let mut failures: u32 = 0;
+    let mut side = SideState::default();
+    loop {
+        if !closed && buffer.len() < settings.batch_size {
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Some(o) => {
+                        buffer.push(o);
+                        // Take whatever else is already there.
+                        while buffer.len() < settings.batch_size {
+                            match rx.try_recv() {
+                                Ok(o) => buffer.push(o),
+                                Err(_) => break,
+                            }
+                        }
+                        if Instant::now() < next_flush && buffer.len() < settings.batch_size {
+                            continue;
+                        }
+                    }
+                    None => closed = true,
+                },
+                _ = tokio::time::sleep_until(next_flush) => {}
+            }
+        }
+        if buffer.is_empty() {
+            if closed {
+                return;
+            }
+            next_flush = Instant::now() + settings.flush_interval;
+            continue;
+        }
+        match flush(&ctx, &buffer, &mut side).await {
+            Ok(()) => {
+                failures = 0;
+                buffer.clear();
+                next_flush = Instant::now() + settings.flush_interval;
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                ctx.stats.odoo_errors.fetch_add(1, Ordering::Relaxed);
+                if failures == 1 {
+                    tracing::warn!(error = %e, pending = buffer.len(), "cannot write results to Odoo; they are kept and written when Odoo answers");
+                }
+                let wait = Duration::from_millis(250)
+                    .saturating_mul(2u32.saturating_pow(failures.min(7)))
+                    .min(Duration::from_secs(30));
+                if closed && shutdown.is_cancelled() && failures > 20 {
+                    tracing::error!(pending = buffer.len(), "giving up writing results at shutdown: those messages stay 'sending' and are reconciled at the next start");
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                next_flush = Instant::now();
+            }
+        }
+    }
+}
+
+/// What the writer remembers between flushes about the best-effort writes.
+#[derive(Default)]
+struct SideState {
+    /// The id of `mail.mt_note` (`Some(None)`: looked up, not found).
+    note_subtype: Option<Option<i64>>,
+    warned: std::collections::HashSet<&'static str>,
+}
+
+impl SideState {
+    fn problem(&mut self, kind: &'static str, message: String) {
+        if self.warned.insert(kind) {
+            tracing::warn!("{message}");
+        } else {
+            tracing::debug!("{message}");
+        }
+    }
+}
+
+/// Writes one batch of outcomes. Fails only with an error worth retrying the whole batch for.
+async fn flush(
+    ctx: &OutboxContext,
+    outcomes: &[Outcome],
+    side: &mut SideState,
+) -> Result<(), OdooError> {
+    let now = Utc::now();
+    let odoo = &ctx.odoo;
+    let updates = writeback::message_updates(outcomes, now);
+    if !updates.is_empty() {
+        match odoo.write_each(Message::MODEL, &updates).await {
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                // One bad record must not hold the others: write them one by one.
+                tracing::warn!(error = %e, "a batched result write was refused; writing the records one by one");
+                for (id, values) in &updates {
+                    match odoo.write(Message::MODEL, &[*id], values).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_retryable() => return Err(e),
+                        Err(e) => {
+                            tracing::error!(message = id, error = %e, "Odoo refused the result of this message; it stays 'sending' and is reconciled after the reconcile delay")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ctx.in_flight.remove_all(outcomes.iter().map(Outcome::id));
+    ctx.stats.flushes.fetch_add(1, Ordering::Relaxed);
+
+    // Indicators on the source documents, then chatter notes: best effort, logged (a warning
+    // the first time each goes wrong, then at debug level, so a missing right does not flood
+    // the log).
+    for (model, ids, values) in writeback::source_flags(outcomes, now) {
+        if let Err(e) = odoo.write(&model, &ids, &values).await {
+            side.problem(
+                "indicators",
+                format!("could not set the WhatsApp indicators on {model} records: {e}"),
+            );
+        }
+    }
+    if ctx.settings.chatter_notes {
+        let notes = writeback::chatter_notes(outcomes);
+        if !notes.is_empty() {
+            if side.note_subtype.is_none() {
+                side.note_subtype = Some(note_subtype_id(odoo).await);
+            }
+            match side.note_subtype.flatten() {
+                Some(subtype) => {
+                    let values: Vec<Map<String, Value>> = notes
+                        .iter()
+                        .map(|n| writeback::note_values(n, subtype))
+                        .collect();
+                    if let Err(e) = odoo.create_many("mail.message", &values).await {
+                        side.problem("notes", format!("could not post {} chatter notes of sent/failed WhatsApp messages: {e}", notes.len()));
+                    }
+                }
+                None => side.problem(
+                    "notes",
+                    "chatter notes are not posted: the 'mail.mt_note' subtype cannot be read (ir.model.data)".to_owned(),
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn note_subtype_id(odoo: &OdooClient) -> Option<i64> {
+    let domain = Domain::leaf("module", "=", "mail")
+        .and("name", "=", "mt_note")
+        .and("model", "=", "mail.message.subtype");
+    let rows: Vec<Map<String, Value>> = odoo
+        .search_read(
+            "ir.model.data",
+            &domain,
+            &["res_id"],
+            &SearchOptions::new().limit(1),
+        )
+        .await
+        .ok()?;
+    rows.first()
+        .and_then(|r| super::model::integer(r, "res_id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn due_messages_are_queued_outbound_and_not_scheduled_later() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            due_domain(now, &[]).to_value(),
+            json!([
+                ["state", "=", "queued"],
+                ["direction", "=", "out"],
+                "|",
+                ["next_attempt_at", "=", false],
+                ["next_attempt_at", "<=", "2026-03-01 12:00:00"]
+            ])
+        );
+        let with_paused = due_domain(now, &[3, 4]).to_value();
+        assert_eq!(with_paused[5], json!(["account_id", "not in", [3, 4]]));
+    }
+}

@@ -1,0 +1,573 @@
+//! Write-back: what the outbox writes to Odoo after each message, planned as pure functions so a
+//! whole flush goes out in a handful of calls.
+//!
+//! Every claimed message ends with one [`Outcome`]. A flush turns a list of them into:
+//!
+//! - [`message_updates`]: one `(id, values)` per message for `whatsapp.message`, handed to the
+//!   Odoo client's `write_each`, which sends records with identical values as one `write` and
+//!   the rest (sent messages differ by wamid) in one `load`. The result write carries everything
+//!   about the message (state, wamid, E.164 number, errors), so a message's record is written
+//!   once after its claim;
+//! - [`chatter_notes`]: the short notes posted on the source documents (order, invoice, else
+//!   the contact), created together in one `mail.message` `create`;
+//! - [`source_flags`]: the `x_whatsapp_*_sent` indicators of the source documents, one `write`
+//!   per (model, indicator) with the same values for all its records.
+
+use super::model::odoo_datetime;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// The callback data sent with a message (`biz_opaque_callback_data`); status webhooks echo
+/// it. It is the `whatsapp.message` id in decimal, which is what the inbound processor reads
+/// (`inbound::status::callback_message_id`).
+pub fn callback_data(message_id: i64) -> String {
+    message_id.to_string()
+}
+
+/// The `whatsapp.message` id in callback data: the decimal id, also accepted with a `wa-msg:`
+/// prefix.
+pub fn parse_callback_data(data: &str) -> Option<i64> {
+    let data = data.trim();
+    let digits = data.strip_prefix("wa-msg:").unwrap_or(data);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|id: &i64| *id > 0)
+}
+
+/// The document a message is about, for its chatter note and indicators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// `sale.order`, `account.move`, `res.partner`, ...
+    pub model: String,
+    pub id: i64,
+    /// What queued the message (`invoice_posted`, `manual`, ...).
+    pub trigger: String,
+    /// Notes are skipped for campaign messages (the campaign has its own figures).
+    pub note: bool,
+}
+
+/// An error to store on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Meta's numeric code, or a gate's word (`not_opted_in`).
+    pub code: String,
+    pub title: String,
+    pub details: Option<String>,
+    /// Plain words for people: what happened and what to do.
+    pub help: String,
+    /// Meta's raw error body, when there was one.
+    pub raw: Option<String>,
+}
+
+/// How a claimed message ended this round.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Meta accepted it.
+    Sent {
+        id: i64,
+        wamid: String,
+        /// WhatsApp's id for the recipient, from the send response.
+        wa_id: Option<String>,
+        /// The normalised number, when it differs from the stored one.
+        to_e164: Option<String>,
+        /// The account's template that replaced free-form content outside the window.
+        template_id: Option<i64>,
+        /// An earlier attempt left error fields to clear.
+        clear_error: bool,
+        to: String,
+        source: Option<Source>,
+    },
+    /// Final failure: a gate, or an error Meta says not to retry.
+    Failed {
+        id: i64,
+        error: ErrorInfo,
+        to: Option<String>,
+        source: Option<Source>,
+    },
+    /// A passing failure: back to `queued`, due at `next_attempt_at`.
+    Retry {
+        id: i64,
+        attempt_count: u32,
+        next_attempt_at: DateTime<Utc>,
+        error: ErrorInfo,
+    },
+    /// Not tried (paused account, recipient busy, shutting down): back to `queued`, no attempt
+    /// counted.
+    Requeue {
+        id: i64,
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+    /// It already had a wamid: only its state is set right.
+    AlreadySent { id: i64, state: &'static str },
+    /// Meta may or may not have accepted it (the answer was lost). Nothing is written: the
+    /// message stays `sending` and the reconciliation decides.
+    Unknown { id: i64 },
+}
+
+impl Outcome {
+    pub fn id(&self) -> i64 {
+        match self {
+            Outcome::Sent { id, .. }
+            | Outcome::Failed { id, .. }
+            | Outcome::Retry { id, .. }
+            | Outcome::Requeue { id, .. }
+            | Outcome::AlreadySent { id, .. }
+            | Outcome::Unknown { id } => *id,
+        }
+    }
+
+    /// A short name for logs and counters.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Requeue { .. } => "requeue",
+            Outcome::AlreadySent { .. } => "already_sent",
+            Outcome::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+const ERROR_FIELDS: [&str; 5] = [
+    "error_code",
+    "error_title",
+    "error_details",
+    "error_help",
+    "meta_response_json",
+];
+
+fn opt(value: &Option<String>) -> Value {
+    match value {
+        Some(v) => Value::String(v.clone()),
+        None => Value::Bool(false),
+    }
+}
+
+fn put_error(values: &mut Map<String, Value>, error: &ErrorInfo) {
+    values.insert("error_code".into(), json!(error.code));
+    values.insert("error_title".into(), json!(error.title));
+    values.insert("error_details".into(), opt(&error.details));
+    values.insert("error_help".into(), json!(error.help));
+    if let Some(raw) = &error.raw {
+        values.insert("meta_response_json".into(), json!(raw));
+    }
+}
+
+/// The `whatsapp.message` values of each outcome (none for [`Outcome::Unknown`]).
+pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Map<String, Value>)> {
+    let now = odoo_datetime(now);
+    outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let mut v = Map::new();
+            match outcome {
+                Outcome::Sent {
+                    id,
+                    wamid,
+                    wa_id,
+                    to_e164,
+                    template_id,
+                    clear_error,
+                    ..
+                } => {
+                    v.insert("state".into(), json!("sent"));
+                    v.insert("wamid".into(), json!(wamid));
+                    v.insert("sent_at".into(), json!(now));
+                    v.insert("callback_data".into(), json!(callback_data(*id)));
+                    if let Some(wa_id) = wa_id {
+                        v.insert("wa_id".into(), json!(wa_id));
+                    }
+                    if let Some(e164) = to_e164 {
+                        v.insert("to_e164".into(), json!(e164));
+                    }
+                    if let Some(t) = template_id {
+                        v.insert("template_id".into(), json!(t));
+                    }
+                    if *clear_error {
+                        for field in ERROR_FIELDS {
+                            v.insert(field.into(), Value::Bool(false));
+                        }
+                        v.insert("next_attempt_at".into(), Value::Bool(false));
+                    }
+                    Some((*id, v))
+                }
+                Outcome::Failed { id, error, .. } => {
+                    v.insert("state".into(), json!("failed"));
+                    v.insert("failed_at".into(), json!(now));
+                    put_error(&mut v, error);
+                    Some((*id, v))
+                }
+                Outcome::Retry {
+                    id,
+                    attempt_count,
+                    next_attempt_at,
+                    error,
+                } => {
+                    v.insert("state".into(), json!("queued"));
+                    v.insert("attempt_count".into(), json!(attempt_count));
+                    v.insert(
+                        "next_attempt_at".into(),
+                        json!(odoo_datetime(*next_attempt_at)),
+                    );
+                    put_error(&mut v, error);
+                    Some((*id, v))
+                }
+                Outcome::Requeue {
+                    id,
+                    next_attempt_at,
+                } => {
+                    v.insert("state".into(), json!("queued"));
+                    v.insert(
+                        "next_attempt_at".into(),
+                        next_attempt_at
+                            .map(|t| json!(odoo_datetime(t)))
+                            .unwrap_or(Value::Bool(false)),
+                    );
+                    Some((*id, v))
+                }
+                Outcome::AlreadySent { id, state } => {
+                    v.insert("state".into(), json!(state));
+                    Some((*id, v))
+                }
+                Outcome::Unknown { .. } => None,
+            }
+        })
+        .collect()
+}
+
+/// A chatter note to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub model: String,
+    pub res_id: i64,
+    /// Plain text (escaped into HTML by [`note_values`]).
+    pub text: String,
+}
+
+/// The notes for the sent and failed messages that have a source document.
+pub fn chatter_notes(outcomes: &[Outcome]) -> Vec<Note> {
+    outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Sent {
+                to,
+                source: Some(s),
+                ..
+            } if s.note => Some(Note {
+                model: s.model.clone(),
+                res_id: s.id,
+                text: format!("WhatsApp message sent to {to}."),
+            }),
+            Outcome::Failed {
+                to,
+                error,
+                source: Some(s),
+                ..
+            } if s.note => Some(Note {
+                model: s.model.clone(),
+                res_id: s.id,
+                text: format!(
+                    "WhatsApp message{} not sent: {}. {}",
+                    to.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(),
+                    error.title,
+                    error.help
+                ),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `mail.message` values of an internal note (`subtype_id`: the id of `mail.mt_note`).
+pub fn note_values(note: &Note, subtype_id: i64) -> Map<String, Value> {
+    let mut v = Map::new();
+    v.insert("model".into(), json!(note.model));
+    v.insert("res_id".into(), json!(note.res_id));
+    v.insert("message_type".into(), json!("comment"));
+    v.insert("subtype_id".into(), json!(subtype_id));
+    v.insert(
+        "body".into(),
+        json!(format!("<p>{}</p>", escape_html(&note.text))),
+    );
+    v
+}
+
+/// The indicator fields of a source document that a sent message of `trigger` sets:
+/// (model, boolean field, date field).
+pub fn flag_fields(trigger: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match trigger {
+        "order_creation" => (
+            "sale.order",
+            "x_whatsapp_creation_sent",
+            "x_whatsapp_creation_sent_date",
+        ),
+        "order_validation" => (
+            "sale.order",
+            "x_whatsapp_validation_sent",
+            "x_whatsapp_validation_sent_date",
+        ),
+        "order_details" => (
+            "sale.order",
+            "x_whatsapp_details_sent",
+            "x_whatsapp_details_sent_date",
+        ),
+        "invoice_posted" | "invoice_details" => (
+            "account.move",
+            "x_whatsapp_invoice_sent",
+            "x_whatsapp_invoice_sent_date",
+        ),
+        "residual_change" => (
+            "account.move",
+            "x_whatsapp_residual_sent",
+            "x_whatsapp_residual_sent_date",
+        ),
+        "unpaid_reminder" => (
+            "account.move",
+            "x_whatsapp_unpaid_reminder_sent",
+            "x_whatsapp_unpaid_reminder_sent_date",
+        ),
+        _ => return None,
+    })
+}
+
+/// One `write` per (model, indicator): the ids and the values.
+pub fn source_flags(
+    outcomes: &[Outcome],
+    now: DateTime<Utc>,
+) -> Vec<(String, Vec<i64>, Map<String, Value>)> {
+    let now = odoo_datetime(now);
+    let mut groups: BTreeMap<(&'static str, &'static str, &'static str), Vec<i64>> =
+        BTreeMap::new();
+    for outcome in outcomes {
+        if let Outcome::Sent {
+            source: Some(s), ..
+        } = outcome
+        {
+            if let Some(fields) = flag_fields(&s.trigger).filter(|(model, ..)| *model == s.model) {
+                let ids = groups.entry(fields).or_default();
+                if !ids.contains(&s.id) {
+                    ids.push(s.id);
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((model, flag, date), ids)| {
+            let mut v = Map::new();
+            v.insert(flag.into(), Value::Bool(true));
+            v.insert(date.into(), json!(now));
+            (model.to_owned(), ids, v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn source(model: &str, id: i64, trigger: &str) -> Option<Source> {
+        Some(Source {
+            model: model.into(),
+            id,
+            trigger: trigger.into(),
+            note: true,
+        })
+    }
+
+    fn sent(id: i64, src: Option<Source>) -> Outcome {
+        Outcome::Sent {
+            id,
+            wamid: format!("wamid.{id}"),
+            wa_id: Some("2250700000001".into()),
+            to_e164: None,
+            template_id: None,
+            clear_error: false,
+            to: "+2250700000001".into(),
+            source: src,
+        }
+    }
+
+    fn gate_failure(id: i64) -> Outcome {
+        Outcome::Failed {
+            id,
+            error: ErrorInfo {
+                code: "not_opted_in".into(),
+                title: "No WhatsApp opt-in".into(),
+                details: None,
+                help: "Tick 'WhatsApp opt-in' <on> the contact.".into(),
+                raw: None,
+            },
+            to: Some("+2250700000002".into()),
+            source: source("sale.order", 8, "order_creation"),
+        }
+    }
+
+    #[test]
+    fn callback_data_round_trips() {
+        assert_eq!(callback_data(42), "42");
+        assert_eq!(parse_callback_data("42"), Some(42));
+        assert_eq!(parse_callback_data("wa-msg:42"), Some(42));
+        assert_eq!(parse_callback_data("wa-msg:-1"), None);
+        assert_eq!(parse_callback_data("+42"), None);
+        assert_eq!(parse_callback_data("0"), None);
+        assert_eq!(parse_callback_data("job-77"), None);
+    }
+
+    #[test]
+    fn one_update_per_message_with_everything_in_it() {
+        let outcomes = vec![
+            Outcome::Sent {
+                id: 1,
+                wamid: "wamid.1".into(),
+                wa_id: Some("2250700000001".into()),
+                to_e164: Some("+2250700000001".into()),
+                template_id: Some(7),
+                clear_error: true,
+                to: "+2250700000001".into(),
+                source: None,
+            },
+            gate_failure(2),
+            Outcome::Retry {
+                id: 3,
+                attempt_count: 2,
+                next_attempt_at: now() + chrono::TimeDelta::seconds(10),
+                error: ErrorInfo {
+                    code: "130429".into(),
+                    title: "Throughput limit reached".into(),
+                    details: Some("slow down".into()),
+                    help: "Retried shortly.".into(),
+                    raw: Some("{\"error\":{}}".into()),
+                },
+            },
+            Outcome::Requeue {
+                id: 4,
+                next_attempt_at: None,
+            },
+            Outcome::AlreadySent {
+                id: 5,
+                state: "delivered",
+            },
+            Outcome::Unknown { id: 6 },
+        ];
+        let updates = message_updates(&outcomes, now());
+        let ids: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids,
+            [1, 2, 3, 4, 5],
+            "nothing is written for an unknown outcome"
+        );
+
+        let sent = &updates[0].1;
+        assert_eq!(sent["state"], "sent");
+        assert_eq!(sent["wamid"], "wamid.1");
+        assert_eq!(sent["sent_at"], "2026-03-01 12:00:00");
+        assert_eq!(sent["callback_data"], "1");
+        assert_eq!(sent["to_e164"], "+2250700000001");
+        assert_eq!(sent["template_id"], 7);
+        assert_eq!(sent["error_help"], false);
+        assert_eq!(sent["next_attempt_at"], false);
+
+        let failed = &updates[1].1;
+        assert_eq!(failed["state"], "failed");
+        assert_eq!(failed["error_code"], "not_opted_in");
+        assert_eq!(failed["error_details"], false);
+        assert!(failed.get("meta_response_json").is_none());
+
+        let retry = &updates[2].1;
+        assert_eq!(retry["state"], "queued");
+        assert_eq!(retry["attempt_count"], 2);
+        assert_eq!(retry["next_attempt_at"], "2026-03-01 12:00:10");
+        assert_eq!(retry["error_code"], "130429");
+        assert_eq!(retry["meta_response_json"], "{\"error\":{}}");
+
+        assert_eq!(updates[3].1["next_attempt_at"], false);
+        assert_eq!(updates[4].1["state"], "delivered");
+        assert_eq!(updates[4].1.len(), 1);
+    }
+
+    #[test]
+    fn failures_of_the_same_kind_have_identical_values() {
+        // So the client can send them in one `write`.
+        let updates = message_updates(&[gate_failure(1), gate_failure(2)], now());
+        assert_eq!(updates[0].1, updates[1].1);
+    }
+
+    #[test]
+    fn notes_go_to_the_source_document_escaped() {
+        let mut no_note = source("res.partner", 3, "campaign");
+        if let Some(s) = no_note.as_mut() {
+            s.note = false;
+        }
+        let outcomes = vec![
+            sent(1, source("account.move", 42, "invoice_posted")),
+            gate_failure(2),
+            sent(3, no_note),
+            sent(4, None),
+        ];
+        let notes = chatter_notes(&outcomes);
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0].model, "account.move");
+        assert_eq!(notes[0].text, "WhatsApp message sent to +2250700000001.");
+        assert!(notes[1]
+            .text
+            .starts_with("WhatsApp message to +2250700000002 not sent: No WhatsApp opt-in."));
+        let v = note_values(&notes[1], 2);
+        assert_eq!(v["subtype_id"], 2);
+        assert_eq!(v["message_type"], "comment");
+        assert!(v["body"]
+            .as_str()
+            .unwrap()
+            .contains("Tick &#x27;WhatsApp opt-in&#x27; &lt;on&gt; the contact."));
+    }
+
+    #[test]
+    fn indicators_are_grouped_per_model_and_field() {
+        let outcomes = vec![
+            sent(1, source("account.move", 42, "invoice_posted")),
+            sent(2, source("account.move", 43, "invoice_details")),
+            sent(3, source("sale.order", 8, "order_creation")),
+            sent(4, source("account.move", 42, "invoice_posted")),
+            // Wrong model for the trigger, manual sends, failures: nothing.
+            sent(5, source("res.partner", 9, "invoice_posted")),
+            sent(6, source("sale.order", 9, "manual")),
+            gate_failure(7),
+        ];
+        let flags = source_flags(&outcomes, now());
+        assert_eq!(flags.len(), 2);
+        let (model, ids, values) = &flags[0];
+        assert_eq!(model, "account.move");
+        assert_eq!(ids, &[42, 43]);
+        assert_eq!(values["x_whatsapp_invoice_sent"], true);
+        assert_eq!(
+            values["x_whatsapp_invoice_sent_date"],
+            "2026-03-01 12:00:00"
+        );
+        assert_eq!(flags[1].0, "sale.order");
+        assert_eq!(flags[1].1, [8]);
+        assert!(flags[1].2.contains_key("x_whatsapp_creation_sent"));
+    }
+}

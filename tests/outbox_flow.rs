@@ -1,0 +1,676 @@
+//! The outbox end to end on loopback: the Odoo stand-in holds the queue, the sandbox (or a
+//! scripted Graph server) plays Meta, and `outbox::run` moves messages between them.
+
+mod support;
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use chrono::{TimeDelta, Utc};
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::{client_config, OdooStandin};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use whatsapp_sidecar::odoo::OdooClient;
+use whatsapp_sidecar::outbox::{run, OutboxContext, OutboxSettings};
+use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter, SandboxConfig, SandboxHandle};
+use whatsapp_sidecar::secret::Secret;
+use whatsapp_sidecar::whatsapp::{ClientConfig, CloudClient};
+
+const PHONE_ID: &str = "sandbox-0001";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn fast_settings() -> OutboxSettings {
+    OutboxSettings {
+        poll_interval: ms(50),
+        flush_interval: ms(20),
+        cache_ttl: ms(100),
+        ..OutboxSettings::default()
+    }
+}
+
+fn odoo_time(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+struct Outbox {
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Outbox {
+    async fn start(standin: &OdooStandin, graph_url: &str, settings: OutboxSettings) -> Outbox {
+        // RUST_LOG=whatsapp_sidecar=debug shows the outbox's log in failing tests.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let odoo = OdooClient::new(client_config(standin)).expect("odoo client");
+        let url = graph_url.parse().expect("graph url");
+        let mut cfg = ClientConfig::new(url, "v25.0");
+        cfg.timeout = Duration::from_secs(5);
+        let whatsapp = CloudClient::new(cfg).expect("cloud client");
+        let ctx = OutboxContext::new(odoo, whatsapp, settings);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(ctx, shutdown.clone()));
+        Outbox { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the outbox stops within 10 s")
+            .expect("the outbox task does not panic");
+    }
+}
+
+async fn sandbox(config: SandboxConfig) -> (SandboxHandle, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    let shutdown = CancellationToken::new();
+    let handle = SandboxHandle::start(listener, config, shutdown.clone())
+        .await
+        .expect("sandbox starts");
+    (handle, shutdown)
+}
+
+/// Waits until `check` holds (polling), or fails the test with `what`.
+async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(ms(20)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn state(standin: &OdooStandin, id: i64) -> String {
+    text(&standin.field("whatsapp.message", id, "state"))
+}
+
+fn hello_template(standin: &OdooStandin, account: i64, status: &str) -> i64 {
+    standin.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_hello", "language": "en_US", "account_id": account,
+               "status": status, "parameter_format": "positional",
+               "components_json": json!([{"type": "BODY", "text": "Hello! Thanks for choosing us."}]).to_string()}),
+    )
+}
+
+fn open_window(standin: &OdooStandin, account: i64, wa_id: &str) -> i64 {
+    let now = Utc::now();
+    standin.insert(
+        "whatsapp.conversation",
+        json!({"account_id": account, "wa_id": wa_id,
+               "last_inbound_at": odoo_time(now - TimeDelta::minutes(5)),
+               "window_expires_at": odoo_time(now + TimeDelta::hours(23))}),
+    )
+}
+
+#[tokio::test]
+async fn a_queued_template_reaches_the_sandbox_and_comes_back_sent() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 01", true);
+    let template = hello_template(&standin, account, "approved");
+    let id = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template,
+               "res_model": "res.partner", "res_id": alice}),
+    );
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the message is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+
+    let record = standin.record("whatsapp.message", id).expect("message");
+    let accepted = sandbox
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(accepted.len(), 1, "sent exactly once");
+    assert_eq!(accepted[0].kind, "template");
+    assert_eq!(text(&record["wamid"]), accepted[0].wamid);
+    assert_eq!(text(&record["to_e164"]), "+33612345601");
+    assert_eq!(text(&record["callback_data"]), id.to_string());
+    assert!(record["sent_at"].is_string());
+    assert!(record["claimed_at"].is_string());
+    assert_eq!(
+        standin.write_count("whatsapp.message", id),
+        2,
+        "one claim write and one result write"
+    );
+    let notes = standin.chatter("res.partner", alice);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("WhatsApp message sent to +33612345601")),
+        "{notes:?}"
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn free_form_inside_the_window_and_a_report_pdf_as_document() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 02", true);
+    open_window(&standin, account, "33612345602");
+    sandbox
+        .inject(&InjectRequest {
+            from: "+33612345602".into(),
+            text: Some("Hello, my order?".into()),
+            ..InjectRequest::default()
+        })
+        .expect("inject");
+    let hello = standin.queue_message(account, alice, "Your order ships today: https://x.test/t/1");
+    let document = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "document", "body": "Order S00004", "trigger": "order_details",
+               "res_model": "sale.order", "res_id": 4, "report_name": "sale.report_saleorder",
+               "media_filename": "S00004.pdf"}),
+    );
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("both are sent", Duration::from_secs(20), || {
+        state(&standin, hello) == "sent" && state(&standin, document) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+
+    let all = sandbox.messages(&RecordFilter::default()).expect("record");
+    let by_cb = |id: i64| {
+        all.iter()
+            .find(|m| m.callback_data.as_deref() == Some(id.to_string().as_str()))
+            .expect("recorded")
+            .clone()
+    };
+    assert_eq!(by_cb(hello).kind, "text");
+    let doc = by_cb(document);
+    assert_eq!(doc.kind, "document");
+    let body: Value = serde_json::from_slice(&doc.body).expect("recorded body is JSON");
+    assert!(body["document"]["id"].is_string(), "uploaded: {body}");
+    assert_eq!(body["document"]["filename"], "S00004.pdf");
+    assert_eq!(body["document"]["caption"], "Order S00004");
+    assert!(standin
+        .reports_served()
+        .contains(&("sale.report_saleorder".to_string(), vec![4])));
+    assert_eq!(
+        standin.field("sale.order", 4, "x_whatsapp_details_sent"),
+        json!(true)
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn each_gate_failure_is_written_with_its_help_and_nothing_is_sent() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let approved = hello_template(&standin, account, "approved");
+    let pending = standin.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_pending", "language": "en_US", "account_id": account,
+               "status": "pending", "components_json": "[{\"type\": \"BODY\", \"text\": \"Hi\"}]"}),
+    );
+    let invoice = standin.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_invoice", "language": "en_US", "account_id": account,
+               "status": "approved", "header_type": "none",
+               "components_json": json!([{"type": "BODY", "text": "Hello {{1}}, invoice {{2}} of {{3}}."}]).to_string()}),
+    );
+    standin.insert(
+        "whatsapp.template.variable",
+        json!({"template_id": invoice, "name": "1", "component": "body", "field_path": "name"}),
+    );
+    let bob = standin.add_partner("Bob", "+33 6 12 34 56 03", false);
+    let carol = standin.add_partner("Carol", "12", true);
+    let dave = standin.add_partner("Dave", "+33 6 12 34 56 04", true);
+
+    let template = |partner: i64, template: i64| {
+        standin.queue_message_with(
+            account,
+            partner,
+            json!({"message_type": "template", "template_id": template}),
+        )
+    };
+    let cases = [
+        (
+            template(bob, approved),
+            "not_opted_in",
+            "The customer has not opted in to WhatsApp messages: tick 'WhatsApp opt-in' on the contact Bob",
+        ),
+        (template(carol, approved), "bad_number", "\"12\""),
+        (
+            standin.queue_message(account, dave, "Hello"),
+            "window_closed",
+            "set 'Generic template' on the account",
+        ),
+        (template(dave, pending), "template_not_approved", "is pending at Meta"),
+        (
+            standin.queue_message_with(
+                account,
+                dave,
+                json!({"message_type": "template", "template_id": invoice,
+                       "res_model": "res.partner", "res_id": dave}),
+            ),
+            "template_params",
+            "Template sidecar_invoice (en_US) does not fit this message",
+        ),
+    ];
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("every message failed", Duration::from_secs(10), || {
+        cases
+            .iter()
+            .all(|(id, ..)| state(&standin, *id) == "failed")
+    })
+    .await;
+    outbox.stop().await;
+
+    for (id, code, help) in cases {
+        let record = standin.record("whatsapp.message", id).expect("message");
+        assert_eq!(text(&record["error_code"]), code, "message {id}");
+        let written = text(&record["error_help"]);
+        assert!(
+            written.contains(help),
+            "message {id}: {written:?} lacks {help:?}"
+        );
+        assert!(!text(&record["error_title"]).is_empty());
+        assert!(record["failed_at"].is_string());
+    }
+    assert!(
+        sandbox
+            .messages(&RecordFilter::default())
+            .expect("record")
+            .is_empty(),
+        "no gate failure reaches Meta"
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn without_a_default_account_the_message_fails_saying_so() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    standin.update("whatsapp.account", account, json!({"is_default": false}));
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 05", true);
+    let id = standin.queue_message_with(account, alice, json!({"account_id": false}));
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the message failed", Duration::from_secs(10), || {
+        state(&standin, id) == "failed"
+    })
+    .await;
+    outbox.stop().await;
+    let help = text(&standin.field("whatsapp.message", id, "error_help"));
+    assert!(help.contains("has no default account"), "{help}");
+    assert!(help.contains("'Default for the company'"), "{help}");
+    sandbox_stop.cancel();
+}
+
+fn queued_with(standin: &OdooStandin, id: i64, code: &str) -> bool {
+    let Some(r) = standin.record("whatsapp.message", id) else {
+        return false;
+    };
+    text(&r["state"]) == "queued"
+        && text(&r["error_code"]) == code
+        && r["next_attempt_at"].is_string()
+        && r["attempt_count"] == json!(1)
+}
+
+#[tokio::test]
+async fn throughput_errors_requeue_with_a_next_attempt() {
+    let standin = OdooStandin::start().await;
+    let mut config = SandboxConfig::default();
+    config.phone_numbers[0].throughput_mps = 1;
+    config.phone_numbers[0].throughput_burst = Some(1);
+    let (sandbox, sandbox_stop) = sandbox(config).await;
+    // The account believes it may send 1,000 per second: Meta (the sandbox) says otherwise.
+    let account = standin.add_account("Main", PHONE_ID, 1000);
+    let template = hello_template(&standin, account, "approved");
+    let ids: Vec<i64> = (0..6)
+        .map(|i| {
+            let p = standin.add_partner(&format!("P{i}"), &format!("+33 6 12 34 57 0{i}"), true);
+            standin.queue_message_with(
+                account,
+                p,
+                json!({"message_type": "template", "template_id": template}),
+            )
+        })
+        .collect();
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually(
+        "a message is requeued after 130429",
+        Duration::from_secs(10),
+        || ids.iter().any(|id| queued_with(&standin, *id, "130429")),
+    )
+    .await;
+    outbox.stop().await;
+    assert!(sandbox.rejected(130429) >= 1);
+    let id = ids
+        .iter()
+        .copied()
+        .find(|id| queued_with(&standin, *id, "130429"))
+        .expect("requeued");
+    let record = standin.record("whatsapp.message", id).expect("message");
+    assert!(text(&record["error_help"]).contains("retried"));
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn pair_rate_errors_requeue_that_recipient_at_least_six_seconds_later() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 06", true);
+    let ids: Vec<i64> = (0..2)
+        .map(|_| {
+            standin.queue_message_with(
+                account,
+                alice,
+                json!({"message_type": "template", "template_id": template}),
+            )
+        })
+        .collect();
+    // The daemon's own pair pacing is switched off, so the sandbox's 131056 is reached.
+    let settings = OutboxSettings {
+        pair_interval: ms(1),
+        ..fast_settings()
+    };
+    let before = Utc::now();
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually(
+        "one sent, the other requeued after 131056",
+        Duration::from_secs(10),
+        || {
+            ids.iter().any(|id| state(&standin, *id) == "sent")
+                && ids.iter().any(|id| queued_with(&standin, *id, "131056"))
+        },
+    )
+    .await;
+    outbox.stop().await;
+    let id = ids
+        .iter()
+        .copied()
+        .find(|id| queued_with(&standin, *id, "131056"))
+        .expect("requeued");
+    let next = text(&standin.field("whatsapp.message", id, "next_attempt_at"));
+    let next = chrono::NaiveDateTime::parse_from_str(&next, "%Y-%m-%d %H:%M:%S")
+        .expect("datetime")
+        .and_utc();
+    assert!(next >= before + TimeDelta::seconds(6), "{next} vs {before}");
+    sandbox_stop.cancel();
+}
+
+/// A Graph server that answers every send with a bare HTTP 500.
+async fn failing_graph() -> (String, CancellationToken) {
+    let app = Router::new().route(
+        "/{version}/{phone}/messages",
+        post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+    });
+    (format!("http://{addr}"), stop)
+}
+
+#[tokio::test]
+async fn server_errors_requeue_with_a_next_attempt() {
+    let standin = OdooStandin::start().await;
+    let (graph, graph_stop) = failing_graph().await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 07", true);
+    let id = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let outbox = Outbox::start(&standin, &graph, fast_settings()).await;
+    eventually("requeued after HTTP 500", Duration::from_secs(10), || {
+        queued_with(&standin, id, "http_500")
+    })
+    .await;
+    outbox.stop().await;
+    let help = text(&standin.field("whatsapp.message", id, "error_help"));
+    assert!(help.contains("HTTP 500"), "{help}");
+    graph_stop.cancel();
+}
+
+#[tokio::test]
+async fn a_bad_token_pauses_the_account_once_and_keeps_the_messages() {
+    let standin = OdooStandin::start().await;
+    let config = SandboxConfig {
+        tokens: vec![Secret::new("the-only-valid-token")],
+        ..SandboxConfig::default()
+    };
+    let (sandbox, sandbox_stop) = sandbox(config).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let ids: Vec<i64> = (0..5)
+        .map(|i| {
+            let p = standin.add_partner(&format!("P{i}"), &format!("+33 6 12 34 58 0{i}"), true);
+            standin.queue_message_with(
+                account,
+                p,
+                json!({"message_type": "template", "template_id": template}),
+            )
+        })
+        .collect();
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the account is paused", Duration::from_secs(10), || {
+        standin.field("whatsapp.account", account, "paused") == json!(true)
+    })
+    .await;
+    eventually(
+        "every message is back in the queue",
+        Duration::from_secs(10),
+        || ids.iter().all(|id| state(&standin, *id) == "queued"),
+    )
+    .await;
+    // Give the loop a few more polls: the paused account's messages are left alone.
+    tokio::time::sleep(ms(500)).await;
+    outbox.stop().await;
+
+    assert_eq!(
+        standin.write_count("whatsapp.account", account),
+        1,
+        "the pause is written once, not per message"
+    );
+    let reason = text(&standin.field("whatsapp.account", account, "paused_reason"));
+    assert!(reason.to_lowercase().contains("access token"), "{reason}");
+    assert!(standin
+        .field("whatsapp.account", account, "paused_at")
+        .is_string());
+    for id in &ids {
+        assert_eq!(state(&standin, *id), "queued");
+        assert_eq!(
+            standin.field("whatsapp.message", *id, "error_code"),
+            json!(false),
+            "not a failure of the message"
+        );
+    }
+    assert!(sandbox
+        .messages(&RecordFilter::default())
+        .expect("record")
+        .is_empty());
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn messages_left_sending_are_proven_or_requeued_after_the_delay() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 08", true);
+    let bob = standin.add_partner("Bob", "+33 6 12 34 56 09", true);
+    let long_ago = odoo_time(Utc::now() - TimeDelta::hours(1));
+    // Left by a crashed daemon, without proof.
+    let lost = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template,
+               "state": "sending", "claimed_at": long_ago}),
+    );
+    // Left by a crashed daemon, but the inbound side recorded its status (proof).
+    let proven = standin.queue_message_with(
+        account,
+        bob,
+        json!({"message_type": "template", "template_id": template, "state": "sending",
+               "claimed_at": long_ago, "wamid": "wamid.PROVEN", "delivered_at": long_ago}),
+    );
+    let settings = OutboxSettings {
+        reconcile_delay: Duration::from_secs(3),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually(
+        "the proven message is delivered",
+        Duration::from_secs(5),
+        || state(&standin, proven) == "delivered",
+    )
+    .await;
+    // Within the delay after start, the unproven one is left alone: its status may be on its way.
+    assert_eq!(state(&standin, lost), "sending");
+    eventually(
+        "the unproven message is requeued and sent",
+        Duration::from_secs(15),
+        || state(&standin, lost) == "sent",
+    )
+    .await;
+    outbox.stop().await;
+    let sent = sandbox.messages(&RecordFilter::default()).expect("record");
+    assert_eq!(sent.len(), 1, "only the unproven message is sent again");
+    assert_eq!(
+        sent[0].callback_data.as_deref(),
+        Some(lost.to_string().as_str())
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn results_wait_out_an_odoo_outage_and_nothing_is_lost() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let ids: Vec<i64> = (0..20)
+        .map(|i| {
+            let p = standin.add_partner(&format!("P{i}"), &format!("+33 6 12 34 59 {i:02}"), true);
+            standin.queue_message_with(
+                account,
+                p,
+                json!({"message_type": "template", "template_id": template}),
+            )
+        })
+        .collect();
+    // Results are held for two seconds, long enough to take Odoo away in between.
+    let settings = OutboxSettings {
+        flush_interval: Duration::from_secs(2),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually("Meta accepted all 20", Duration::from_secs(10), || {
+        sandbox
+            .messages(&RecordFilter::default())
+            .map(|m| m.len() == 20)
+            .unwrap_or(false)
+    })
+    .await;
+    standin.go_down(support::Outage::Refuse).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    standin.come_back().await;
+    eventually("every result is written", Duration::from_secs(30), || {
+        ids.iter().all(|id| state(&standin, *id) == "sent")
+    })
+    .await;
+    outbox.stop().await;
+    assert_eq!(
+        sandbox
+            .messages(&RecordFilter::default())
+            .expect("record")
+            .len(),
+        20,
+        "nothing was sent twice"
+    );
+    for id in &ids {
+        assert!(standin.write_count("whatsapp.message", *id) <= 2);
+    }
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn at_shutdown_messages_not_sent_yet_go_back_to_the_queue() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 10", true);
+    // Two for the same recipient: the second waits its 6.5 s turn in memory.
+    let first = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let second = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the first is sent", Duration::from_secs(10), || {
+        state(&standin, first) == "sent"
+    })
+    .await;
+    assert_eq!(state(&standin, second), "sending", "held for the pair rate");
+    outbox.stop().await;
+    assert_eq!(state(&standin, second), "queued");
+    assert_eq!(
+        standin.field("whatsapp.message", second, "attempt_count"),
+        json!(0),
+        "not counted as an attempt"
+    );
+    assert_eq!(
+        sandbox
+            .messages(&RecordFilter::default())
+            .expect("record")
+            .len(),
+        1
+    );
+    sandbox_stop.cancel();
+}
