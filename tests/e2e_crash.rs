@@ -30,9 +30,7 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
     // Meta groups statuses of one number in one POST when they are due together.
     meta.webhooks.batch_max = 20;
     let mut w = World::with_meta(meta, MPS).await;
-    w.config.set("outbox.reconcile_delay_secs", 3);
-    w.config.set("outbox.poll_interval_ms", 50);
-    w.config.set("outbox.flush_interval_ms", 50);
+    w.config.set("outbox.reconcile_delay_secs", 3.0);
     let template = w.hello_template("approved");
     let ids: Vec<i64> = (0..MESSAGES)
         .map(|i| {

@@ -112,9 +112,18 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
             .collect();
         assert_eq!(sent.len(), 1, "message {id} sent {} times", sent.len());
         assert_eq!(m["wamid"], json!(sent[0].wamid));
-        for stamp in ["sent_at", "delivered_at", "read_at"] {
-            assert!(m[stamp].is_string(), "message {id} has no {stamp}: {m:?}");
-        }
+        let stamps: Vec<String> = ["sent_at", "delivered_at", "read_at"]
+            .iter()
+            .map(|f| e2e_support::text(&m[*f]))
+            .collect();
+        assert!(
+            stamps.iter().all(|s| s.len() == 19),
+            "message {id} lacks a timestamp: {stamps:?}"
+        );
+        assert!(
+            stamps[0] <= stamps[1] && stamps[1] <= stamps[2],
+            "message {id}: sent ≤ delivered ≤ read, as Meta reported them: {stamps:?}"
+        );
     }
     for (wamid_or_body, field) in [
         ("wamid.OUTAGE-1", "wamid"),

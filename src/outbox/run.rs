@@ -1087,6 +1087,7 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
         Ok(resp) => Outcome::Sent {
             id: message.id,
             wamid: resp.wamid().to_owned(),
+            sent_at: Utc::now(),
             wa_id: resp.wa_id().map(str::to_owned),
             to_e164: plan.write_e164.then(|| to.clone()),
             template_id: if plan.window_template {

@@ -68,6 +68,8 @@ pub enum Outcome {
     Sent {
         id: i64,
         wamid: String,
+        /// When Meta accepted it (written as `sent_at`, whenever the write-back happens).
+        sent_at: DateTime<Utc>,
         /// WhatsApp's id for the recipient, from the send response.
         wa_id: Option<String>,
         /// The normalised number, when it differs from the stored one.
@@ -167,6 +169,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                 Outcome::Sent {
                     id,
                     wamid,
+                    sent_at,
                     wa_id,
                     to_e164,
                     template_id,
@@ -175,7 +178,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                 } => {
                     v.insert("state".into(), json!("sent"));
                     v.insert("wamid".into(), json!(wamid));
-                    v.insert("sent_at".into(), json!(now));
+                    v.insert("sent_at".into(), json!(odoo_datetime(*sent_at)));
                     v.insert("callback_data".into(), json!(callback_data(*id)));
                     if let Some(wa_id) = wa_id {
                         v.insert("wa_id".into(), json!(wa_id));
@@ -402,6 +405,7 @@ mod tests {
         Outcome::Sent {
             id,
             wamid: format!("wamid.{id}"),
+            sent_at: now(),
             wa_id: Some("2250700000001".into()),
             to_e164: None,
             template_id: None,
@@ -443,6 +447,8 @@ mod tests {
             Outcome::Sent {
                 id: 1,
                 wamid: "wamid.1".into(),
+                // Accepted by Meta a minute before the write-back (e.g. Odoo was down).
+                sent_at: now() - chrono::TimeDelta::seconds(60),
                 wa_id: Some("2250700000001".into()),
                 to_e164: Some("+2250700000001".into()),
                 template_id: Some(7),
@@ -484,7 +490,10 @@ mod tests {
         let sent = &updates[0].1;
         assert_eq!(sent["state"], "sent");
         assert_eq!(sent["wamid"], "wamid.1");
-        assert_eq!(sent["sent_at"], "2026-03-01 12:00:00");
+        assert_eq!(
+            sent["sent_at"], "2026-03-01 11:59:00",
+            "when Meta accepted it, not when it was written"
+        );
         assert_eq!(sent["callback_data"], "1");
         assert_eq!(sent["to_e164"], "+2250700000001");
         assert_eq!(sent["template_id"], 7);

@@ -247,6 +247,8 @@ impl DaemonConfig {
         config.set("webhook.keys_refresh_secs", 1);
         config.set("inbound.poll_interval_ms", 100);
         config.set("inbound.min_batch_interval_ms", 50);
+        config.set("outbox.poll_interval_secs", 0.1);
+        config.set("outbox.flush_interval_secs", 0.05);
         config.set("log.filter", "info");
         config
     }
