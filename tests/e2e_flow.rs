@@ -52,13 +52,40 @@ async fn an_injected_inbound_text_creates_a_conversation_and_a_received_message(
     assert!(c["last_inbound_at"].is_string());
     assert!(c["window_expires_at"].is_string());
 
-    // The stored event is marked processed.
+    // A contact whose number was typed in another format is found too.
+    let dominique = w.partner("Dominique", "+33 (0)6.12.34.56.79", true);
+    w.meta
+        .inject(&InjectRequest {
+            from: "+33612345679".into(),
+            text: Some("Et moi ?".into()),
+            ..Default::default()
+        })
+        .expect("inject");
+    eventually("Dominique's message", Duration::from_secs(15), || {
+        w.odoo
+            .search(MESSAGE, json!([["body", "=", "Et moi ?"]]))
+            .len()
+            == 1
+    })
+    .await;
+    let id = w.odoo.search(MESSAGE, json!([["body", "=", "Et moi ?"]]))[0];
+    assert_eq!(
+        w.odoo.field(MESSAGE, id, "partner_id")[0],
+        json!(dominique),
+        "matched whatever the number's formatting"
+    );
+
+    // The stored events are marked processed.
     let events = w.odoo.search(EVENT, json!([]));
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2);
     eventually(
-        "the event is marked processed",
+        "the events are marked processed",
         Duration::from_secs(5),
-        || w.odoo.field(EVENT, events[0], "processed") == json!(true),
+        || {
+            events
+                .iter()
+                .all(|e| w.odoo.field(EVENT, *e, "processed") == json!(true))
+        },
     )
     .await;
 

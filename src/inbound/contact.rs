@@ -8,8 +8,11 @@
 //!   missing ninth digit), so [`NumberKeys`] lists every form the partner may hold: E.164 (with
 //!   and without `+`), international and national formatting, national digits, and those of the
 //!   other Mexican or Brazilian form. Odoo is searched for these exact strings on
-//!   `whatsapp_number_e164`, `mobile` and `phone`; each hit is then re-normalised with the
-//!   phonenumber crate and kept only if it is the same number ([`choose_partner`]).
+//!   `whatsapp_number_e164`, `mobile` and `phone`; when none holds one, `mobile` and `phone`
+//!   are searched again with a pattern of the national digits in order, whatever the spacing
+//!   or punctuation between them (`06.12.34.56.78`, `+33 6 12345678`, `+33 (0)6 ...`). Each hit
+//!   is then re-normalised with the phonenumber crate and kept only if it is the same number
+//!   ([`choose_partner`]).
 
 use chrono::{DateTime, Duration, Utc};
 use phonenumber::{country, Mode, PhoneNumber};
@@ -42,6 +45,9 @@ pub struct NumberKeys {
     pub e164: Vec<String>,
     /// Every string to search Odoo for (E.164 forms, their digits, formatted forms).
     pub search: Vec<String>,
+    /// `=ilike` patterns of the national digits with anything between them
+    /// (`%6%1%2%3%4%5%6%7%8%`), for numbers typed in another format.
+    pub patterns: Vec<String>,
     /// The country of the number, used to read national numbers found on partners.
     region: Option<country::Id>,
 }
@@ -57,6 +63,7 @@ impl NumberKeys {
         forms.extend(alternative_form(&digits));
         let mut e164 = Vec::new();
         let mut search = Vec::new();
+        let mut patterns = Vec::new();
         let mut region = None;
         for form in &forms {
             let plus = format!("+{form}");
@@ -76,11 +83,24 @@ impl NumberKeys {
                     .filter(char::is_ascii_digit)
                     .collect();
                 push_unique(&mut search, national);
+                let code = number.code().value().to_string();
+                if let Some(significant) = form.strip_prefix(code.as_str()) {
+                    // Too few digits would find many unrelated numbers.
+                    if significant.len() >= 6 {
+                        let mut pattern = String::from("%");
+                        for digit in significant.chars() {
+                            pattern.push(digit);
+                            pattern.push('%');
+                        }
+                        push_unique(&mut patterns, pattern);
+                    }
+                }
             }
         }
         Some(NumberKeys {
             e164,
             search,
+            patterns,
             region,
         })
     }
@@ -216,6 +236,7 @@ mod tests {
         }
         assert!(!keys.matches("+33612345679"));
         assert!(!keys.matches("not a number"));
+        assert_eq!(keys.patterns, vec!["%6%1%2%3%4%5%6%7%8%".to_string()]);
         assert_eq!(NumberKeys::from_wa_id("12"), None);
         assert_eq!(NumberKeys::from_wa_id("US.13491208655302741918"), None);
     }

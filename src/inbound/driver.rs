@@ -662,15 +662,53 @@ async fn match_partners(
         ),
         Domain::leaf("phone", "in", json!(search)),
     );
+    let mut candidates = partner_numbers(odoo, &domain).await?;
+    let mut found: HashMap<String, i64> = keys
+        .iter()
+        .filter_map(|(w, k)| choose_partner(k, &candidates).map(|p| ((*w).to_owned(), p)))
+        .collect();
+    // Numbers typed in another format: the national digits in order, anything between them.
+    let patterns: Vec<&str> = keys
+        .iter()
+        .filter(|(w, _)| !found.contains_key(*w))
+        .flat_map(|(_, k)| k.patterns.iter().map(String::as_str))
+        .collect();
+    let Some(domain) = patterns
+        .iter()
+        .flat_map(|p| {
+            [
+                Domain::leaf("mobile", "=ilike", *p),
+                Domain::leaf("phone", "=ilike", *p),
+            ]
+        })
+        .reduce(Domain::or)
+    else {
+        return Ok(found);
+    };
+    candidates.extend(partner_numbers(odoo, &domain).await?);
+    for (w, k) in &keys {
+        if !found.contains_key(*w) {
+            if let Some(p) = choose_partner(k, &candidates) {
+                found.insert((*w).to_owned(), p);
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn partner_numbers(
+    odoo: &OdooClient,
+    domain: &Domain,
+) -> Result<Vec<PartnerNumbers>, OdooError> {
     let records: Vec<PartnerRecord> = odoo
         .search_read(
             PARTNER,
-            &domain,
+            domain,
             &["whatsapp_number_e164", "mobile", "phone"],
             &SearchOptions::new().order("id asc").limit(1000),
         )
         .await?;
-    let candidates: Vec<PartnerNumbers> = records
+    Ok(records
         .into_iter()
         .map(|r| PartnerNumbers {
             id: r.id,
@@ -678,10 +716,6 @@ async fn match_partners(
             mobile: r.mobile,
             phone: r.phone,
         })
-        .collect();
-    Ok(keys
-        .iter()
-        .filter_map(|(w, k)| choose_partner(k, &candidates).map(|p| ((*w).to_owned(), p)))
         .collect())
 }
 
