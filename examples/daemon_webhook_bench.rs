@@ -63,6 +63,7 @@ async fn main() {
                    "sent_at": "2025-06-25 13:29:44", "to_e164": "+33612345678"}),
         );
     }
+    w.config.default_intervals();
     w.config.set("log.filter", "warn");
     w.start_daemon().await;
     let pid = w.daemon().pid();

@@ -39,6 +39,14 @@ struct Args {
     /// The account's (and the sandbox number's) throughput.
     #[arg(long, default_value_t = 80)]
     mps: u32,
+    /// When Meta sends the `sent`, `delivered` and `read` statuses, in milliseconds after it
+    /// accepted the message (each with up to 20 ms of jitter).
+    #[arg(long, default_value_t = 20)]
+    sent_ms: u64,
+    #[arg(long, default_value_t = 60)]
+    delivered_ms: u64,
+    #[arg(long, default_value_t = 120)]
+    read_ms: u64,
     /// Extra daemon settings, `section.key=value` (TOML value), repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
@@ -107,14 +115,20 @@ async fn bench(args: Args, real: &RealOdoo) {
         }
     }
     println!(
-        "queued {total} template messages to {recipients} recipients in {:.1} s on {} ({}); account and sandbox at {} msg/s",
+        "queued {total} template messages to {recipients} recipients in {:.1} s on {} ({}); account and sandbox at {} msg/s; statuses sent/delivered/read {}/{}/{} ms after acceptance",
         seeding.elapsed().as_secs_f64(),
         real.target.url,
         real.target.database,
-        args.mps
+        args.mps,
+        args.sent_ms,
+        args.delivered_ms,
+        args.read_ms
     );
 
     let mut meta_config = real.meta_config(args.mps);
+    meta_config.webhooks.sent_delay_ms = args.sent_ms;
+    meta_config.webhooks.delivered_delay_ms = args.delivered_ms;
+    meta_config.webhooks.read_delay_ms = args.read_ms;
     meta_config.record_limit = total + 10;
     let (meta, _meta_stop) = e2e_support::start_meta(meta_config).await;
     let proxy = OdooProxy::start(&real.target.url).await;
@@ -122,6 +136,7 @@ async fn bench(args: Args, real: &RealOdoo) {
     proxied.url = proxy.url.clone();
     let mut config = DaemonConfig::new(&proxied, &meta.base_url());
     config.set("odoo.timeout_secs", 30);
+    config.default_intervals();
     config.set("log.filter", "warn");
     for setting in &args.settings {
         let Some((key, value)) = setting.split_once('=') else {
@@ -268,5 +283,15 @@ fn report(proxy: &OdooProxy, r0: u64, ids: &[i64], total: usize) -> usize {
     println!(
         "writes per message after its claim: {histogram:?} (writes: count of messages); more than 2: {over}; never claimed: {not_claimed}"
     );
+    for id in ids
+        .iter()
+        .filter(|id| counts.writes_after_claim.get(id).copied().unwrap_or(0) > 2)
+        .take(3)
+    {
+        println!("  message {id} written after its claim:");
+        for what in counts.write_log.get(id).into_iter().flatten() {
+            println!("    {what}");
+        }
+    }
     over
 }

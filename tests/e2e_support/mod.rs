@@ -270,6 +270,20 @@ impl DaemonConfig {
         }
     }
 
+    /// Drops the short test intervals: the daemon's defaults (the shipped configuration's)
+    /// apply, as benchmarks want.
+    pub fn default_intervals(&mut self) {
+        for key in [
+            "webhook.keys_refresh_secs",
+            "inbound.poll_interval_ms",
+            "inbound.min_batch_interval_ms",
+            "outbox.poll_interval_secs",
+            "outbox.flush_interval_secs",
+        ] {
+            self.remove(key);
+        }
+    }
+
     /// Removes `section.key`.
     pub fn remove(&mut self, key: &str) {
         if let Some((section, name)) = key.split_once('.') {
@@ -1024,6 +1038,9 @@ pub struct ProxyCounts {
     pub claimed: std::collections::HashSet<i64>,
     /// Writes (`write` or `load` rows) of each `whatsapp.message` after its claim.
     pub writes_after_claim: std::collections::HashMap<i64, u32>,
+    /// What those writes set, per message: `method: field=value, ...` (for looking into why a
+    /// message was written more often than expected).
+    pub write_log: std::collections::HashMap<i64, Vec<String>>,
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of Odoo that forwards everything unchanged and counts
@@ -1108,7 +1125,7 @@ impl OdooProxy {
                 return;
             }
             let call = &args[5];
-            let touched: Vec<i64> = match method {
+            let touched: Vec<(i64, String)> = match method {
                 "write" => {
                     let ids: Vec<i64> = call[0]
                         .as_array()
@@ -1118,7 +1135,8 @@ impl OdooProxy {
                         c.claimed.extend(ids.iter().copied());
                         return;
                     }
-                    ids
+                    let what = format!("write {}", call[1]);
+                    ids.into_iter().map(|id| (id, what.clone())).collect()
                 }
                 "load" => {
                     let fields: Vec<&str> = call[0]
@@ -1132,16 +1150,25 @@ impl OdooProxy {
                         .as_array()
                         .map(|rows| {
                             rows.iter()
-                                .filter_map(|r| r[col].as_str()?.parse().ok())
+                                .filter_map(|r| {
+                                    let id = r[col].as_str()?.parse().ok()?;
+                                    let what: Vec<String> = fields
+                                        .iter()
+                                        .zip(r.as_array()?.iter())
+                                        .map(|(f, v)| format!("{f}={v}"))
+                                        .collect();
+                                    Some((id, format!("load {}", what.join(", "))))
+                                })
                                 .collect()
                         })
                         .unwrap_or_default()
                 }
                 _ => return,
             };
-            for id in touched {
+            for (id, what) in touched {
                 if c.claimed.contains(&id) {
                     *c.writes_after_claim.entry(id).or_insert(0) += 1;
+                    c.write_log.entry(id).or_default().push(what);
                 }
             }
         }

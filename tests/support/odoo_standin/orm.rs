@@ -107,9 +107,11 @@ pub struct Db {
 }
 
 /// Fields whose `=` / `in` leaves are answered from an index instead of a scan: the ones the
-/// daemon polls on (queued or sending messages, unprocessed events), as Odoo's indexes do.
+/// daemon polls on (queued or sending messages, unprocessed events) or looks statuses up by,
+/// as Odoo's indexes do.
 const VALUE_INDEXED: &[(&str, &str)] = &[
     ("whatsapp.message", "state"),
+    ("whatsapp.message", "callback_data"),
     ("whatsapp.webhook.event", "processed"),
 ];
 
