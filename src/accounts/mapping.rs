@@ -172,7 +172,7 @@ pub fn category_value(category: &TemplateCategory) -> Option<&'static str> {
 ///
 /// The header type, header, body and footer texts and the buttons are computed by the addon from
 /// `components_json`, which holds Meta's array as sent. A status or category the addon does not
-/// know is left out (and reported by [`plan_sync`]).
+/// know is left out (and reported by [`plan_sync`]); so is a quality Meta did not send.
 pub fn template_values(t: &MessageTemplate) -> Map<String, Value> {
     let mut values = Map::new();
     values.insert("name".into(), json!(t.name));
@@ -191,10 +191,11 @@ pub fn template_values(t: &MessageTemplate) -> Map<String, Value> {
     if let Some(status) = status_value(&t.status) {
         values.insert("status".into(), json!(status));
     }
-    values.insert(
-        "quality_rating".into(),
-        json!(quality_value(t.quality.as_deref())),
-    );
+    // Meta sends `quality_score` only for some templates: without it the stored rating stays
+    // (a new record gets the addon's default, `unknown`).
+    if let Some(quality) = &t.quality {
+        values.insert("quality_rating".into(), json!(quality_value(Some(quality))));
+    }
     values.insert(
         "parameter_format".into(),
         json!(match t.parameter_format {

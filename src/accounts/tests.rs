@@ -112,7 +112,10 @@ fn statuses_and_categories_use_the_addon_values() {
     let v = template_values(&t);
     assert_eq!(v["status"], "paused");
     assert_eq!(v["category"], "marketing");
-    assert_eq!(v["quality_rating"], "unknown");
+    assert!(
+        !v.contains_key("quality_rating"),
+        "no quality_score: left as stored"
+    );
     assert_eq!(v["parameter_format"], "positional");
     assert_eq!(v["meta_template_id"], false);
     let flagged = template(json!({"name": "a", "language": "fr", "status": "FLAGGED"}));
