@@ -146,7 +146,10 @@ async fn a_refused_token_fails_the_check_and_the_sync_in_plain_words() {
         message.contains("Meta refused the access token"),
         "{message}"
     );
-    assert!(message.contains("Template sync failed"), "{message}");
+    assert!(
+        message.contains("Template sync failed: access token: Meta refused"),
+        "{message}"
+    );
     assert!(!message.contains("sandbox-token"), "{message}");
     assert!(templates(&w).is_empty());
     assert_eq!(w.odoo.calls(ACCOUNT, "write"), 1);

@@ -111,7 +111,7 @@ async fn handle(
                 mapping::failure_values(&message, &["sync_requested"], Utc::now())
             }
             Err(SyncError::Meta(line)) => {
-                let message = format!("Template sync failed: {line}");
+                let message = format!("Template sync failed: {}: {}", line.item, line.detail);
                 tracing::warn!(account = %account.name, %message, "accounts: template sync failed");
                 mapping::failure_values(&message, &["sync_requested"], Utc::now())
             }
