@@ -280,9 +280,9 @@ pub fn expected_variables(t: &MessageTemplate) -> Vec<VariableKey> {
     out
 }
 
-/// The values of a new variable line. The addon requires a field path or a fixed value; the
-/// fixed value is the placeholder itself (`{{1}}`), so an unmapped variable shows as such in a
-/// sent message instead of passing a sample text off as real data.
+/// The values of a new variable line: unmapped (no field path, no fixed text). An administrator
+/// maps it in WhatsApp > Templates; until then the outbox refuses to send the template, with a
+/// help text naming the variable, rather than sending a placeholder or Meta's sample values.
 pub fn variable_values(key: &VariableKey, sequence: usize) -> Map<String, Value> {
     let mut values = Map::new();
     values.insert("name".into(), json!(key.name));
@@ -291,7 +291,6 @@ pub fn variable_values(key: &VariableKey, sequence: usize) -> Map<String, Value>
     if key.component == "button" {
         values.insert("button_index".into(), json!(key.button_index));
     }
-    values.insert("fixed_value".into(), json!(format!("{{{{{}}}}}", key.name)));
     values
 }
 

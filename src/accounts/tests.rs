@@ -165,12 +165,12 @@ fn variables_cover_text_header_body_and_url_buttons() {
 }
 
 #[test]
-fn new_variables_get_a_visible_placeholder_value() {
+fn new_variables_are_left_unmapped() {
     let key = &expected_variables(&invoice())[3];
     let v = variable_values(key, 4);
     assert_eq!(v["component"], "button");
     assert_eq!(v["button_index"], 1);
-    assert_eq!(v["fixed_value"], "{{1}}");
+    assert!(!v.contains_key("fixed_value") && !v.contains_key("field_path"));
     assert_eq!(v["sequence"], 4);
 }
 
@@ -188,8 +188,7 @@ fn a_first_sync_creates_every_template_with_its_variables() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[1],
-        json!([0, 0, {"name": "1", "component": "body", "sequence": 2,
-                                        "fixed_value": "{{1}}"}])
+        json!([0, 0, {"name": "1", "component": "body", "sequence": 2}])
     );
     assert!(plan.summary().starts_with(
         "Templates synced: 2 at Meta, 2 created, 0 updated, 0 marked deleted (gone from Meta), \
