@@ -14,10 +14,12 @@
 //! - the outbox ([`crate::outbox`]): queued messages claimed, checked, paced, sent and written
 //!   back;
 //! - inbound processing ([`crate::inbound`]) of the stored events;
+//! - the accounts' "Check settings" and "Sync templates" requests ([`crate::accounts`]);
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated);
 //! - the systemd watchdog.
 
+use crate::accounts::AccountsContext;
 use crate::config::{Config, Mode};
 use crate::inbound::{InboundContext, MediaConfig, MediaFetch};
 use crate::odoo::{OdooClient, OdooError};
@@ -108,6 +110,16 @@ pub async fn run(
     let outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
     let in_flight = outbox.in_flight.clone();
     tracker.spawn(crate::outbox::run(outbox, stop.clone()));
+
+    // The accounts' "Check settings" and "Sync templates" buttons.
+    tracker.spawn(crate::accounts::run(
+        AccountsContext {
+            odoo: odoo.clone(),
+            whatsapp: cloud.clone(),
+            poll_interval: config.accounts.poll_interval,
+        },
+        stop.clone(),
+    ));
 
     tracker.spawn(crate::inbound::run(
         InboundContext {

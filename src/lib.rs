@@ -12,6 +12,7 @@
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`accounts`] | the "Check settings" and "Sync templates" buttons: account fields, templates |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
@@ -19,6 +20,7 @@
 //! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
 //! | [`systemd`] | `Type=notify` readiness, status and watchdog |
 
+pub mod accounts;
 pub mod check;
 pub mod config;
 pub mod daemon;

@@ -43,7 +43,15 @@ pub struct Config {
     pub webhook: crate::webhook::WebhookConfig,
     pub inbound: crate::inbound::InboundConfig,
     pub outbox: crate::outbox::OutboxSettings,
+    pub accounts: AccountsSettings,
     pub log: LogConfig,
+}
+
+/// `[accounts]`: the "Check settings" and "Sync templates" buttons.
+#[derive(Debug, Clone)]
+pub struct AccountsSettings {
+    /// How often the buttons' flags are looked for.
+    pub poll_interval: Duration,
 }
 
 /// `[sandbox]`: the built-in simulator `run` starts when `whatsapp.mode = "sandbox"`.
@@ -273,6 +281,14 @@ impl Config {
         let webhook = webhook_config(&raw.webhook, &mut problems);
         let inbound = inbound_config(&raw.inbound, &mut problems);
         let outbox = outbox_settings(&raw.outbox, &mut problems);
+        let accounts = AccountsSettings {
+            poll_interval: seconds(
+                "accounts.poll_interval_secs",
+                raw.accounts.poll_interval_secs,
+                &mut problems,
+            )
+            .unwrap_or(crate::accounts::DEFAULT_POLL_INTERVAL),
+        };
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -345,6 +361,7 @@ impl Config {
                 webhook,
                 inbound,
                 outbox,
+                accounts,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,

@@ -17,7 +17,22 @@ pub struct RawConfig {
     pub webhook: RawWebhook,
     pub inbound: RawInbound,
     pub outbox: RawOutbox,
+    pub accounts: RawAccounts,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccounts {
+    pub poll_interval_secs: f64,
+}
+
+impl Default for RawAccounts {
+    fn default() -> Self {
+        RawAccounts {
+            poll_interval_secs: crate::accounts::DEFAULT_POLL_INTERVAL.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

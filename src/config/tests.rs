@@ -47,6 +47,7 @@ fn a_valid_file_loads_with_defaults() {
         assert_eq!(config.whatsapp.mode, Mode::Sandbox);
         assert_eq!(config.whatsapp.api_version, "v26.0");
         assert_eq!(config.log.format, LogFormat::Pretty);
+        assert_eq!(config.accounts.poll_interval, Duration::from_secs(5));
         assert_eq!(
             config.source.as_deref(),
             Some(Path::new("./whatsapp-sidecar.toml"))
@@ -245,4 +246,24 @@ fn the_shipped_config_file_is_valid() {
         assert_eq!(config.whatsapp.mode, Mode::Sandbox);
         Ok(())
     });
+}
+
+#[test]
+fn the_accounts_poll_interval_is_read_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!("{VALID}\n[accounts]\npoll_interval_secs = 2.5\n"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.accounts.poll_interval, Duration::from_millis(2500));
+        Ok(())
+    });
+    let found = problems(&format!("{VALID}\n[accounts]\npoll_interval_secs = 0\n"));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("accounts.poll_interval_secs: 0")),
+        "{found:?}"
+    );
 }

@@ -251,15 +251,6 @@ class WhatsappTemplateVariable(models.Model):
     @api.constrains("name", "component", "field_path", "fixed_value")
     def _check_value_source(self):
         for variable in self:
-            if not variable.field_path and not variable.fixed_value:
-                raise ValidationError(
-                    _(
-                        "Variable %(name)s of template %(template)s needs a field "
-                        "path or a fixed value.",
-                        name=variable.name,
-                        template=variable.template_id.display_name,
-                    )
-                )
             if variable.field_path and not all(
                 part.isidentifier() for part in variable.field_path.split(".")
             ):

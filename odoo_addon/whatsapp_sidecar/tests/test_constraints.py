@@ -98,11 +98,14 @@ class TestConstraints(WhatsappCase):
         self.assertEqual(self.template.header_type, "none")
         self.assertEqual(self.template.button_count, 1)
 
-    def test_template_variable_needs_a_value_source(self):
-        with self.assertRaisesRegex(ValidationError, "needs a field path or a fixed value"):
-            self.env["whatsapp.template.variable"].create(
-                {"template_id": self.template.id, "name": "3", "component": "body"}
-            )
+    def test_template_variable_may_wait_for_its_mapping(self):
+        # Template sync creates the variable lines unmapped; an administrator maps them later,
+        # and the daemon refuses to send the template until then.
+        variable = self.env["whatsapp.template.variable"].create(
+            {"template_id": self.template.id, "name": "3", "component": "body"}
+        )
+        self.assertFalse(variable.field_path)
+        self.assertFalse(variable.fixed_value)
 
     def test_scenario_limits(self):
         Scenario = self.env["whatsapp.interactive.scenario"]
