@@ -556,6 +556,72 @@ async fn the_loop_processes_new_events_when_woken_and_stops_on_shutdown() {
 }
 
 #[tokio::test]
+async fn held_statuses_apply_together_as_soon_as_the_outbox_releases_the_message() {
+    let mut s = setup().await;
+    s.ctx.config.poll_interval = Duration::from_secs(3600);
+    s.ctx.config.retry_interval = Duration::from_secs(3600);
+    s.ctx.config.min_batch_interval = Duration::from_millis(10);
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.odoo.queue_message(s.account, partner, "Hello");
+    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
+    s.ctx.in_flight.insert_all([msg]);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Meta is fast: delivered and read arrive before the outbox wrote the send's result.
+    let mut statuses_of_msg = Vec::new();
+    for (state, at) in [("delivered", T0 + 1), ("read", T0 + 2)] {
+        let mut st = status("wamid.FAST", state, at);
+        st["biz_opaque_callback_data"] = json!(msg.to_string());
+        statuses_of_msg.push(s.store(&statuses(json!([st]))));
+    }
+    s.ctx.wake.notify_one();
+    let waiting = async {
+        while !statuses_of_msg.iter().all(|e| {
+            s.record(EVENT, *e)["processing_error"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(PENDING_PREFIX))
+        }) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("both statuses wait while the outbox holds the message");
+    let writes_before = s.odoo.write_count(MESSAGE, msg);
+
+    // The outbox writes its result and releases the message: no hour-long retry wait.
+    s.odoo.update(
+        MESSAGE,
+        msg,
+        json!({"state": "sent", "wamid": "wamid.FAST", "sent_at": odoo_time(T0)}),
+    );
+    s.ctx.in_flight.remove_all([msg]);
+    let applied = async {
+        while s.record(MESSAGE, msg)["state"] != json!("read") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), applied)
+        .await
+        .expect("applied as soon as the outbox released the message");
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 2)));
+    assert_eq!(
+        s.odoo.write_count(MESSAGE, msg) - writes_before,
+        1,
+        "both statuses land in one write"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
 async fn an_event_odoo_refuses_is_marked_with_the_error_and_the_others_go_through() {
     let s = setup().await;
     let first = s.store(&text("33612345678", "wamid.R1", "one", T0));

@@ -127,6 +127,8 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
     let mut waiting_cursor = 0i64;
     let mut next_waiting_pass = Instant::now();
     let mut next_media_pass = Instant::now();
+    // Some events wait for a message the outbox still holds (or does not know yet).
+    let mut some_waiting = false;
     tracing::info!(batch_size = config.batch_size, "inbound processing started");
     loop {
         let started = Instant::now();
@@ -134,6 +136,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         let mut result = step(&ctx, Pass::New, Utc::now()).await;
         if let Ok(report) = &result {
             full = report.events >= config.batch_size;
+            some_waiting |= report.waiting > 0;
             if !full && Instant::now() >= next_waiting_pass {
                 next_waiting_pass = Instant::now() + config.retry_interval;
                 let pass = Pass::Waiting {
@@ -147,6 +150,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                     } else {
                         0
                     };
+                    some_waiting = report.waiting > 0 || waiting_cursor != 0;
                 }
             }
         }
@@ -188,6 +192,10 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(pause) => {}
+            () = ctx.in_flight.released(), if failures == 0 && !full && some_waiting => {
+                // The outbox wrote results back: the statuses it held can be applied now.
+                next_waiting_pass = Instant::now();
+            }
             () = ctx.wake.notified(), if failures == 0 && !full => {
                 // Let statuses arriving close together land in the same batch.
                 let earliest = started + config.min_batch_interval;

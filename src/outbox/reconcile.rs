@@ -26,8 +26,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The ids of the messages this process has claimed and not yet written back. Cheap to clone.
+///
+/// Inbound processing holds back the statuses of these messages; [`InFlight::released`] tells it
+/// when the outbox let go of some, so the held statuses are applied at once (and together, in one
+/// write per message) rather than at the next retry pass.
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(Arc<Mutex<HashSet<i64>>>);
+pub struct InFlight {
+    ids: Arc<Mutex<HashSet<i64>>>,
+    released: Arc<tokio::sync::Notify>,
+}
 
 impl InFlight {
     pub fn new() -> Self {
@@ -35,9 +42,14 @@ impl InFlight {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashSet<i64>> {
-        self.0
+        self.ids
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Completes once messages were released since the last call returned (one waiter).
+    pub async fn released(&self) {
+        self.released.notified().await;
     }
 
     /// True while the outbox holds this message (claimed, result not written yet).
@@ -50,9 +62,15 @@ impl InFlight {
     }
 
     pub fn remove_all(&self, ids: impl IntoIterator<Item = i64>) {
-        let mut set = self.lock();
-        for id in ids {
-            set.remove(&id);
+        let mut removed = false;
+        {
+            let mut set = self.lock();
+            for id in ids {
+                removed |= set.remove(&id);
+            }
+        }
+        if removed {
+            self.released.notify_one();
         }
     }
 
