@@ -24,7 +24,7 @@ pub struct InboundConfig {
 impl Default for InboundConfig {
     fn default() -> Self {
         InboundConfig {
-            batch_size: 500,
+            batch_size: 2000,
             poll_interval: Duration::from_secs(1),
             min_batch_interval: Duration::from_millis(200),
             retry_interval: Duration::from_secs(2),
