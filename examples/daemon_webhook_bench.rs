@@ -19,11 +19,11 @@ mod support;
 
 use e2e_support::{proc_sample, World, APP_SECRET, EVENT, MESSAGE, PHONE_ID};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use whatsapp_sidecar::secret::Secret;
-use whatsapp_sidecar::whatsapp::signature::{sign, SIGNATURE_HEADER};
+use whatsapp_sidecar::whatsapp::signature::sign;
 
 const MESSAGES: usize = 1_000;
 
@@ -84,47 +84,10 @@ async fn main() {
         "webhook ingest against the daemon binary (pid {pid}): {concurrency} concurrent senders for {seconds} s, {} byte bodies",
         bodies[0].0.len()
     );
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap_or_else(|e| panic!("http client: {e}"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
     let before = proc_sample(pid).unwrap_or_default();
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for n in 0..concurrency {
-        let (http, url, bodies, stop, failures) = (
-            http.clone(),
-            url.clone(),
-            bodies.clone(),
-            stop.clone(),
-            failures.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut i = n;
-            while !stop.load(Ordering::Relaxed) {
-                let (b, s) = &bodies[i % bodies.len()];
-                i += concurrency;
-                let t = Instant::now();
-                let result = http
-                    .post(&url)
-                    .header(SIGNATURE_HEADER, s.as_str())
-                    .header("content-type", "application/json")
-                    .body(b.clone())
-                    .send()
-                    .await;
-                match result {
-                    Ok(r) if r.status() == 200 => latencies.push(t.elapsed()),
-                    _ => {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            latencies
-        }));
-    }
+    let senders = support::webhook_load::start(&url, bodies.clone(), concurrency);
+    let failures = senders.failures.clone();
     let mut peak_rss = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -132,17 +95,10 @@ async fn main() {
             peak_rss = peak_rss.max(s.peak_rss_kib);
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for h in workers {
-        if let Ok(l) = h.await {
-            latencies.extend(l);
-        }
-    }
+    let latencies = senders.finish().await;
     let elapsed = started.elapsed();
     let after = proc_sample(pid).unwrap_or_default();
     peak_rss = peak_rss.max(after.peak_rss_kib);
-    latencies.sort_unstable();
     let ok = latencies.len();
     let pct = |p: f64| {
         latencies

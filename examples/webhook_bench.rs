@@ -12,7 +12,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{client_config, OdooStandin};
@@ -23,7 +23,7 @@ use whatsapp_sidecar::secret::Secret;
 use whatsapp_sidecar::webhook::{
     self, Ingest, OdooEventStore, OdooKeySource, WebhookConfig, WebhookState,
 };
-use whatsapp_sidecar::whatsapp::signature::{sign, SIGNATURE_HEADER};
+use whatsapp_sidecar::whatsapp::signature::sign;
 
 const PHONE_ID: &str = "106540352242922";
 
@@ -102,55 +102,12 @@ async fn main() {
         bodies[0].0.len()
     );
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap_or_else(|e| panic!("http client: {e}"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..concurrency {
-        let (http, url, bodies, stop, failures) = (
-            http.clone(),
-            url.clone(),
-            bodies.clone(),
-            stop.clone(),
-            failures.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut i = w;
-            while !stop.load(Ordering::Relaxed) {
-                let (b, s) = &bodies[i % bodies.len()];
-                i += concurrency;
-                let t = Instant::now();
-                let result = http
-                    .post(&url)
-                    .header(SIGNATURE_HEADER, s.as_str())
-                    .body(b.clone())
-                    .send()
-                    .await;
-                match result {
-                    Ok(r) if r.status() == 200 => latencies.push(t.elapsed()),
-                    _ => {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            latencies
-        }));
-    }
+    let senders = support::webhook_load::start(&url, bodies.clone(), concurrency);
+    let failures = senders.failures.clone();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for w in workers {
-        if let Ok(l) = w.await {
-            latencies.extend(l);
-        }
-    }
+    let latencies = senders.finish().await;
     let elapsed = started.elapsed();
-    latencies.sort_unstable();
     let ok = latencies.len();
     let pct = |p: f64| {
         latencies

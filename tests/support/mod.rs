@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod odoo_standin;
+pub mod webhook_load;
 
 pub use odoo_standin::{Fault, OdooStandin, Outage};
 
