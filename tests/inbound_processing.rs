@@ -565,6 +565,8 @@ async fn held_statuses_apply_together_as_soon_as_the_outbox_releases_the_message
     let msg = s.odoo.queue_message(s.account, partner, "Hello");
     s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
     s.ctx.in_flight.insert_all([msg]);
+    // Not kept in memory: they wait in Odoo, as they do once `outbox_wait` has passed.
+    s.ctx.config.outbox_wait = Duration::ZERO;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -619,6 +621,166 @@ async fn held_statuses_apply_together_as_soon_as_the_outbox_releases_the_message
         .await
         .expect("the loop stops on shutdown")
         .unwrap();
+}
+
+#[tokio::test]
+async fn held_statuses_are_kept_in_memory_and_written_once_the_outbox_releases_the_message() {
+    let mut s = setup().await;
+    s.ctx.config.poll_interval = Duration::from_secs(3600);
+    s.ctx.config.retry_interval = Duration::from_secs(3600);
+    s.ctx.config.min_batch_interval = Duration::from_millis(10);
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.odoo.queue_message(s.account, partner, "Hello");
+    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
+    s.ctx.in_flight.insert_all([msg]);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
+
+    let mut events = Vec::new();
+    for (state, at) in [("sent", T0), ("delivered", T0 + 1), ("read", T0 + 2)] {
+        let mut st = status("wamid.MEM", state, at);
+        st["biz_opaque_callback_data"] = json!(msg.to_string());
+        events.push(s.store(&statuses(json!([st]))));
+        s.ctx.wake.notify_one();
+    }
+    // Several batches pass while the outbox holds the message: nothing is written anywhere.
+    let event_writes = s.odoo.calls(EVENT, "write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.record(MESSAGE, msg)["state"], "sending");
+    for e in &events {
+        let event = s.record(EVENT, *e);
+        assert_eq!(
+            (
+                event["processed"].clone(),
+                event["processing_error"].clone()
+            ),
+            (json!(false), json!(false)),
+            "event {e} is kept in memory, not marked"
+        );
+    }
+    assert_eq!(s.odoo.calls(EVENT, "write"), event_writes);
+    let writes_before = s.odoo.write_count(MESSAGE, msg);
+
+    s.odoo.update(
+        MESSAGE,
+        msg,
+        json!({"state": "sent", "wamid": "wamid.MEM", "sent_at": odoo_time(T0)}),
+    );
+    s.ctx.in_flight.remove_all([msg]);
+    let applied = async {
+        while !events
+            .iter()
+            .all(|e| s.record(EVENT, *e)["processed"] == json!(true))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), applied)
+        .await
+        .expect("applied as soon as the outbox released the message");
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 2)));
+    assert_eq!(
+        s.odoo.write_count(MESSAGE, msg) - writes_before,
+        1,
+        "the three statuses land in one write"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn statuses_short_of_final_are_kept_for_the_next_batch_and_share_its_write() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.sent_message(partner, "wamid.LATE");
+    let writes = s.odoo.write_count(MESSAGE, msg);
+
+    // Meta's concurrent webhooks: `read` is stored first, `delivered` a moment later.
+    let read = s.store(&statuses(json!([status("wamid.LATE", "read", T0 + 2)])));
+    let mut kept = inbound::Deferred::default();
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.deferred, r.done), (1, 1, 0));
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        s.odoo.write_count(MESSAGE, msg),
+        writes,
+        "nothing written yet"
+    );
+    assert_eq!(s.record(EVENT, read)["processed"], json!(false));
+
+    // A restart forgets what was kept: the event is read again from Odoo.
+    let mut after_restart = inbound::Deferred::default();
+    let r = inbound::step_with(
+        &s.ctx,
+        Some(&mut after_restart),
+        Pass::New,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("step");
+    assert_eq!((r.fetched, r.deferred), (1, 1));
+
+    let delivered = s.store(&statuses(json!([status(
+        "wamid.LATE",
+        "delivered",
+        T0 + 1
+    )])));
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!(r.fetched, 1, "the kept event is not read again");
+    assert_eq!((r.events, r.done, r.deferred), (2, 2, 0));
+    assert!(kept.is_empty());
+    assert_eq!(
+        s.odoo.write_count(MESSAGE, msg),
+        writes + 1,
+        "one write for both"
+    );
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 2)));
+    for e in [read, delivered] {
+        assert_eq!(s.record(EVENT, e)["processed"], json!(true));
+    }
+}
+
+#[tokio::test]
+async fn a_kept_status_is_written_when_its_linger_is_over() {
+    let mut s = setup().await;
+    s.ctx.config.status_linger = Duration::from_millis(100);
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let msg = s.sent_message(partner, "wamid.SLOW");
+    let event = s.store(&statuses(json!([status(
+        "wamid.SLOW",
+        "delivered",
+        T0 + 1
+    )])));
+    let mut kept = inbound::Deferred::default();
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!(r.deferred, 1);
+    assert_eq!(s.record(MESSAGE, msg)["state"], "sent");
+
+    // No `read` comes (the customer has not opened the chat): written alone after the linger.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.done, r.deferred), (0, 1, 0));
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "delivered");
+    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
+    assert_eq!(s.record(EVENT, event)["processed"], json!(true));
 }
 
 #[tokio::test]

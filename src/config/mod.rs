@@ -433,8 +433,17 @@ fn inbound_config(
         batch_size: at_least_one("inbound.batch_size", raw.batch_size, problems),
         poll_interval: Duration::from_millis(poll_ms as u64),
         min_batch_interval: Duration::from_millis(raw.min_batch_interval_ms),
+        status_linger: Duration::from_millis(raw.status_linger_ms),
         ..Default::default()
     };
+    let wait = raw.outbox_wait_secs;
+    if wait.is_finite() && (0.0..=600.0).contains(&wait) {
+        cfg.outbox_wait = Duration::from_secs_f64(wait);
+    } else {
+        problems.push(format!(
+            "inbound.outbox_wait_secs: {wait} is not a number of seconds between 0 and 600"
+        ));
+    }
     let hours = raw.pending_give_up_hours;
     if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 30.0 {
         cfg.pending_give_up = Duration::from_secs_f64(hours * 3600.0);

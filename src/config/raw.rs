@@ -115,6 +115,8 @@ pub struct RawInbound {
     pub batch_size: usize,
     pub poll_interval_ms: u64,
     pub min_batch_interval_ms: u64,
+    pub status_linger_ms: u64,
+    pub outbox_wait_secs: f64,
     pub pending_give_up_hours: f64,
 }
 
@@ -125,6 +127,8 @@ impl Default for RawInbound {
             batch_size: d.batch_size,
             poll_interval_ms: d.poll_interval.as_millis() as u64,
             min_batch_interval_ms: d.min_batch_interval.as_millis() as u64,
+            status_linger_ms: d.status_linger.as_millis() as u64,
+            outbox_wait_secs: d.outbox_wait.as_secs_f64(),
             pending_give_up_hours: d.pending_give_up.as_secs_f64() / 3600.0,
         }
     }

@@ -267,3 +267,37 @@ fn the_accounts_poll_interval_is_read_and_checked() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_inbound_status_settings_are_read_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!("{VALID}\n[inbound]\nstatus_linger_ms = 250\noutbox_wait_secs = 2.5\n"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.inbound.status_linger, Duration::from_millis(250));
+        assert_eq!(config.inbound.outbox_wait, Duration::from_millis(2500));
+        Ok(())
+    });
+    let found = problems(&format!("{VALID}\n[inbound]\noutbox_wait_secs = -1\n"));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("inbound.outbox_wait_secs: -1")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_shipped_inbound_settings_are_the_built_in_defaults() {
+    let shipped = include_str!("../../whatsapp-sidecar.toml");
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", shipped)?;
+        jail.create_file("odoo_api_key", "k")?;
+        jail.set_env("WHATSAPP_SIDECAR_ODOO__API_KEY_FILE", "odoo_api_key");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.inbound, crate::inbound::InboundConfig::default());
+        Ok(())
+    });
+}

@@ -12,6 +12,13 @@ pub struct InboundConfig {
     /// Shortest time between two batches when events trickle in: statuses of one message that
     /// arrive within it are written together.
     pub min_batch_interval: Duration,
+    /// How long statuses that would leave a message short of final (`sent`, `delivered`, or
+    /// `read` before its `delivered`) are kept in memory for the next status of the same
+    /// message, so both cost one write.
+    pub status_linger: Duration,
+    /// How long statuses of a message the outbox has claimed but not written back are kept in
+    /// memory for that write; after it they wait in Odoo (`processing_error`) and are retried.
+    pub outbox_wait: Duration,
     /// How often events that wait (a status that arrived before its message was written back)
     /// are tried again.
     pub retry_interval: Duration,
@@ -27,6 +34,8 @@ impl Default for InboundConfig {
             batch_size: 2000,
             poll_interval: Duration::from_secs(1),
             min_batch_interval: Duration::from_millis(200),
+            status_linger: Duration::from_secs(1),
+            outbox_wait: Duration::from_secs(10),
             retry_interval: Duration::from_secs(2),
             pending_give_up: Duration::from_secs(24 * 3600),
             max_error_backoff: Duration::from_secs(30),

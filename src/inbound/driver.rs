@@ -21,7 +21,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -102,11 +102,15 @@ pub enum Pass {
 /// What a step did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StepReport {
-    /// Events read.
+    /// Events processed: read from Odoo, plus those kept from the previous batch.
     pub events: usize,
+    /// Events read from Odoo.
+    pub fetched: usize,
     /// The highest event id read (0 when none).
     pub last_id: i64,
     pub done: usize,
+    /// Events kept in memory for the next batch ([`Outcome::Deferred`]).
+    pub deferred: usize,
     pub waiting: usize,
     pub failed: usize,
     /// Statuses read, and messages whose record changed because of them.
@@ -127,15 +131,16 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
     let mut waiting_cursor = 0i64;
     let mut next_waiting_pass = Instant::now();
     let mut next_media_pass = Instant::now();
+    let mut deferred = Deferred::default();
     // Some events wait for a message the outbox still holds (or does not know yet).
     let mut some_waiting = false;
     tracing::info!(batch_size = config.batch_size, "inbound processing started");
     loop {
         let started = Instant::now();
         let mut full = false;
-        let mut result = step(&ctx, Pass::New, Utc::now()).await;
+        let mut result = step_with(&ctx, Some(&mut deferred), Pass::New, Utc::now()).await;
         if let Ok(report) = &result {
-            full = report.events >= config.batch_size;
+            full = report.fetched >= config.batch_size;
             some_waiting |= report.waiting > 0;
             if !full && Instant::now() >= next_waiting_pass {
                 next_waiting_pass = Instant::now() + config.retry_interval;
@@ -179,7 +184,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                 }
             }
         }
-        let pause = if failures > 0 {
+        let mut pause = if failures > 0 {
             let doubled = config
                 .poll_interval
                 .saturating_mul(2u32.saturating_pow(failures.min(16)));
@@ -189,12 +194,28 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         } else {
             config.poll_interval
         };
+        if failures == 0 {
+            // Kept events are written when their time is up, if nothing brings them sooner.
+            if let Some(deadline) = deferred.next_deadline(config) {
+                let earliest = started + config.min_batch_interval;
+                let due = deadline
+                    .max(earliest)
+                    .saturating_duration_since(Instant::now());
+                pause = pause.min(due);
+            }
+        }
+        let waiting_for_outbox = some_waiting || !deferred.is_empty();
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(pause) => {}
-            () = ctx.in_flight.released(), if failures == 0 && !full && some_waiting => {
-                // The outbox wrote results back: the statuses it held can be applied now.
+            () = ctx.in_flight.released(), if failures == 0 && !full && waiting_for_outbox => {
+                // The outbox wrote results back: the statuses it held can be applied now
+                // (still no sooner than the batch interval, so they come in one batch).
                 next_waiting_pass = Instant::now();
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep_until(started + config.min_batch_interval) => {}
+                }
             }
             () = ctx.wake.notified(), if failures == 0 && !full => {
                 // Let statuses arriving close together land in the same batch.
@@ -210,24 +231,107 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
 }
 
 /// Reads one batch of events, processes it and marks each event. Returns what it did.
+///
+/// Nothing is deferred: every status is written or waits, as [`run`] does once its deferrals
+/// run out.
 pub async fn step(
     ctx: &InboundContext,
     pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<StepReport, InboundError> {
+    step_with(ctx, None, pass, now).await
+}
+
+/// Events kept in memory from one batch to the next ([`Outcome::Deferred`]): not marked in
+/// Odoo, so a restart reads them again, and left out of the next read, which processes them
+/// from here together with the new ones.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    events: BTreeMap<i64, (EventRow, Instant)>,
+}
+
+impl Deferred {
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// When the first kept event runs out of time (see [`InboundConfig::status_linger`]).
+    fn next_deadline(&self, config: &InboundConfig) -> Option<Instant> {
+        let longest = config.status_linger.min(config.outbox_wait);
+        self.events.values().map(|(_, seen)| *seen + longest).min()
+    }
+}
+
+/// [`step`], keeping deferrable events in `deferred` (new events only; a waiting pass defers
+/// nothing).
+pub async fn step_with(
+    ctx: &InboundContext,
+    mut deferred: Option<&mut Deferred>,
+    pass: Pass,
+    now: DateTime<Utc>,
+) -> Result<StepReport, InboundError> {
     let odoo = &ctx.odoo;
-    let rows = read_events(odoo, pass, ctx.config.batch_size).await?;
+    let config = &ctx.config;
+    if pass != Pass::New {
+        deferred = None;
+    }
+    let kept: Vec<i64> = deferred
+        .as_ref()
+        .map(|d| d.events.keys().copied().collect())
+        .unwrap_or_default();
+    let mut rows = read_events(odoo, pass, config.batch_size, &kept).await?;
     let mut report = StepReport {
-        events: rows.len(),
+        fetched: rows.len(),
         last_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
         ..StepReport::default()
     };
+    if let Some(d) = &deferred {
+        rows.extend(d.events.values().map(|(row, _)| row.clone()));
+        rows.sort_by_key(|r| r.id);
+    }
+    report.events = rows.len();
     if rows.is_empty() {
         return Ok(report);
     }
     let give_up =
-        chrono::Duration::from_std(ctx.config.pending_give_up).unwrap_or(chrono::Duration::MAX);
-    let outcomes = match process(odoo, &ctx.in_flight, &rows, now, give_up, &mut report).await {
+        chrono::Duration::from_std(config.pending_give_up).unwrap_or(chrono::Duration::MAX);
+    let seen_now = Instant::now();
+    let seen_before: HashMap<i64, Instant> = deferred
+        .as_ref()
+        .map(|d| {
+            d.events
+                .iter()
+                .map(|(id, (_, seen))| (*id, *seen))
+                .collect()
+        })
+        .unwrap_or_default();
+    let first_seen = |id: i64| seen_before.get(&id).copied().unwrap_or(seen_now);
+    let room = deferred
+        .as_ref()
+        .is_some_and(|d| d.len() < config.batch_size.saturating_mul(2));
+    let may_defer = |event: i64, reason: plan::Defer| {
+        let limit = match reason {
+            plan::Defer::Held => config.outbox_wait,
+            plan::Defer::Linger => config.status_linger,
+        };
+        room && seen_now.saturating_duration_since(first_seen(event)) < limit
+    };
+    let never = |_: i64, _: plan::Defer| false;
+    let outcomes = match process(
+        odoo,
+        &ctx.in_flight,
+        &rows,
+        now,
+        give_up,
+        &may_defer,
+        &mut report,
+    )
+    .await
+    {
         Ok(outcomes) => outcomes,
         Err(error) if error.is_retryable() => return Err(error.into()),
         Err(error) => {
@@ -240,6 +344,7 @@ pub async fn step(
                     std::slice::from_ref(row),
                     now,
                     give_up,
+                    &never,
                     &mut report,
                 )
                 .await
@@ -255,6 +360,16 @@ pub async fn step(
         }
     };
     mark_events(odoo, &rows, &outcomes, now, &mut report).await?;
+    if let Some(d) = deferred {
+        for row in rows {
+            if outcomes.get(row.id) == Some(&Outcome::Deferred) {
+                let seen = first_seen(row.id);
+                d.events.entry(row.id).or_insert((row, seen));
+            } else {
+                d.events.remove(&row.id);
+            }
+        }
+    }
     if report.waiting > 0 || report.failed > 0 || report.messages_created > 0 {
         tracing::info!(
             events = report.events,
@@ -293,8 +408,12 @@ async fn read_events(
     odoo: &OdooClient,
     pass: Pass,
     limit: usize,
+    kept: &[i64],
 ) -> Result<Vec<EventRow>, OdooError> {
     let domain = match pass {
+        Pass::New if !kept.is_empty() => Domain::leaf("processed", "=", false)
+            .and("processing_error", "=", false)
+            .and("id", "not in", json!(kept)),
         Pass::New => Domain::leaf("processed", "=", false).and("processing_error", "=", false),
         Pass::Waiting { after_id } => Domain::leaf("processed", "=", false)
             .and("processing_error", "!=", false)
@@ -337,6 +456,7 @@ async fn mark_events(
     for row in rows {
         match outcomes.get(row.id).unwrap_or(&Outcome::Done) {
             Outcome::Done => done.push(row.id),
+            Outcome::Deferred => report.deferred += 1,
             Outcome::Pending(reason) => {
                 report.waiting += 1;
                 let text = format!("{PENDING_PREFIX}{reason}");
@@ -377,6 +497,7 @@ pub async fn process(
     rows: &[EventRow],
     now: DateTime<Utc>,
     give_up: chrono::Duration,
+    may_defer: &(dyn Fn(i64, plan::Defer) -> bool + Sync),
     report: &mut StepReport,
 ) -> Result<Outcomes, OdooError> {
     let events = plan::parse_events(rows);
@@ -389,16 +510,20 @@ pub async fn process(
         }
     }
     let lookup = plan::message_lookup(&events);
-    let mut messages = if lookup.is_empty() {
+    let messages = if lookup.is_empty() {
         Vec::new()
     } else {
         read_messages(odoo, &lookup).await?
     };
     // Statuses of a message whose send result is still to be written wait for that write.
-    messages.retain(|row| !(row.wamid.is_none() && in_flight.contains(row.id)));
+    let held: HashSet<i64> = messages
+        .iter()
+        .filter(|row| row.wamid.is_none() && in_flight.contains(row.id))
+        .map(|row| row.id)
+        .collect();
 
     // Statuses: one write per message, identical writes grouped by the client.
-    let statuses = plan::plan_statuses(&events, &messages, &mut outcomes);
+    let statuses = plan::plan_statuses(&events, &messages, &held, may_defer, &mut outcomes);
     for conflict in &statuses.conflicts {
         tracing::warn!("{conflict}");
     }

@@ -8,6 +8,11 @@
 //!   the callback data the outbox attached): forward-only, every timestamp kept, all statuses
 //!   of one message in one write; a status for a message Odoo does not know yet waits and is
 //!   retried, and is given up (with an error on the event) only after `pending_give_up`;
+//!   statuses that would leave a message short of final (`sent`, `delivered`, `read` before its
+//!   `delivered`), or are about a message the outbox has not written back yet, are kept in
+//!   memory for a short while ([`Deferred`]: `status_linger`, `outbox_wait`) and processed with
+//!   the next batch, so a message's statuses cost one write even when they arrive in different
+//!   batches (the events stay unmarked in Odoo meanwhile, so a restart loses nothing);
 //! - records inbound messages as received `whatsapp.message`s of the right type, in their
 //!   conversation (created on first contact, linked to the partner with that number), and
 //!   moves the 24-hour window forward; an opt-out keyword opts the partner out and queues one
@@ -42,6 +47,7 @@ pub mod status;
 
 pub use config::InboundConfig;
 pub use driver::{
-    fetch_media, run, step, InboundContext, InboundError, MediaFetch, Pass, StepReport,
+    fetch_media, run, step, step_with, Deferred, InboundContext, InboundError, MediaFetch, Pass,
+    StepReport,
 };
 pub use media::MediaConfig;

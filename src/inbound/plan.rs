@@ -9,13 +9,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::contact::refresh_window;
-use super::model::{AccountChange, Inbound, Item, StatusUpdate, TemplateChange};
+use super::model::{AccountChange, Inbound, Item, MessageState, StatusUpdate, TemplateChange};
 use super::optout;
 use super::parse;
-use super::status::{merge, MessageRow, RowIndex};
+use super::status::{merge, Merged, MessageRow, RowIndex, StatusWrite};
 use crate::odoo::format_datetime;
 
 /// Per-record values: `(record id, values)`, for [`OdooClient::write_each`].
@@ -72,9 +72,13 @@ pub enum Outcome {
     Pending(String),
     /// It cannot be applied: mark it processed with this error for people to look at.
     Failed(String),
+    /// Nothing of it was applied yet, on purpose ([`Defer`]): it stays unmarked in Odoo and is
+    /// processed again with the next batch, so its status can share a write with the next one.
+    Deferred,
 }
 
-/// The outcome of every event of a batch: a failure wins over waiting, waiting over done.
+/// The outcome of every event of a batch: a failure wins over waiting, waiting over deferred,
+/// deferred over done.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcomes(BTreeMap<i64, Outcome>);
 
@@ -101,7 +105,15 @@ impl Outcomes {
                     existing.push_str(&reason);
                 }
             }
-            Outcome::Done => *slot = Outcome::Pending(reason),
+            Outcome::Done | Outcome::Deferred => *slot = Outcome::Pending(reason),
+        }
+    }
+
+    /// Records that event `id` is kept for the next batch (unless something else was decided).
+    pub fn defer(&mut self, id: i64) {
+        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        if *slot == Outcome::Done {
+            *slot = Outcome::Deferred;
         }
     }
 
@@ -128,6 +140,7 @@ impl Outcomes {
                 }
                 Outcome::Pending(reason) => self.wait(id, reason),
                 Outcome::Failed(reason) => self.fail(id, reason),
+                Outcome::Deferred => self.defer(id),
             }
         }
     }
@@ -222,50 +235,153 @@ pub struct StatusPlan {
     pub statuses: usize,
 }
 
-/// Matches every status to its message, merges all statuses of one message into one write,
-/// and marks events whose message is not known yet as waiting.
+/// Why the statuses of a message may be kept for the next batch instead of written now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defer {
+    /// The outbox of this process claimed the message and has not written its send result yet:
+    /// written now, the status would be overwritten by that result (or the result would cost
+    /// a second write).
+    Held,
+    /// The write would leave the message short of final (`sent` or `delivered`, or `read` with
+    /// no `delivered` time yet): Meta usually sends the next status within a second, and both
+    /// then share one write.
+    Linger,
+}
+
+/// Matches every status to its message and merges all statuses of one message into one write.
+///
+/// Events whose message Odoo does not know yet wait ([`Outcomes::wait`]). Events may also be
+/// deferred ([`Outcomes::defer`]: kept for the next batch, nothing written) when `may_defer`
+/// allows it for the reason at hand; `held` names the messages the outbox holds. An event is
+/// deferred only as a whole (only statuses, every one of them deferrable), and a message's
+/// statuses are deferred only all together, so nothing is ever half applied.
 pub fn plan_statuses(
     events: &[ParsedEvent],
     rows: &[MessageRow],
+    held: &HashSet<i64>,
+    may_defer: &(dyn Fn(i64, Defer) -> bool + Sync),
     outcomes: &mut Outcomes,
 ) -> StatusPlan {
     let mut by_row: BTreeMap<i64, Vec<&StatusUpdate>> = BTreeMap::new();
+    // The events carrying each message's statuses.
+    let mut events_of: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    // The messages each event's statuses are about, and whether the event could wait at all
+    // (only statuses, every one about a known message).
+    let mut messages_of: BTreeMap<i64, (bool, BTreeSet<i64>)> = BTreeMap::new();
     let mut plan = StatusPlan::default();
     let index = RowIndex::new(rows);
     for event in events {
+        let only_statuses = event.error.is_none()
+            && !event.items.is_empty()
+            && event.items.iter().all(|i| matches!(i, Item::Status(_)));
+        let mut could_wait = only_statuses;
+        let mut about = BTreeSet::new();
         for item in &event.items {
             let Item::Status(status) = item else { continue };
             plan.statuses += 1;
             match index.find(status) {
-                Some(row) => by_row.entry(row.id).or_default().push(status),
-                None => outcomes.wait(
-                    event.id,
-                    format!(
-                        "the '{}' status of {}{} is for a message Odoo does not know yet",
-                        status.status.as_str(),
-                        status.wamid,
-                        status
-                            .callback_data
-                            .as_deref()
-                            .map(|d| format!(" (callback data {d:?})"))
-                            .unwrap_or_default()
-                    ),
-                ),
+                Some(row) => {
+                    by_row.entry(row.id).or_default().push(status);
+                    events_of.entry(row.id).or_default().insert(event.id);
+                    about.insert(row.id);
+                }
+                None => {
+                    could_wait = false;
+                    outcomes.wait(
+                        event.id,
+                        format!(
+                            "the '{}' status of {}{} is for a message Odoo does not know yet",
+                            status.status.as_str(),
+                            status.wamid,
+                            status
+                                .callback_data
+                                .as_deref()
+                                .map(|d| format!(" (callback data {d:?})"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                }
             }
+        }
+        if event.items.iter().any(|i| matches!(i, Item::Status(_))) {
+            messages_of.insert(event.id, (could_wait, about));
         }
     }
     let by_id: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.id, r)).collect();
-    for (id, statuses) in by_row {
-        let Some(row) = by_id.get(&id) else {
+    // What each message would get now, and why it could wait instead.
+    let mut merged: BTreeMap<i64, Merged> = BTreeMap::new();
+    let mut could_wait: BTreeMap<i64, Defer> = BTreeMap::new();
+    for (id, statuses) in &by_row {
+        let Some(row) = by_id.get(id) else {
             continue;
         };
-        let merged = merge(row, &statuses);
-        plan.conflicts.extend(merged.conflicts);
-        if !merged.write.is_empty() {
-            plan.updates.push((id, merged.write.to_values()));
+        let m = merge(row, statuses);
+        let reason = if held.contains(id) {
+            Some(Defer::Held)
+        } else if !m.write.is_empty() && !is_final(row, &m.write) {
+            Some(Defer::Linger)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            if events_of[id].iter().all(|e| may_defer(*e, reason)) {
+                could_wait.insert(*id, reason);
+            }
+        }
+        merged.insert(*id, m);
+    }
+    // An event that cannot wait as a whole makes every message it is about apply now, which
+    // may in turn stop other events from waiting: repeat until nothing changes.
+    loop {
+        let mut changed = false;
+        for (may, about) in messages_of.values() {
+            let whole = *may && about.iter().all(|id| could_wait.contains_key(id));
+            if !whole {
+                for id in about {
+                    changed |= could_wait.remove(id).is_some();
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (id, m) in merged {
+        if let Some(reason) = could_wait.get(&id) {
+            for event in &events_of[&id] {
+                outcomes.defer(*event);
+            }
+            tracing::trace!(message = id, ?reason, "statuses kept for the next batch");
+            continue;
+        }
+        if held.contains(&id) {
+            for event in &events_of[&id] {
+                outcomes.wait(
+                    *event,
+                    format!(
+                        "whatsapp.message {id} is being sent: its statuses apply once the \
+                         send result is written"
+                    ),
+                );
+            }
+            continue;
+        }
+        plan.conflicts.extend(m.conflicts);
+        if !m.write.is_empty() {
+            plan.updates.push((id, m.write.to_values()));
         }
     }
     plan
+}
+
+/// True when `row` with `write` applied is in a state no later status changes: `failed`, or
+/// `read` with its `delivered` time known.
+fn is_final(row: &MessageRow, write: &StatusWrite) -> bool {
+    match write.state.or(row.state) {
+        Some(MessageState::Failed) => true,
+        Some(MessageState::Read) => write.delivered_at.is_some() || row.delivered_at.is_some(),
+        _ => false,
+    }
 }
 
 /// A `whatsapp.account`, as inbound processing uses it.

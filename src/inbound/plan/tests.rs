@@ -159,7 +159,7 @@ fn statuses_of_one_message_across_events_become_one_write_and_unknown_ones_wait(
     assert_eq!(lookup.ids, vec![30]);
 
     let mut o = Outcomes::new(&events);
-    let plan = plan_statuses(&events, &rows, &mut o);
+    let plan = plan_statuses(&events, &rows, &HashSet::new(), &|_, _| false, &mut o);
     assert_eq!(plan.statuses, 5);
     assert_eq!(plan.updates.len(), 2);
     let (id, a) = &plan.updates[0];
@@ -463,4 +463,212 @@ fn account_updates_target_the_number_else_the_whole_waba() {
     elsewhere.waba_id = "OTHER".into();
     let (writes, notes) = plan_accounts(&[&elsewhere], &accounts);
     assert!(writes.is_empty() && notes[0].contains("OTHER"));
+}
+
+fn never(_: i64, _: Defer) -> bool {
+    false
+}
+
+fn always(_: i64, _: Defer) -> bool {
+    true
+}
+
+/// Plans `events` against one sent message 10 (wamid.A) and returns the plan and outcomes.
+fn plan_one(
+    events: &[ParsedEvent],
+    row: MessageRow,
+    held: &[i64],
+    may_defer: &(dyn Fn(i64, Defer) -> bool + Sync),
+) -> (StatusPlan, Outcomes) {
+    let mut o = Outcomes::new(events);
+    let held: HashSet<i64> = held.iter().copied().collect();
+    let plan = plan_statuses(events, &[row], &held, may_defer, &mut o);
+    (plan, o)
+}
+
+#[test]
+fn a_status_short_of_final_is_kept_while_allowed_and_written_once_allowed_no_more() {
+    for kind in [StatusKind::Delivered, StatusKind::Read] {
+        let events = vec![event(1, vec![status("wamid.A", kind, 2, None)])];
+        let (plan, o) = plan_one(
+            &events,
+            row(10, Some("wamid.A"), MessageState::Sent),
+            &[],
+            &always,
+        );
+        assert!(plan.updates.is_empty(), "{kind:?}");
+        assert_eq!(o.get(1), Some(&Outcome::Deferred), "{kind:?}");
+
+        let (plan, o) = plan_one(
+            &events,
+            row(10, Some("wamid.A"), MessageState::Sent),
+            &[],
+            &never,
+        );
+        assert_eq!(plan.updates.len(), 1, "{kind:?}");
+        assert_eq!(plan.updates[0].1["state"], kind.state().as_str());
+        assert_eq!(o.get(1), Some(&Outcome::Done));
+    }
+}
+
+#[test]
+fn a_status_that_makes_the_message_final_is_written_at_once() {
+    // delivered and read together: final.
+    let events = vec![
+        event(1, vec![status("wamid.A", StatusKind::Read, 3, None)]),
+        event(2, vec![status("wamid.A", StatusKind::Delivered, 2, None)]),
+    ];
+    let (plan, o) = plan_one(
+        &events,
+        row(10, Some("wamid.A"), MessageState::Sent),
+        &[],
+        &always,
+    );
+    assert_eq!(plan.updates.len(), 1);
+    let values = &plan.updates[0].1;
+    assert_eq!(values["state"], "read");
+    assert_eq!(values["delivered_at"], "2025-06-15 15:06:42");
+    assert_eq!(values["read_at"], "2025-06-15 15:06:43");
+    assert_eq!(
+        (o.get(1), o.get(2)),
+        (Some(&Outcome::Done), Some(&Outcome::Done))
+    );
+
+    // read on a message whose delivered time is known: final.
+    let mut delivered = row(10, Some("wamid.A"), MessageState::Delivered);
+    delivered.delivered_at = Some(at(2));
+    let events = vec![event(1, vec![status("wamid.A", StatusKind::Read, 3, None)])];
+    let (plan, _) = plan_one(&events, delivered, &[], &always);
+    assert_eq!(plan.updates.len(), 1);
+
+    // failed is final.
+    let events = vec![event(
+        1,
+        vec![status("wamid.A", StatusKind::Failed, 3, None)],
+    )];
+    let (plan, _) = plan_one(
+        &events,
+        row(10, Some("wamid.A"), MessageState::Sent),
+        &[],
+        &always,
+    );
+    assert_eq!(plan.updates[0].1["state"], "failed");
+}
+
+#[test]
+fn a_duplicate_writes_nothing_and_is_done_not_kept() {
+    let mut read = row(10, Some("wamid.A"), MessageState::Read);
+    read.read_at = Some(at(3));
+    let events = vec![event(1, vec![status("wamid.A", StatusKind::Read, 3, None)])];
+    let (plan, o) = plan_one(&events, read, &[], &always);
+    assert!(plan.updates.is_empty());
+    assert_eq!(o.get(1), Some(&Outcome::Done));
+}
+
+#[test]
+fn statuses_of_a_message_the_outbox_holds_are_kept_then_wait_in_odoo() {
+    // The outbox claimed message 30 and has not written its wamid yet.
+    let held = row(30, None, MessageState::Sending);
+    let events = vec![event(
+        1,
+        vec![status("wamid.C", StatusKind::Read, 3, Some("30"))],
+    )];
+    let only_held = |_: i64, reason: Defer| reason == Defer::Held;
+    let (plan, o) = plan_one(&events, held.clone(), &[30], &only_held);
+    assert!(plan.updates.is_empty());
+    assert_eq!(o.get(1), Some(&Outcome::Deferred));
+
+    let (plan, o) = plan_one(&events, held.clone(), &[30], &never);
+    assert!(plan.updates.is_empty());
+    assert!(
+        matches!(o.get(1), Some(Outcome::Pending(r)) if r.contains("whatsapp.message 30 is being sent"))
+    );
+
+    // Released: written, even though it is still short of final, when lingering is over.
+    let (plan, _) = plan_one(&events, held, &[], &only_held);
+    assert_eq!(plan.updates[0].1["wamid"], "wamid.C");
+}
+
+#[test]
+fn an_event_is_kept_only_as_a_whole_and_a_message_only_with_all_its_statuses() {
+    let rows = vec![
+        row(10, Some("wamid.A"), MessageState::Sent),
+        row(11, Some("wamid.B"), MessageState::Sent),
+        row(12, Some("wamid.D"), MessageState::Sent),
+    ];
+    let events = vec![
+        // A could wait, B is made final: the event cannot wait as a whole.
+        event(
+            1,
+            vec![
+                status("wamid.A", StatusKind::Delivered, 2, None),
+                status("wamid.B", StatusKind::Failed, 2, None),
+            ],
+        ),
+        // So A's other status is written now too, with it, in one write.
+        event(2, vec![status("wamid.A", StatusKind::Sent, 1, None)]),
+        // D could wait, but its event also names a message Odoo does not know.
+        event(
+            3,
+            vec![
+                status("wamid.D", StatusKind::Delivered, 2, None),
+                status("wamid.UNKNOWN", StatusKind::Delivered, 2, None),
+            ],
+        ),
+        // E waits alone and may: kept.
+        event(4, vec![status("wamid.E", StatusKind::Delivered, 2, None)]),
+    ];
+    let mut rows = rows;
+    rows.push(row(13, Some("wamid.E"), MessageState::Sent));
+    let mut o = Outcomes::new(&events);
+    let plan = plan_statuses(&events, &rows, &HashSet::new(), &always, &mut o);
+    let written: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+    assert_eq!(written, vec![10, 11, 12]);
+    let a = &plan.updates[0].1;
+    assert_eq!(
+        (a["state"].as_str(), a["sent_at"].as_str()),
+        (Some("delivered"), Some("2025-06-15 15:06:41"))
+    );
+    assert_eq!(o.get(1), Some(&Outcome::Done));
+    assert_eq!(o.get(2), Some(&Outcome::Done));
+    assert!(matches!(o.get(3), Some(Outcome::Pending(r)) if r.contains("wamid.UNKNOWN")));
+    assert_eq!(o.get(4), Some(&Outcome::Deferred));
+}
+
+#[test]
+fn an_event_with_an_inbound_message_is_never_kept() {
+    let events = vec![event(
+        1,
+        vec![
+            status("wamid.A", StatusKind::Delivered, 2, None),
+            Item::Message(Box::new(inbound("wamid.9", Some("2250700000001"), "hi", 2))),
+        ],
+    )];
+    let (plan, o) = plan_one(
+        &events,
+        row(10, Some("wamid.A"), MessageState::Sent),
+        &[],
+        &always,
+    );
+    assert_eq!(plan.updates.len(), 1);
+    assert_ne!(o.get(1), Some(&Outcome::Deferred));
+}
+
+#[test]
+fn the_linger_asks_per_event_so_the_oldest_status_decides() {
+    let events = vec![
+        event(1, vec![status("wamid.A", StatusKind::Sent, 1, None)]),
+        event(2, vec![status("wamid.A", StatusKind::Delivered, 2, None)]),
+    ];
+    // Event 1 has been kept long enough; event 2 is new.
+    let old_ones = |id: i64, _: Defer| id != 1;
+    let mut sent = row(10, Some("wamid.A"), MessageState::Sent);
+    sent.sent_at = None;
+    let (plan, o) = plan_one(&events, sent, &[], &old_ones);
+    assert_eq!(plan.updates.len(), 1);
+    assert_eq!(plan.updates[0].1["state"], "delivered");
+    assert_eq!(
+        (o.get(1), o.get(2)),
+        (Some(&Outcome::Done), Some(&Outcome::Done))
+    );
 }
