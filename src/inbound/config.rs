@@ -33,7 +33,7 @@ impl Default for InboundConfig {
         InboundConfig {
             batch_size: 2000,
             poll_interval: Duration::from_secs(1),
-            min_batch_interval: Duration::from_millis(200),
+            min_batch_interval: Duration::from_millis(500),
             status_linger: Duration::from_secs(1),
             outbox_wait: Duration::from_secs(10),
             retry_interval: Duration::from_secs(2),

@@ -90,8 +90,8 @@ impl Default for OutboxSettings {
     fn default() -> Self {
         OutboxSettings {
             poll_interval: Duration::from_secs(1),
-            batch_size: 200,
-            max_in_flight: 600,
+            batch_size: 500,
+            max_in_flight: 1000,
             concurrency: 64,
             reconcile_delay: Duration::from_secs(120),
             max_attempts: 8,
@@ -99,7 +99,7 @@ impl Default for OutboxSettings {
             retry_max: Duration::from_secs(3600),
             pair_interval: Duration::from_millis(6_500),
             max_pair_hold: Duration::from_secs(30),
-            flush_interval: Duration::from_millis(250),
+            flush_interval: Duration::from_millis(500),
             paused_recheck: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(15),
             chatter_notes: true,
