@@ -9,7 +9,7 @@ use axum::Router;
 use chrono::{SubsecRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{client_config, OdooStandin};
+use support::{client_config, Fault, OdooStandin};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use whatsapp_sidecar::odoo::OdooClient;
@@ -673,6 +673,65 @@ async fn at_shutdown_messages_not_sent_yet_go_back_to_the_queue() {
             .expect("record")
             .len(),
         1
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn a_refused_result_write_still_records_the_wamid_so_nothing_is_sent_twice() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let alice = standin.add_partner("Alice", "+33 6 12 34 56 01", true);
+    let template = hello_template(&standin, account, "approved");
+    let id = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template,
+               "res_model": "res.partner", "res_id": alice}),
+    );
+    // Results are written a while after the send, so the faults below meet the result write.
+    let settings = OutboxSettings {
+        flush_interval: ms(1500),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually("the message is claimed", Duration::from_secs(10), || {
+        state(&standin, id) == "sending"
+    })
+    .await;
+    // A custom module's constraint refuses the result: the batched write and the one-by-one
+    // write both fail (not retryable).
+    let refused = Fault::Rpc {
+        name: "odoo.exceptions.ValidationError".into(),
+        message: "A custom constraint refused the change".into(),
+    };
+    standin.fail_next_call("whatsapp.message", "write", 2, refused);
+    eventually(
+        "the message leaves 'sending'",
+        Duration::from_secs(10),
+        || state(&standin, id) == "sent",
+    )
+    .await;
+    outbox.stop().await;
+
+    let record = standin.record("whatsapp.message", id).expect("message");
+    let accepted = sandbox
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        text(&record["wamid"]),
+        accepted[0].wamid,
+        "the wamid is written"
+    );
+    assert_eq!(
+        record["sent_at"],
+        json!(false),
+        "the refused fields are not"
     );
     sandbox_stop.cancel();
 }

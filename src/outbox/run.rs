@@ -1392,6 +1392,36 @@ async fn writer_loop(
     }
 }
 
+/// After Odoo refused the result of message `id`: writes only its state and wamid, so a message
+/// Meta accepted is not left in `sending` (where the reconciliation could send it again), and
+/// says in the log what was lost. Fails only with a retryable error.
+async fn write_essentials(
+    odoo: &OdooClient,
+    id: i64,
+    values: &Map<String, Value>,
+    refused: &OdooError,
+) -> Result<(), OdooError> {
+    let wamid = values
+        .get("wamid")
+        .and_then(Value::as_str)
+        .unwrap_or("none");
+    let Some(essential) = writeback::essential_values(values) else {
+        tracing::error!(message = id, wamid, error = %refused, "Odoo refused the result of this message; it stays 'sending' and is reconciled after the reconcile delay");
+        return Ok(());
+    };
+    match odoo.write(Message::MODEL, &[id], &essential).await {
+        Ok(()) => {
+            tracing::error!(message = id, wamid, error = %refused, "Odoo refused the full result of this message; only its state and wamid were written (the other fields, e.g. sent_at, stay empty): look at the error");
+            Ok(())
+        }
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            tracing::error!(message = id, wamid, error = %refused, essentials_error = %e, "Odoo refused the result of this message, even its state and wamid alone; it stays 'sending' and is reconciled after the reconcile delay (if it was sent, Meta's status webhook carrying its id proves it)");
+            Ok(())
+        }
+    }
+}
+
 /// What the writer remembers between flushes about the best-effort writes.
 #[derive(Default)]
 struct SideState {
@@ -1430,9 +1460,7 @@ async fn flush(
                     match odoo.write(Message::MODEL, &[*id], values).await {
                         Ok(()) => {}
                         Err(e) if e.is_retryable() => return Err(e),
-                        Err(e) => {
-                            tracing::error!(message = id, error = %e, "Odoo refused the result of this message; it stays 'sending' and is reconciled after the reconcile delay")
-                        }
+                        Err(e) => write_essentials(odoo, *id, values, &e).await?,
                     }
                 }
             }

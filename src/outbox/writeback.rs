@@ -159,6 +159,18 @@ fn put_error(values: &mut Map<String, Value>, error: &ErrorInfo) {
 }
 
 /// The `whatsapp.message` values of each outcome (none for [`Outcome::Unknown`]).
+/// The smallest write that still records what matters of a result, for when Odoo refused the
+/// full one (a custom constraint on another field, a field removed by an upgrade): the state,
+/// and for a sent message its wamid, which keeps the reconciliation from sending it again.
+pub fn essential_values(values: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let essential: Map<String, Value> = values
+        .iter()
+        .filter(|(key, _)| matches!(key.as_str(), "state" | "wamid"))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    (essential.len() < values.len() && !essential.is_empty()).then_some(essential)
+}
+
 pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Map<String, Value>)> {
     let now = odoo_datetime(now);
     outcomes
@@ -390,6 +402,30 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_essentials_of_a_result_are_its_state_and_wamid() {
+        let full = json!({"state": "sent", "wamid": "wamid.A", "sent_at": "2026-03-01 12:00:00",
+                          "to_e164": "+33612345601"});
+        let essential = essential_values(full.as_object().unwrap()).unwrap();
+        assert_eq!(
+            Value::Object(essential),
+            json!({"state": "sent", "wamid": "wamid.A"})
+        );
+        // Nothing smaller to try: already essential, or nothing essential in it.
+        assert_eq!(
+            essential_values(json!({"state": "sent", "wamid": "w"}).as_object().unwrap()),
+            None
+        );
+        assert_eq!(
+            essential_values(
+                json!({"sent_at": "2026-03-01 12:00:00"})
+                    .as_object()
+                    .unwrap()
+            ),
+            None
+        );
     }
 
     fn source(model: &str, id: i64, trigger: &str) -> Option<Source> {
