@@ -407,6 +407,14 @@ fn webhook_config(
     cfg.max_body_bytes = raw.max_body_bytes;
     cfg.ingest.max_batch = at_least_one("webhook.batch_max", raw.batch_max, problems);
     cfg.ingest.linger = Duration::from_millis(raw.batch_linger_ms);
+    cfg.ingest.idle = Duration::from_millis(raw.batch_idle_ms);
+    if raw.batch_idle_ms > raw.batch_linger_ms {
+        problems.push(format!(
+            "webhook.batch_idle_ms: {} is above webhook.batch_linger_ms ({}), the longest a batch \
+             waits; use at most the linger (e.g. batch_idle_ms = 2, batch_linger_ms = 50)",
+            raw.batch_idle_ms, raw.batch_linger_ms
+        ));
+    }
     if let Some(timeout) = seconds(
         "webhook.reply_timeout_secs",
         raw.reply_timeout_secs,

@@ -92,6 +92,7 @@ pub struct RawWebhook {
     pub max_body_bytes: usize,
     pub batch_max: usize,
     pub batch_linger_ms: u64,
+    pub batch_idle_ms: u64,
     pub reply_timeout_secs: f64,
     pub keys_refresh_secs: f64,
 }
@@ -103,6 +104,7 @@ impl Default for RawWebhook {
             max_body_bytes: d.max_body_bytes,
             batch_max: d.ingest.max_batch,
             batch_linger_ms: d.ingest.linger.as_millis() as u64,
+            batch_idle_ms: d.ingest.idle.as_millis() as u64,
             reply_timeout_secs: d.ingest.reply_timeout.as_secs_f64(),
             keys_refresh_secs: d.keys.refresh_interval.as_secs_f64(),
         }

@@ -301,3 +301,38 @@ fn the_shipped_inbound_settings_are_the_built_in_defaults() {
         Ok(())
     });
 }
+
+#[test]
+fn the_webhook_batch_idle_time_is_read_and_checked_against_the_linger() {
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", VALID)?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.webhook.ingest.idle, Duration::from_millis(5));
+        assert_eq!(config.webhook.ingest.linger, Duration::from_millis(50));
+
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!("{VALID}\n[webhook]\nbatch_idle_ms = 5\nbatch_linger_ms = 100\n"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.webhook.ingest.idle, Duration::from_millis(5));
+        assert_eq!(config.webhook.ingest.linger, Duration::from_millis(100));
+        Ok(())
+    });
+
+    let found = problems(&format!(
+        "{VALID}\n[webhook]\nbatch_idle_ms = 80\nbatch_linger_ms = 50\n"
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("webhook.batch_idle_ms: 80 is above webhook.batch_linger_ms (50)"),
+        "{found:?}"
+    );
+    assert!(found[0].contains("use at most the linger"), "{found:?}");
+
+    let found = problems(&format!("{VALID}\n[webhook]\nbatch_idle = 2\n"));
+    assert!(
+        found[0].starts_with("webhook.batch_idle: unknown key"),
+        "{found:?}"
+    );
+}

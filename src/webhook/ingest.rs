@@ -1,15 +1,24 @@
 //! Group commit: many concurrent webhook requests share one `create` call.
 //!
 //! Each request hands its event to [`Ingest::submit`] and waits. One batcher task takes the first
-//! waiting event, then collects whatever else arrives for up to `linger` (or until `max_batch`),
-//! and stores the whole batch with a single [`EventStore::store`] call; each request then gets
-//! its own answer (the new record id, or the error) through a oneshot channel. Up to
-//! `max_in_flight` batches are stored at once; while all of them are busy, new events queue up
-//! and make the next batch bigger, which is what keeps the number of Odoo calls low under load.
+//! waiting event and keeps collecting while events keep coming; it stores the batch with a single
+//! [`EventStore::store`] call as soon as one of these happens, whichever comes first:
+//!
+//! - no new event arrived for `idle` (the receiver went quiet: don't keep anyone waiting),
+//! - `linger` has passed since the first event of the batch (the longest anyone waits for
+//!   company, so a steady stream is cut into batches of `linger`),
+//! - the batch holds `max_batch` events.
+//!
+//! So a lone webhook is stored after `idle` (5 ms by default; status webhooks from Meta come in bursts a few ms apart), a steady stream of 3,000 events/s
+//! makes one `create` per `linger` (50 ms by default: about 20 calls/s), and a burst from
+//! closed-loop senders is stored as soon as the burst ends. Each request then gets its own answer
+//! (the new record id, or the error) through a oneshot channel. Up to `max_in_flight` batches are
+//! stored at once; while all of them are busy, new events queue up and make the next batch
+//! bigger, which is what keeps the number of Odoo calls low when Odoo is slow.
 //!
 //! Nothing is answered before the store call returned: a request that gets `Ok` has its body in
 //! Odoo. On shutdown the queue is closed (new requests get [`IngestError::Closed`]) and what is
-//! already queued is still stored.
+//! already queued is stored at once, without waiting for company.
 
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -90,8 +99,11 @@ impl IngestError {
 pub struct IngestConfig {
     /// Most events in one `create` call.
     pub max_batch: usize,
-    /// How long the batcher waits for more events after the first one.
+    /// The longest a batch waits for company: it is stored at the latest this long after its
+    /// first event.
     pub linger: Duration,
+    /// The batch is stored as soon as no new event arrived for this long. At most `linger`.
+    pub idle: Duration,
     /// `create` calls in flight at once.
     pub max_in_flight: usize,
     /// Events waiting to be stored before new requests are refused (503).
@@ -104,7 +116,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             max_batch: 500,
-            linger: Duration::from_millis(2),
+            linger: Duration::from_millis(50),
+            idle: Duration::from_millis(5),
             max_in_flight: 4,
             queue_capacity: 20_000,
             reply_timeout: Duration::from_secs(20),
@@ -197,7 +210,9 @@ async fn batcher<S: EventStore>(
             }
         };
         let mut batch = vec![first];
-        let deadline = Instant::now() + config.linger;
+        let linger_end = Instant::now() + config.linger;
+        let gap = tokio::time::sleep_until(linger_end);
+        tokio::pin!(gap);
         while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(item) => {
@@ -208,12 +223,19 @@ async fn batcher<S: EventStore>(
                 Err(mpsc::error::TryRecvError::Empty) if closing => break,
                 Err(mpsc::error::TryRecvError::Empty) => {}
             }
+            // The queue is empty and an event just arrived: wait at most `idle` for the next one,
+            // and never beyond `linger` after the first.
+            gap.as_mut()
+                .reset(linger_end.min(Instant::now() + config.idle));
             tokio::select! {
+                biased;
+                () = &mut gap => break,
+                // Shutting down: store what is there without waiting for company.
+                () = shutdown.cancelled() => break,
                 item = rx.recv() => match item {
                     Some(item) => batch.push(item),
                     None => break,
                 },
-                () = tokio::time::sleep_until(deadline) => break,
             }
         }
         let store = store.clone();
@@ -265,6 +287,8 @@ mod tests {
     #[derive(Default)]
     struct FakeStore {
         calls: Mutex<Vec<Vec<String>>>,
+        /// When each call came in.
+        called_at: Mutex<Vec<Instant>>,
         next_id: AtomicI64,
         failing: AtomicBool,
         delay: Option<Duration>,
@@ -272,6 +296,7 @@ mod tests {
 
     impl EventStore for Arc<FakeStore> {
         async fn store(&self, events: Vec<NewEvent>) -> Result<Vec<i64>, StoreError> {
+            self.called_at.lock().unwrap().push(Instant::now());
             if let Some(delay) = self.delay {
                 tokio::time::sleep(delay).await;
             }
@@ -307,6 +332,136 @@ mod tests {
         (ingest, tracker, shutdown)
     }
 
+    /// Submits `count` events, one every `every`, each from its own task (as concurrent requests
+    /// do), and returns the tasks.
+    async fn stream(
+        ingest: &Ingest,
+        count: usize,
+        every: Duration,
+    ) -> Vec<tokio::task::JoinHandle<Result<i64, IngestError>>> {
+        let mut handles = Vec::new();
+        for i in 0..count {
+            if i > 0 {
+                tokio::time::sleep(every).await;
+            }
+            let ingest = ingest.clone();
+            handles.push(tokio::spawn(async move {
+                ingest.submit(event(&format!("s{i}"))).await
+            }));
+        }
+        handles
+    }
+
+    fn sizes(store: &FakeStore) -> Vec<usize> {
+        store.calls.lock().unwrap().iter().map(Vec::len).collect()
+    }
+
+    /// When each call came in, in ms after `start`.
+    fn call_times_ms(store: &FakeStore, start: Instant) -> Vec<u128> {
+        let at = store.called_at.lock().unwrap();
+        at.iter().map(|t| (*t - start).as_millis()).collect()
+    }
+
+    fn idle_and_linger(idle_ms: u64, linger_ms: u64) -> IngestConfig {
+        IngestConfig {
+            idle: Duration::from_millis(idle_ms),
+            linger: Duration::from_millis(linger_ms),
+            ..IngestConfig::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_event_is_stored_after_the_idle_gap_not_the_linger() {
+        let store = Arc::new(FakeStore::default());
+        let (ingest, _, _) = start(store.clone(), idle_and_linger(2, 50));
+        let start = Instant::now();
+        assert_eq!(ingest.submit(event("alone")).await, Ok(1));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2) && waited <= Duration::from_millis(3),
+            "answered after {waited:?}"
+        );
+        assert_eq!(sizes(&store), vec![1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_is_cut_into_batches_by_the_linger() {
+        let store = Arc::new(FakeStore::default());
+        let (ingest, _, _) = start(store.clone(), idle_and_linger(2, 50));
+        let start = Instant::now();
+        // 100 events, one per ms: every gap is below the idle time.
+        let handles = stream(&ingest, 100, Duration::from_millis(1)).await;
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let sizes = sizes(&store);
+        let times = call_times_ms(&store, start);
+        assert!((2..=3).contains(&sizes.len()), "{sizes:?} at {times:?} ms");
+        assert_eq!(sizes.iter().sum::<usize>(), 100);
+        // The first batch is cut by the linger (50 ms after its first event, at 0 ms), not by
+        // the idle time; the last one goes by the next linger (100 ms) or by the idle gap after
+        // the last event (99 ms + 2 ms), whichever comes first.
+        assert!((50..=51).contains(&sizes[0]), "{sizes:?} at {times:?} ms");
+        assert!((50..=51).contains(&times[0]), "{sizes:?} at {times:?} ms");
+        let last = times[times.len() - 1];
+        assert!((100..=101).contains(&last), "{sizes:?} at {times:?} ms");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_stored_as_soon_as_it_ends() {
+        let store = Arc::new(FakeStore::default());
+        let (ingest, _, _) = start(store.clone(), idle_and_linger(2, 50));
+        let start = Instant::now();
+        // 20 events 1 ms apart (0..=19 ms), then silence.
+        let handles = stream(&ingest, 20, Duration::from_millis(1)).await;
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let times = call_times_ms(&store, start);
+        assert_eq!(sizes(&store), vec![20], "at {times:?} ms");
+        // Stored once the 2 ms gap after the last event passed, long before the 50 ms linger.
+        assert!((21..=22).contains(&times[0]), "at {times:?} ms");
+        assert!(start.elapsed() < Duration::from_millis(25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_batch_cuts_a_stream_before_the_linger() {
+        let store = Arc::new(FakeStore::default());
+        let config = IngestConfig {
+            max_batch: 10,
+            ..idle_and_linger(2, 50)
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        let start = Instant::now();
+        let handles = stream(&ingest, 35, Duration::from_millis(1)).await;
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let times = call_times_ms(&store, start);
+        assert_eq!(sizes(&store), vec![10, 10, 10, 5], "at {times:?} ms");
+        // Each full batch goes as soon as its tenth event arrives (9, 19, 29 ms), the rest after
+        // the idle gap.
+        assert_eq!(&times[..3], &[9, 19, 29], "at {times:?} ms");
+        assert!((36..=37).contains(&times[3]), "at {times:?} ms");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stores_a_collecting_batch_without_waiting_for_the_linger() {
+        let store = Arc::new(FakeStore::default());
+        let (ingest, _, shutdown) = start(store.clone(), idle_and_linger(50, 50));
+        let start = Instant::now();
+        let handles = stream(&ingest, 3, Duration::from_millis(1)).await;
+        shutdown.cancel();
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        // Cancelled at 2 ms, when the last event was just sent: everything is stored then,
+        // not at the linger (50 ms).
+        let times = call_times_ms(&store, start);
+        assert_eq!(sizes(&store).iter().sum::<usize>(), 3, "at {times:?} ms");
+        assert!(times.iter().all(|&t| t == 2), "at {times:?} ms");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn concurrent_events_share_one_call_and_each_gets_its_id() {
         let store = Arc::new(FakeStore::default());
@@ -330,7 +485,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn batches_are_capped_and_events_after_the_linger_go_in_the_next_call() {
+    async fn batches_are_capped_and_events_after_the_idle_gap_go_in_the_next_call() {
         let store = Arc::new(FakeStore::default());
         let config = IngestConfig {
             max_batch: 4,
