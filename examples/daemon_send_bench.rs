@@ -159,6 +159,10 @@ async fn bench(args: Args) {
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    let states: Vec<String> = ["queued", "sending", "sent", "delivered", "read", "failed"]
+        .iter()
+        .map(|s| format!("{s} {}", count(&w, &[s])))
+        .collect();
     let a1 = accepted(&w);
     let r1 = w.odoo.requests();
     let p1 = proc_sample(pid).unwrap_or_default();
@@ -169,6 +173,10 @@ async fn bench(args: Args) {
     let calls = (r1 - r0) as f64 / sent.max(1) as f64;
     let cpu_us = p1.cpu.saturating_sub(p0.cpu).as_secs_f64() * 1e6 / sent.max(1) as f64;
     println!("--- over {elapsed:.1} s ---");
+    println!(
+        "messages by state at the end: {} (Meta accepted {a1})",
+        states.join(", ")
+    );
     println!(
         "rate: {sent} messages = {rate:.1}/s ({:+.1}% of {})",
         (rate / f64::from(args.mps) - 1.0) * 100.0,

@@ -9,6 +9,13 @@ use tokio_util::sync::CancellationToken;
 use whatsapp_sidecar::config::{Config, LogFormat};
 use whatsapp_sidecar::{check, daemon, sandbox, telemetry};
 
+/// jemalloc instead of the system allocator: the daemon allocates and frees many small buffers
+/// per webhook and per Odoo answer; glibc's malloc took about a quarter of its CPU time at 1,000
+/// messages/s, and jemalloc cut the daemon's CPU per message by 10-15 % at the same memory
+/// (mimalloc cut it too but doubled the resident memory). See the README's performance section.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// WhatsApp Business messaging for Odoo: the daemon that runs beside Odoo.
 #[derive(Debug, Parser)]
 #[command(name = "whatsapp-sidecar", version, about)]
