@@ -4,7 +4,9 @@
 //!
 //! Order: the configuration; Odoo (reachable, version, database, login, report session, addon,
 //! rights: [`crate::odoo::diagnose`]); then, with `mode = "cloud"`, every active WhatsApp account
-//! stored in Odoo (token, ids, quality, throughput: [`crate::whatsapp::CloudClient::check_account`]).
+//! stored in Odoo (token, ids, Graph API version, quality, throughput:
+//! [`crate::whatsapp::CloudClient::check_account`]), each called with the account's own Graph API
+//! version.
 
 use crate::config::{Config, Mode};
 use crate::odoo::{CheckLine, Domain, OdooClient, SearchOptions};
@@ -71,6 +73,8 @@ struct AccountRow {
     waba_id: String,
     #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
     access_token: String,
+    #[serde(default, deserialize_with = "crate::odoo::de::string_or_false")]
+    graph_api_version: String,
 }
 
 async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
@@ -82,7 +86,13 @@ async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
         .search_read(
             "whatsapp.account",
             &Domain::all(),
-            &["name", "phone_number_id", "waba_id", "access_token"],
+            &[
+                "name",
+                "phone_number_id",
+                "waba_id",
+                "access_token",
+                "graph_api_version",
+            ],
             &SearchOptions::new().order("id"),
         )
         .await
@@ -117,7 +127,8 @@ async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
             account.phone_number_id,
             account.waba_id,
             Secret::new(account.access_token),
-        );
+        )
+        .with_api_version(Some(&account.graph_api_version));
         let report = client.check_account(&handle).await;
         for line in report.lines {
             let name = format!("account {:?}: {}", account.name, line.item);

@@ -156,6 +156,33 @@ async fn a_refused_token_fails_the_check_and_the_sync_in_plain_words() {
 }
 
 #[tokio::test]
+async fn a_malformed_graph_api_version_fails_the_check_and_the_sync_with_the_fix() {
+    let w = world(SandboxConfig::default()).await;
+    w.odoo.update(
+        ACCOUNT,
+        w.account,
+        json!({"check_requested": true, "sync_requested": true, "graph_api_version": "v25"}),
+    );
+    poll_once(&w.ctx, false).await.expect("poll");
+
+    assert_eq!(field(&w, w.account, "check_requested"), json!(false));
+    assert_eq!(field(&w, w.account, "sync_requested"), json!(false));
+    assert_eq!(field(&w, w.account, "last_check_ok"), json!(false));
+    let message = field(&w, w.account, "last_check_message");
+    let message = message.as_str().expect("message");
+    assert!(
+        message.starts_with("FAIL Graph API version: 'v25' is not a Graph API version")
+            && message.contains("set Graph API version on the WhatsApp account to e.g. v26.0"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Template sync failed:") && message.contains("'v25'"),
+        "{message}"
+    );
+    assert!(templates(&w).is_empty());
+}
+
+#[tokio::test]
 async fn sync_creates_templates_with_variables_then_changes_nothing_then_follows_meta() {
     let w = world(SandboxConfig::default()).await;
     w.odoo

@@ -103,5 +103,23 @@ async fn a_good_account_passes_and_a_bad_token_or_id_fails_in_plain_words() {
             .any(|l| l.starts_with("FAIL account \"Old token\"") && l.contains("no-such-number")),
         "{out}"
     );
+    // A Graph API version that is not one: refused before any call, with the fix.
+    odoo.update(
+        "whatsapp.account",
+        good,
+        serde_json::json!({"phone_number_id": "sandbox-0001", "graph_api_version": "25.0"}),
+    );
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(
+        !ok,
+        "a malformed Graph API version must fail the check:\n{out}"
+    );
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("FAIL account \"Old token\": Graph API version: '25.0'")
+                && l.contains("set Graph API version on the WhatsApp account to e.g. v26.0")
+        ),
+        "{out}"
+    );
     stop.cancel();
 }

@@ -534,6 +534,88 @@ async fn a_bad_token_pauses_the_account_once_and_keeps_the_messages() {
 }
 
 #[tokio::test]
+async fn a_send_uses_the_accounts_graph_api_version() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    // the client is configured with v25.0 (Outbox::start); the account says v24.0
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"graph_api_version": "v24.0"}),
+    );
+    let template = hello_template(&standin, account, "approved");
+    let alice = standin.add_partner("Alice", "+33 6 12 34 59 01", true);
+    let id = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "template", "template_id": template}),
+    );
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the message is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+    let record = sandbox.messages(&RecordFilter::default()).expect("record");
+    assert_eq!(record.len(), 1);
+    assert_eq!(record[0].graph_version, "v24.0");
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn a_malformed_graph_api_version_pauses_the_account_before_any_call() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"graph_api_version": "25.0"}),
+    );
+    let alice = standin.add_partner("Alice", "+33 6 12 34 59 02", true);
+    open_window(&standin, account, "33612345902");
+    // a file to upload first: the version is refused before the PDF is even rendered
+    let document = standin.queue_message_with(
+        account,
+        alice,
+        json!({"message_type": "document", "body": "Order S00004", "trigger": "order_details",
+               "res_model": "sale.order", "res_id": 4, "report_name": "sale.report_saleorder",
+               "media_filename": "S00004.pdf"}),
+    );
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the account is paused", Duration::from_secs(10), || {
+        standin.field("whatsapp.account", account, "paused") == json!(true)
+    })
+    .await;
+    eventually(
+        "the message is back in the queue",
+        Duration::from_secs(10),
+        || state(&standin, document) == "queued",
+    )
+    .await;
+    outbox.stop().await;
+
+    let reason = text(&standin.field("whatsapp.account", account, "paused_reason"));
+    assert!(
+        reason.contains("'25.0'")
+            && reason.contains("set Graph API version on the WhatsApp account to e.g. v26.0"),
+        "{reason}"
+    );
+    assert_eq!(
+        standin.field("whatsapp.message", document, "error_code"),
+        json!(false),
+        "not a failure of the message"
+    );
+    assert!(standin.reports_served().is_empty());
+    assert!(sandbox
+        .messages(&RecordFilter::default())
+        .expect("record")
+        .is_empty());
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
 async fn messages_left_sending_are_proven_or_requeued_after_the_delay() {
     let standin = OdooStandin::start().await;
     let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;

@@ -200,6 +200,61 @@ async fn every_message_type_gets_metas_answer_and_reaches_the_record() {
 }
 
 #[tokio::test]
+async fn an_accounts_graph_api_version_is_the_one_in_the_path() {
+    let sandbox = start(fast_config()).await;
+    // the daemon's default is v26.0; the account says v25.0
+    let client = client(&sandbox, "v26.0");
+    let hello = OutboundMessage::new(USER, Template::new("sidecar_hello", "en_US")).unwrap();
+    let own = account("any-token").with_api_version(Some("v25.0"));
+    let plain = account("any-token");
+    let sent_own = client.send_message(&own, &hello).await.unwrap();
+    let sent_plain = client.send_message(&plain, &hello).await.unwrap();
+    let templates = client.list_templates(&own).await.unwrap();
+    assert!(!templates.templates.is_empty());
+
+    let version_of = |wamid: &str| {
+        let record = sandbox
+            .handle
+            .messages(&RecordFilter {
+                wamid: Some(wamid.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(record.len(), 1, "{wamid}");
+        record[0].graph_version.clone()
+    };
+    assert_eq!(version_of(sent_own.wamid()), "v25.0");
+    assert_eq!(version_of(sent_plain.wamid()), "v26.0");
+
+    // A malformed version never becomes a request: nothing more reaches the record.
+    let before = sandbox
+        .handle
+        .messages(&RecordFilter::default())
+        .unwrap()
+        .len();
+    let broken = account("any-token").with_api_version(Some("25.0"));
+    let error = client.send_message(&broken, &hello).await.unwrap_err();
+    assert!(matches!(error, WhatsAppError::Config(_)), "{error}");
+    assert_eq!(error.disposition(), Disposition::PauseAccount);
+    assert!(
+        error
+            .to_string()
+            .contains("set Graph API version on the WhatsApp account to e.g. v26.0"),
+        "{error}"
+    );
+    assert!(client.list_templates(&broken).await.is_err());
+    assert_eq!(
+        sandbox
+            .handle
+            .messages(&RecordFilter::default())
+            .unwrap()
+            .len(),
+        before
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test]
 async fn meta_errors_come_back_typed_with_their_disposition() {
     let mut config = fast_config();
     config.limits.pair_rate_burst = 1;

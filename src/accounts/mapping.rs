@@ -27,6 +27,7 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "phone_number_id",
     "waba_id",
     "access_token",
+    "graph_api_version",
     "check_requested",
     "sync_requested",
 ];
@@ -58,6 +59,8 @@ pub struct AccountRow {
     pub waba_id: String,
     /// Empty when Odoo has none (the check then says so).
     pub access_token: Secret,
+    /// The account's Graph API version; empty means the daemon's `whatsapp.api_version`.
+    pub graph_api_version: String,
     pub check_requested: bool,
     pub sync_requested: bool,
 }
@@ -83,18 +86,20 @@ impl AccountRow {
             phone_number_id: text("phone_number_id"),
             waba_id: text("waba_id"),
             access_token: Secret::new(text("access_token")),
+            graph_api_version: text("graph_api_version"),
             check_requested: flag("check_requested"),
             sync_requested: flag("sync_requested"),
         })
     }
 
-    /// The handle the Cloud API client takes.
+    /// The handle the Cloud API client takes, with the account's Graph API version.
     pub fn handle(&self) -> AccountHandle {
         AccountHandle::new(
             self.phone_number_id.clone(),
             self.waba_id.clone(),
             self.access_token.clone(),
         )
+        .with_api_version(Some(&self.graph_api_version))
     }
 }
 

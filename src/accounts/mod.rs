@@ -15,8 +15,10 @@
 //!   Meta gets `status = deleted`). Then `sync_requested = False`, `last_sync_at` and a summary in
 //!   `last_check_message`.
 //!
-//! A Meta error (refused token, wrong id) is written as `last_check_ok = False` with what to do,
-//! and the flag is cleared, so the button never waits forever. Odoo unreachable: a warning, and
+//! Both call Meta with the account's own "Graph API version". A Meta error (refused token, wrong
+//! id) or a setting refused before any call (a malformed version) is written as
+//! `last_check_ok = False` with what to do, and the flag is cleared, so the button never waits
+//! forever. Odoo unreachable: a warning, and
 //! the flag stays set for the next poll.
 //!
 //! | file | what |

@@ -311,9 +311,17 @@ fn account_rows_read_false_as_empty_and_hide_the_token() {
         "sync_requested": false}))
     .expect("row");
     assert_eq!(row.waba_id, "");
+    assert_eq!(
+        row.handle().api_version,
+        None,
+        "no version read: the daemon's"
+    );
     assert!(row.check_requested && !row.sync_requested);
     assert!(!format!("{row:?}").contains("EAAG-secret"));
     assert!(AccountRow::from_record(&json!({"name": "no id"})).is_err());
+    let row =
+        AccountRow::from_record(&json!({"id": 4, "graph_api_version": " v25.0 "})).expect("row");
+    assert_eq!(row.handle().api_version.as_deref(), Some("v25.0"));
 }
 
 #[test]

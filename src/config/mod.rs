@@ -254,7 +254,7 @@ impl Config {
         };
         let graph_url = http_url("whatsapp.graph_url", &raw.whatsapp.graph_url, &mut problems);
         let api_version = raw.whatsapp.api_version.trim().to_owned();
-        if !is_api_version(&api_version) {
+        if !crate::whatsapp::is_api_version(&api_version) {
             problems.push(format!(
                 "whatsapp.api_version: {api_version:?} is not a Graph API version such as \"v25.0\""
             ));
@@ -550,18 +550,6 @@ fn seconds(key: &str, value: f64, problems: &mut Vec<String>) -> Option<Duration
         ));
         None
     }
-}
-
-fn is_api_version(value: &str) -> bool {
-    value
-        .strip_prefix('v')
-        .and_then(|rest| rest.split_once('.'))
-        .is_some_and(|(major, minor)| {
-            !major.is_empty()
-                && !minor.is_empty()
-                && major.bytes().all(|b| b.is_ascii_digit())
-                && minor.bytes().all(|b| b.is_ascii_digit())
-        })
 }
 
 /// `odoo.api_key` → `WHATSAPP_SIDECAR_ODOO__API_KEY`.

@@ -1138,6 +1138,8 @@ struct TokenRecord {
     waba_id: Option<String>,
     #[serde(default, deserialize_with = "de::false_as_none")]
     access_token: Option<Secret>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    graph_api_version: Option<String>,
 }
 
 /// Downloads the files of received messages that have none yet into attachments (see
@@ -1189,7 +1191,12 @@ pub async fn fetch_media(
         .read(
             ACCOUNT,
             &account_ids,
-            &["phone_number_id", "waba_id", "access_token"],
+            &[
+                "phone_number_id",
+                "waba_id",
+                "access_token",
+                "graph_api_version",
+            ],
         )
         .await?;
     let mut stored = 0;
@@ -1202,11 +1209,14 @@ pub async fn fetch_media(
             .id()
             .and_then(|id| tokens.iter().find(|t| t.id == id));
         let handle = account.and_then(|a| {
-            Some(AccountHandle::new(
-                a.phone_number_id.clone()?,
-                a.waba_id.clone().unwrap_or_default(),
-                a.access_token.clone().filter(|t| !t.is_blank())?,
-            ))
+            Some(
+                AccountHandle::new(
+                    a.phone_number_id.clone()?,
+                    a.waba_id.clone().unwrap_or_default(),
+                    a.access_token.clone().filter(|t| !t.is_blank())?,
+                )
+                .with_api_version(a.graph_api_version.as_deref()),
+            )
         });
         let Some(handle) = handle else {
             let values = media::failure_values(

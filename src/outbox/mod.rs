@@ -3,7 +3,9 @@
 //! One loop ([`run`]) polls the due queued outbound messages in batches, claims each batch in one
 //! `write` (`state = sending`, `claimed_at`), checks every message against the gates, renders
 //! it, paces it, sends it to the Cloud API with the message id as `biz_opaque_callback_data`,
-//! and writes the results back in batches. Everything but the loop is pure and unit-tested:
+//! and writes the results back in batches. Each account's calls use its own "Graph API version";
+//! an account whose settings cannot work (no token, a malformed version) is paused before any
+//! call, and its messages wait. Everything but the loop is pure and unit-tested:
 //!
 //! | file | holds |
 //! |---|---|

@@ -901,6 +901,7 @@ struct Job {
     params: Option<TemplateParams>,
 }
 
+/// The client's handle for an account: its number, token and Graph API version.
 fn handle_of(account: &Account) -> AccountHandle {
     AccountHandle::new(
         account.phone_number_id.clone(),
@@ -910,6 +911,7 @@ fn handle_of(account: &Account) -> AccountHandle {
             .clone()
             .unwrap_or_else(|| crate::secret::Secret::new("")),
     )
+    .with_api_version(account.graph_api_version.as_deref())
 }
 
 async fn send_task(
@@ -956,6 +958,17 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
         to: Some(to.clone()),
         source: source.clone(),
     };
+
+    // The account's own settings (number id, token, Graph API version): a bad one pauses the
+    // account and the message waits, as a refused send would, before any file is uploaded.
+    if let Err(err) = handle.check_phone() {
+        let (outcome, effect) =
+            after_send_error(&err, &attempt, &settings.retry_policy(), Utc::now());
+        if let Effect::PauseAccount { reason } = effect {
+            pause_account(shared, &job.account, reason).await;
+        }
+        return outcome;
+    }
 
     // Media.
     let media = match &plan.content {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
-use super::client::{AccountHandle, ClientConfig};
+use super::client::{AccountHandle, ClientConfig, DEFAULT_API_VERSION};
 use super::error::WhatsAppError;
 
 /// The fields read from `GET /{phone-number-id}`.
@@ -232,9 +232,22 @@ pub enum CheckStep {
     Templates,
 }
 
-/// Checks the settings before any call: ids present and shaped like ids, token present.
+/// Checks the settings before any call: ids present and shaped like ids, token present, the
+/// account's Graph API version (when it has one) shaped like `v26.0`.
 pub fn check_settings(account: &AccountHandle) -> Vec<CheckLine> {
     let mut lines = Vec::new();
+    if let Some(version) = account.api_version.as_deref() {
+        if !super::client::is_api_version(version) {
+            lines.push(CheckLine::new(
+                CheckStatus::Fail,
+                "Graph API version",
+                format!(
+                    "'{version}' is not a Graph API version like {DEFAULT_API_VERSION}: set \
+                     Graph API version on the WhatsApp account to e.g. {DEFAULT_API_VERSION}"
+                ),
+            ));
+        }
+    }
     if account.token.is_blank() {
         lines.push(CheckLine::new(
             CheckStatus::Fail,
@@ -390,6 +403,17 @@ fn token_subcode_words(subcode: Option<i64>) -> &'static str {
     }
 }
 
+/// The version the account's calls use and where it is set.
+fn version_words(account: &AccountHandle, config: &ClientConfig) -> String {
+    match account.api_version.as_deref() {
+        Some(v) => format!("{v} (Graph API version on the WhatsApp account)"),
+        None => format!(
+            "{} (whatsapp.api_version in the daemon's configuration)",
+            config.api_version
+        ),
+    }
+}
+
 /// Turns a failed call into a line saying what to do.
 pub fn explain(
     step: CheckStep,
@@ -464,10 +488,10 @@ pub fn explain(
                     fail(
                         item,
                         format!(
-                            "Meta does not know a field this check asks for ({}); the configured \
-                             API version {} may be too old or too new{trace}",
+                            "Meta does not know a field this check asks for ({}); the API \
+                             version {} may be too old or too new{trace}",
                             error.display_title(),
-                            config.api_version
+                            version_words(account, config)
                         ),
                     )
                 }
@@ -493,8 +517,9 @@ pub fn explain(
             "Graph API".into(),
             format!(
                 "{} answered HTTP {status} without a WhatsApp error ({body}): check graph_url \
-                 and api_version ({})",
-                config.graph_url, config.api_version
+                 and the API version {}",
+                config.graph_url,
+                version_words(account, config)
             ),
         ),
         other => fail(item, other.help()),
@@ -587,6 +612,39 @@ mod tests {
         assert!(check_settings(&slashed)[0]
             .detail
             .contains("not a Graph API id"));
+        assert!(check_settings(&account().with_api_version(Some("v25.0"))).is_empty());
+        let lines = check_settings(&account().with_api_version(Some("25.0/x")));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].status, CheckStatus::Fail);
+        assert_eq!(lines[0].item, "Graph API version");
+        assert!(
+            lines[0].detail.contains("'25.0/x'")
+                && lines[0]
+                    .detail
+                    .contains("set Graph API version on the WhatsApp account to e.g. v26.0"),
+            "{}",
+            lines[0].detail
+        );
+    }
+
+    #[test]
+    fn failures_name_the_version_in_use_and_where_it_is_set() {
+        let cfg = ClientConfig::default();
+        let nonexisting = meta(100, None, "(#100) Tried accessing nonexisting field (foo)");
+        let own = account().with_api_version(Some("v23.0"));
+        let l = explain(CheckStep::PhoneNumber, &own, &cfg, &nonexisting);
+        assert!(
+            l.detail
+                .contains("v23.0 (Graph API version on the WhatsApp account)"),
+            "{}",
+            l.detail
+        );
+        let l = explain(CheckStep::PhoneNumber, &account(), &cfg, &nonexisting);
+        assert!(
+            l.detail.contains("v26.0 (whatsapp.api_version"),
+            "{}",
+            l.detail
+        );
     }
 
     #[test]

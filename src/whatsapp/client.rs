@@ -1,10 +1,12 @@
 //! [`CloudClient`]: the only file of this module that does I/O.
 //!
 //! One client (one connection pool) serves every account; each call takes the
-//! [`AccountHandle`] whose phone number id, WABA id and token it uses, because the daemon
-//! serves several accounts whose tokens come from Odoo. URLs are built from the configured Graph
-//! base URL and version with each id as one percent-encoded path segment; the token travels only
-//! in the `Authorization` header and never appears in an error.
+//! [`AccountHandle`] whose phone number id, WABA id, token and Graph API version it uses, because
+//! the daemon serves several accounts whose settings come from Odoo. URLs are built from the
+//! configured Graph base URL, the account's version (the configured `api_version` when the
+//! account has none) and each id as one percent-encoded path segment. A malformed version, id
+//! or token is refused before any request ([`WhatsAppError::Config`], which pauses an account's
+//! sending). The token travels only in the `Authorization` header and never appears in an error.
 //!
 //! Each call is a single attempt. Failures come back as [`WhatsAppError`] with a
 //! [`super::Disposition`]; retrying and pacing are the caller's business.
@@ -92,16 +94,7 @@ impl ClientConfig {
             ));
         }
         let v = &self.api_version;
-        let ok = v
-            .strip_prefix('v')
-            .and_then(|rest| rest.split_once('.'))
-            .is_some_and(|(major, minor)| {
-                !major.is_empty()
-                    && !minor.is_empty()
-                    && major.chars().all(|c| c.is_ascii_digit())
-                    && minor.chars().all(|c| c.is_ascii_digit())
-            });
-        if !ok {
+        if !is_api_version(v) {
             return Err(format!(
                 "api_version '{v}' must look like {DEFAULT_API_VERSION}"
             ));
@@ -111,6 +104,20 @@ impl ClientConfig {
         }
         Ok(())
     }
+}
+
+/// True for a Graph API version such as `v26.0`: `v`, digits, a dot, digits, nothing else (so
+/// it cannot carry a path, a query or spaces).
+pub fn is_api_version(v: &str) -> bool {
+    v.len() <= 16
+        && v.strip_prefix('v')
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                !major.is_empty()
+                    && !minor.is_empty()
+                    && major.chars().all(|c| c.is_ascii_digit())
+                    && minor.chars().all(|c| c.is_ascii_digit())
+            })
 }
 
 /// True for strings usable as one Graph id path segment (Meta's ids are digits; the sandbox
@@ -124,7 +131,7 @@ pub fn is_graph_id(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
-/// One WhatsApp account: its phone number id, its WABA id and its token.
+/// One WhatsApp account: its phone number id, its WABA id, its token and its Graph API version.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccountHandle {
     /// The phone number id (from WhatsApp Manager > API Setup).
@@ -133,6 +140,9 @@ pub struct AccountHandle {
     pub waba_id: String,
     /// The System User access token.
     pub token: Secret,
+    /// The account's Graph API version (`v26.0`, the addon's "Graph API version" field); `None`
+    /// uses the client's configured `api_version`. Checked before every call for the account.
+    pub api_version: Option<String>,
 }
 
 impl fmt::Debug for AccountHandle {
@@ -141,12 +151,13 @@ impl fmt::Debug for AccountHandle {
             .field("phone_number_id", &self.phone_number_id)
             .field("waba_id", &self.waba_id)
             .field("token", &self.token)
+            .field("api_version", &self.api_version)
             .finish()
     }
 }
 
 impl AccountHandle {
-    /// An account.
+    /// An account that uses the client's configured Graph API version.
     pub fn new(
         phone_number_id: impl Into<String>,
         waba_id: impl Into<String>,
@@ -156,16 +167,55 @@ impl AccountHandle {
             phone_number_id: phone_number_id.into(),
             waba_id: waba_id.into(),
             token,
+            api_version: None,
         }
     }
 
-    fn check_phone(&self) -> Result<(), WhatsAppError> {
+    /// The same account with its own Graph API version, as read from Odoo. Surrounding spaces
+    /// are dropped; `None` or a blank value keeps the client's configured version. A malformed
+    /// value is kept as it is and refused by every call ([`Self::check_api_version`]).
+    pub fn with_api_version(mut self, version: Option<&str>) -> Self {
+        self.api_version = version
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        self
+    }
+
+    /// The version calls for this account use: its own, else `default` (the client's).
+    pub fn api_version_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.api_version.as_deref().unwrap_or(default)
+    }
+
+    /// Refuses a malformed account version, naming the account, the value and the fix.
+    pub fn check_api_version(&self) -> Result<(), WhatsAppError> {
+        match self.api_version.as_deref() {
+            Some(v) if !is_api_version(v) => Err(WhatsAppError::Config(format!(
+                "the Graph API version '{v}' of the WhatsApp account with phone number id '{}' \
+                 is not a version like {DEFAULT_API_VERSION}: set Graph API version on the \
+                 WhatsApp account to e.g. {DEFAULT_API_VERSION}",
+                self.phone_number_id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Everything a call on the phone number needs: a Graph id, a usable token and version.
+    /// The outbox runs it before uploading a file, so a bad setting pauses the account instead
+    /// of failing the message as a media problem.
+    pub fn check_phone(&self) -> Result<(), WhatsAppError> {
         check_id("phone number id", &self.phone_number_id)?;
-        self.check_token()
+        self.check_call()
     }
 
     fn check_waba(&self) -> Result<(), WhatsAppError> {
         check_id("WhatsApp Business Account id", &self.waba_id)?;
+        self.check_call()
+    }
+
+    /// The version and the token (calls on a media id).
+    fn check_call(&self) -> Result<(), WhatsAppError> {
+        self.check_api_version()?;
         self.check_token()
     }
 
@@ -403,12 +453,18 @@ impl CloudClient {
         &self.config
     }
 
+    /// `{graph_url}/{version}/{segments...}` for this account: its own version, else the
+    /// configured one. Callers check the account ([`AccountHandle::check_api_version`]) first.
+    fn endpoint(&self, account: &AccountHandle, segments: &[&str]) -> Url {
+        self.endpoint_at(account.api_version_or(&self.config.api_version), segments)
+    }
+
     /// `{graph_url}/{version}/{segments...}`, each segment percent-encoded.
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    fn endpoint_at(&self, version: &str, segments: &[&str]) -> Url {
         let mut url = self.config.graph_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
-            path.push(&self.config.api_version);
+            path.push(version);
             for s in segments {
                 path.push(s);
             }
@@ -470,7 +526,7 @@ impl CloudClient {
         const OP: &str = "send message";
         account.check_phone()?;
         message.validate()?;
-        let url = self.endpoint(&[&account.phone_number_id, "messages"]);
+        let url = self.endpoint(account, &[&account.phone_number_id, "messages"]);
         let req = self
             .request(Method::POST, url, &account.token, self.config.timeout)
             .json(message);
@@ -512,7 +568,7 @@ impl CloudClient {
             .text("messaging_product", "whatsapp")
             .text("type", upload.mime_type().to_string())
             .part("file", part);
-        let url = self.endpoint(&[&account.phone_number_id, "media"]);
+        let url = self.endpoint(account, &[&account.phone_number_id, "media"]);
         let req = self
             .request(Method::POST, url, &account.token, self.config.media_timeout)
             .multipart(form);
@@ -555,9 +611,9 @@ impl CloudClient {
         account: &AccountHandle,
         media_id: &str,
     ) -> Result<MediaInfo, WhatsAppError> {
-        account.check_token()?;
+        account.check_call()?;
         check_id("media id", media_id)?;
-        let url = self.endpoint(&[media_id]);
+        let url = self.endpoint(account, &[media_id]);
         let req = self.request(Method::GET, url, &account.token, self.config.timeout);
         self.call_json("read media", req).await
     }
@@ -628,9 +684,9 @@ impl CloudClient {
         media_id: &str,
     ) -> Result<(), WhatsAppError> {
         const OP: &str = "delete media";
-        account.check_token()?;
+        account.check_call()?;
         check_id("media id", media_id)?;
-        let url = self.endpoint(&[media_id]);
+        let url = self.endpoint(account, &[media_id]);
         let req = self.request(Method::DELETE, url, &account.token, self.config.timeout);
         #[derive(Deserialize)]
         struct Deleted {
@@ -648,7 +704,7 @@ impl CloudClient {
     }
 
     fn templates_url(&self, account: &AccountHandle, fields: &str, limit: u32) -> Url {
-        let mut url = self.endpoint(&[&account.waba_id, "message_templates"]);
+        let mut url = self.endpoint(account, &[&account.waba_id, "message_templates"]);
         url.query_pairs_mut()
             .append_pair("fields", fields)
             .append_pair("limit", &limit.to_string());
@@ -739,7 +795,7 @@ impl CloudClient {
         account: &AccountHandle,
         fields: &str,
     ) -> Result<PhoneNumberInfo, WhatsAppError> {
-        let mut url = self.endpoint(&[&account.phone_number_id]);
+        let mut url = self.endpoint(account, &[&account.phone_number_id]);
         url.query_pairs_mut().append_pair("fields", fields);
         let req = self.request(Method::GET, url, &account.token, self.config.timeout);
         self.call_json("read phone number", req).await
@@ -845,14 +901,83 @@ mod tests {
             "v25.0",
         ))
         .unwrap();
+        let a = AccountHandle::new("sandbox-0001", "w", Secret::new("t"));
         assert_eq!(
-            c.endpoint(&["sandbox-0001", "messages"]).as_str(),
+            c.endpoint(&a, &["sandbox-0001", "messages"]).as_str(),
             "http://127.0.0.1:8788/graph/v25.0/sandbox-0001/messages"
         );
         assert_eq!(
-            c.endpoint(&["a/b?c"]).as_str(),
+            c.endpoint(&a, &["a/b?c"]).as_str(),
             "http://127.0.0.1:8788/graph/v25.0/a%2Fb%3Fc"
         );
+    }
+
+    #[test]
+    fn an_account_version_replaces_the_configured_one() {
+        let c = CloudClient::new(ClientConfig::new(
+            Url::parse("https://graph.facebook.com").unwrap(),
+            "v26.0",
+        ))
+        .unwrap();
+        let plain = AccountHandle::new("106540352242922", "102290129340398", Secret::new("t"));
+        assert_eq!(
+            c.endpoint(&plain, &[&plain.phone_number_id, "messages"])
+                .as_str(),
+            "https://graph.facebook.com/v26.0/106540352242922/messages"
+        );
+        let own = plain.clone().with_api_version(Some(" v25.0 "));
+        assert_eq!(own.api_version.as_deref(), Some("v25.0"));
+        assert!(own.check_phone().is_ok());
+        assert_eq!(
+            c.endpoint(&own, &[&own.phone_number_id, "messages"])
+                .as_str(),
+            "https://graph.facebook.com/v25.0/106540352242922/messages"
+        );
+        assert_eq!(
+            c.templates_url(&own, "name", 1).as_str(),
+            "https://graph.facebook.com/v25.0/102290129340398/message_templates?fields=name&limit=1"
+        );
+        // blank means "not set": the configured version
+        for blank in [None, Some(""), Some("  ")] {
+            let h = plain.clone().with_api_version(blank);
+            assert_eq!(h.api_version, None);
+            assert_eq!(h.api_version_or("v26.0"), "v26.0");
+        }
+    }
+
+    #[test]
+    fn a_malformed_account_version_is_refused_with_the_fix() {
+        for bad in [
+            "25.0",
+            "v25",
+            "v25.0/../../me",
+            "v25.0?x=1",
+            "V25.0",
+            "v25.0.1",
+            "vx.0",
+        ] {
+            let a = AccountHandle::new("106540352242922", "102290129340398", Secret::new("tok"))
+                .with_api_version(Some(bad));
+            for e in [
+                a.check_phone().unwrap_err(),
+                a.check_waba().unwrap_err(),
+                a.check_call().unwrap_err(),
+            ] {
+                assert!(matches!(e, WhatsAppError::Config(_)), "{e}");
+                assert_eq!(e.disposition(), super::super::Disposition::PauseAccount);
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("'{bad}'"))
+                        && text.contains("'106540352242922'")
+                        && text.contains(
+                            "set Graph API version on the WhatsApp account to e.g. v26.0"
+                        ),
+                    "{text}"
+                );
+            }
+        }
+        assert!(is_api_version("v26.0") && is_api_version("v9.10"));
+        assert!(!is_api_version("v26.0 ") && !is_api_version("v.0") && !is_api_version("v1."));
     }
 
     #[test]
@@ -871,8 +996,11 @@ mod tests {
 
     #[test]
     fn debug_hides_the_token() {
-        let a = AccountHandle::new("1", "2", Secret::new("EAAG-secret-token"));
-        assert!(!format!("{a:?}").contains("EAAG"));
+        let a = AccountHandle::new("1", "2", Secret::new("EAAG-secret-token"))
+            .with_api_version(Some("v25.0"));
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("EAAG"), "{shown}");
+        assert!(shown.contains("v25.0"), "{shown}");
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! | `signature.rs` | `X-Hub-Signature-256` HMAC check and the `hub.challenge` handshake |
 //!
 //! The Graph base URL and API version are configuration ([`ClientConfig`]), so the same client
-//! talks to Meta or to the built-in sandbox. The access token is per account
-//! ([`AccountHandle`]), passed to each call, sent only in the `Authorization` header, and never
-//! printed: [`crate::secret::Secret`] hides it in `Debug`, and errors carry no URL with a token.
+//! talks to Meta or to the built-in sandbox. The access token and the Graph API version are per
+//! account ([`AccountHandle`], from the addon's account fields), passed to each call: the
+//! account's version replaces the configured one in the path, and a malformed one is refused
+//! before any request. The token is sent only in the `Authorization` header and never printed:
+//! [`crate::secret::Secret`] hides it in `Debug`, and errors carry no URL with a token.
 //!
 //! The client does not retry or pace by itself: it returns [`WhatsAppError`] with a
 //! [`Disposition`] and a suggested delay, and the outbox decides (backon, governor).
@@ -32,8 +34,8 @@ pub mod webhook;
 
 pub use account::{AccountCheck, CheckLine, CheckStatus, PhoneNumberInfo};
 pub use client::{
-    AccountHandle, ClientConfig, CloudClient, SendResponse, SentContact, SentMessage,
-    DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,
+    is_api_version, AccountHandle, ClientConfig, CloudClient, SendResponse, SentContact,
+    SentMessage, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,
 };
 pub use error::{classify, CodeInfo, Disposition, MetaError, WhatsAppError};
 pub use media::{MediaCache, MediaError, MediaInfo, MediaKind, MediaUpload};

@@ -69,7 +69,11 @@ class WhatsappAccount(models.Model):
         help="The token Meta sends back when it verifies the webhook URL.",
     )
     graph_api_version = fields.Char(
-        string="Graph API version", required=True, default="v25.0"
+        string="Graph API version",
+        required=True,
+        default="v26.0",
+        help="The Graph API version every call for this account uses, e.g. v26.0. "
+        "Meta retires old versions: upgrade on purpose.",
     )
     throughput_mps = fields.Integer(
         string="Throughput (messages/s)",

@@ -201,7 +201,7 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   access_token char
   app_secret char
   verify_token char
-  graph_api_version char req default=v25.0 string="Graph API version"
+  graph_api_version char req default=v26.0 string="Graph API version"
   throughput_mps int req default=80 string="Throughput (messages/s)"
   display_phone_number char ro
   verified_name char ro
