@@ -264,8 +264,11 @@ impl Pacer {
 
     /// Waits until the message may go: the recipient free (waiting at most `max_hold`), a slot
     /// of the account's bucket, then the recipient's slot taken right before the send, so the
-    /// 6 seconds are counted between sends as Meta sees them. `Err` gives the wait that was too
-    /// long: requeue the message for then.
+    /// 6 seconds are counted between sends as Meta sees them. If another message to the same
+    /// recipient took it meanwhile, the account slot is let go and a fresh one taken after the
+    /// wait: a slot is only good for a send made at once, or sends held back this way would all
+    /// go out together on top of the account's rate (and Meta answers 130429). `Err` gives the
+    /// wait that was too long: requeue the message for then.
     pub async fn acquire(
         &self,
         account_id: i64,
@@ -274,20 +277,18 @@ impl Pacer {
         max_hold: Duration,
     ) -> Result<(), Duration> {
         let key = pair_key(account_id, digits);
-        while let Some(wait) = self.recipient_wait(key, Instant::now()) {
-            if wait > max_hold {
-                return Err(wait);
-            }
-            tokio::time::sleep(wait).await;
-        }
-        self.until_account_ready(account_id, mps).await;
         loop {
+            while let Some(wait) = self.recipient_wait(key, Instant::now()) {
+                if wait > max_hold {
+                    return Err(wait);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            self.until_account_ready(account_id, mps).await;
             match self.check_recipient(account_id, digits) {
                 Ok(()) => return Ok(()),
                 Err(Hold::Recipient(wait)) if wait > max_hold => return Err(wait),
-                Err(Hold::Recipient(wait)) => {
-                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await
-                }
+                Err(Hold::Recipient(_)) => continue,
             }
         }
     }
@@ -414,6 +415,46 @@ mod tests {
             panic!("the recipient was just used")
         };
         assert!(wait > Duration::from_millis(5_990), "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_held_for_its_recipient_takes_a_fresh_account_slot() {
+        let pacer = Arc::new(Pacer::new(PacingSettings::default()));
+        let hold = Duration::from_secs(30);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let start = Instant::now();
+        let go = |digits: &'static str, after: Duration| {
+            let (pacer, sent) = (pacer.clone(), sent.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                pacer.acquire(1, 1, digits, hold).await.unwrap();
+                lock(&sent).push((start.elapsed(), digits));
+            })
+        };
+        // 1 message/s. D takes the first slot; A and B, for the same recipient, both find it
+        // free and queue for the account: A gets t = 1 s and the recipient, B gets t = 2 s,
+        // finds the recipient taken and waits for it (until t = 7.5 s). C, for someone else,
+        // asks at t = 7.4 s and gets a slot at once; B must then wait for the next one.
+        let tasks = [
+            go("33600000003", Duration::ZERO),
+            go("33600000001", Duration::from_millis(1)),
+            go("33600000001", Duration::from_millis(2)),
+            go("33600000002", Duration::from_millis(7_400)),
+        ];
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let sent = lock(&sent).clone();
+        assert_eq!(sent.len(), 4);
+        // Whatever the order, never two sends within the account's one-second spacing.
+        let mut times: Vec<Duration> = sent.iter().map(|(t, _)| *t).collect();
+        times.sort();
+        for pair in times.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(990),
+                "sends too close together for 1 message/s: {sent:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
