@@ -3,7 +3,8 @@
 //! [`run`] drives three kinds of tasks:
 //!
 //! - the **dispatcher** (the loop itself): each [`Step`] polls the due queued messages (at most
-//!   `batch_size`, and no more than the in-flight room left), claims them in one `write`, reads
+//!   `batch_size`, about a second of sending at the accounts' throughput, and no more than the
+//!   in-flight room left: see `ClaimLimits`), claims them in one `write`, reads
 //!   what the gates need for the whole batch (partners, conversations; accounts, companies and
 //!   templates from a cache), gates and renders each message, and spawns one send task per
 //!   message that passed; a message that did not pass becomes an [`Outcome`] at once;
@@ -322,31 +323,74 @@ pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
     Domain::from_terms(terms)
 }
 
+/// How much the dispatcher claims: about a second of sending per claim and a few seconds in
+/// flight at the accounts' combined throughput, within `batch_size` and `max_in_flight`. A
+/// number at 80 msg/s then claims 80 at a time (a claim of 500 would sit in `sending` for six
+/// seconds, and on a busy Odoo its reads hold up the sends), one at 1,000 msg/s claims 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClaimLimits {
+    /// Messages claimed per poll, at most.
+    batch: usize,
+    /// Messages claimed and not yet written back, at most.
+    in_flight: usize,
+}
+
+impl ClaimLimits {
+    /// Seconds of sending held in flight at most (claims are about one second each).
+    const SECONDS_IN_FLIGHT: usize = 4;
+
+    fn new(batch_size: usize, max_in_flight: usize, rate_mps: u64) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        // Meta's lowest throughput is the floor: with no account known yet (or slower test
+        // numbers) claims still come in useful sizes.
+        let rate = rate_mps.max(u64::from(super::model::DEFAULT_THROUGHPUT_MPS));
+        let per_second = usize::try_from(rate).unwrap_or(usize::MAX);
+        let batch = batch_size.max(1).min(per_second).min(max_in_flight);
+        let in_flight = max_in_flight.min(batch.saturating_mul(Self::SECONDS_IN_FLIGHT));
+        ClaimLimits { batch, in_flight }
+    }
+
+    /// The smallest room worth a poll: a whole batch, or half the in-flight room if smaller.
+    fn worth_it(&self) -> usize {
+        self.batch.min(self.in_flight.div_ceil(2)).max(1)
+    }
+}
+
 /// One dispatcher step: poll, claim, gate, render, spawn the sends.
 async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &CancellationToken) -> Step {
     let settings = shared.settings();
-    // Poll only when a whole batch fits (or half the in-flight room, if smaller): at full
-    // speed, small polls would each cost a search, a claim and a read.
-    let batch = settings.batch_size.max(1);
-    let room = shared.room.available_permits().min(batch);
-    let worth_it = batch.min(settings.max_in_flight.max(1).div_ceil(2));
-    if room < worth_it {
-        return Step::Saturated;
-    }
     let odoo = &shared.ctx.odoo;
     if let Err(e) = refresh_accounts(shared).await {
         return Step::OdooFailed(e);
     }
-    let paused: Vec<i64> = {
+    let (paused, sending_rate): (Vec<i64>, u64) = {
         let caches = lock(&shared.caches);
         let in_memory = lock(&shared.paused);
-        caches
+        let paused: Vec<i64> = caches
             .accounts
             .values()
             .filter(|a| a.paused || in_memory.contains_key(&a.id))
             .map(|a| a.id)
-            .collect()
+            .collect();
+        let rate = caches
+            .accounts
+            .values()
+            .filter(|a| a.active && !paused.contains(&a.id))
+            .map(|a| u64::from(a.throughput_mps))
+            .sum();
+        (paused, rate)
     };
+    // Poll only when a whole batch fits (or half the in-flight room, if smaller): at full
+    // speed, small polls would each cost a search, a claim and a read.
+    let limits = ClaimLimits::new(settings.batch_size, settings.max_in_flight, sending_rate);
+    let in_flight = settings
+        .max_in_flight
+        .max(1)
+        .saturating_sub(shared.room.available_permits());
+    let room = limits.in_flight.saturating_sub(in_flight).min(limits.batch);
+    if room < limits.worth_it() {
+        return Step::Saturated;
+    }
     let now = Utc::now();
     shared.ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let rows: Vec<Value> = match odoo
@@ -1539,6 +1583,28 @@ async fn note_subtype_id(odoo: &OdooClient) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_follow_the_accounts_throughput_within_the_settings() {
+        // 80 msg/s: about a second per claim, four seconds in flight.
+        let l = ClaimLimits::new(500, 1000, 80);
+        assert_eq!((l.batch, l.in_flight, l.worth_it()), (80, 320, 80));
+        // 1,000 msg/s (or two numbers at 500): the settings cap it.
+        let l = ClaimLimits::new(500, 1000, 1000);
+        assert_eq!((l.batch, l.in_flight, l.worth_it()), (500, 1000, 500));
+        // No account known yet, or a slower test number: Meta's lowest throughput, 80.
+        assert_eq!(
+            ClaimLimits::new(500, 1000, 0),
+            ClaimLimits::new(500, 1000, 80)
+        );
+        assert_eq!(
+            ClaimLimits::new(500, 1000, 10),
+            ClaimLimits::new(500, 1000, 80)
+        );
+        // Settings smaller than the rate win; a batch never exceeds the in-flight room.
+        let l = ClaimLimits::new(50, 30, 1000);
+        assert_eq!((l.batch, l.in_flight, l.worth_it()), (30, 30, 15));
+    }
     use chrono::TimeZone;
 
     #[test]
