@@ -119,19 +119,26 @@ fn open_window(standin: &OdooStandin, account: i64, wa_id: &str) -> i64 {
     )
 }
 
-#[tokio::test]
-async fn a_queued_template_reaches_the_sandbox_and_comes_back_sent() {
-    let standin = OdooStandin::start().await;
-    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+/// An account, an opted-in contact Alice, and the approved hello template queued to her about
+/// her own record: `(alice, message id)`.
+fn hello_to_alice(standin: &OdooStandin) -> (i64, i64) {
     let account = standin.add_account("Main", PHONE_ID, 80);
     let alice = standin.add_partner("Alice", "+33 6 12 34 56 01", true);
-    let template = hello_template(&standin, account, "approved");
+    let template = hello_template(standin, account, "approved");
     let id = standin.queue_message_with(
         account,
         alice,
         json!({"message_type": "template", "template_id": template,
                "res_model": "res.partner", "res_id": alice}),
     );
+    (alice, id)
+}
+
+#[tokio::test]
+async fn a_queued_template_reaches_the_sandbox_and_comes_back_sent() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let (alice, id) = hello_to_alice(&standin);
 
     let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
     eventually("the message is sent", Duration::from_secs(10), || {
@@ -763,15 +770,7 @@ async fn at_shutdown_messages_not_sent_yet_go_back_to_the_queue() {
 async fn a_refused_result_write_still_records_the_wamid_so_nothing_is_sent_twice() {
     let standin = OdooStandin::start().await;
     let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
-    let account = standin.add_account("Main", PHONE_ID, 80);
-    let alice = standin.add_partner("Alice", "+33 6 12 34 56 01", true);
-    let template = hello_template(&standin, account, "approved");
-    let id = standin.queue_message_with(
-        account,
-        alice,
-        json!({"message_type": "template", "template_id": template,
-               "res_model": "res.partner", "res_id": alice}),
-    );
+    let (_, id) = hello_to_alice(&standin);
     // Results are written a while after the send, so the faults below meet the result write.
     let settings = OutboxSettings {
         flush_interval: ms(1500),
