@@ -6,10 +6,15 @@ fills the read-only fields (quality, limits, check results) and carries out the
 requests the buttons write (``check_requested``, ``sync_requested``).
 """
 
+import re
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 SECRET_GROUPS = "base.group_system,whatsapp_sidecar.group_whatsapp_technical"
+
+# The daemon's rule for a Graph API version (src/whatsapp/client.rs, is_api_version).
+API_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 
 QUALITY_RATINGS = [
     ("green", "High (green)"),
@@ -200,6 +205,19 @@ class WhatsappAccount(models.Model):
             "The throughput must be a positive number of messages per second.",
         ),
     ]
+
+    @api.constrains("graph_api_version")
+    def _check_graph_api_version(self):
+        for account in self:
+            version = (account.graph_api_version or "").strip()
+            if len(version) > 16 or not API_VERSION.fullmatch(version):
+                raise ValidationError(
+                    _(
+                        "'%(version)s' is not a Graph API version: write it as Meta "
+                        "does, e.g. v26.0.",
+                        version=account.graph_api_version or "",
+                    )
+                )
 
     @api.constrains("is_default", "company_id")
     def _check_one_default(self):

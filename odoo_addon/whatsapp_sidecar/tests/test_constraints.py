@@ -18,6 +18,13 @@ class TestConstraints(WhatsappCase):
         base.update(values)
         return self.env["whatsapp.account"].create(base)
 
+    def test_graph_api_version_must_look_like_metas(self):
+        account = self._account(name="Versioned", graph_api_version="v25.0")
+        self.assertEqual(account.graph_api_version, "v25.0")
+        for bad in ("25.0", "v25", "v25.0/../x", "latest"):
+            with self.assertRaisesRegex(ValidationError, "is not a Graph API version"):
+                account.write({"graph_api_version": bad})
+
     def test_one_default_account_per_company_on_write(self):
         second = self._account(name="Second A")
         self.assertFalse(second.is_default)
