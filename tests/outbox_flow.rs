@@ -773,7 +773,7 @@ async fn a_refused_result_write_still_records_the_wamid_so_nothing_is_sent_twice
     let (_, id) = hello_to_alice(&standin);
     // Results are written a while after the send, so the faults below meet the result write.
     let settings = OutboxSettings {
-        flush_interval: ms(1500),
+        flush_interval: ms(3000),
         ..fast_settings()
     };
     let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
