@@ -816,3 +816,90 @@ async fn a_refused_result_write_still_records_the_wamid_so_nothing_is_sent_twice
     );
     sandbox_stop.cancel();
 }
+
+#[tokio::test]
+async fn the_daily_messaging_limit_holds_templates_to_new_customers_only() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"messaging_limit": "TIER_250"}),
+    );
+    let template = hello_template(&standin, account, "approved");
+    // 250 customers reached by templates in the last 24 hours, the oldest 23 hours ago.
+    let oldest = (Utc::now() - TimeDelta::hours(23)).trunc_subsecs(0);
+    for i in 0..250 {
+        standin.insert(
+            "whatsapp.message",
+            json!({"account_id": account, "direction": "out", "message_type": "template",
+                   "template_id": template, "state": if i % 2 == 0 { "delivered" } else { "read" },
+                   "to_e164": format!("+336100{i:05}"),
+                   "sent_at": odoo_time(oldest + TimeDelta::minutes(i))}),
+        );
+    }
+    let carol = standin.add_partner("Carol", "+33 6 12 34 56 90", true);
+    let dave = standin.add_partner("Dave", "+33 6 10 00 00 17", true);
+    let queue = |partner: i64| {
+        standin.queue_message_with(
+            account,
+            partner,
+            json!({"message_type": "template", "template_id": template,
+                   "res_model": "res.partner", "res_id": partner}),
+        )
+    };
+    let to_carol = queue(carol);
+    let to_dave = queue(dave);
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually(
+        "the template to a customer already reached is sent",
+        Duration::from_secs(10),
+        || state(&standin, to_dave) == "sent",
+    )
+    .await;
+    eventually(
+        "the template to a new customer is held",
+        Duration::from_secs(10),
+        || text(&standin.field("whatsapp.message", to_carol, "error_code")) == "messaging_limit",
+    )
+    .await;
+    outbox.stop().await;
+
+    let held = standin
+        .record("whatsapp.message", to_carol)
+        .expect("message");
+    assert_eq!(text(&held["state"]), "queued");
+    let until = odoo_time(oldest + TimeDelta::hours(24));
+    assert_eq!(
+        text(&held["next_attempt_at"]),
+        until,
+        "due when the oldest customer leaves the 24 hours"
+    );
+    let help = text(&held["error_help"]);
+    assert!(
+        help.contains("daily limit of 250 unique customers"),
+        "{help}"
+    );
+    assert!(help.contains(&format!("after {until} UTC")), "{help}");
+    assert!(help.contains("verify the business"), "{help}");
+    assert!(
+        matches!(held["attempt_count"], Value::Bool(false) | Value::Null)
+            || held["attempt_count"] == json!(0),
+        "a held message is not an attempt: {}",
+        held["attempt_count"]
+    );
+    let to_sandbox = |id: i64| {
+        sandbox
+            .messages(&RecordFilter {
+                callback_data: Some(id.to_string()),
+                ..RecordFilter::default()
+            })
+            .expect("sandbox records")
+            .len()
+    };
+    assert_eq!(to_sandbox(to_carol), 0, "nothing reached Meta");
+    assert_eq!(to_sandbox(to_dave), 1);
+    sandbox_stop.cancel();
+}

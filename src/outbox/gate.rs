@@ -305,6 +305,10 @@ pub struct SendPlan {
     pub reply_to: Option<String>,
     /// True when the account's template replaced free-form content (outside the window).
     pub window_template: bool,
+    /// True when the message is a template sent while the customer service window is not
+    /// known to be open: a business-initiated message, counted by Meta's daily messaging limit
+    /// ([`super::limit`]).
+    pub outside_window: bool,
 }
 
 /// The report printed for a document message about `model` when the message names none.
@@ -619,6 +623,7 @@ pub fn gate(
     let reply_to = non_empty(&message.reply_to_wamid);
     let write_e164 = message.to_e164.as_deref() != Some(to.as_str());
     let plan = |content: Content, window_template: bool| SendPlan {
+        outside_window: !window_open && matches!(content, Content::Template { .. }),
         message_id: message.id,
         account_id: account.id,
         to: to.clone(),

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `model.rs` | the records read (message, partner, conversation, account, template, company), decoded from Odoo's JSON |
 //! | `gate.rs` | the gates: account, consent, E.164, 24-hour window, template; plain-words failures |
+//! | `limit.rs` | Meta's daily messaging limit: tiers, the unique customers reached per WABA in 24 hours, hold or send |
 //! | `render.rs` | template parameters from the source record through the variable mapping |
 //! | `compose.rs` | the Cloud API request (checked against the template), and a failed send's outcome |
 //! | `pacing.rs` | `governor` buckets: per-account throughput, per-recipient pair rate, adaptive slow-down |
@@ -36,6 +37,7 @@
 
 pub mod compose;
 pub mod gate;
+pub mod limit;
 pub mod model;
 pub mod pacing;
 pub mod reconcile;

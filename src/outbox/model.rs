@@ -311,6 +311,11 @@ pub struct Account {
     pub template_unpaid_invoice_id: Option<i64>,
     pub template_generic_id: Option<i64>,
     pub default_media_url: Option<String>,
+    /// The WhatsApp Business Account id: accounts sharing it share Meta's daily messaging limit.
+    pub waba_id: Option<String>,
+    /// Meta's messaging limit tier as stored (`TIER_250`, `TIER_2K`, `2000`, ...), see
+    /// [`super::limit::tier_limit`].
+    pub messaging_limit: Option<String>,
 }
 
 /// Meta's default throughput for a number, used when the account says nothing sensible.
@@ -335,6 +340,8 @@ impl Account {
         "template_unpaid_invoice_id",
         "template_generic_id",
         "default_media_url",
+        "waba_id",
+        "messaging_limit",
     ];
 
     pub fn from_record(value: &Value) -> Result<Account, ModelError> {
@@ -362,6 +369,8 @@ impl Account {
             template_unpaid_invoice_id: many2one(r, "template_unpaid_invoice_id"),
             template_generic_id: many2one(r, "template_generic_id"),
             default_media_url: text(r, "default_media_url"),
+            waba_id: text(r, "waba_id"),
+            messaging_limit: text(r, "messaging_limit"),
         })
     }
 

@@ -6,8 +6,11 @@
 //!   `batch_size`, about a second of sending at the accounts' throughput, and no more than the
 //!   in-flight room left: see `ClaimLimits`), claims them in one `write`, reads
 //!   what the gates need for the whole batch (partners, conversations; accounts, companies and
-//!   templates from a cache), gates and renders each message, and spawns one send task per
-//!   message that passed; a message that did not pass becomes an [`Outcome`] at once;
+//!   templates from a cache), gates and renders each message, checks Meta's daily messaging
+//!   limit for templates outside a window (the customers reached in 24 hours read in one
+//!   `search_read` per `cache_ttl`, see [`super::limit`]; a held message becomes
+//!   [`Outcome::Held`]), and spawns one send task per message that passed; a message that did
+//!   not pass becomes an [`Outcome`] at once;
 //! - the **send tasks**: pace (per-account bucket, per-recipient pair rate), resolve media
 //!   (report PDFs and attachments uploaded through the content-hash cache), send with the
 //!   message id as callback data, and turn the answer into an [`Outcome`], slowing down,
@@ -26,6 +29,7 @@ use super::gate::{
     self, gate, pick_account, recipient, Content, GateFailure, GateKind, MediaKind, MediaSource,
     ParamSource, SendPlan, Snapshot, TemplateParams,
 };
+use super::limit::{self, Decision, Ledger, Reach};
 use super::model::{
     odoo_datetime, Account, Company, Conversation, Message, Partner, Template, TemplateVariable,
 };
@@ -128,7 +132,7 @@ impl OutboxStats {
             Outcome::Sent { .. } => &self.sent,
             Outcome::Failed { .. } => &self.failed,
             Outcome::Retry { .. } => &self.retried,
-            Outcome::Requeue { .. } => &self.requeued,
+            Outcome::Requeue { .. } | Outcome::Held { .. } => &self.requeued,
             Outcome::AlreadySent { .. } => &self.already_sent,
             Outcome::Unknown { .. } => &self.unknown,
         };
@@ -177,9 +181,20 @@ struct Shared {
     room: Arc<Semaphore>,
     send_slots: Semaphore,
     tx: mpsc::UnboundedSender<Outcome>,
+    /// Meta's daily messaging limit: the unique customers reached per group.
+    limits: Mutex<LimitState>,
     /// The reconcile delay is counted from here: the start, or the last time Odoo came back
     /// (while Odoo was away the webhook receiver could not store the statuses that prove a send).
     settled_from: Mutex<DateTime<Utc>>,
+}
+
+/// The messaging-limit count and when it was last read from Odoo.
+#[derive(Default)]
+struct LimitState {
+    ledger: Ledger,
+    read_at: Option<Instant>,
+    /// Accounts whose reached limit was logged (cleared when they send to a new customer).
+    announced: std::collections::HashSet<i64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -236,6 +251,7 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
         send_slots: Semaphore::new(settings.concurrency.max(1)),
         tx,
         settled_from: Mutex::new(Utc::now()),
+        limits: Mutex::new(LimitState::default()),
         ctx,
     });
     tracing::info!(
@@ -457,6 +473,18 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         }
     }
 
+    // Meta's daily messaging limit: the customers reached in the last 24 hours, read again when
+    // stale and a message of a limited account needs them.
+    if let Err(e) = refresh_limits(shared, &snapshot, &planned).await {
+        for (m, _) in &planned {
+            shared.emit(Outcome::Requeue {
+                id: m.id,
+                next_attempt_at: None,
+            });
+        }
+        return Step::OdooFailed(e);
+    }
+
     // Template parameters from the source records, for the whole batch at once.
     let rendered = match render_params(shared, &snapshot, &planned).await {
         Ok(r) => r,
@@ -487,6 +515,13 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
             });
             continue;
         };
+        let reserved = match check_limit(shared, &account, &plan, now) {
+            Ok(reserved) => reserved,
+            Err(held) => {
+                shared.emit(*held);
+                continue;
+            }
+        };
         let template = match &plan.content {
             Content::Template { template_id, .. } => snapshot.templates.get(template_id).cloned(),
             _ => None,
@@ -496,6 +531,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
             Err(_) => match shared.room.clone().acquire_owned().await {
                 Ok(p) => p,
                 Err(_) => {
+                    release_limit(shared, &account, reserved.as_ref());
                     shared.emit(Outcome::Requeue {
                         id: message.id,
                         next_attempt_at: None,
@@ -510,6 +546,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
             account,
             template,
             params,
+            reserved,
         };
         tasks.spawn(send_task(shared.clone(), job, permit, shutdown.clone()));
     }
@@ -559,6 +596,112 @@ fn gate_outcome(
         },
         to,
         source: source_of(shared, m),
+    }
+}
+
+// ----- Meta's daily messaging limit ------------------------------------------------------
+
+/// Reads the customers reached in the last 24 hours (one `search_read` for every account of
+/// the limited groups) when the count is older than `cache_ttl` and a planned message needs it.
+async fn refresh_limits(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    planned: &[(Message, SendPlan)],
+) -> Result<(), OdooError> {
+    let groups: BTreeSet<String> = planned
+        .iter()
+        .filter(|(_, plan)| plan.outside_window)
+        .filter_map(|(_, plan)| snapshot.accounts.get(&plan.account_id))
+        .filter(|a| limit::account_limit(a).is_some())
+        .map(limit::group_of)
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let ttl = shared.settings().cache_ttl;
+    let fresh = lock(&shared.limits)
+        .read_at
+        .is_some_and(|at| at.elapsed() < ttl);
+    if fresh {
+        return Ok(());
+    }
+    let account_ids: Vec<i64> = snapshot
+        .accounts
+        .values()
+        .filter(|a| groups.contains(&limit::group_of(a)))
+        .map(|a| a.id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let now = Utc::now();
+    let rows: Vec<Value> = shared
+        .ctx
+        .odoo
+        .search_read(
+            Message::MODEL,
+            &limit::reach_domain(now, &account_ids),
+            Reach::FIELDS,
+            &SearchOptions::new(),
+        )
+        .await?;
+    let reached: Vec<Reach> = rows.iter().filter_map(Reach::from_record).collect();
+    let mut state = lock(&shared.limits);
+    state.ledger.replace(&reached, &snapshot.accounts, now);
+    state.read_at = Some(Instant::now());
+    Ok(())
+}
+
+/// The messaging-limit check of a planned message: `Ok` with the place taken for a new
+/// customer (if any), or the [`Outcome::Held`] of a message that must wait.
+fn check_limit(
+    shared: &Shared,
+    account: &Account,
+    plan: &SendPlan,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>, Box<Outcome>> {
+    if !plan.outside_window {
+        return Ok(None);
+    }
+    let Some(max) = limit::account_limit(account) else {
+        return Ok(None);
+    };
+    let recipient = plan.to.digits().to_owned();
+    let mut state = lock(&shared.limits);
+    match state.ledger.decide(account, max, &recipient, now) {
+        Decision::Send { new: false } => Ok(None),
+        Decision::Send { new: true } => {
+            state.ledger.reserve(account, &recipient, now);
+            state.announced.remove(&account.id);
+            Ok(Some((recipient, now)))
+        }
+        Decision::Hold { limit, until } => {
+            if state.announced.insert(account.id) {
+                tracing::warn!(
+                    account = account.id,
+                    name = %account.name,
+                    limit,
+                    until = %until,
+                    "Meta's daily messaging limit is reached for this account's business: messages to new customers outside a window wait in the queue"
+                );
+            }
+            Err(Box::new(Outcome::Held {
+                id: plan.message_id,
+                next_attempt_at: until,
+                error: ErrorInfo {
+                    code: "messaging_limit".to_owned(),
+                    title: "Daily messaging limit reached".to_owned(),
+                    details: None,
+                    help: limit::hold_help(limit, account, until),
+                    raw: None,
+                },
+            }))
+        }
+    }
+}
+
+fn release_limit(shared: &Shared, account: &Account, reserved: Option<&(String, DateTime<Utc>)>) {
+    if let Some((recipient, at)) = reserved {
+        lock(&shared.limits).ledger.release(account, recipient, *at);
     }
 }
 
@@ -722,7 +865,13 @@ async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot
             .partner_id
             .and_then(|p| snapshot.partners.get(&p))
             .is_some_and(|p| p.opt_in);
-        if m.message_type == "template" && opted_in {
+        // A template to an opted-in contact passes without the window, unless its account has
+        // a messaging limit: then the window tells a reply from a business-initiated message.
+        let limited = pick_account(&snapshot, m)
+            .ok()
+            .and_then(limit::account_limit)
+            .is_some();
+        if m.message_type == "template" && opted_in && !limited {
             continue;
         }
         if let Some(c) = m.conversation_id {
@@ -943,6 +1092,8 @@ struct Job {
     account: Account,
     template: Option<Template>,
     params: Option<TemplateParams>,
+    /// The messaging-limit place taken for a new customer (recipient key, when).
+    reserved: Option<(String, DateTime<Utc>)>,
 }
 
 /// The client's handle for an account: its number, token and Graph API version.
@@ -965,6 +1116,10 @@ async fn send_task(
     shutdown: CancellationToken,
 ) {
     let outcome = send_one(&shared, &job, &shutdown).await;
+    // Not sent and not coming back soon: the customer was not reached, the place is free.
+    if matches!(outcome, Outcome::Failed { .. } | Outcome::Requeue { .. }) {
+        release_limit(&shared, &job.account, job.reserved.as_ref());
+    }
     shared.emit(outcome);
     drop(permit);
 }

@@ -101,6 +101,13 @@ pub enum Outcome {
         id: i64,
         next_attempt_at: Option<DateTime<Utc>>,
     },
+    /// Held by a local limit (Meta's daily messaging limit): back to `queued`, due at
+    /// `next_attempt_at`, with the reason in the error fields for people; no attempt counted.
+    Held {
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: ErrorInfo,
+    },
     /// It already had a wamid: only its state is set right.
     AlreadySent { id: i64, state: &'static str },
     /// Meta may or may not have accepted it (the answer was lost). Nothing is written: the
@@ -115,6 +122,7 @@ impl Outcome {
             | Outcome::Failed { id, .. }
             | Outcome::Retry { id, .. }
             | Outcome::Requeue { id, .. }
+            | Outcome::Held { id, .. }
             | Outcome::AlreadySent { id, .. }
             | Outcome::Unknown { id } => *id,
         }
@@ -127,6 +135,7 @@ impl Outcome {
             Outcome::Failed { .. } => "failed",
             Outcome::Retry { .. } => "retry",
             Outcome::Requeue { .. } => "requeue",
+            Outcome::Held { .. } => "held",
             Outcome::AlreadySent { .. } => "already_sent",
             Outcome::Unknown { .. } => "unknown",
         }
@@ -241,6 +250,19 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                             .map(|t| json!(odoo_datetime(t)))
                             .unwrap_or(Value::Bool(false)),
                     );
+                    Some((*id, v))
+                }
+                Outcome::Held {
+                    id,
+                    next_attempt_at,
+                    error,
+                } => {
+                    v.insert("state".into(), json!("queued"));
+                    v.insert(
+                        "next_attempt_at".into(),
+                        json!(odoo_datetime(*next_attempt_at)),
+                    );
+                    put_error(&mut v, error);
                     Some((*id, v))
                 }
                 Outcome::AlreadySent { id, state } => {
@@ -514,12 +536,23 @@ mod tests {
                 state: "delivered",
             },
             Outcome::Unknown { id: 6 },
+            Outcome::Held {
+                id: 7,
+                next_attempt_at: now() + chrono::TimeDelta::hours(1),
+                error: ErrorInfo {
+                    code: "messaging_limit".into(),
+                    title: "Daily messaging limit reached".into(),
+                    details: None,
+                    help: "Goes out after 13:00 UTC.".into(),
+                    raw: None,
+                },
+            },
         ];
         let updates = message_updates(&outcomes, now());
         let ids: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
         assert_eq!(
             ids,
-            [1, 2, 3, 4, 5],
+            [1, 2, 3, 4, 5, 7],
             "nothing is written for an unknown outcome"
         );
 
@@ -552,6 +585,16 @@ mod tests {
         assert_eq!(updates[3].1["next_attempt_at"], false);
         assert_eq!(updates[4].1["state"], "delivered");
         assert_eq!(updates[4].1.len(), 1);
+
+        let held = &updates[5].1;
+        assert_eq!(held["state"], "queued");
+        assert_eq!(held["next_attempt_at"], "2026-03-01 13:00:00");
+        assert_eq!(held["error_code"], "messaging_limit");
+        assert_eq!(held["error_help"], "Goes out after 13:00 UTC.");
+        assert!(
+            held.get("attempt_count").is_none(),
+            "a held message is not an attempt"
+        );
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct PhoneNumberConfig {
     pub throughput_mps: u32,
     /// How many messages may go at once before the rate applies; default one second's worth.
     pub throughput_burst: Option<u32>,
+    /// The messaging limit tier the number reports (`TIER_250` ... `TIER_UNLIMITED`); the
+    /// daemon's settings check stores it on the account and the outbox enforces it.
+    pub messaging_limit_tier: String,
 }
 
 impl Default for PhoneNumberConfig {
@@ -144,6 +147,7 @@ impl Default for PhoneNumberConfig {
             name_status: "APPROVED".to_string(),
             throughput_mps: 80,
             throughput_burst: None,
+            messaging_limit_tier: "TIER_250".to_string(),
         }
     }
 }

@@ -109,7 +109,7 @@ impl Number {
             "platform_type": "CLOUD_API",
             "throughput": {"level": if self.config.throughput_mps >= 1000 { "HIGH" } else { "STANDARD" }},
             "name_status": self.config.name_status,
-            "messaging_limit_tier": "TIER_250",
+            "messaging_limit_tier": self.config.messaging_limit_tier,
             "id": self.config.id,
         })
     }

@@ -177,6 +177,8 @@ pub fn meta_config(throughput_mps: u32) -> SandboxConfig {
     let mut config = SandboxConfig {
         phone_numbers: vec![PhoneNumberConfig {
             throughput_mps,
+            // These runs send to thousands of new customers: no daily messaging limit.
+            messaging_limit_tier: "TIER_UNLIMITED".into(),
             ..PhoneNumberConfig::default()
         }],
         ..SandboxConfig::default()
@@ -910,6 +912,7 @@ impl RealOdoo {
             id: self.phone_id.clone(),
             waba_id: self.waba_id.clone(),
             throughput_mps,
+            messaging_limit_tier: "TIER_UNLIMITED".into(),
             ..PhoneNumberConfig::default()
         }];
         for t in &mut config.templates {

@@ -25,6 +25,8 @@ fn account(id: i64) -> Account {
         template_unpaid_invoice_id: None,
         template_generic_id: None,
         default_media_url: None,
+        waba_id: None,
+        messaging_limit: None,
     }
 }
 
@@ -366,6 +368,26 @@ fn the_window_template_must_be_approved() {
         .help
         .starts_with("Outside the 24-hour window the account's 'Generic template'"));
     assert!(f.help.contains("tpl_6 (fr) is pending"), "{}", f.help);
+}
+
+#[test]
+fn only_templates_without_an_open_window_are_business_initiated() {
+    // Counted by Meta's daily messaging limit: a template while the window is closed, whether
+    // the message is a template or the account's template replaced free-form content.
+    let mut s = snapshot();
+    s.accounts.get_mut(&1).unwrap().template_generic_id = Some(5);
+    let template = Message {
+        message_type: "template".into(),
+        template_id: Some(5),
+        ..text_to(10)
+    };
+    assert!(gate(&s, &template, now()).unwrap().outside_window);
+    let replaced = gate(&s, &text_to(10), now()).unwrap();
+    assert!(replaced.window_template && replaced.outside_window);
+    // The customer wrote: neither a template nor free-form content is business-initiated.
+    open_conversation(&mut s, "2250700000001");
+    assert!(!gate(&s, &template, now()).unwrap().outside_window);
+    assert!(!gate(&s, &text_to(10), now()).unwrap().outside_window);
 }
 
 #[test]
