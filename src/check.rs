@@ -8,11 +8,11 @@
 //! [`crate::whatsapp::CloudClient::check_account`]), each called with the account's own Graph API
 //! version.
 
+use crate::accounts::mapping;
 use crate::config::{Config, Mode};
 use crate::odoo::{CheckLine, Domain, OdooClient, SearchOptions};
-use crate::secret::Secret;
-use crate::whatsapp::{AccountHandle, CheckStatus, CloudClient};
-use serde::Deserialize;
+use crate::whatsapp::{CheckStatus, CloudClient};
+use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
@@ -64,35 +64,16 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
     all_ok
 }
 
-#[derive(Debug, Deserialize)]
-struct AccountRow {
-    name: String,
-    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
-    phone_number_id: String,
-    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
-    waba_id: String,
-    #[serde(deserialize_with = "crate::odoo::de::string_or_false")]
-    access_token: String,
-    #[serde(default, deserialize_with = "crate::odoo::de::string_or_false")]
-    graph_api_version: String,
-}
-
 async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
     let odoo = match OdooClient::new(config.odoo.client_config()) {
         Ok(odoo) => odoo,
         Err(err) => return print(out, CheckLine::fail("whatsapp accounts", err.to_string())),
     };
-    let accounts: Vec<AccountRow> = match odoo
+    let accounts: Vec<Value> = match odoo
         .search_read(
-            "whatsapp.account",
+            mapping::ACCOUNT_MODEL,
             &Domain::all(),
-            &[
-                "name",
-                "phone_number_id",
-                "waba_id",
-                "access_token",
-                "graph_api_version",
-            ],
+            mapping::ACCOUNT_FIELDS,
             &SearchOptions::new().order("id"),
         )
         .await
@@ -122,13 +103,16 @@ async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
         Err(err) => return print(out, CheckLine::fail("whatsapp client", err.to_string())),
     };
     let mut all_ok = true;
-    for account in accounts {
-        let handle = AccountHandle::new(
-            account.phone_number_id,
-            account.waba_id,
-            Secret::new(account.access_token),
-        )
-        .with_api_version(Some(&account.graph_api_version));
+    for record in accounts {
+        // The same reading (and token handling) as the account buttons.
+        let account = match mapping::AccountRow::from_record(&record) {
+            Ok(account) => account,
+            Err(err) => {
+                all_ok &= print(out, CheckLine::fail("whatsapp account", err));
+                continue;
+            }
+        };
+        let handle = account.handle();
         let report = client.check_account(&handle).await;
         for line in report.lines {
             let name = format!("account {:?}: {}", account.name, line.item);
