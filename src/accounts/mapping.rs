@@ -71,7 +71,7 @@ impl AccountRow {
         let id = value
             .get("id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| format!("an account record has no integer id: {value}"))?;
+            .ok_or_else(|| "an account record read from Odoo has no integer id".to_string())?;
         let text = |key: &str| {
             value
                 .get(key)
@@ -106,12 +106,9 @@ impl AccountRow {
 /// The addon's `quality_rating` value for Meta's rating (GREEN, YELLOW, RED; anything else,
 /// e.g. UNKNOWN or NA, is `unknown`).
 pub fn quality_value(meta: Option<&str>) -> &'static str {
-    match meta.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
-        Some("GREEN") | Some("HIGH") => "green",
-        Some("YELLOW") | Some("MEDIUM") => "yellow",
-        Some("RED") | Some("LOW") => "red",
-        _ => "unknown",
-    }
+    // The same mapping as the quality webhooks (inbound processing).
+    meta.and_then(crate::inbound::parse::quality_value)
+        .unwrap_or("unknown")
 }
 
 /// The account values a check writes: the phone number's read-only fields when Meta answered,
@@ -148,19 +145,8 @@ pub fn check_values(report: &AccountCheck, now: DateTime<Utc>) -> Map<String, Va
 /// The addon's `status` value for Meta's status; `None` for a status the addon has no value for.
 /// FLAGGED templates are still approved (with a scheduled disable date), so they stay `approved`.
 pub fn status_value(status: &TemplateStatus) -> Option<&'static str> {
-    Some(match status {
-        TemplateStatus::Approved | TemplateStatus::Flagged => "approved",
-        TemplateStatus::Pending => "pending",
-        TemplateStatus::Rejected => "rejected",
-        TemplateStatus::Paused => "paused",
-        TemplateStatus::Disabled => "disabled",
-        TemplateStatus::InAppeal => "in_appeal",
-        TemplateStatus::PendingDeletion => "pending_deletion",
-        TemplateStatus::Deleted => STATUS_DELETED,
-        TemplateStatus::Archived => "archived",
-        TemplateStatus::LimitExceeded => "limit_exceeded",
-        TemplateStatus::Other(_) => return None,
-    })
+    // The same mapping as the template status webhooks (inbound processing).
+    crate::inbound::parse::template_status_value(status)
 }
 
 /// The addon's `category` value; `None` for a category it has no value for.
