@@ -232,6 +232,47 @@ class WhatsappMessage(models.Model):
         ),
     ]
 
+    # The daemon renders reports and sends attachments as its technical user: a message may only
+    # name documents and files its author can read, and only the reports the addon offers.
+    SOURCE_FIELDS = ("media_attachment_id", "report_name", "res_model", "res_id")
+    SENDABLE_REPORTS = ("sale.report_saleorder", "account.report_invoice")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        messages = super().create(vals_list)
+        messages._check_sources_readable()
+        return messages
+
+    def write(self, vals):
+        result = super().write(vals)
+        if set(self.SOURCE_FIELDS) & set(vals):
+            self._check_sources_readable()
+        return result
+
+    def _check_sources_readable(self):
+        if self.env.su or self.env.user.has_group("whatsapp_sidecar.group_whatsapp_technical"):
+            return
+        for message in self:
+            if message.report_name and message.report_name not in self.SENDABLE_REPORTS:
+                raise AccessError(
+                    _(
+                        "The report %(report)s cannot be sent by WhatsApp: use the order or "
+                        "invoice buttons, or attach the file.",
+                        report=message.report_name,
+                    )
+                )
+            if message.media_attachment_id:
+                message.media_attachment_id.check("read")
+            if message.res_model and message.res_id:
+                if message.res_model not in self.env:
+                    raise AccessError(
+                        _("%(model)s is not a document model of this database.",
+                          model=message.res_model)
+                    )
+                record = self.env[message.res_model].browse(message.res_id)
+                record.check_access_rights("read")
+                record.check_access_rule("read")
+
     @api.depends("direction", "message_type", "partner_id", "to_number", "wa_id")
     def _compute_display_name(self):
         types = dict(MESSAGE_TYPES)

@@ -67,6 +67,15 @@ class WhatsappCase(TransactionCase):
             company_id=cls.company.id,
             company_ids=[(6, 0, cls.company.ids)],
         )
+        # A salesperson who can also send WhatsApp messages: sends order and invoice PDFs.
+        cls.salesman = new_test_user(
+            cls.env,
+            login="wa_sales_a",
+            groups="base.group_user,whatsapp_sidecar.group_whatsapp_user,"
+            "sales_team.group_sale_salesman_all_leads,account.group_account_invoice",
+            company_id=cls.company.id,
+            company_ids=[(6, 0, cls.company.ids)],
+        )
         cls.manager = new_test_user(
             cls.env,
             login="wa_manager_a",

@@ -16,7 +16,7 @@ class TestButtons(WhatsappCase):
     def test_order_details_queue_a_document(self):
         order = self.env["sale.order"].create(
             {"partner_id": self.partner.id, "company_id": self.company.id})
-        order.with_user(self.user).with_context(
+        order.with_user(self.salesman).with_context(
             allowed_company_ids=self.company.ids).action_whatsapp_send_details()
         message = self.last_message()
         self.assertEqual((message.res_model, message.res_id), ("sale.order", order.id))

@@ -114,7 +114,7 @@ class TestComposer(WhatsappCase):
         self.assertEqual(context["default_res_id"], order.id)
         self.assertEqual(context["default_report_name"], "sale.report_saleorder")
         self.assertEqual(context["default_account_id"], self.account.id)
-        composer = self.env["whatsapp.send.message"].with_user(self.user).with_context(
+        composer = self.env["whatsapp.send.message"].with_user(self.salesman).with_context(
             context, allowed_company_ids=self.company.ids
         ).create({})
         self.assertEqual(composer.phone_number, "+2250700000099")

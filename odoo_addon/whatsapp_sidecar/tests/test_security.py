@@ -7,6 +7,31 @@ SECRETS = ("access_token", "app_secret", "verify_token")
 
 
 class TestSecurity(WhatsappCase):
+    def test_user_cannot_queue_what_they_cannot_read(self):
+        Message = self.env["whatsapp.message"].with_user(self.user)
+        base = {"account_id": self.account.id, "company_id": self.company.id,
+                "to_number": "+2250700000099", "message_type": "document"}
+        # An attachment of a record the user cannot read (another company's account).
+        hidden = self.env["ir.attachment"].create(
+            {"name": "secret.pdf", "raw": b"%PDF-1.4", "res_model": "whatsapp.account",
+             "res_id": self.account_b.id}
+        )
+        with self.assertRaises(AccessError):
+            Message.create(dict(base, media_attachment_id=hidden.id))
+        # A document of the other company, or a report the addon does not offer.
+        with self.assertRaises(AccessError):
+            Message.create(dict(base, res_model="whatsapp.account", res_id=self.account_b.id))
+        with self.assertRaises(AccessError):
+            Message.create(dict(base, res_model="res.partner", res_id=self.partner.id,
+                                report_name="base.report_irmodulereference"))
+        # What the user can read, with an offered report, is queued.
+        message = Message.create(dict(base, res_model="res.partner", res_id=self.partner.id,
+                                      report_name="account.report_invoice"))
+        self.assertEqual(message.state, "queued")
+        # Pointing an existing message at a hidden file afterwards is refused too.
+        with self.assertRaises(AccessError):
+            message.write({"media_attachment_id": hidden.id})
+
     def test_user_cannot_read_secrets(self):
         account = self.account.with_user(self.user)
         self.assertEqual(account.read(["name"])[0]["name"], "Account A")
