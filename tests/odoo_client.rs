@@ -839,3 +839,31 @@ async fn a_non_odoo_server_is_a_protocol_error() {
     assert!(matches!(e, OdooError::Protocol { .. }), "{e:?}");
     assert!(e.to_string().contains("is odoo.url an Odoo server"), "{e}");
 }
+
+#[tokio::test]
+async fn a_password_in_the_url_never_reaches_an_error() {
+    let s = OdooStandin::start().await;
+    let mut cfg = client_config(&s);
+    cfg.max_retries = 0;
+    cfg.url.set_username("proxyuser").unwrap();
+    cfg.url.set_password(Some("hunter2-proxy")).unwrap();
+    let c = client_with(cfg);
+    c.uid().await.unwrap();
+    // An HTTP error page from a proxy, and a body that is not JSON-RPC.
+    s.fail_next_call("res.partner", "search_count", 1, Fault::Http(502));
+    let http = c
+        .search_count("res.partner", &Domain::all())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(http, OdooError::Http { status: 502, .. }),
+        "{http:?}"
+    );
+    for shown in [http.to_string(), format!("{http:?}")] {
+        assert!(!shown.contains("hunter2-proxy"), "{shown}");
+        assert!(
+            shown.contains("/jsonrpc"),
+            "the error still names the endpoint: {shown}"
+        );
+    }
+}

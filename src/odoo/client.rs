@@ -78,10 +78,7 @@ impl ClientConfig {
 
     /// The URL without any user:password part, for messages.
     pub fn display_url(&self) -> String {
-        let mut u = self.url.clone();
-        let _ = u.set_password(None);
-        let _ = u.set_username("");
-        u.to_string()
+        shown(&self.url)
     }
 }
 
@@ -788,7 +785,7 @@ impl OdooClient {
         if reply.status != 200 {
             return Err(self.http_error(url, &reply));
         }
-        decode_response(&reply.body, site, url.as_str())
+        decode_response(&reply.body, site, &shown(url))
     }
 
     /// Runs `f` again on retryable errors, with jittered exponential delays, logging each.
@@ -908,7 +905,7 @@ impl OdooClient {
     fn http_error(&self, url: &Url, reply: &Reply) -> OdooError {
         OdooError::Http {
             status: reply.status,
-            url: url.to_string(),
+            url: shown(url),
             body: html_text(&reply.body, 200),
         }
     }
@@ -975,7 +972,7 @@ impl OdooClient {
             return Err(self.http_error(&url, &reply));
         }
         let site = self.web_site("get_session_info");
-        let info: Value = decode_response(&reply.body, &site, url.as_str())?;
+        let info: Value = decode_response(&reply.body, &site, &shown(&url))?;
         info.get("uid")
             .and_then(Value::as_i64)
             .ok_or_else(|| OdooError::SessionExpired {
@@ -1105,7 +1102,7 @@ impl OdooClient {
         if reply.status != 200 {
             return Err(self.http_error(&url, &reply));
         }
-        let info: Value = decode_response(&reply.body, &site, url.as_str())?;
+        let info: Value = decode_response(&reply.body, &site, &shown(&url))?;
         if !info.get("uid").is_some_and(Value::is_i64) {
             return Err(OdooError::AccessDenied {
                 login: cfg.login.clone(),
@@ -1118,7 +1115,7 @@ impl OdooClient {
             .session
             .map(Secret::new)
             .ok_or_else(|| OdooError::Protocol {
-                url: url.to_string(),
+                url: shown(&url),
                 detail: "/web/session/authenticate set no session_id cookie".to_owned(),
             })
     }
@@ -1144,6 +1141,14 @@ impl OdooClient {
                 detail: format!("cannot build the URL of {path}: {e}"),
             })
     }
+}
+
+/// `url` as errors and logs show it: without any user:password part.
+fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
 }
 
 /// The readable text of an HTML error page (Odoo's "Error message: ..." when present).
