@@ -645,7 +645,18 @@ async fn held_statuses_are_kept_in_memory_and_written_once_the_outbox_releases_t
     }
     // Several batches pass while the outbox holds the message: nothing is written anywhere.
     let event_writes = s.odoo.calls(EVENT, "write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..2 {
+        let reads = s.odoo.calls(EVENT, "search_read");
+        s.ctx.wake.notify_one();
+        let batch = async {
+            while s.odoo.calls(EVENT, "search_read") <= reads {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), batch)
+            .await
+            .expect("a woken loop runs a batch while it keeps the statuses");
+    }
     assert_eq!(s.record(MESSAGE, msg)["state"], "sending");
     for e in &events {
         let event = s.record(EVENT, *e);

@@ -247,7 +247,8 @@ pub async fn step(
 /// from here together with the new ones.
 #[derive(Debug, Default)]
 pub struct Deferred {
-    events: BTreeMap<i64, (EventRow, Instant)>,
+    /// Each event, when it was first read, and why it is kept.
+    events: BTreeMap<i64, (EventRow, Instant, plan::Defer)>,
 }
 
 impl Deferred {
@@ -259,10 +260,21 @@ impl Deferred {
         self.events.is_empty()
     }
 
-    /// When the first kept event runs out of time (see [`InboundConfig::status_linger`]).
+    /// When the first kept event runs out of time: `status_linger` after it was first read,
+    /// or `outbox_wait` for one kept for the outbox (which also wakes the loop when it lets go).
     fn next_deadline(&self, config: &InboundConfig) -> Option<Instant> {
-        let longest = config.status_linger.min(config.outbox_wait);
-        self.events.values().map(|(_, seen)| *seen + longest).min()
+        self.events
+            .values()
+            .map(|(_, seen, why)| *seen + limit_for(config, *why))
+            .min()
+    }
+}
+
+/// How long an event may be kept for `why`.
+fn limit_for(config: &InboundConfig, why: plan::Defer) -> Duration {
+    match why {
+        plan::Defer::Held => config.outbox_wait,
+        plan::Defer::Linger => config.status_linger,
     }
 }
 
@@ -290,7 +302,7 @@ pub async fn step_with(
         ..StepReport::default()
     };
     if let Some(d) = &deferred {
-        rows.extend(d.events.values().map(|(row, _)| row.clone()));
+        rows.extend(d.events.values().map(|(row, _, _)| row.clone()));
         rows.sort_by_key(|r| r.id);
     }
     report.events = rows.len();
@@ -305,7 +317,7 @@ pub async fn step_with(
         .map(|d| {
             d.events
                 .iter()
-                .map(|(id, (_, seen))| (*id, *seen))
+                .map(|(id, (_, seen, _))| (*id, *seen))
                 .collect()
         })
         .unwrap_or_default();
@@ -314,11 +326,7 @@ pub async fn step_with(
         .as_ref()
         .is_some_and(|d| d.len() < config.batch_size.saturating_mul(2));
     let may_defer = |event: i64, reason: plan::Defer| {
-        let limit = match reason {
-            plan::Defer::Held => config.outbox_wait,
-            plan::Defer::Linger => config.status_linger,
-        };
-        room && seen_now.saturating_duration_since(first_seen(event)) < limit
+        room && seen_now.saturating_duration_since(first_seen(event)) < limit_for(config, reason)
     };
     let never = |_: i64, _: plan::Defer| false;
     let outcomes = match process(
@@ -362,11 +370,14 @@ pub async fn step_with(
     mark_events(odoo, &rows, &outcomes, now, &mut report).await?;
     if let Some(d) = deferred {
         for row in rows {
-            if outcomes.get(row.id) == Some(&Outcome::Deferred) {
-                let seen = first_seen(row.id);
-                d.events.entry(row.id).or_insert((row, seen));
-            } else {
-                d.events.remove(&row.id);
+            match outcomes.get(row.id) {
+                Some(Outcome::Deferred(why)) => {
+                    let seen = first_seen(row.id);
+                    d.events.insert(row.id, (row, seen, *why));
+                }
+                _ => {
+                    d.events.remove(&row.id);
+                }
             }
         }
     }
@@ -456,7 +467,7 @@ async fn mark_events(
     for row in rows {
         match outcomes.get(row.id).unwrap_or(&Outcome::Done) {
             Outcome::Done => done.push(row.id),
-            Outcome::Deferred => report.deferred += 1,
+            Outcome::Deferred(_) => report.deferred += 1,
             Outcome::Pending(reason) => {
                 report.waiting += 1;
                 let text = format!("{PENDING_PREFIX}{reason}");

@@ -74,7 +74,7 @@ pub enum Outcome {
     Failed(String),
     /// Nothing of it was applied yet, on purpose ([`Defer`]): it stays unmarked in Odoo and is
     /// processed again with the next batch, so its status can share a write with the next one.
-    Deferred,
+    Deferred(Defer),
 }
 
 /// The outcome of every event of a batch: a failure wins over waiting, waiting over deferred,
@@ -105,15 +105,18 @@ impl Outcomes {
                     existing.push_str(&reason);
                 }
             }
-            Outcome::Done | Outcome::Deferred => *slot = Outcome::Pending(reason),
+            Outcome::Done | Outcome::Deferred(_) => *slot = Outcome::Pending(reason),
         }
     }
 
     /// Records that event `id` is kept for the next batch (unless something else was decided).
-    pub fn defer(&mut self, id: i64) {
+    pub fn defer(&mut self, id: i64, why: Defer) {
         let slot = self.0.entry(id).or_insert(Outcome::Done);
-        if *slot == Outcome::Done {
-            *slot = Outcome::Deferred;
+        match slot {
+            Outcome::Done => *slot = Outcome::Deferred(why),
+            // Kept for two reasons: the longer wait (the outbox's) decides.
+            Outcome::Deferred(r) if why == Defer::Held => *r = why,
+            _ => {}
         }
     }
 
@@ -140,7 +143,7 @@ impl Outcomes {
                 }
                 Outcome::Pending(reason) => self.wait(id, reason),
                 Outcome::Failed(reason) => self.fail(id, reason),
-                Outcome::Deferred => self.defer(id),
+                Outcome::Deferred(why) => self.defer(id, why),
             }
         }
     }
@@ -349,7 +352,7 @@ pub fn plan_statuses(
     for (id, m) in merged {
         if let Some(reason) = could_wait.get(&id) {
             for event in &events_of[&id] {
-                outcomes.defer(*event);
+                outcomes.defer(*event, *reason);
             }
             tracing::trace!(message = id, ?reason, "statuses kept for the next batch");
             continue;

@@ -497,7 +497,11 @@ fn a_status_short_of_final_is_kept_while_allowed_and_written_once_allowed_no_mor
             &always,
         );
         assert!(plan.updates.is_empty(), "{kind:?}");
-        assert_eq!(o.get(1), Some(&Outcome::Deferred), "{kind:?}");
+        assert_eq!(
+            o.get(1),
+            Some(&Outcome::Deferred(Defer::Linger)),
+            "{kind:?}"
+        );
 
         let (plan, o) = plan_one(
             &events,
@@ -576,7 +580,7 @@ fn statuses_of_a_message_the_outbox_holds_are_kept_then_wait_in_odoo() {
     let only_held = |_: i64, reason: Defer| reason == Defer::Held;
     let (plan, o) = plan_one(&events, held.clone(), &[30], &only_held);
     assert!(plan.updates.is_empty());
-    assert_eq!(o.get(1), Some(&Outcome::Deferred));
+    assert_eq!(o.get(1), Some(&Outcome::Deferred(Defer::Held)));
 
     let (plan, o) = plan_one(&events, held.clone(), &[30], &never);
     assert!(plan.updates.is_empty());
@@ -632,7 +636,7 @@ fn an_event_is_kept_only_as_a_whole_and_a_message_only_with_all_its_statuses() {
     assert_eq!(o.get(1), Some(&Outcome::Done));
     assert_eq!(o.get(2), Some(&Outcome::Done));
     assert!(matches!(o.get(3), Some(Outcome::Pending(r)) if r.contains("wamid.UNKNOWN")));
-    assert_eq!(o.get(4), Some(&Outcome::Deferred));
+    assert_eq!(o.get(4), Some(&Outcome::Deferred(Defer::Linger)));
 }
 
 #[test]
@@ -651,7 +655,7 @@ fn an_event_with_an_inbound_message_is_never_kept() {
         &always,
     );
     assert_eq!(plan.updates.len(), 1);
-    assert_ne!(o.get(1), Some(&Outcome::Deferred));
+    assert!(!matches!(o.get(1), Some(Outcome::Deferred(_))));
 }
 
 #[test]
