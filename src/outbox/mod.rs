@@ -51,7 +51,7 @@ pub use pacing::{Pacer, PacingSettings};
 pub use reconcile::{reconcile, InFlight};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use run::{due_domain, run, OutboxContext, OutboxStats, StatsSnapshot};
-pub use writeback::{callback_data, parse_callback_data, Outcome};
+pub use writeback::{callback_data, Outcome};
 
 use std::time::Duration;
 

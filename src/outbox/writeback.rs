@@ -25,17 +25,6 @@ pub fn callback_data(message_id: i64) -> String {
     message_id.to_string()
 }
 
-/// The `whatsapp.message` id in callback data: the decimal id, also accepted with a `wa-msg:`
-/// prefix.
-pub fn parse_callback_data(data: &str) -> Option<i64> {
-    let data = data.trim();
-    let digits = data.strip_prefix("wa-msg:").unwrap_or(data);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().filter(|id: &i64| *id > 0)
-}
-
 /// The document a message is about, for its chatter note and indicators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -490,13 +479,12 @@ mod tests {
 
     #[test]
     fn callback_data_round_trips() {
+        // What the outbox attaches is what inbound processing reads back.
         assert_eq!(callback_data(42), "42");
-        assert_eq!(parse_callback_data("42"), Some(42));
-        assert_eq!(parse_callback_data("wa-msg:42"), Some(42));
-        assert_eq!(parse_callback_data("wa-msg:-1"), None);
-        assert_eq!(parse_callback_data("+42"), None);
-        assert_eq!(parse_callback_data("0"), None);
-        assert_eq!(parse_callback_data("job-77"), None);
+        assert_eq!(
+            crate::inbound::status::callback_message_id(&callback_data(42)),
+            Some(42)
+        );
     }
 
     #[test]
