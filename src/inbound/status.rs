@@ -13,8 +13,8 @@
 //!   left out: Meta repeats the pricing with `delivered` or `read`, whose write carries it, and
 //!   the `sent` status right after the outbox's own write-back then costs no write at all;
 //! - every status about one message within one batch becomes a single write ([`merge`]), and
-//!   messages whose writes are identical share one `write` call ([`group_writes`]; the Odoo
-//!   client's `write_each` does the same grouping, plus `load` for the rest).
+//!   the Odoo client's `write_each` sends messages whose writes are identical in one `write`
+//!   call (and the rest in one `load`).
 //!
 //! A duplicate (same wamid and status) therefore changes nothing and writes nothing.
 
@@ -211,27 +211,6 @@ pub fn merge(row: &MessageRow, statuses: &[&StatusUpdate]) -> Merged {
     Merged { write, conflicts }
 }
 
-/// Groups per-message writes with identical values, so each group is one Odoo `write`.
-/// Groups and the ids inside them come out sorted, so the calls are deterministic.
-pub fn group_writes(writes: Vec<(i64, StatusWrite)>) -> Vec<(Vec<i64>, StatusWrite)> {
-    let mut groups: HashMap<StatusWrite, Vec<i64>> = HashMap::new();
-    for (id, write) in writes {
-        if !write.is_empty() {
-            groups.entry(write).or_default().push(id);
-        }
-    }
-    let mut out: Vec<(Vec<i64>, StatusWrite)> = groups
-        .into_iter()
-        .map(|(write, mut ids)| {
-            ids.sort_unstable();
-            ids.dedup();
-            (ids, write)
-        })
-        .collect();
-    out.sort_by_key(|(ids, _)| ids[0]);
-    out
-}
-
 /// Reads the Odoo message id out of `biz_opaque_callback_data`, when the data is the plain
 /// decimal id the outbox puts there.
 pub fn callback_message_id(callback_data: &str) -> Option<i64> {
@@ -287,11 +266,6 @@ impl<'a> RowIndex<'a> {
             && row.wamid.as_deref().is_none_or(|w| w == status.wamid))
         .then_some(*row)
     }
-}
-
-/// [`RowIndex::find`] for a single lookup.
-pub fn find_row<'a>(status: &StatusUpdate, rows: &'a [MessageRow]) -> Option<&'a MessageRow> {
-    RowIndex::new(rows).find(status)
 }
 
 #[cfg(test)]
@@ -457,7 +431,9 @@ mod tests {
         let mut s = status(StatusKind::Sent, 1);
         s.wamid = "wamid.NEW".into();
         assert_eq!(
-            find_row(&s, std::slice::from_ref(&r)).map(|r| r.id),
+            RowIndex::new(std::slice::from_ref(&r))
+                .find(&s)
+                .map(|r| r.id),
             Some(7)
         );
         let w = merge(&r, &[&s]).write;
@@ -523,27 +499,6 @@ mod tests {
     }
 
     #[test]
-    fn identical_writes_share_one_call() {
-        let w1 = StatusWrite {
-            state: Some(MessageState::Delivered),
-            delivered_at: Some(at(2)),
-            ..StatusWrite::default()
-        };
-        let w2 = StatusWrite {
-            state: Some(MessageState::Read),
-            read_at: Some(at(2)),
-            ..StatusWrite::default()
-        };
-        let groups = group_writes(vec![
-            (9, w1.clone()),
-            (3, w1.clone()),
-            (5, w2.clone()),
-            (4, StatusWrite::default()),
-        ]);
-        assert_eq!(groups, vec![(vec![3, 9], w1), (vec![5], w2)]);
-    }
-
-    #[test]
     fn values_use_odoo_names_and_formats() {
         let w = StatusWrite {
             state: Some(MessageState::Delivered),
@@ -574,9 +529,9 @@ mod tests {
         r.callback_data = None;
         r.wamid = Some("wamid.OTHER".into());
         let s = status(StatusKind::Delivered, 1);
-        assert!(find_row(&s, std::slice::from_ref(&r)).is_none());
+        assert!(RowIndex::new(std::slice::from_ref(&r)).find(&s).is_none());
         r.inbound = true;
         r.wamid = None;
-        assert!(find_row(&s, std::slice::from_ref(&r)).is_none());
+        assert!(RowIndex::new(std::slice::from_ref(&r)).find(&s).is_none());
     }
 }
