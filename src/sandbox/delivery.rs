@@ -12,7 +12,8 @@
 
 use super::error::SandboxError;
 use super::state::{now_ms, CallbackTarget, Job, Shared};
-use super::webhook::{self, OutboundFacts, StatusEvent, SIGNATURE_HEADER};
+use super::webhook::{self, OutboundFacts, StatusEvent};
+use crate::whatsapp::signature::{sign, SIGNATURE_HEADER};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use std::cmp::Ordering as CmpOrdering;
@@ -207,7 +208,7 @@ impl Poster {
 
     /// Sends a body in its own task (twice when the duplicate chaos says so).
     fn spawn_post(&self, target: Arc<CallbackTarget>, body: Bytes) {
-        let signature = webhook::signature(target.app_secret.expose().as_bytes(), &body);
+        let signature = sign(&target.app_secret, &body);
         let copies =
             if self.shared.duplicate_ratio > 0.0 && fastrand::f64() < self.shared.duplicate_ratio {
                 self.shared

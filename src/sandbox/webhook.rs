@@ -7,30 +7,8 @@
 //! `X-Hub-Signature-256: sha256=<lower-case hex HMAC-SHA256 of the exact body bytes>`.
 
 use super::error::GraphError;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
 use std::time::Duration;
-
-/// The signature header's name.
-pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
-
-/// `sha256=<hex>` for a body.
-pub fn signature(app_secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(app_secret) {
-        Ok(mac) => mac,
-        Err(_) => unreachable_hmac(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-#[cold]
-fn unreachable_hmac() -> ! {
-    // `Hmac::new_from_slice` only fails for fixed-size-key MACs; HMAC takes any key length.
-    panic!("HMAC-SHA256 refused a key, which it never does")
-}
 
 /// The business side of a payload: which WABA and number it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,15 +418,6 @@ mod tests {
             failure_codes: vec![131026],
             reorder_ratio: 0.0,
         }
-    }
-
-    #[test]
-    fn signature_is_hmac_sha256_hex() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 
     #[test]

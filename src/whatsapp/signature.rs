@@ -133,6 +133,15 @@ mod tests {
 
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[]}"#;
 
+    #[test]
+    fn sign_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2 (the sandbox signs its webhooks with this function).
+        assert_eq!(
+            sign(&Secret::new("Jefe"), b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
     fn secret() -> Secret {
         Secret::new("app-secret-123")
     }
