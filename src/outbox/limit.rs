@@ -42,23 +42,19 @@ pub const UNKNOWN_RETRY: TimeDelta = TimeDelta::hours(1);
 
 /// Unique customers per 24 hours for a stored tier: `TIER_250` → 250, `TIER_2K` → 2,000,
 /// `TIER_1K` → 1,000 (Meta's old tier, taken as written until the account is checked again),
-/// `TIER_100K` → 100,000, a plain number (`2000`, `2,000`) as is. `None` for
-/// `TIER_UNLIMITED`, an empty value or anything not understood: then Meta decides alone.
+/// `TIER_100K` → 100,000, a plain number (`2000`, as Meta's newer field gives it) as is.
+/// `None` for `TIER_UNLIMITED`, an empty value or anything not understood: then Meta decides
+/// alone. The addon's campaigns read the field with the same grammar (`tier_limit` in
+/// `whatsapp_campaign.py`).
 pub fn tier_limit(tier: &str) -> Option<u32> {
     let t = tier.trim().to_ascii_uppercase();
     if t.is_empty() || t.contains("UNLIMITED") {
         return None;
     }
-    let t = t
-        .strip_prefix("TIER_")
-        .unwrap_or(&t)
-        .replace([',', '_', ' '], "");
-    let (digits, factor) = if let Some(n) = t.strip_suffix('K') {
-        (n, 1_000)
-    } else if let Some(n) = t.strip_suffix('M') {
-        (n, 1_000_000)
-    } else {
-        (t.as_str(), 1)
+    let t = t.strip_prefix("TIER_").unwrap_or(&t);
+    let (digits, factor) = match t.strip_suffix('K') {
+        Some(n) => (n, 1_000),
+        None => (t, 1),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

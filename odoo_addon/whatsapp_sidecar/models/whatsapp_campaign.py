@@ -42,7 +42,8 @@ STEP_TYPES = [
     if value in ("text", "template", "image", "document", "interactive")
 ]
 
-_TIER_RE = re.compile(r"(\d+)\s*(K?)", re.IGNORECASE)
+# The same grammar as the daemon (src/outbox/limit.rs, tier_limit).
+_TIER_RE = re.compile(r"(?:TIER_)?(\d+)(K?)", re.IGNORECASE)
 
 
 def tier_limit(messaging_limit):
@@ -50,10 +51,10 @@ def tier_limit(messaging_limit):
     or unlimited)."""
     if not messaging_limit or "UNLIMITED" in messaging_limit.upper():
         return None
-    match = _TIER_RE.search(messaging_limit)
+    match = _TIER_RE.fullmatch(messaging_limit.strip())
     if not match:
         return None
-    return int(match.group(1)) * (1000 if match.group(2) else 1)
+    return int(match.group(1)) * (1000 if match.group(2) else 1) or None
 
 
 class WhatsappCampaign(models.Model):
