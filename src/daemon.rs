@@ -220,7 +220,9 @@ async fn start_sandbox(
 
 /// Authenticates with Odoo, retrying while the failure is retryable (Odoo down, 502/503/504).
 async fn connect(state: &AppState, stop: &CancellationToken) -> Result<(), DaemonError> {
-    let attempt = || async { state.odoo.authenticate().await };
+    // This loop retries; the client's own retries would only stack under it.
+    let odoo = state.odoo.without_retries();
+    let attempt = || async { odoo.authenticate().await };
     let backoff = ExponentialBuilder::default()
         .with_jitter()
         .with_min_delay(Duration::from_millis(500))
@@ -248,6 +250,9 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How long `/readyz` waits for Odoo's answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if !state.authenticated.load(Ordering::Relaxed) {
         return (
@@ -255,7 +260,17 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
             "not ready: not yet authenticated with Odoo\n".to_owned(),
         );
     }
-    match state.odoo.version().await {
+    // One try, answered within a few seconds: a probe must not hang on a down Odoo.
+    let odoo = state.odoo.without_retries();
+    let answer = tokio::time::timeout(READY_TIMEOUT, odoo.version())
+        .await
+        .unwrap_or_else(|_| {
+            Err(OdooError::Transport {
+                url: state.odoo.config().display_url(),
+                message: format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+            })
+        });
+    match answer {
         Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -867,3 +867,25 @@ async fn a_password_in_the_url_never_reaches_an_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_handle_without_retries_tries_once() {
+    let s = OdooStandin::start().await;
+    let c = client(&s);
+    c.uid().await.unwrap();
+    s.fail_next_call("res.partner", "search_count", 10, Fault::Http(503));
+    let e = c
+        .without_retries()
+        .search_count("res.partner", &Domain::all())
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(
+        s.calls("res.partner", "search_count"),
+        1,
+        "one try, no retry"
+    );
+    // The handle it came from still retries: one try and its three retries.
+    assert!(c.search_count("res.partner", &Domain::all()).await.is_err());
+    assert_eq!(s.calls("res.partner", "search_count"), 1 + 4);
+}

@@ -97,11 +97,12 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-/// Delays between retries (jittered exponential between `min` and `max`).
+/// Retries of a handle: at most `times`, jittered exponential delays between `min` and `max`.
 #[derive(Clone, Copy, Debug)]
 struct RetryDelays {
     min: Duration,
     max: Duration,
+    times: u32,
 }
 
 /// An async Odoo client. Cheap to clone: clones share the connection pool, the request bound,
@@ -171,6 +172,7 @@ impl OdooClient {
             detail: format!("cannot build the /jsonrpc URL: {e}"),
         })?;
         let concurrency = cfg.max_concurrent_requests.max(1);
+        let max_retries = cfg.max_retries;
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
@@ -202,6 +204,7 @@ impl OdooClient {
             delays: RetryDelays {
                 min: Duration::from_millis(200),
                 max: Duration::from_secs(10),
+                times: max_retries,
             },
         })
     }
@@ -223,6 +226,20 @@ impl OdooClient {
             delays: RetryDelays {
                 min,
                 max: max.max(min),
+                times: self.delays.times,
+            },
+        }
+    }
+
+    /// A handle that tries each call once: for callers that retry on their own terms (the
+    /// daemon's connection loop) or must answer quickly (the readiness probe).
+    pub fn without_retries(&self) -> Self {
+        OdooClient {
+            inner: self.inner.clone(),
+            context: self.context.clone(),
+            delays: RetryDelays {
+                times: 0,
+                ..self.delays
             },
         }
     }
@@ -794,7 +811,7 @@ impl OdooClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OdooError>>,
     {
-        let max_retries = self.inner.cfg.max_retries;
+        let max_retries = self.delays.times;
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(self.delays.min)
