@@ -156,6 +156,33 @@ async fn run_serves_health_while_odoo_is_down_and_stops_on_sigterm() {
         "/readyz must say not ready while Odoo is down"
     );
 
+    // The log, read as it comes: stop the daemon only once it has said it retries.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+    };
+    let waiting = Instant::now();
+    while !log.lock().unwrap().contains("retrying") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "the Odoo outage must be logged:\n{}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let pid = child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -174,11 +201,8 @@ async fn run_serves_health_while_odoo_is_down_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let output = child.wait_with_output().expect("output");
-    let out = text(&output);
+    reader.join().expect("log reader");
+    let out = format!("{}{}", text(&output), log.lock().unwrap());
     assert!(status.success(), "exit status {status:?}:\n{out}");
-    assert!(
-        out.contains("retrying"),
-        "the Odoo outage must be logged:\n{out}"
-    );
     assert!(out.contains(&url), "the log must name the Odoo URL:\n{out}");
 }
