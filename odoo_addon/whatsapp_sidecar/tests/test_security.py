@@ -90,6 +90,19 @@ class TestSecurity(WhatsappCase):
         self.assertEqual(daemon["whatsapp.message"].search([("body", "like", "company")]),
                          message_a | message_b)
 
+    def test_webhook_events_of_other_companies_are_hidden_from_managers(self):
+        Event = self.env["whatsapp.webhook.event"]
+        event_a = Event.create({"raw_body": "{}", "account_id": self.account.id})
+        event_b = Event.create({"raw_body": "{}", "account_id": self.account_b.id})
+        unknown = Event.create({"raw_body": "{}"})
+        manager = self.env(user=self.manager, context={"allowed_company_ids": self.company.ids})
+        ids = (event_a | event_b | unknown).ids
+        self.assertEqual(manager["whatsapp.webhook.event"].search([("id", "in", ids)]), event_a)
+        daemon = self.env(user=self.technical,
+                          context={"allowed_company_ids": (self.company | self.company_b).ids})
+        self.assertEqual(daemon["whatsapp.webhook.event"].search([("id", "in", ids)]),
+                         event_a | event_b | unknown)
+
     def test_technical_user_writes_daemon_records(self):
         env = self.env(user=self.technical,
                        context={"allowed_company_ids": (self.company | self.company_b).ids})
