@@ -40,19 +40,24 @@ class ResPartner(models.Model):
     )
 
     def _compute_whatsapp_counts(self):
-        messages = dict(
-            self.env["whatsapp.message"]._read_group(
-                [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
-            )
-        )
-        conversations = dict(
-            self.env["whatsapp.conversation"]._read_group(
-                [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
-            )
-        )
+        # A contact counts its own messages and those of its child contacts, as the buttons
+        # show them (the same rule as the sales order count).
+        family = self.with_context(active_test=False).search([("id", "child_of", self.ids)])
         for partner in self:
-            partner.whatsapp_message_count = messages.get(partner, 0)
-            partner.whatsapp_conversation_count = conversations.get(partner, 0)
+            partner.whatsapp_message_count = 0
+            partner.whatsapp_conversation_count = 0
+        for model, field in (
+            ("whatsapp.message", "whatsapp_message_count"),
+            ("whatsapp.conversation", "whatsapp_conversation_count"),
+        ):
+            groups = self.env[model]._read_group(
+                [("partner_id", "in", family.ids)], ["partner_id"], ["__count"]
+            )
+            for partner, count in groups:
+                while partner:
+                    if partner in self:
+                        partner[field] += count
+                    partner = partner.parent_id
 
     def _whatsapp_number(self):
         self.ensure_one()
@@ -97,7 +102,7 @@ class ResPartner(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "whatsapp_sidecar.whatsapp_message_action"
         )
-        action["domain"] = [("partner_id", "child_of", self.commercial_partner_id.id)]
+        action["domain"] = [("partner_id", "child_of", self.id)]
         action["context"] = {"default_partner_id": self.id, "create": False}
         return action
 
@@ -106,7 +111,7 @@ class ResPartner(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "whatsapp_sidecar.whatsapp_conversation_action"
         )
-        action["domain"] = [("partner_id", "child_of", self.commercial_partner_id.id)]
+        action["domain"] = [("partner_id", "child_of", self.id)]
         action["context"] = {"create": False}
         action["name"] = _("WhatsApp conversations")
         return action

@@ -72,6 +72,24 @@ class TestButtons(WhatsappCase):
         self.assertEqual(self.partner.action_view_whatsapp_messages()["res_model"],
                          "whatsapp.message")
 
+    def test_smart_buttons_count_what_they_open(self):
+        company = self.env["res.partner"].create({"name": "Customer Co", "is_company": True})
+        employee = self.env["res.partner"].create(
+            {"name": "Employee", "parent_id": company.id, "mobile": "+2250700000098"})
+        self.env["whatsapp.message"].create(
+            {"account_id": self.account.id, "company_id": self.company.id,
+             "partner_id": employee.id, "to_number": "+2250700000098", "body": "x"})
+        for partner, count in ((company, 1), (employee, 1)):
+            self.assertEqual(partner.whatsapp_message_count, count, partner.name)
+            shown = self.env["whatsapp.message"].search(
+                partner.action_view_whatsapp_messages()["domain"])
+            self.assertEqual(len(shown), count, partner.name)
+        # The employee's button does not show the company's other contacts' messages.
+        colleague = self.env["res.partner"].create({"name": "Colleague", "parent_id": company.id})
+        self.assertEqual(colleague.whatsapp_message_count, 0)
+        self.assertFalse(self.env["whatsapp.message"].search(
+            colleague.action_view_whatsapp_messages()["domain"]))
+
     def test_campaign_lifecycle(self):
         campaign = self.env["whatsapp.campaign"].create(
             {"name": "Promo", "account_id": self.account.id, "company_id": self.company.id})
