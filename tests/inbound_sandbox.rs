@@ -198,6 +198,49 @@ async fn injected_messages_flow_from_the_sandbox_into_odoo() {
 }
 
 #[tokio::test]
+async fn the_loop_downloads_a_received_file_as_soon_as_its_message_is_stored() {
+    let mut w = start().await;
+    let Some(mut fetch) = w.ctx.media.clone() else {
+        panic!("media fetch configured")
+    };
+    // No periodic pass during the test: only the batch that brings the file can start it.
+    fetch.config.retry_interval = std::time::Duration::from_secs(3600);
+    w.ctx.media = Some(fetch.clone());
+    let png: Vec<u8> = [&b"\x89PNG\r\n\x1a\n"[..], &[0u8; 32]].concat();
+    let handle = AccountHandle::new(PHONE_ID, "sandbox-waba", Secret::new("sandbox-token"));
+    let upload = MediaUpload::new(MediaKind::Image, "image/png", "p.png", png).unwrap();
+    let media_id = fetch
+        .client
+        .upload_media(&handle, &upload)
+        .await
+        .expect("upload to the sandbox");
+    let loop_task = tokio::spawn(inbound::run(w.ctx.clone(), w.shutdown.clone()));
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox-waba", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Camille"}, "wa_id": "33612345678"}],
+            "messages": [{"from": "33612345678", "id": "wamid.IMG2", "timestamp": chrono::Utc::now().timestamp().to_string(),
+                          "type": "image", "image": {"id": media_id, "mime_type": "image/png"}}]}}]}]})
+    .to_string();
+    w.odoo.insert(
+        "whatsapp.webhook.event",
+        json!({"raw_body": body, "signature_ok": true}),
+    );
+    w.ctx.wake.notify_one();
+    w.until("the file is downloaded", || {
+        w.received()
+            .first()
+            .is_some_and(|m| m["media_attachment_id"].is_array())
+    })
+    .await;
+    w.shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), loop_task)
+        .await
+        .expect("the loop and its download task stop")
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_received_file_is_downloaded_into_an_attachment() {
     let w = start().await;
     let Some(fetch) = w.ctx.media.clone() else {

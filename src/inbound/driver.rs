@@ -130,7 +130,17 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
     let mut last_error = String::new();
     let mut waiting_cursor = 0i64;
     let mut next_waiting_pass = Instant::now();
-    let mut next_media_pass = Instant::now();
+    // Received files are downloaded by their own task, so a large or slow download never holds
+    // up statuses and messages; this loop wakes it when a batch brought files.
+    let media_wake = Arc::new(Notify::new());
+    let media_task = ctx.media.clone().map(|fetch| {
+        tokio::spawn(media_loop(
+            ctx.odoo.clone(),
+            fetch,
+            media_wake.clone(),
+            shutdown.clone(),
+        ))
+    });
     let mut deferred = Deferred::default();
     // Some events wait for a message the outbox still holds (or does not know yet).
     let mut some_waiting = false;
@@ -139,8 +149,10 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         let started = Instant::now();
         let mut full = false;
         let mut result = step_with(&ctx, Some(&mut deferred), Pass::New, Utc::now()).await;
+        let mut files_received = false;
         if let Ok(report) = &result {
             full = report.fetched >= config.batch_size;
+            files_received = report.media_received > 0;
             some_waiting |= report.waiting > 0;
             if !full && Instant::now() >= next_waiting_pass {
                 next_waiting_pass = Instant::now() + config.retry_interval;
@@ -149,6 +161,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                 };
                 result = step(&ctx, pass, Utc::now()).await;
                 if let Ok(report) = &result {
+                    files_received |= report.media_received > 0;
                     // Walk the waiting events by id; start again from the first when done.
                     waiting_cursor = if report.events >= config.batch_size {
                         report.last_id
@@ -159,13 +172,8 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                 }
             }
         }
-        if let (Ok(report), Some(fetch)) = (&result, &ctx.media) {
-            if report.media_received > 0 || Instant::now() >= next_media_pass {
-                next_media_pass = Instant::now() + fetch.config.retry_interval;
-                if let Err(error) = fetch_media(&ctx.odoo, fetch, Utc::now()).await {
-                    result = Err(error.into());
-                }
-            }
+        if files_received {
+            media_wake.notify_one();
         }
         match result {
             Ok(_) => {
@@ -227,7 +235,49 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
             }
         }
     }
+    if let Some(task) = media_task {
+        let _ = task.await;
+    }
     tracing::info!("inbound processing stopped");
+}
+
+/// Downloads received files ([`fetch_media`]) when woken and every `retry_interval`, until
+/// `shutdown`; after an Odoo failure it waits longer each time (up to 10 minutes).
+async fn media_loop(
+    odoo: OdooClient,
+    fetch: MediaFetch,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let pass = tokio::select! {
+            () = shutdown.cancelled() => break,
+            pass = fetch_media(&odoo, &fetch, Utc::now()) => pass,
+        };
+        let pause = match pass {
+            Ok(_) => {
+                failures = 0;
+                fetch.config.retry_interval
+            }
+            Err(error) => {
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(%error, "received files cannot be downloaded for now; retried later");
+                }
+                fetch
+                    .config
+                    .retry_interval
+                    .saturating_mul(2u32.saturating_pow(failures.min(4)))
+                    .min(Duration::from_secs(600))
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+            () = wake.notified() => {}
+        }
+    }
 }
 
 /// Reads one batch of events, processes it and marks each event. Returns what it did.

@@ -17,7 +17,8 @@
 //!   conversation (created on first contact, linked to the partner with that number), and
 //!   moves the 24-hour window forward; an opt-out keyword opts the partner out and queues one
 //!   confirmation; received files are downloaded into attachments by a separate pass
-//!   ([`fetch_media`]), so a slow download never holds up the messages;
+//!   ([`fetch_media`], in its own task woken by the batches that bring files), so a slow
+//!   download never holds up the messages;
 //! - writes template status and quality, and account quality and limits;
 //! - marks each event processed, waiting, or processed with its error.
 //!
