@@ -119,7 +119,7 @@ pub fn reach_domain(now: DateTime<Utc>, account_ids: &[i64]) -> Domain {
     Domain::from_terms(vec![
         json!(["direction", "=", "out"]),
         json!(["state", "in", ["sent", "delivered", "read"]]),
-        json!(["sent_at", ">", model::odoo_datetime(now - PERIOD)]),
+        json!(["sent_at", ">", crate::odoo::format_datetime(now - PERIOD)]),
         json!(["account_id", "in", account_ids]),
         json!("|"),
         json!(["message_type", "=", "template"]),

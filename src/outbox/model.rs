@@ -7,16 +7,8 @@
 //! missing its `id` is refused; any other odd value reads as empty.
 
 use crate::secret::Secret;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-
-/// Odoo's datetime format (always UTC on the wire).
-pub const ODOO_DATETIME: &str = "%Y-%m-%d %H:%M:%S";
-
-/// Formats a time the way Odoo stores datetimes.
-pub fn odoo_datetime(t: DateTime<Utc>) -> String {
-    t.format(ODOO_DATETIME).to_string()
-}
 
 pub(crate) fn text(record: &Map<String, Value>, field: &str) -> Option<String> {
     match record.get(field) {
@@ -46,11 +38,7 @@ pub(crate) fn many2one(record: &Map<String, Value>, field: &str) -> Option<i64> 
 }
 
 pub(crate) fn datetime(record: &Map<String, Value>, field: &str) -> Option<DateTime<Utc>> {
-    let s = text(record, field)?;
-    NaiveDateTime::parse_from_str(&s, ODOO_DATETIME)
-        .or_else(|_| NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f"))
-        .ok()
-        .map(|n| n.and_utc())
+    crate::odoo::parse_datetime(&text(record, field)?)
 }
 
 fn id(record: &Map<String, Value>) -> Result<i64, ModelError> {

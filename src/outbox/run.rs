@@ -30,15 +30,13 @@ use super::gate::{
     ParamSource, SendPlan, Snapshot, TemplateParams,
 };
 use super::limit::{self, Decision, Ledger, Reach};
-use super::model::{
-    odoo_datetime, Account, Company, Conversation, Message, Partner, Template, TemplateVariable,
-};
+use super::model::{Account, Company, Conversation, Message, Partner, Template, TemplateVariable};
 use super::pacing::Pacer;
 use super::reconcile::{reconcile, InFlight};
 use super::render::{self, Walk};
 use super::writeback::{self, ErrorInfo, Outcome, Source};
 use super::OutboxSettings;
-use crate::odoo::{Domain, OdooClient, OdooError, SearchOptions};
+use crate::odoo::{format_datetime, Domain, OdooClient, OdooError, SearchOptions};
 use crate::whatsapp::{
     AccountHandle, CloudClient, MediaCache, MediaKind as WaMediaKind, MediaUpload,
 };
@@ -331,7 +329,7 @@ pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
         json!(["direction", "=", "out"]),
         json!("|"),
         json!(["next_attempt_at", "=", false]),
-        json!(["next_attempt_at", "<=", odoo_datetime(now)]),
+        json!(["next_attempt_at", "<=", format_datetime(now)]),
     ];
     if !paused_accounts.is_empty() {
         terms.push(json!(["account_id", "not in", paused_accounts]));
@@ -435,7 +433,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         return Step::Empty;
     }
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-    let claim = json!({"state": "sending", "claimed_at": odoo_datetime(now)});
+    let claim = json!({"state": "sending", "claimed_at": format_datetime(now)});
     if let Err(e) = odoo.write(Message::MODEL, &ids, &claim).await {
         return Step::OdooFailed(e);
     }
@@ -1448,7 +1446,7 @@ async fn pause_account(shared: &Shared, account: &Account, reason: String) {
     let values = json!({
         "paused": true,
         "paused_reason": reason,
-        "paused_at": odoo_datetime(Utc::now()),
+        "paused_at": format_datetime(Utc::now()),
     });
     let mut delay = Duration::from_millis(500);
     for _ in 0..8 {
@@ -1497,7 +1495,7 @@ async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
 async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
     let now = Utc::now();
     let delay = shared.settings().reconcile_delay;
-    let cutoff = odoo_datetime(now - chrono_delta(delay));
+    let cutoff = format_datetime(now - chrono_delta(delay));
     let domain = Domain::from_terms(vec![
         json!(["state", "=", "sending"]),
         json!(["direction", "=", "out"]),

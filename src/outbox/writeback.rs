@@ -13,7 +13,7 @@
 //! - [`source_flags`]: the `x_whatsapp_*_sent` indicators of the source documents, one `write`
 //!   per (model, indicator) with the same values for all its records.
 
-use super::model::odoo_datetime;
+use crate::odoo::format_datetime;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -170,7 +170,7 @@ pub fn essential_values(values: &Map<String, Value>) -> Option<Map<String, Value
 }
 
 pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Map<String, Value>)> {
-    let now = odoo_datetime(now);
+    let now = format_datetime(now);
     outcomes
         .iter()
         .filter_map(|outcome| {
@@ -188,7 +188,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                 } => {
                     v.insert("state".into(), json!("sent"));
                     v.insert("wamid".into(), json!(wamid));
-                    v.insert("sent_at".into(), json!(odoo_datetime(*sent_at)));
+                    v.insert("sent_at".into(), json!(format_datetime(*sent_at)));
                     v.insert("callback_data".into(), json!(callback_data(*id)));
                     if let Some(wa_id) = wa_id {
                         v.insert("wa_id".into(), json!(wa_id));
@@ -223,7 +223,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                     v.insert("attempt_count".into(), json!(attempt_count));
                     v.insert(
                         "next_attempt_at".into(),
-                        json!(odoo_datetime(*next_attempt_at)),
+                        json!(format_datetime(*next_attempt_at)),
                     );
                     put_error(&mut v, error);
                     Some((*id, v))
@@ -236,7 +236,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                     v.insert(
                         "next_attempt_at".into(),
                         next_attempt_at
-                            .map(|t| json!(odoo_datetime(t)))
+                            .map(|t| json!(format_datetime(t)))
                             .unwrap_or(Value::Bool(false)),
                     );
                     Some((*id, v))
@@ -249,7 +249,7 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                     v.insert("state".into(), json!("queued"));
                     v.insert(
                         "next_attempt_at".into(),
-                        json!(odoo_datetime(*next_attempt_at)),
+                        json!(format_datetime(*next_attempt_at)),
                     );
                     put_error(&mut v, error);
                     Some((*id, v))
@@ -379,7 +379,7 @@ pub fn source_flags(
     outcomes: &[Outcome],
     now: DateTime<Utc>,
 ) -> Vec<(String, Vec<i64>, Map<String, Value>)> {
-    let now = odoo_datetime(now);
+    let now = format_datetime(now);
     let mut groups: BTreeMap<(&'static str, &'static str, &'static str), Vec<i64>> =
         BTreeMap::new();
     for outcome in outcomes {
