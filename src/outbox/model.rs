@@ -310,6 +310,19 @@ pub struct Account {
 pub const DEFAULT_THROUGHPUT_MPS: u32 = 80;
 
 impl Account {
+    /// The handle the Cloud API client takes for this account (its token, WABA and Graph API
+    /// version; a missing token is sent blank, which Meta refuses and the outbox reports).
+    pub fn handle(&self) -> crate::whatsapp::AccountHandle {
+        crate::whatsapp::AccountHandle::new(
+            self.phone_number_id.clone(),
+            self.waba_id.clone().unwrap_or_default(),
+            self.access_token
+                .clone()
+                .unwrap_or_else(|| crate::secret::Secret::new("")),
+        )
+        .with_api_version(self.graph_api_version.as_deref())
+    }
+
     pub const MODEL: &'static str = "whatsapp.account";
     pub const FIELDS: &'static [&'static str] = &[
         "name",

@@ -1094,19 +1094,6 @@ struct Job {
     reserved: Option<(String, DateTime<Utc>)>,
 }
 
-/// The client's handle for an account: its number, token and Graph API version.
-fn handle_of(account: &Account) -> AccountHandle {
-    AccountHandle::new(
-        account.phone_number_id.clone(),
-        String::new(),
-        account
-            .access_token
-            .clone()
-            .unwrap_or_else(|| crate::secret::Secret::new("")),
-    )
-    .with_api_version(account.graph_api_version.as_deref())
-}
-
 async fn send_task(
     shared: Arc<Shared>,
     job: Job,
@@ -1134,7 +1121,7 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
     if shared.is_paused(job.account.id) {
         return requeue(paused_at());
     }
-    let handle = handle_of(&job.account);
+    let handle = job.account.handle();
     let to = plan.to.as_str().to_owned();
     let source = source_of(shared, message);
     let attempt = Attempt {
