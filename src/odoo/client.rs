@@ -249,11 +249,6 @@ impl OdooClient {
         &self.inner.cfg
     }
 
-    /// The context sent with every `execute_kw` of this handle.
-    pub fn context(&self) -> &Context {
-        &self.context
-    }
-
     // ----- common / db services -----------------------------------------------------------
 
     /// `common.version` (no login needed).
@@ -346,19 +341,6 @@ impl OdooClient {
     }
 
     // ----- object.execute_kw --------------------------------------------------------------
-
-    /// `execute_kw(model, method, args, kwargs)` with this handle's context; the raw result
-    /// (`null` when the method returned None). `args` must be a JSON array and `kwargs` an
-    /// object or null.
-    pub async fn execute_kw(
-        &self,
-        model: &str,
-        method: &str,
-        args: Value,
-        kwargs: Value,
-    ) -> Result<Value, OdooError> {
-        self.call(model, method, args, kwargs).await
-    }
 
     /// Any public model method (`action_confirm`, `message_post`, ...), its result decoded as
     /// `T` (use `()` or `Value` for methods returning None).

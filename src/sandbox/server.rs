@@ -34,7 +34,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -553,12 +553,8 @@ async fn phone_numbers(
     }))
 }
 
-async fn unknown_path(method: Method, uri: Uri) -> Response {
-    let mut error = GraphError::unknown_path(uri.path());
-    if method == Method::GET || method == Method::POST || method == Method::DELETE {
-        error.http_status = StatusCode::BAD_REQUEST;
-    }
-    graph_error(&error)
+async fn unknown_path(uri: Uri) -> Response {
+    graph_error(&GraphError::unknown_path(uri.path()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -277,11 +277,6 @@ impl TemplateSpec {
             "id": self.id,
         })
     }
-
-    /// True for named-parameter templates.
-    pub fn is_named(&self) -> bool {
-        self.parameter_format == "NAMED"
-    }
 }
 
 /// The placeholders of a template text: `{{1}}`..`{{n}}` (positional, numbered from 1 without
