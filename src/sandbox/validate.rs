@@ -18,6 +18,12 @@
 
 use super::error::GraphError;
 use super::templates::{HeaderSpec, Params, TemplateSpec};
+use crate::whatsapp::payload::{
+    BUTTON_ID_MAX, BUTTON_TITLE_MAX, CALLBACK_DATA_MAX, CAPTION_MAX, FOOTER_MAX, HEADER_TEXT_MAX,
+    INTERACTIVE_BODY_MAX, LIST_BUTTON_MAX, LIST_ROWS_MAX, LIST_SECTIONS_MAX, PHONE_DIGITS_MAX,
+    REPLY_BUTTONS_MAX, ROW_DESCRIPTION_MAX, ROW_ID_MAX, ROW_TITLE_MAX, SECTION_TITLE_MAX,
+    TEXT_BODY_MAX,
+};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -100,7 +106,7 @@ const INTERACTIVE_TYPES: &[&str] = &[
 /// Normalises a recipient number to its digits: an optional leading `+`, then 7 to 15 digits.
 pub fn normalise_recipient(to: &str) -> Option<String> {
     let digits = to.trim().strip_prefix('+').unwrap_or(to.trim());
-    if (7..=15).contains(&digits.len())
+    if (7..=PHONE_DIGITS_MAX).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
     {
@@ -160,7 +166,7 @@ pub fn validate_send(body: &[u8], ctx: &SendContext<'_>) -> Check<ValidSend> {
     let callback_data = match root.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            max_len(s, 512, "biz_opaque_callback_data")?;
+            max_len(s, CALLBACK_DATA_MAX, "biz_opaque_callback_data")?;
             Some(s.clone())
         }
         Some(_) => {
@@ -303,7 +309,7 @@ fn text(content: &Value) -> Check {
             "Param text['body'] must be at least 1 character long.",
         ));
     }
-    max_len(body, 4096, "text['body']")?;
+    max_len(body, TEXT_BODY_MAX, "text['body']")?;
     match text.get("preview_url") {
         None | Some(Value::Bool(_)) | Some(Value::Null) => Ok(()),
         Some(_) => Err(GraphError::invalid_parameter(
@@ -353,7 +359,7 @@ fn media(
     }
     if captioned && matches!(kind, "image" | "video" | "document") {
         if let Some(caption) = optional_str(media, "caption", &format!("{path}['caption']"))? {
-            max_len(caption, 1024, &format!("{path}['caption']"))?;
+            max_len(caption, CAPTION_MAX, &format!("{path}['caption']"))?;
         }
     }
     if kind == "document" {
@@ -400,14 +406,20 @@ fn interactive(content: &Value, media_ids: &mut Vec<(String, String)>) -> Check 
         Some(body) => {
             let body = object(body, "interactive['body']")?;
             let text = required_str(body, "text", "interactive['body']['text']")?;
-            let max = if kind == "list" { 4096 } else { 1024 };
+            // Lists: 4096 in some of Meta's references, 1024 in others (the fact sheet); the
+            // sandbox takes the larger, the client never sends more than the smaller.
+            let max = if kind == "list" {
+                TEXT_BODY_MAX
+            } else {
+                INTERACTIVE_BODY_MAX
+            };
             limit(text, 1, max, "Body text")?;
         }
     }
     if let Some(footer) = interactive.get("footer") {
         let footer = object(footer, "interactive['footer']")?;
         let text = required_str(footer, "text", "interactive['footer']['text']")?;
-        limit(text, 1, 60, "Footer text")?;
+        limit(text, 1, FOOTER_MAX, "Footer text")?;
     }
     if let Some(header) = interactive.get("header") {
         let header = object(header, "interactive['header']")?;
@@ -415,7 +427,7 @@ fn interactive(content: &Value, media_ids: &mut Vec<(String, String)>) -> Check 
         match header_type {
             "text" => {
                 let text = required_str(header, "text", "interactive['header']['text']")?;
-                limit(text, 1, 60, "Header text")?;
+                limit(text, 1, HEADER_TEXT_MAX, "Header text")?;
             }
             "image" | "video" | "document" if kind != "list" => {
                 let content = header.get(header_type).ok_or_else(|| {
@@ -463,7 +475,7 @@ fn reply_buttons(action: &Map<String, Value>) -> Check {
                 "The parameter interactive['action']['buttons'] is required.",
             )
         })?;
-    if buttons.is_empty() || buttons.len() > 3 {
+    if buttons.is_empty() || buttons.len() > REPLY_BUTTONS_MAX {
         return Err(invalid(format!(
             "Buttons count invalid. Min: 1, Max: 3. Got {}.",
             buttons.len()
@@ -484,8 +496,8 @@ fn reply_buttons(action: &Map<String, Value>) -> Check {
         let reply = object(reply, &format!("{path}['reply']"))?;
         let id = required_str(reply, "id", &format!("{path}['reply']['id']"))?;
         let title = required_str(reply, "title", &format!("{path}['reply']['title']"))?;
-        limit(title, 1, 20, "Button title")?;
-        limit(id, 1, 256, "Button id")?;
+        limit(title, 1, BUTTON_TITLE_MAX, "Button title")?;
+        limit(id, 1, BUTTON_ID_MAX, "Button id")?;
         if id.trim() != id {
             return Err(invalid(format!(
                 "Button id {id:?} must not start or end with spaces."
@@ -507,7 +519,7 @@ fn reply_buttons(action: &Map<String, Value>) -> Check {
 
 fn list(action: &Map<String, Value>) -> Check {
     let button = required_str(action, "button", "interactive['action']['button']")?;
-    limit(button, 1, 20, "Button label")?;
+    limit(button, 1, LIST_BUTTON_MAX, "Button label")?;
     let sections = action
         .get("sections")
         .and_then(Value::as_array)
@@ -516,7 +528,7 @@ fn list(action: &Map<String, Value>) -> Check {
                 "The parameter interactive['action']['sections'] is required.",
             )
         })?;
-    if sections.is_empty() || sections.len() > 10 {
+    if sections.is_empty() || sections.len() > LIST_SECTIONS_MAX {
         return Err(invalid(format!(
             "Sections count invalid. Min: 1, Max: 10. Got {}.",
             sections.len()
@@ -528,7 +540,7 @@ fn list(action: &Map<String, Value>) -> Check {
         let path = format!("interactive['action']['sections'][{s}]");
         let section = object(section, &path)?;
         match optional_str(section, "title", &format!("{path}['title']"))? {
-            Some(title) => limit(title, 1, 24, "Section title")?,
+            Some(title) => limit(title, 1, SECTION_TITLE_MAX, "Section title")?,
             None if sections.len() > 1 => {
                 return Err(invalid(format!(
                     "Section title is required when there is more than one section ({path})."
@@ -551,12 +563,12 @@ fn list(action: &Map<String, Value>) -> Check {
             let row = object(row, &row_path)?;
             let id = required_str(row, "id", &format!("{row_path}['id']"))?;
             let title = required_str(row, "title", &format!("{row_path}['title']"))?;
-            limit(id, 1, 200, "Row id")?;
-            limit(title, 1, 24, "Row title")?;
+            limit(id, 1, ROW_ID_MAX, "Row id")?;
+            limit(title, 1, ROW_TITLE_MAX, "Row title")?;
             if let Some(description) =
                 optional_str(row, "description", &format!("{row_path}['description']"))?
             {
-                limit(description, 0, 72, "Row description")?;
+                limit(description, 0, ROW_DESCRIPTION_MAX, "Row description")?;
             }
             if !ids.insert(id) {
                 return Err(invalid(format!(
@@ -565,7 +577,7 @@ fn list(action: &Map<String, Value>) -> Check {
             }
         }
     }
-    if rows_total > 10 {
+    if rows_total > LIST_ROWS_MAX {
         return Err(invalid(format!(
             "Total row count exceed max allowed count: 10. Got {rows_total}."
         )));
