@@ -16,6 +16,7 @@ use super::webhook::{
     StatusEvent, StatusKind,
 };
 use crate::secret::Secret;
+use crate::whatsapp::media::{check_upload, content_sha256, normalize_mime, MediaError, MediaKind};
 use bytes::Bytes;
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -24,7 +25,6 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,55 +133,9 @@ pub struct MediaItem {
 impl MediaItem {
     /// The media type the MIME type belongs to (`image`, `document`, ...).
     pub fn media_kind(&self) -> &'static str {
-        media_limits(&self.mime_type)
-            .map(|(kind, _)| kind)
-            .unwrap_or("document")
+        MediaKind::for_mime_type(&self.mime_type).map_or("document", MediaKind::as_str)
     }
 }
-
-/// The media type and size limit of an accepted MIME type (fact sheet section 2).
-pub fn media_limits(mime: &str) -> Option<(&'static str, usize)> {
-    const MB: usize = 1024 * 1024;
-    Some(match mime {
-        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => ("audio", 16 * MB),
-        "text/plain"
-        | "application/pdf"
-        | "application/vnd.ms-excel"
-        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        | "application/msword"
-        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        | "application/vnd.ms-powerpoint"
-        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
-            ("document", 100 * MB)
-        }
-        "image/jpeg" | "image/png" => ("image", 5 * MB),
-        "image/webp" => ("sticker", 500 * 1024),
-        "video/mp4" | "video/3gpp" => ("video", 16 * MB),
-        _ => return None,
-    })
-}
-
-/// The MIME types uploads accept.
-pub const MEDIA_TYPES: &[&str] = &[
-    "audio/aac",
-    "audio/amr",
-    "audio/mpeg",
-    "audio/mp4",
-    "audio/ogg",
-    "text/plain",
-    "application/pdf",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "video/mp4",
-    "video/3gpp",
-];
 
 /// One accepted outbound message, as the record keeps it.
 #[derive(Debug, Clone)]
@@ -1022,32 +976,28 @@ impl Shared {
 
     /// Stores an uploaded file after the type and size checks.
     pub fn upload_media(&self, mime_type: &str, bytes: Bytes) -> Result<String, GraphError> {
-        let mime = mime_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let Some((kind, max)) = media_limits(&mime) else {
+        // The client's rules (fact sheet section 2): the kind from the MIME type, then its
+        // type and size checks (static stickers 100 KB, animated 500 KB).
+        let mime = normalize_mime(mime_type);
+        let Some(kind) = MediaKind::for_mime_type(&mime) else {
+            let accepted: Vec<&str> = MediaKind::ALL
+                .iter()
+                .flat_map(|k| k.allowed_mime_types().iter().copied())
+                .collect();
             return Err(GraphError::invalid_parameter(format!(
                 "Param file must be a file with one of the following types: {}. Received file of type '{mime}'.",
-                MEDIA_TYPES.join(", ")
+                accepted.join(", ")
             )));
         };
-        if bytes.is_empty() {
-            return Err(GraphError::media_upload("The file is empty."));
-        }
-        if bytes.len() > max {
-            return Err(GraphError::media_upload(format!(
-                "The file is {} bytes; {kind} files ({mime}) are limited to {max} bytes.",
-                bytes.len()
-            )));
-        }
+        check_upload(kind, &mime, &bytes).map_err(|e| match e {
+            MediaError::WrongType { .. } => GraphError::invalid_parameter(e.to_string()),
+            _ => GraphError::media_upload(e.to_string()),
+        })?;
         let id = self.ids.media_id();
         let item = MediaItem {
             id: id.clone(),
             mime_type: mime,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: content_sha256(&bytes),
             bytes,
             url_key: self.ids.url_key(),
         };

@@ -65,6 +65,15 @@ const STICKER_MIMES: &[&str] = &["image/webp"];
 const VIDEO_MIMES: &[&str] = &["video/mp4", "video/3gpp"];
 
 impl MediaKind {
+    /// Every kind, in the order a MIME type is looked up.
+    pub const ALL: [MediaKind; 5] = [
+        MediaKind::Image,
+        MediaKind::Document,
+        MediaKind::Video,
+        MediaKind::Audio,
+        MediaKind::Sticker,
+    ];
+
     /// The MIME types WhatsApp accepts for this kind.
     pub fn allowed_mime_types(self) -> &'static [&'static str] {
         match self {
@@ -89,15 +98,9 @@ impl MediaKind {
     /// The kind a MIME type belongs to, if WhatsApp accepts it at all.
     pub fn for_mime_type(mime: &str) -> Option<MediaKind> {
         let m = normalize_mime(mime);
-        [
-            MediaKind::Image,
-            MediaKind::Document,
-            MediaKind::Video,
-            MediaKind::Audio,
-            MediaKind::Sticker,
-        ]
-        .into_iter()
-        .find(|k| k.allowed_mime_types().contains(&m.as_str()))
+        MediaKind::ALL
+            .into_iter()
+            .find(|k| k.allowed_mime_types().contains(&m.as_str()))
     }
 
     /// `audio`, `document`, `image`, `sticker` or `video`.
