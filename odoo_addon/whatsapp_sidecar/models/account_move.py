@@ -68,14 +68,14 @@ class AccountMove(models.Model):
 
     def action_whatsapp_send_details(self):
         self._whatsapp_check_invoice()
-        messages = self.env["whatsapp.message"]
-        for move in self:
-            if move.state != "posted":
-                raise UserError(
-                    _("Invoice %(name)s is not posted: post it before sending its "
-                      "details.", name=move.display_name)
-                )
-            messages |= messages._queue_document_details(
+        not_posted = self.filtered(lambda move: move.state != "posted")
+        if not_posted:
+            raise UserError(
+                _("Invoice %(name)s is not posted: post it before sending its "
+                  "details.", name=not_posted[0].display_name)
+            )
+        messages = self.env["whatsapp.message"]._queue_document_details(
+            (
                 move,
                 move.partner_id,
                 REPORT_NAME,
@@ -89,6 +89,8 @@ class AccountMove(models.Model):
                                    currency_obj=move.currency_id),
                 ),
             )
+            for move in self
+        )
         return messages._queued_notification()
 
     def action_view_whatsapp_messages(self):

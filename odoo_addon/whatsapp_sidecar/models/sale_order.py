@@ -58,9 +58,8 @@ class SaleOrder(models.Model):
         )
 
     def action_whatsapp_send_details(self):
-        messages = self.env["whatsapp.message"]
-        for order in self:
-            messages |= messages._queue_document_details(
+        messages = self.env["whatsapp.message"]._queue_document_details(
+            (
                 order,
                 order.partner_id,
                 REPORT_NAME,
@@ -71,6 +70,8 @@ class SaleOrder(models.Model):
                     amount=order._whatsapp_format_amount(order.amount_total),
                 ),
             )
+            for order in self
+        )
         return messages._queued_notification()
 
     def _whatsapp_format_amount(self, amount):

@@ -28,6 +28,18 @@ class TestButtons(WhatsappCase):
         self.assertIn(order.name, message.body)
         self.assertFalse(order.x_whatsapp_details_sent, "the daemon writes it once sent")
 
+    def test_order_details_of_several_orders_queue_one_message_each(self):
+        Order = self.env["sale.order"]
+        orders = Order.create({"partner_id": self.partner.id, "company_id": self.company.id})
+        orders |= Order.create({"partner_id": self.partner.id, "company_id": self.company.id})
+        before = self.env["whatsapp.message"].search([])
+        orders.with_user(self.salesman).with_context(
+            allowed_company_ids=self.company.ids).action_whatsapp_send_details()
+        queued = self.env["whatsapp.message"].search([]) - before
+        self.assertEqual(sorted(queued.mapped("res_id")), sorted(orders.ids))
+        self.assertEqual(set(queued.mapped("trigger")), {"order_details"})
+        self.assertEqual(queued.account_id, self.account)
+
     def test_order_details_without_number_refused(self):
         partner = self.env["res.partner"].create({"name": "No phone"})
         order = self.env["sale.order"].create(
