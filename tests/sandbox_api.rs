@@ -486,13 +486,7 @@ async fn media_uploads_are_checked_for_type_and_size() {
     assert_eq!(error_code(&body), 131053);
 
     // A static sticker over 100 KB (animated ones may reach 500 KB), as the client checks it.
-    let (status, body) = upload(
-        &sandbox,
-        vec![0u8; 150_000],
-        "image/webp",
-        Some("whatsapp"),
-    )
-    .await;
+    let (status, body) = upload(&sandbox, vec![0u8; 150_000], "image/webp", Some("whatsapp")).await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), 131053);
 

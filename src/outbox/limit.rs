@@ -143,6 +143,9 @@ struct Group {
     read: HashMap<String, DateTime<Utc>>,
     /// Sent (or about to be) by this process: customer → when it was decided.
     reserved: HashMap<String, DateTime<Utc>>,
+    /// [`Group::first_free`], kept until `read` or `reserved` change: every message held in a
+    /// batch asks for it, and it walks the whole group.
+    free_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl Group {
@@ -153,9 +156,13 @@ impl Group {
     }
 
     fn prune(&mut self, now: DateTime<Utc>) {
+        let before = (self.read.len(), self.reserved.len());
         let cutoff = now - PERIOD;
         self.read.retain(|_, t| *t > cutoff);
         self.reserved.retain(|_, t| *t > cutoff);
+        if before != (self.read.len(), self.reserved.len()) {
+            self.free_at = None;
+        }
     }
 
     /// Unique customers counted (call after `prune`).
@@ -169,13 +176,18 @@ impl Group {
     }
 
     /// When the customer counted longest ago leaves the 24 hours.
-    fn first_free(&self) -> Option<DateTime<Utc>> {
+    fn first_free(&mut self) -> Option<DateTime<Utc>> {
+        if let Some(free_at) = self.free_at {
+            return free_at;
+        }
         let mut latest: HashMap<&str, DateTime<Utc>> = HashMap::new();
         for (k, t) in self.read.iter().chain(self.reserved.iter()) {
             let e = latest.entry(k.as_str()).or_insert(*t);
             *e = (*e).max(*t);
         }
-        latest.values().min().map(|t| *t + PERIOD)
+        let free_at = latest.values().min().map(|t| *t + PERIOD);
+        self.free_at = Some(free_at);
+        free_at
     }
 }
 
@@ -196,6 +208,7 @@ impl Ledger {
     ) {
         for g in self.groups.values_mut() {
             g.read.clear();
+            g.free_at = None;
         }
         for row in rows {
             let Some(account) = accounts.get(&row.account_id) else {
@@ -242,9 +255,10 @@ impl Ledger {
 
     /// Counts `recipient` as reached by `account`'s group from `at`.
     pub fn reserve(&mut self, account: &Account, recipient: &str, at: DateTime<Utc>) {
-        let reserved = &mut self.groups.entry(group_of(account)).or_default().reserved;
-        let t = reserved.entry(recipient.to_owned()).or_insert(at);
+        let group = self.groups.entry(group_of(account)).or_default();
+        let t = group.reserved.entry(recipient.to_owned()).or_insert(at);
         *t = (*t).max(at);
+        group.free_at = None;
     }
 
     /// Gives back the place reserved at `at` (the send failed for good).
@@ -252,6 +266,7 @@ impl Ledger {
         if let Some(g) = self.groups.get_mut(&group_of(account)) {
             if g.reserved.get(recipient) == Some(&at) {
                 g.reserved.remove(recipient);
+                g.free_at = None;
             }
         }
     }

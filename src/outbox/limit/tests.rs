@@ -197,3 +197,39 @@ fn the_help_says_the_limit_the_time_and_how_to_raise_it() {
     assert!(help.contains("verify the business"), "{help}");
     assert!(help.contains("quality rating"), "{help}");
 }
+
+#[test]
+fn the_hold_time_follows_the_customers_who_leave_the_24_hours() {
+    let a = account(1, Some("W"));
+    let accounts: HashMap<i64, Account> = [(1, a.clone())].into_iter().collect();
+    let reached = |recipient: &str, hours: i64| Reach {
+        account_id: 1,
+        recipient: recipient.into(),
+        sent_at: now() + TimeDelta::hours(hours),
+    };
+    let rows = vec![reached("1", 0), reached("2", 1), reached("3", 2)];
+    let mut ledger = Ledger::default();
+    ledger.replace(&rows, &accounts, now() + TimeDelta::hours(2));
+    let first = ledger.decide(&a, 2, "4", now() + TimeDelta::hours(3));
+    assert_eq!(
+        first,
+        Decision::Hold {
+            limit: 2,
+            until: now() + TimeDelta::hours(24)
+        }
+    );
+    // Customer 1 leaves the 24 hours; still two counted, so the next place frees with 2.
+    let later = ledger.decide(
+        &a,
+        2,
+        "4",
+        now() + TimeDelta::hours(24) + TimeDelta::minutes(1),
+    );
+    assert_eq!(
+        later,
+        Decision::Hold {
+            limit: 2,
+            until: now() + TimeDelta::hours(25)
+        }
+    );
+}
