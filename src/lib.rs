@@ -12,6 +12,7 @@
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`lang`] | the languages the daemon writes in (English, French), picked per reader |
 //! | [`accounts`] | the "Check settings" and "Sync templates" buttons: account fields, templates |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
@@ -25,6 +26,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod inbound;
+pub mod lang;
 pub mod odoo;
 pub mod outbox;
 pub mod phone;
