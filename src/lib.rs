@@ -12,6 +12,7 @@
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`buttons`] | button payloads bound to a record by an HMAC tag, and their secret in Odoo |
 //! | [`lang`] | the languages the daemon writes in (English, French), picked per reader |
 //! | [`accounts`] | the "Check settings" and "Sync templates" buttons: account fields, templates |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
@@ -22,6 +23,7 @@
 //! | [`systemd`] | `Type=notify` readiness, status and watchdog |
 
 pub mod accounts;
+pub mod buttons;
 pub mod check;
 pub mod config;
 pub mod daemon;

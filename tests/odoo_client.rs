@@ -889,3 +889,15 @@ async fn a_handle_without_retries_tries_once() {
     assert!(c.search_count("res.partner", &Domain::all()).await.is_err());
     assert_eq!(s.calls("res.partner", "search_count"), 1 + 4);
 }
+
+#[tokio::test]
+async fn the_button_secret_comes_from_the_addon_and_signs_payloads_it_verifies() {
+    use whatsapp_sidecar::buttons;
+    let s = OdooStandin::start().await;
+    let odoo = client(&s);
+    let secret = buttons::load_secret(&odoo).await.unwrap();
+    let again = buttons::load_secret(&odoo).await.unwrap();
+    let payload = buttons::sign(&secret, "order_validate", 7).unwrap();
+    // The same secret twice: a payload made before a restart still verifies after it.
+    assert_eq!(buttons::verify(&again, &payload).unwrap().record_id, 7);
+}

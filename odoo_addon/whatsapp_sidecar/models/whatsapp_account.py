@@ -7,11 +7,13 @@ requests the buttons write (``check_requested``, ``sync_requested``).
 """
 
 import re
+import secrets
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 SECRET_GROUPS = "base.group_system,whatsapp_sidecar.group_whatsapp_technical"
+BUTTON_SECRET_PARAM = "whatsapp_sidecar.button_secret"
 
 # The daemon's rule for a Graph API version (src/whatsapp/client.rs, is_api_version).
 API_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
@@ -279,6 +281,29 @@ class WhatsappAccount(models.Model):
         return self.search(
             [("company_id", "=", company.id), ("is_default", "=", True)], limit=1
         )
+
+    @api.model
+    def whatsapp_button_secret(self):
+        """The per-database secret of the daemon's button payloads (src/buttons.rs).
+
+        Made on first use; only the daemon's technical user (and administrators)
+        may read it: whoever has it can forge a customer's "Confirm" press.
+        """
+        if not (
+            self.env.su
+            or self.env.user.has_group("whatsapp_sidecar.group_whatsapp_technical")
+            or self.env.user.has_group("base.group_system")
+        ):
+            raise AccessError(
+                _("Only the WhatsApp Sidecar daemon's technical user may read the "
+                  "button secret.")
+            )
+        params = self.env["ir.config_parameter"].sudo()
+        value = params.get_param(BUTTON_SECRET_PARAM)
+        if not value or len(value) < 32:
+            value = secrets.token_hex(32)
+            params.set_param(BUTTON_SECRET_PARAM, value)
+        return value
 
     def action_check_settings(self):
         self.write({"check_requested": True})

@@ -52,6 +52,16 @@ class TestSecurity(WhatsappCase):
             "secret-verify-a",
         )
 
+    def test_only_the_daemon_reads_the_button_secret(self):
+        Account = self.env["whatsapp.account"]
+        secret = Account.with_user(self.technical).whatsapp_button_secret()
+        self.assertEqual(len(secret), 64)
+        # Made once: payloads signed before a restart still verify after it.
+        self.assertEqual(Account.with_user(self.technical).whatsapp_button_secret(), secret)
+        for user in (self.user, self.manager):
+            with self.assertRaises(AccessError):
+                Account.with_user(user).whatsapp_button_secret()
+
     def test_user_cannot_configure(self):
         with self.assertRaises(AccessError):
             self.env["whatsapp.account"].with_user(self.user).create(

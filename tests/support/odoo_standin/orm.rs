@@ -100,6 +100,8 @@ pub struct Db {
     pub users: Vec<User>,
     /// Successful writes per record (write and load).
     pub write_counts: HashMap<(String, i64), u64>,
+    /// The addon's per-database button secret (`whatsapp.account.whatsapp_button_secret`).
+    pub button_secret: String,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
     unique: HashMap<(String, usize), UniqueIndex>,
     /// Records by value of the fields in [`VALUE_INDEXED`]: (model, field) → value key → ids.
@@ -203,6 +205,9 @@ impl Db {
             tables,
             users: Vec::new(),
             write_counts: HashMap::new(),
+            button_secret: (0..64)
+                .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+                .collect(),
             unique: HashMap::new(),
             values: HashMap::new(),
         }
@@ -690,6 +695,13 @@ impl Db {
                 let ids = p.ids()?;
                 self.check_access(env, model, "read")?;
                 self.message_post(env, model, &ids, kwargs, txn).map(Some)
+            }
+            // The addon's @api.model method: the technical user (any user allowed to write
+            // accounts here) reads the per-database secret of button payloads.
+            "whatsapp_button_secret" if model.name == "whatsapp.account" => {
+                p.only(method, &[])?;
+                self.check_access(env, model, "write")?;
+                Ok(Some(Value::String(self.button_secret.clone())))
             }
             "action_confirm" | "action_cancel" | "action_quotation_sent" | "action_draft"
                 if model.name == "sale.order" =>
