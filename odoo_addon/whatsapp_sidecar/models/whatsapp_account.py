@@ -168,6 +168,14 @@ class WhatsappAccount(models.Model):
         domain="[('account_id', '=', id), ('status', '=', 'approved')]",
         help="Used outside the 24-hour window for any other free-form message.",
     )
+    template_document_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for documents",
+        domain="[('account_id', '=', id), ('status', '=', 'approved'), "
+        "('header_type', '=', 'document')]",
+        help="Used outside the 24-hour window to send a PDF or file: a template "
+        "whose header is a document, which carries the file.",
+    )
     default_media_url = fields.Char(
         string="Default media URL",
         help="Public HTTPS URL of an image used when a template header needs one.",
@@ -218,6 +226,22 @@ class WhatsappAccount(models.Model):
                         "'%(version)s' is not a Graph API version: write it as Meta "
                         "does, e.g. v26.0.",
                         version=account.graph_api_version or "",
+                    )
+                )
+
+    @api.constrains("template_document_id")
+    def _check_template_document(self):
+        for account in self.filtered("template_document_id"):
+            template = account.template_document_id
+            if template.header_type != "document":
+                raise ValidationError(
+                    _(
+                        "The template %(template)s has no document header, so it "
+                        "cannot carry a PDF or file: choose, as 'Template for "
+                        "documents' of %(account)s, a template whose header is a "
+                        "document.",
+                        template=template.display_name,
+                        account=account.display_name,
                     )
                 )
 

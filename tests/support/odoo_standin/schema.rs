@@ -228,6 +228,7 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   template_residual_change_id m2o:whatsapp.template string="Template for residual changes"
   template_unpaid_invoice_id m2o:whatsapp.template string="Template for unpaid reminders"
   template_generic_id m2o:whatsapp.template string="Generic template"
+  template_document_id m2o:whatsapp.template string="Template for documents"
   default_media_url char string="Default media URL"
   opt_out_keywords char default="STOP,ARRET,ARRÊT,UNSUBSCRIBE"
   opt_out_confirmation text default="You will no longer receive WhatsApp messages from us."
