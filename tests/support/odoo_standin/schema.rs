@@ -268,7 +268,7 @@ model whatsapp.template.variable "WhatsApp Template Variable" order="template_id
   field_path char
   fixed_value char
 
-model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" rec=wa_id
+model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread rec=wa_id
   account_id m2o:whatsapp.account req ondelete=restrict
   company_id m2o:res.company related=account_id.company_id
   wa_id char string="WhatsApp ID"
@@ -277,7 +277,7 @@ model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc,
   profile_name char
   last_inbound_at datetime ro
   window_expires_at datetime
-  message_ids o2m:whatsapp.message,conversation_id
+  whatsapp_message_ids o2m:whatsapp.message,conversation_id string="Messages"
   unique account_wa_id_uniq account_id,wa_id "This account already has a conversation with this WhatsApp ID."
   unique account_user_id_uniq account_id,user_id "This account already has a conversation with this business-scoped user ID."
 
