@@ -122,10 +122,16 @@ class WhatsappAccount(models.Model):
         string="Send new sale orders", tracking=True
     )
     auto_send_invoice_posted = fields.Boolean(
-        string="Send posted invoices", tracking=True
+        string="Send posted invoices",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send posted invoices; the setting is kept for a version that does.",
     )
     auto_send_residual_change = fields.Boolean(
-        string="Send residual amount changes", tracking=True
+        string="Send residual amount changes",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send residual amount changes; the setting is kept for a version that does.",
     )
     residual_change_min_amount = fields.Float(
         string="Minimum residual change",
@@ -133,7 +139,10 @@ class WhatsappAccount(models.Model):
         help="Changes of the amount due smaller than this are not notified.",
     )
     auto_send_unpaid_invoices = fields.Boolean(
-        string="Send unpaid invoice reminders", tracking=True
+        string="Send unpaid invoice reminders",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send unpaid invoice reminders; the setting is kept for a version that does.",
     )
     unpaid_invoice_days = fields.Integer(
         string="Overdue days before a reminder", default=7

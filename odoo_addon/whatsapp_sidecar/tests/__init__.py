@@ -4,3 +4,4 @@ from . import test_buttons
 from . import test_security
 from . import test_window
 from . import test_conversation
+from . import test_views
