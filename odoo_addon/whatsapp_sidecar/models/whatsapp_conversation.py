@@ -58,11 +58,9 @@ class WhatsappConversation(models.Model):
     window_open = fields.Boolean(compute="_compute_window_open")
     # Not ``message_ids``: mail.thread's chatter messages have that name.
     whatsapp_message_ids = fields.One2many(
-        "whatsapp.message", "conversation_id", string="Messages"
+        "whatsapp.message", "conversation_id", string="WhatsApp messages"
     )
-    message_count = fields.Integer(
-        string="Messages", compute="_compute_message_count"
-    )
+    message_count = fields.Integer(compute="_compute_message_count")
 
     _sql_constraints = [
         (

@@ -277,7 +277,7 @@ model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc,
   profile_name char
   last_inbound_at datetime ro
   window_expires_at datetime
-  whatsapp_message_ids o2m:whatsapp.message,conversation_id string="Messages"
+  whatsapp_message_ids o2m:whatsapp.message,conversation_id string="WhatsApp messages"
   unique account_wa_id_uniq account_id,wa_id "This account already has a conversation with this WhatsApp ID."
   unique account_user_id_uniq account_id,user_id "This account already has a conversation with this business-scoped user ID."
 
