@@ -89,8 +89,9 @@ class WhatsappWebhookEvent(models.Model):
                 value = value if isinstance(value, dict) else {}
                 kind = str(change.get("field") or "")
                 if kind != "messages":
-                    detail = (kind, value.get("message_template_name"), value.get("event"))
-                    others.append(" ".join(str(part) for part in detail if part))
+                    # e.g. a template status update: "sidecar_hello APPROVED".
+                    detail = (value.get("message_template_name"), value.get("event"))
+                    others.append(" ".join(str(p) for p in detail if p) or kind)
                     continue
                 for message in value.get("messages") or []:
                     if isinstance(message, dict):

@@ -65,8 +65,9 @@ class TestViews(WhatsappCase):
         self.assertEqual(messages.summary, "2 message(s) from +2250700000001")
         template = event({"field": "message_template_status_update", "value": {
             "event": "APPROVED", "message_template_name": "sidecar_hello"}})
-        self.assertEqual(template.summary,
-                         "message_template_status_update sidecar_hello APPROVED")
+        self.assertEqual(template.summary, "sidecar_hello APPROVED")
+        account = event({"field": "account_update", "value": {}})
+        self.assertEqual(account.summary, "account_update")
         broken = self.env["whatsapp.webhook.event"].create({"raw_body": "{not json"})
         self.assertEqual(broken.summary, "Not JSON")
 
