@@ -266,3 +266,43 @@ class TestComposerWindow(WhatsappCase):
         self.assertIn("media_source != 'upload'", invisible("media_file"))
         self.assertIn("media_source != 'url'", invisible("media_url"))
         self.assertTrue(arch.xpath("//button[@name='action_use_template']"))
+
+
+class TestBulkWindow(WhatsappCase):
+    def wizard(self, partners, **values):
+        env = self.env(user=self.user, context={"allowed_company_ids": self.company.ids,
+                                                "active_model": "res.partner",
+                                                "active_ids": partners.ids})
+        values.setdefault("account_id", self.account.id)
+        return env["whatsapp.send.partner.message"].create(values)
+
+    def test_free_form_to_contacts_outside_the_window(self):
+        wrote = self.env["res.partner"].create(
+            {"name": "Wrote Today", "mobile": "+2250700000066", "whatsapp_opt_in": True})
+        self.conversation("2250700000066", partner=wrote)
+        partners = self.partner | wrote
+        wizard = self.wizard(partners, message_type="text", body="Hello all")
+        self.assertIn("1 of them have not written to this WhatsApp number", wizard.summary)
+        self.assertIn("no usable 'Generic template'", wizard.summary)
+        with self.assertRaisesRegex(UserError, "Set 'Generic template' on the account"):
+            wizard.action_send()
+        self.assertFalse(self.env["whatsapp.message"].search([("body", "=", "Hello all")]))
+
+        self.account.template_generic_id = self.template
+        wizard = self.wizard(partners, message_type="text", body="Hello all")
+        self.assertIn("they receive the account's 'Generic template' test_hello (en_US) "
+                      "instead of your message", wizard.summary)
+        wizard.action_send()
+        sent = self.env["whatsapp.message"].search([("body", "=", "Hello all")])
+        self.assertEqual(sent.partner_id, partners)
+
+        # A document needs the document template, never the generic one.
+        wizard = self.wizard(partners, message_type="document",
+                             media_url="https://example.com/a.pdf")
+        self.assertIn("no usable 'Template for documents'", wizard.summary)
+
+    def test_templates_are_not_replaced(self):
+        wizard = self.wizard(self.partner, message_type="template",
+                             template_id=self.template.id)
+        self.assertNotIn("24 hours", wizard.summary)
+        wizard.action_send()
