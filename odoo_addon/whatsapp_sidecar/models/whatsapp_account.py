@@ -122,10 +122,16 @@ class WhatsappAccount(models.Model):
         string="Send new sale orders", tracking=True
     )
     auto_send_invoice_posted = fields.Boolean(
-        string="Send posted invoices", tracking=True
+        string="Send posted invoices",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send posted invoices; the setting is kept for a version that does.",
     )
     auto_send_residual_change = fields.Boolean(
-        string="Send residual amount changes", tracking=True
+        string="Send residual amount changes",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send residual amount changes; the setting is kept for a version that does.",
     )
     residual_change_min_amount = fields.Float(
         string="Minimum residual change",
@@ -133,7 +139,10 @@ class WhatsappAccount(models.Model):
         help="Changes of the amount due smaller than this are not notified.",
     )
     auto_send_unpaid_invoices = fields.Boolean(
-        string="Send unpaid invoice reminders", tracking=True
+        string="Send unpaid invoice reminders",
+        tracking=True,
+        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
+        "send unpaid invoice reminders; the setting is kept for a version that does.",
     )
     unpaid_invoice_days = fields.Integer(
         string="Overdue days before a reminder", default=7
@@ -167,6 +176,14 @@ class WhatsappAccount(models.Model):
         string="Generic template",
         domain="[('account_id', '=', id), ('status', '=', 'approved')]",
         help="Used outside the 24-hour window for any other free-form message.",
+    )
+    template_document_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for documents",
+        domain="[('account_id', '=', id), ('status', '=', 'approved'), "
+        "('header_type', '=', 'document')]",
+        help="Used outside the 24-hour window to send a PDF or file: a template "
+        "whose header is a document, which carries the file.",
     )
     default_media_url = fields.Char(
         string="Default media URL",
@@ -218,6 +235,22 @@ class WhatsappAccount(models.Model):
                         "'%(version)s' is not a Graph API version: write it as Meta "
                         "does, e.g. v26.0.",
                         version=account.graph_api_version or "",
+                    )
+                )
+
+    @api.constrains("template_document_id")
+    def _check_template_document(self):
+        for account in self.filtered("template_document_id"):
+            template = account.template_document_id
+            if template.header_type != "document":
+                raise ValidationError(
+                    _(
+                        "The template %(template)s has no document header, so it "
+                        "cannot carry a PDF or file: choose, as 'Template for "
+                        "documents' of %(account)s, a template whose header is a "
+                        "document.",
+                        template=template.display_name,
+                        account=account.display_name,
                     )
                 )
 

@@ -54,7 +54,14 @@ class WhatsappButtonAction(models.Model):
         help="Prefix: 'order_validate' matches 'order_validate:42'; the rest "
         "(42) is the id of the record the action works on.",
     )
-    action_type = fields.Selection(ACTION_TYPES, required=True, default="reply_text")
+    action_type = fields.Selection(
+        ACTION_TYPES,
+        required=True,
+        default="reply_text",
+        help="Not run yet by this version of the whatsapp-sidecar daemon: send the "
+        "invoice, send the payment link, start an interactive scenario and run a "
+        "server action (a press is only recorded in the conversation).",
+    )
     reply_text = fields.Text(
         translate=True, help="Sent after the action (or alone for 'Reply with a text')."
     )

@@ -59,6 +59,19 @@ def check_phone_number(number):
         )
     return compact
 
+
+def e164_digits(number):
+    """The digits of ``number`` when it is written in international format
+    (+ or 00 first), as Meta's WhatsApp ID of that number; else False."""
+    compact = _PHONE_SEPARATORS.sub("", (number or "").strip())
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    digits = compact[1:]
+    if compact.startswith("+") and digits.isdigit() and 7 <= len(digits) <= 15:
+        return digits
+    return False
+
+
 MESSAGE_STATES = [
     ("queued", "Queued"),
     ("sending", "Sending"),

@@ -46,6 +46,10 @@ class WhatsappWebhookEvent(models.Model):
         "message_template_status_update...",
     )
     payload_pretty = fields.Text(string="Payload", compute="_compute_payload_pretty")
+    summary = fields.Char(
+        compute="_compute_payload_pretty",
+        help="What the payload holds: messages, statuses, template or account updates.",
+    )
     message_ids = fields.One2many("whatsapp.message", "webhook_event_id")
 
     @api.depends("raw_body")
@@ -64,11 +68,54 @@ class WhatsappWebhookEvent(models.Model):
     def _compute_payload_pretty(self):
         for event in self:
             try:
-                event.payload_pretty = json.dumps(
-                    json.loads(event.raw_body or ""), indent=2, ensure_ascii=False
-                )
+                payload = json.loads(event.raw_body or "")
             except ValueError:
                 event.payload_pretty = event.raw_body
+                event.summary = _("Not JSON")
+                continue
+            event.payload_pretty = json.dumps(payload, indent=2, ensure_ascii=False)
+            event.summary = event._summarize_payload(payload)
+
+    def _summarize_payload(self, payload):
+        """One line saying what a webhook body holds, change by change."""
+        messages, senders, statuses, others = 0, [], [], []
+        entries = payload.get("entry") if isinstance(payload, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            changes = entry.get("changes") if isinstance(entry, dict) else None
+            for change in changes if isinstance(changes, list) else []:
+                if not isinstance(change, dict):
+                    continue
+                value = change.get("value")
+                value = value if isinstance(value, dict) else {}
+                kind = str(change.get("field") or "")
+                if kind != "messages":
+                    # e.g. a template status update: "sidecar_hello APPROVED".
+                    detail = (value.get("message_template_name"), value.get("event"))
+                    others.append(" ".join(str(p) for p in detail if p) or kind)
+                    continue
+                for message in value.get("messages") or []:
+                    if isinstance(message, dict):
+                        messages += 1
+                        sender = str(message.get("from") or "")
+                        if sender and sender not in senders:
+                            senders.append(sender)
+                for status in value.get("statuses") or []:
+                    if isinstance(status, dict):
+                        statuses.append(str(status.get("status") or "?"))
+        parts = []
+        if messages:
+            parts.append(
+                _("%(count)s message(s) from %(senders)s", count=messages,
+                  senders=", ".join(f"+{s}" for s in senders[:3]))
+            )
+        if statuses:
+            parts.append(
+                _("%(count)s status(es): %(states)s", count=len(statuses),
+                  states=", ".join(dict.fromkeys(statuses)))
+            )
+        parts.extend(others)
+        summary = "; ".join(parts) or _("No change")
+        return summary if len(summary) <= 120 else summary[:119] + "…"
 
     def action_reprocess(self):
         """Hand the events back to the daemon, which processes them again."""

@@ -1,4 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests.common import TransactionCase, new_test_user
 
 
@@ -103,6 +106,18 @@ class WhatsappCase(TransactionCase):
         env = self.env(user=self.user, context={"allowed_company_ids": self.company.ids})
         values.setdefault("account_id", self.account.id)
         return env["whatsapp.send.message"].create(values)
+
+    def conversation(self, wa_id, hours_ago=1, account=None, partner=None):
+        """A conversation in which the customer wrote ``hours_ago`` hours ago
+        (its 24-hour window is open when that is less than 24)."""
+        return self.env["whatsapp.conversation"].create(
+            {
+                "account_id": (account or self.account).id,
+                "wa_id": wa_id,
+                "partner_id": partner.id if partner else False,
+                "last_inbound_at": fields.Datetime.now() - timedelta(hours=hours_ago),
+            }
+        )
 
     def last_message(self):
         return self.env["whatsapp.message"].search([], order="id desc", limit=1)

@@ -14,6 +14,12 @@ PNG = base64.b64encode(
 
 
 class TestComposer(WhatsappCase):
+    def setUp(self):
+        super().setUp()
+        # The customers wrote an hour ago: free-form messages go as they are.
+        self.conversation("2250700000099", partner=self.partner)
+        self.conversation("33612345678")
+
     def send(self, **values):
         before = self.env["whatsapp.message"].search_count([])
         result = self.composer(**values).action_send()

@@ -1,7 +1,15 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
 """The composer: one recipient, any message type, with a preview.
 
-Sending only creates a queued ``whatsapp.message``; the daemon sends it.
+Sending only creates a queued ``whatsapp.message``; the daemon sends it. Before
+Send, the composer tells what the daemon will do with it, decided as the
+daemon's gates decide (``src/outbox/gate.rs``, ``gate()``): a contact who opted
+out, or who never opted in and has not written in the last 24 hours, is refused
+here already; outside the customer's 24-hour window a free-form message is
+replaced by the account's template for it (its generic template, or its
+document template for a PDF or file), which the composer names and previews, or
+refuses with the setting to fill when there is none. A template chosen here is
+never replaced.
 """
 
 import json
@@ -11,7 +19,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..models.whatsapp_interactive_scenario import build_interactive, check_interactive
-from ..models.whatsapp_message import check_phone_number
+from ..models.whatsapp_message import check_phone_number, e164_digits
 
 COMPOSER_TYPES = [
     ("text", "Text"),
@@ -69,6 +77,13 @@ class WhatsappSendMessage(models.TransientModel):
         store=True,
         readonly=False,
     )
+    media_source = fields.Selection(
+        [("upload", "Upload a file"), ("url", "Give a public link")],
+        string="File from",
+        compute="_compute_media_source",
+        store=True,
+        readonly=False,
+    )
     media_file = fields.Binary(string="File", attachment=False)
     media_filename = fields.Char(string="File name")
     media_url = fields.Char(string="Media URL", help="Public HTTPS URL of the file.")
@@ -80,6 +95,7 @@ class WhatsappSendMessage(models.TransientModel):
         default=True,
         help="Send the PDF of the document this message is about.",
     )
+    report_applies = fields.Boolean(compute="_compute_report_applies")
     record_reference = fields.Char(
         string="Document", compute="_compute_record_reference"
     )
@@ -111,6 +127,22 @@ class WhatsappSendMessage(models.TransientModel):
     )
     preview = fields.Text(compute="_compute_preview")
     warning = fields.Text(compute="_compute_warning")
+    # What the daemon will do with the message (see _send_plan).
+    window_open = fields.Boolean(
+        string="24-hour window open",
+        compute="_compute_send_plan",
+        help="The customer wrote to this account in the last 24 hours: any message "
+        "can be sent. Outside the window WhatsApp accepts only approved templates.",
+    )
+    window_template_id = fields.Many2one(
+        "whatsapp.template",
+        string="Sent instead",
+        compute="_compute_send_plan",
+        help="Outside the 24-hour window, the account's template sent in place of "
+        "this free-form message.",
+    )
+    window_notice = fields.Text(compute="_compute_send_plan")
+    send_refusal = fields.Text(compute="_compute_send_plan")
 
     # ------------------------------------------------------------------
     # Opening
@@ -188,6 +220,27 @@ class WhatsappSendMessage(models.TransientModel):
                     )
             wizard.param_ids = commands
 
+    @api.depends("media_url", "media_file")
+    def _compute_media_source(self):
+        for wizard in self:
+            if not wizard.media_source:
+                wizard.media_source = (
+                    "url" if wizard.media_url and not wizard.media_file else "upload"
+                )
+
+    @api.depends("report_name", "res_model", "res_id", "message_type",
+                 "template_header_type")
+    def _compute_report_applies(self):
+        for wizard in self:
+            wizard.report_applies = bool(
+                wizard.report_name and wizard.res_model and wizard.res_id
+                and (
+                    wizard.message_type == "document"
+                    or (wizard.message_type == "template"
+                        and wizard.template_header_type == "document")
+                )
+            )
+
     @api.depends("scenario_id")
     def _compute_interaction_type(self):
         for wizard in self:
@@ -236,16 +289,60 @@ class WhatsappSendMessage(models.TransientModel):
 
     @api.depends(
         "message_type", "body", "template_id", "param_ids.value", "media_filename",
-        "media_url", "use_report", "report_name", "header_text", "footer_text",
-        "option_ids.title", "record_reference",
+        "media_url", "media_source", "use_report", "report_applies", "header_text",
+        "footer_text", "option_ids.title", "record_reference", "window_template_id",
     )
     def _compute_preview(self):
         for wizard in self:
             wizard.preview = wizard._preview_text()
 
+    def _template_preview(self, template, values, header_values):
+        """The text of ``template`` with its parameters replaced."""
+        parts = []
+        header = template.header_type
+        if header == "text":
+            parts.append(render_placeholders(template.header_text, header_values))
+        elif header and header != "none":
+            label = dict(template._fields["header_type"]._description_selection(self.env))[
+                header
+            ]
+            name = self._file_description() if header != "location" else False
+            parts.append(f"[{label}: {name}]" if name else f"[{label}]")
+        parts.append(render_placeholders(template.body_text, values))
+        if template.footer_text:
+            parts.append(template.footer_text)
+        try:
+            buttons = json.loads(template.buttons_json or "[]")
+        except ValueError:
+            buttons = []
+        titles = [str(b.get("text", "")) for b in buttons if isinstance(b, dict)]
+        if titles:
+            parts.append("  ".join(f"[ {t} ]" for t in titles))
+        return "\n".join(p for p in parts if p)
+
+    def _file_description(self):
+        """The file the message carries, in words (False: none)."""
+        self.ensure_one()
+        if self.report_applies and self.use_report:
+            return _("PDF of %(record)s", record=self.record_reference or "")
+        if self.media_source == "url":
+            return self.media_url or False
+        if self.media_file or self.media_filename:
+            return self.media_filename or _("your file")
+        return False
+
     def _preview_text(self):
+        """What the customer receives: outside the 24-hour window, the template
+        sent in place of a free-form message."""
         self.ensure_one()
         kind = self.message_type
+        if kind != "template" and self.window_template_id:
+            params, header = self.window_template_id._resolve_params(
+                self._target_record()
+            )
+            values = {p["name"]: p["value"] for p in params["body"]}
+            header_values = {p["name"]: p["value"] for p in header}
+            return self._template_preview(self.window_template_id, values, header_values)
         if kind == "text":
             return self.body or ""
         if kind == "template":
@@ -255,30 +352,10 @@ class WhatsappSendMessage(models.TransientModel):
             header_values = {
                 p.name: p.value for p in self.param_ids if p.component == "header"
             }
-            parts = []
-            header = self.template_id.header_type
-            if header == "text":
-                parts.append(
-                    render_placeholders(self.template_id.header_text, header_values)
-                )
-            elif header and header != "none":
-                parts.append(f"[{dict(self.template_id._fields['header_type'].selection)[header]}]")
-            parts.append(render_placeholders(self.template_id.body_text, values))
-            if self.template_id.footer_text:
-                parts.append(self.template_id.footer_text)
-            try:
-                buttons = json.loads(self.template_id.buttons_json or "[]")
-            except ValueError:
-                buttons = []
-            titles = [str(b.get("text", "")) for b in buttons if isinstance(b, dict)]
-            if titles:
-                parts.append("  ".join(f"[ {t} ]" for t in titles))
-            return "\n".join(p for p in parts if p)
+            return self._template_preview(self.template_id, values, header_values)
         if kind in ("image", "document"):
             label = _("Image") if kind == "image" else _("Document")
-            name = self.media_filename or self.media_url
-            if kind == "document" and not name and self.use_report and self.report_name:
-                name = _("PDF of %(record)s", record=self.record_reference or "")
+            name = self._file_description()
             head = f"[{label}: {name}]" if name else f"[{label}]"
             return f"{head}\n{self.body}" if self.body else head
         if kind == "interactive":
@@ -292,28 +369,13 @@ class WhatsappSendMessage(models.TransientModel):
             return "\n".join(p for p in parts if p)
         return ""
 
-    @api.depends("partner_id", "conversation_id", "message_type", "account_id")
+    @api.depends("partner_id", "phone_number", "conversation_id", "account_id")
     def _compute_warning(self):
         for wizard in self:
             notes = []
-            if wizard.partner_id and not wizard.partner_id.whatsapp_opt_in and not (
-                wizard.conversation_id and wizard.conversation_id.window_open
-            ):
-                notes.append(
-                    _("%(partner)s has not opted in to WhatsApp messages: the "
-                      "message will fail unless they wrote to you in the last 24 "
-                      "hours.", partner=wizard.partner_id.display_name)
-                )
-            if (
-                wizard.message_type != "template"
-                and wizard.conversation_id
-                and not wizard.conversation_id.window_open
-            ):
-                notes.append(
-                    _("The 24-hour window of this conversation is closed: outside "
-                      "it only templates can be sent (the account's generic "
-                      "template is used if set).")
-                )
+            consent = wizard._consent_refusal(wizard._window_conversation())
+            if consent:
+                notes.append(consent)
             if wizard.account_id.paused:
                 notes.append(
                     _("The account %(account)s is paused: %(reason)s",
@@ -321,6 +383,237 @@ class WhatsappSendMessage(models.TransientModel):
                       reason=wizard.account_id.paused_reason or "")
                 )
             wizard.warning = "\n".join(notes) or False
+
+    @api.depends(
+        "partner_id", "phone_number", "conversation_id", "account_id", "message_type",
+        "res_model", "res_id", "report_applies", "use_report", "media_source",
+        "media_file", "media_url", "media_filename",
+    )
+    def _compute_send_plan(self):
+        for wizard in self:
+            plan = wizard._send_plan()
+            wizard.window_open = plan["window_open"]
+            wizard.window_template_id = plan["template"]
+            wizard.window_notice = plan["notice"]
+            wizard.send_refusal = plan["refusal"]
+
+    # ------------------------------------------------------------------
+    # What the daemon will do (src/outbox/gate.rs, gate())
+    # ------------------------------------------------------------------
+    def _window_conversation(self):
+        """The conversation whose 24-hour window counts, found as the daemon
+        finds it: the composer's own (if of this account), else the account's
+        conversation with this number, else (a number not in international
+        format) the account's conversation with the contact."""
+        self.ensure_one()
+        Conversation = self.env["whatsapp.conversation"]
+        if not self.account_id:
+            return Conversation
+        if self.conversation_id.account_id == self.account_id:
+            return self.conversation_id
+        domain = [("account_id", "=", self.account_id.id)]
+        digits = e164_digits(self.phone_number)
+        if digits:
+            domain.append(("wa_id", "=", digits))
+        elif self.partner_id:
+            domain.append(("partner_id", "=", self.partner_id.id))
+        else:
+            return Conversation
+        return Conversation.search(domain, order="last_inbound_at desc, id desc", limit=1)
+
+    def _who(self):
+        return self.partner_id.display_name or self.phone_number or _("The customer")
+
+    def _consent_refusal(self, conversation):
+        """Why the daemon's consent gate will refuse the message, or False."""
+        self.ensure_one()
+        partner = self.partner_id
+        if partner.whatsapp_opt_in or not (partner or self.phone_number):
+            return False
+        if partner.whatsapp_opt_out_date:
+            return _(
+                "%(partner)s opted out of WhatsApp messages: nothing can be sent to "
+                "them, whether or not they wrote to you, until they agree again and "
+                "'WhatsApp opt-in' is ticked on the contact.",
+                partner=partner.display_name,
+            )
+        if conversation.window_open:
+            return False
+        if partner:
+            return _(
+                "%(partner)s has not opted in to WhatsApp messages and has not written "
+                "to you in the last 24 hours, so the message would be refused: tick "
+                "'WhatsApp opt-in' on the contact once they agreed.",
+                partner=partner.display_name,
+            )
+        return _(
+            "%(number)s is not linked to a contact, so there is no WhatsApp opt-in to "
+            "check, and this number has not written to you in the last 24 hours: "
+            "choose the contact (with 'WhatsApp opt-in' ticked) instead of typing the "
+            "number.",
+            number=self.phone_number,
+        )
+
+    def _window_setting(self):
+        """The account field whose template replaces this free-form message
+        outside the 24-hour window (the composer's messages are manual)."""
+        self.ensure_one()
+        name = (
+            "template_document_id" if self.message_type == "document"
+            else "template_generic_id"
+        )
+        field = self.env["whatsapp.account"]._fields[name]
+        return self.account_id[name], field.get_description(self.env)["string"]
+
+    def _message_has_file(self):
+        self.ensure_one()
+        if self.report_applies and self.use_report:
+            return True
+        if self.media_source == "url":
+            return bool(self.media_url)
+        return bool(self.media_file)
+
+    def _send_plan(self):
+        """What the daemon will do with this message, as a dict:
+
+        * ``window_open``: the customer wrote to the account in the last 24 hours;
+        * ``consent``: why the message will be refused for consent, or False;
+        * ``template``: outside the window, the account's template that is sent
+          in place of this free-form message (empty: none, or unusable);
+        * ``notice``: what the user is told about the window, or False;
+        * ``refusal``: why Send refuses the message (consent or window), or False.
+        """
+        self.ensure_one()
+        Template = self.env["whatsapp.template"]
+        conversation = self._window_conversation()
+        plan = {
+            "window_open": bool(conversation.window_open),
+            "consent": self._consent_refusal(conversation),
+            "template": Template,
+            "notice": False,
+            "refusal": False,
+        }
+        plan["refusal"] = plan["consent"]
+        if (
+            plan["window_open"] or plan["consent"] or not self.account_id
+            or self.message_type == "template"
+            or not (self.partner_id or self.phone_number)
+        ):
+            return plan
+        kind = {
+            "text": _("text"),
+            "image": _("image"),
+            "document": _("document"),
+            "interactive": _("interactive message"),
+        }.get(self.message_type, self.message_type)
+        template, label = self._window_setting()
+        closed = _(
+            "%(who)s has not written to this WhatsApp number in the last 24 hours, so "
+            "WhatsApp accepts only an approved template: your %(kind)s cannot be sent "
+            "as it is.",
+            who=self._who(), kind=kind,
+        )
+        problem = self._window_template_problem(template, label, kind)
+        if problem:
+            plan["notice"] = plan["refusal"] = f"{closed} {problem}"
+            return plan
+        plan["template"] = template
+        if template.header_type in ("image", "video", "document"):
+            carried = (
+                _("the PDF of %(record)s", record=self.record_reference or "")
+                if self.report_applies and self.use_report
+                else self._file_description()
+            ) or (
+                _("the account's default image") if template.header_type == "image"
+                else _("the PDF of %(record)s", record=self.record_reference or "")
+            )
+            header = _(", with %(file)s as its header", file=carried)
+        elif self.message_type in ("image", "document"):
+            header = _(" (your file is not sent)")
+        else:
+            header = ""
+        plan["notice"] = _(
+            "%(closed)s The account's '%(label)s' %(template)s is sent instead%(header)s: "
+            "the preview shows what the customer receives. To send something else, send "
+            "a template instead.",
+            closed=closed, label=label, template=template.display_name, header=header,
+        )
+        return plan
+
+    def _window_template_problem(self, template, label, kind):
+        """Why ``template`` (the account's ``label`` setting) cannot replace this
+        message outside the window, as the daemon would find it, or False."""
+        self.ensure_one()
+        account = self.account_id.display_name
+        if not template:
+            return _(
+                "The account %(account)s has no '%(label)s' to send instead, so Send "
+                "refuses your %(kind)s: set '%(label)s' on the account (WhatsApp > "
+                "Configuration > Accounts, Automations tab), or send a template "
+                "instead.",
+                account=account, label=label, kind=kind,
+            )
+        reason = False
+        if not template.active:
+            reason = _("it is archived")
+        elif template.account_id != self.account_id:
+            reason = _("it belongs to another account")
+        elif template.status != "approved":
+            reason = _(
+                "it is %(status)s at Meta, not approved",
+                status=dict(template._fields["status"]._description_selection(self.env))[
+                    template.status
+                ],
+            )
+        elif template.header_type in ("image", "video", "document") and not (
+            self._message_has_file()
+            or (template.header_type == "image" and self.account_id.default_media_url)
+            or (template.header_type == "document"
+                and self.res_model in ("sale.order", "account.move") and self.res_id)
+        ):
+            reason = _(
+                "its %(header)s header needs a file and this message has none",
+                header=template.header_type,
+            )
+        else:
+            record = self._target_record()
+            params, header = template._resolve_params(record)
+            for entry in header + params["body"] + params.get("buttons", []):
+                if not (entry["value"] or "").strip():
+                    reason = _(
+                        "its parameter {{%(name)s}} has no value for %(record)s",
+                        name=entry["name"],
+                        record=record.display_name if record else _("this message"),
+                    )
+                    break
+        if not reason:
+            return False
+        return _(
+            "The account's '%(label)s' %(template)s cannot be sent in its place "
+            "(%(reason)s), so Send refuses your %(kind)s: fix the template or choose "
+            "another one as '%(label)s' on the account %(account)s, or send a template "
+            "instead.",
+            label=label, template=template.display_name, reason=reason, kind=kind,
+            account=account,
+        )
+
+    def action_use_template(self):
+        """Switch to a template message (the account's replacement template
+        when it has a usable one) and show the composer again."""
+        self.ensure_one()
+        template = self.window_template_id
+        self.message_type = "template"
+        if template and not self.template_id:
+            self.template_id = template
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Send WhatsApp"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "context": self.env.context,
+        }
 
     # ------------------------------------------------------------------
     # Sending
@@ -385,12 +678,16 @@ class WhatsappSendMessage(models.TransientModel):
                 _("No WhatsApp account: create one in WhatsApp > Configuration > "
                   "Accounts and make it the company's default.")
             )
+        conversation = self._window_conversation()
+        consent = self._consent_refusal(conversation)
+        if consent:
+            raise UserError(consent)
         body = (self.body or "").strip()
         vals = {
             "account_id": self.account_id.id,
             "company_id": self.account_id.company_id.id,
             "partner_id": self.partner_id.id,
-            "conversation_id": self.conversation_id.id,
+            "conversation_id": conversation.id,
             "to_number": number,
             "direction": "out",
             "state": "queued",
@@ -449,11 +746,6 @@ class WhatsappSendMessage(models.TransientModel):
                 )
             what = _("image") if kind == "image" else _("document")
             vals.update(self._media_values(required=True, what=what))
-            if kind == "image" and vals.get("report_name"):
-                raise UserError(
-                    _("No content: an image message needs an image file or URL, "
-                      "not the document's PDF.")
-                )
         elif kind == "interactive":
             options = self._option_dicts()
             try:
@@ -470,33 +762,50 @@ class WhatsappSendMessage(models.TransientModel):
                 ),
                 ensure_ascii=False,
             )
+        if kind != "template":
+            # Outside the 24-hour window: refused when the account has no usable
+            # template to send in its place (the daemon would fail it).
+            refusal = self._send_plan()["refusal"]
+            if refusal:
+                raise UserError(refusal)
         return vals
 
     def _media_values(self, required, what=""):
-        """Media fields for the message: uploaded file, URL or report PDF."""
+        """Media fields for the message: the report PDF, an uploaded file or a URL,
+        as chosen in the composer."""
         self.ensure_one()
-        if self.media_file:
+        if self.report_applies and self.use_report:
+            record = self._target_record()
             return {
-                "media_filename": self.media_filename or _("file"),
-                "_media_file": self.media_file,
+                "report_name": self.report_name,
+                "media_filename": f"{record.display_name}.pdf".replace("/", "_"),
             }
-        if self.media_url:
+        if self.media_source == "url" and self.media_url:
             if not self.media_url.startswith("https://"):
                 raise UserError(
                     _("The media URL must be a public https:// address, got %(url)s.",
                       url=self.media_url)
                 )
             return {"media_url": self.media_url, "media_filename": self.media_filename}
-        if self.use_report and self.report_name and self.res_model and self.res_id:
-            record = self._target_record()
+        if self.media_source != "url" and self.media_file:
             return {
-                "report_name": self.report_name,
-                "media_filename": f"{record.display_name}.pdf".replace("/", "_"),
+                "media_filename": self.media_filename or _("file"),
+                "_media_file": self.media_file,
             }
         if required:
+            if self.report_applies:
+                raise UserError(
+                    _("No content: the %(what)s is missing. Attach the document's "
+                      "PDF, upload a file or give a media URL.", what=what)
+                )
+            if self.media_source == "url":
+                raise UserError(
+                    _("No content: the %(what)s is missing. Give its public https:// "
+                      "URL, or choose to upload a file.", what=what)
+                )
             raise UserError(
-                _("No content: the %(what)s is missing. Upload a file, give a media "
-                  "URL, or attach the document's PDF.", what=what)
+                _("No content: the %(what)s is missing. Upload a file, or choose to "
+                  "give a public link.", what=what)
             )
         return {}
 

@@ -6,7 +6,7 @@ import json
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.whatsapp_message import check_phone_number
+from ..models.whatsapp_message import check_phone_number, e164_digits
 
 BULK_TYPES = [
     ("text", "Text"),
@@ -66,11 +66,76 @@ class WhatsappSendPartnerMessage(models.TransientModel):
             targets -= not_opted_in
         return targets, without_number, not_opted_in
 
-    @api.depends("partner_ids", "skip_not_opted_in")
+    def _outside_window(self, partners):
+        """The contacts among ``partners`` who have not written to the account in
+        the last 24 hours (no conversation with an open window, found by number
+        as the daemon finds it)."""
+        self.ensure_one()
+        numbers = {p: e164_digits(p._whatsapp_number()) for p in partners}
+        wa_ids = [n for n in numbers.values() if n]
+        open_ids = set()
+        if wa_ids and self.account_id:
+            open_ids = set(
+                self.env["whatsapp.conversation"].search(
+                    [("account_id", "=", self.account_id.id), ("wa_id", "in", wa_ids),
+                     ("window_expires_at", ">", fields.Datetime.now())]
+                ).mapped("wa_id")
+            )
+        return partners.filtered(lambda p: numbers[p] not in open_ids)
+
+    def _window_plan(self, targets):
+        """Outside the 24-hour window a free-form message is replaced by the
+        account's template (src/outbox/gate.rs): returns the contacts concerned,
+        what the user is told, and why Send refuses (or False)."""
+        self.ensure_one()
+        if self.message_type == "template" or not self.account_id or not targets:
+            return targets.browse(), False, False
+        outside = self._outside_window(targets)
+        if not outside:
+            return outside, False, False
+        name = (
+            "template_document_id" if self.message_type == "document"
+            else "template_generic_id"
+        )
+        template = self.account_id[name]
+        label = self.env["whatsapp.account"]._fields[name].get_description(self.env)[
+            "string"
+        ]
+        usable = (
+            template.active and template.status == "approved"
+            and template.account_id == self.account_id
+            and (template.header_type not in ("image", "video", "document")
+                 or self.message_type in ("image", "document")
+                 or (template.header_type == "image"
+                     and self.account_id.default_media_url))
+        )
+        if usable:
+            return outside, _(
+                "%(count)s of them have not written to this WhatsApp number in the "
+                "last 24 hours: they receive the account's '%(label)s' %(template)s "
+                "instead of your message.",
+                count=len(outside), label=label, template=template.display_name,
+            ), False
+        refusal = _(
+            "%(count)s of them have not written to this WhatsApp number in the last "
+            "24 hours, so WhatsApp accepts only an approved template, and the "
+            "account %(account)s has no usable '%(label)s' to send instead: Send "
+            "refuses the message. Set '%(label)s' on the account (an approved "
+            "template%(media)s), or send a template.",
+            count=len(outside), account=self.account_id.display_name, label=label,
+            media=_(" with a media header for a file") if template.header_type in (
+                "image", "video", "document") else "",
+        )
+        return outside, refusal, refusal
+
+    @api.depends("partner_ids", "skip_not_opted_in", "message_type", "account_id")
     def _compute_summary(self):
         for wizard in self:
             targets, without_number, not_opted_in = wizard._split_partners()
             lines = [_("%(count)s message(s) will be queued.", count=len(targets))]
+            notice = wizard._window_plan(targets)[1]
+            if notice:
+                lines.append(notice)
             if without_number:
                 lines.append(
                     _("%(count)s contact(s) have no number: %(names)s",
@@ -136,6 +201,30 @@ class WhatsappSendPartnerMessage(models.TransientModel):
                   "messages.")
             )
         base = self._content_values()
+        outside, _notice, refusal = self._window_plan(targets)
+        if refusal:
+            raise UserError(refusal)
+        if outside:
+            # The daemon fills the replacing template's parameters from each
+            # contact: refuse now what it would refuse.
+            name = (
+                "template_document_id" if self.message_type == "document"
+                else "template_generic_id"
+            )
+            template = self.account_id[name]
+            for partner in outside:
+                params, header = template._resolve_params(partner)
+                for entry in header + params["body"] + params.get("buttons", []):
+                    if not (entry["value"] or "").strip():
+                        raise UserError(
+                            _("%(partner)s has not written in the last 24 hours, so "
+                              "the account's template %(template)s is sent instead, "
+                              "but its parameter {{%(name)s}} has no value for them: "
+                              "fill the field on the contact or give the variable a "
+                              "fixed value, or send a template.",
+                              partner=partner.display_name,
+                              template=template.display_name, name=entry["name"])
+                        )
         attachment = False
         if self.media_file and self.message_type in ("image", "document"):
             attachment = self.env["ir.attachment"].create(

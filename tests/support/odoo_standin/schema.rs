@@ -228,6 +228,7 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   template_residual_change_id m2o:whatsapp.template string="Template for residual changes"
   template_unpaid_invoice_id m2o:whatsapp.template string="Template for unpaid reminders"
   template_generic_id m2o:whatsapp.template string="Generic template"
+  template_document_id m2o:whatsapp.template string="Template for documents"
   default_media_url char string="Default media URL"
   opt_out_keywords char default="STOP,ARRET,ARRÊT,UNSUBSCRIBE"
   opt_out_confirmation text default="You will no longer receive WhatsApp messages from us."
@@ -267,7 +268,7 @@ model whatsapp.template.variable "WhatsApp Template Variable" order="template_id
   field_path char
   fixed_value char
 
-model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" rec=wa_id
+model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread rec=wa_id
   account_id m2o:whatsapp.account req ondelete=restrict
   company_id m2o:res.company related=account_id.company_id
   wa_id char string="WhatsApp ID"
@@ -276,7 +277,7 @@ model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc,
   profile_name char
   last_inbound_at datetime ro
   window_expires_at datetime
-  message_ids o2m:whatsapp.message,conversation_id
+  whatsapp_message_ids o2m:whatsapp.message,conversation_id string="WhatsApp messages"
   unique account_wa_id_uniq account_id,wa_id "This account already has a conversation with this WhatsApp ID."
   unique account_user_id_uniq account_id,user_id "This account already has a conversation with this business-scoped user ID."
 
