@@ -168,6 +168,12 @@ class WhatsappAccount(models.Model):
         domain="[('account_id', '=', id), ('status', '=', 'approved')]",
         help="Used outside the 24-hour window for any other free-form message.",
     )
+    template_document_id = fields.Many2one(
+        "whatsapp.template",
+        string="Template for documents",
+        domain="[('account_id', '=', id), ('status', '=', 'approved')]",
+        help="Used outside the 24-hour window to send a PDF or another file: a template whose header is a document.",
+    )
     default_media_url = fields.Char(
         string="Default media URL",
         help="Public HTTPS URL of an image used when a template header needs one.",
