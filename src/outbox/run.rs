@@ -839,6 +839,7 @@ async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot
                 a.template_residual_change_id,
                 a.template_unpaid_invoice_id,
                 a.template_generic_id,
+                a.template_document_id,
             ]
             .into_iter()
             .flatten(),
