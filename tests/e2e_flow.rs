@@ -274,6 +274,51 @@ async fn a_queued_message_reaches_meta_and_comes_back_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_outside_the_window_goes_as_the_template_and_odoo_says_so() {
+    let mut w = World::new(80).await;
+    let hello = w.hello_template("approved");
+    w.odoo.update(
+        "whatsapp.account",
+        w.account,
+        json!({"template_generic_id": hello}),
+    );
+    let awa = w.partner("Awa Kouassi", "+33 6 12 34 56 21", true);
+    let typed = "Hello Awa, your quotation S00021 is ready";
+    let id = w.odoo.queue_message(w.account, awa, typed);
+    w.start_daemon().await;
+
+    eventually("the message read", Duration::from_secs(20), || {
+        w.state(id) == "read"
+    })
+    .await;
+    let sent = w
+        .meta
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "template", "the phone got the template");
+    assert_eq!(sent[0].payload()["template"]["name"], "sidecar_hello");
+
+    let m = w.odoo.record(MESSAGE, id).expect("message");
+    assert_eq!(text(&m["message_type"]), "template", "Odoo says so too");
+    assert_eq!(m["template_id"][0], json!(hello));
+    assert_eq!(text(&m["body"]), "Hello! Thanks for choosing us.");
+    assert_eq!(text(&m["original_body"]), typed);
+    assert_eq!(text(&m["original_message_type"]), "text");
+    let notes = w.odoo.chatter("res.partner", awa);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("as the template sidecar_hello (en_US)")),
+        "{notes:?}"
+    );
+    assert!(w.stop_daemon().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_gate_failure_says_what_to_do() {
     let mut w = World::new(80).await;
     let approved = w.hello_template("approved");
