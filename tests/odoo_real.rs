@@ -454,24 +454,14 @@ async fn the_stand_in_answers_like_the_real_odoo() {
             json!({"fields": ["name", "state", "latest_version"]}),
         ),
         // The outbox's languages: the authors' (res.users.lang) and the company's contact's.
-        (
-            "res.users",
-            "read",
-            json!([[2], ["lang"]]),
-            json!({}),
-        ),
+        ("res.users", "read", json!([[2], ["lang"]]), json!({})),
         (
             "res.company",
             "read",
             json!([[1], ["name", "country_id", "partner_id"]]),
             json!({}),
         ),
-        (
-            "res.partner",
-            "read",
-            json!([[1], ["lang"]]),
-            json!({}),
-        ),
+        ("res.partner", "read", json!([[1], ["lang"]]), json!({})),
         (
             "mail.message.subtype",
             "search_read",

@@ -141,9 +141,9 @@ pub enum Outcome {
         /// The normalised number, when it differs from the stored one.
         to_e164: Option<String>,
         /// The account's template that replaced free-form content outside the window.
-        rewrite: Option<Rewrite>,
+        rewrite: Option<Box<Rewrite>>,
         /// The file sent, to record on the message.
-        media: Option<SentMedia>,
+        media: Option<Box<SentMedia>>,
         /// An earlier attempt left error fields to clear.
         clear_error: bool,
         about: About,
@@ -303,14 +303,13 @@ pub fn report_attachments(outcomes: &[Outcome]) -> Vec<(Vec<i64>, Map<String, Va
     for outcome in outcomes {
         if let Outcome::Sent {
             id,
-            media:
-                Some(SentMedia {
-                    report: Some(report),
-                    ..
-                }),
+            media: Some(media),
             ..
         } = outcome
         {
+            let Some(report) = &media.report else {
+                continue;
+            };
             let key = (
                 report.res_model.clone(),
                 report.res_id,
@@ -479,7 +478,9 @@ pub fn chatter_notes(outcomes: &[Outcome]) -> Vec<Note> {
         .iter()
         .filter_map(|outcome| {
             let (about, text) = match outcome {
-                Outcome::Sent { about, rewrite, .. } => (about, sent_note(about, rewrite.as_ref())),
+                Outcome::Sent { about, rewrite, .. } => {
+                    (about, sent_note(about, rewrite.as_deref()))
+                }
                 Outcome::Failed { about, error, .. } => (about, failed_note(about, error)),
                 _ => return None,
             };
@@ -731,7 +732,7 @@ mod tests {
                 sent_at: now() - chrono::TimeDelta::seconds(60),
                 wa_id: Some("2250700000001".into()),
                 to_e164: Some("+2250700000001".into()),
-                rewrite: Some(rewrite()),
+                rewrite: Some(Box::new(rewrite())),
                 media: None,
                 clear_error: true,
                 about: About {
@@ -945,7 +946,7 @@ mod tests {
                 sent_at: now(),
                 wa_id: None,
                 to_e164: None,
-                rewrite: Some(rewrite()),
+                rewrite: Some(Box::new(rewrite())),
                 media: None,
                 clear_error: false,
                 about,
@@ -998,7 +999,7 @@ mod tests {
                 wa_id: None,
                 to_e164: None,
                 rewrite: None,
-                media: Some(media),
+                media: Some(Box::new(media)),
                 clear_error: false,
                 about,
             },
