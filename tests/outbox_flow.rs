@@ -449,6 +449,54 @@ async fn outside_the_window_a_document_goes_with_its_file_or_not_at_all() {
 }
 
 #[tokio::test]
+async fn a_setting_filled_after_a_failure_is_used_by_the_retry_at_once() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let awa = standin.add_partner("Awa Kouassi", "+33 6 12 34 56 14", true);
+    let id = standin.queue_message_with(
+        account,
+        awa,
+        json!({"message_type": "document", "body": "Your quotation S00004",
+               "res_model": "sale.order", "res_id": 4, "report_name": "sale.report_saleorder",
+               "media_filename": "S00004.pdf"}),
+    );
+    // Accounts cached for a minute, as a busy daemon would have them.
+    let settings = OutboxSettings {
+        cache_ttl: Duration::from_secs(60),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually("the document fails", Duration::from_secs(10), || {
+        state(&standin, id) == "failed"
+    })
+    .await;
+    // Someone fills the setting the help names, then clicks "Retry".
+    let invoice = document_template(&standin, account);
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"template_document_id": invoice}),
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    standin.update(
+        "whatsapp.message",
+        id,
+        json!({"state": "queued", "error_code": false, "error_help": false}),
+    );
+    eventually("the retry is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+    assert_eq!(
+        standin.field("whatsapp.message", id, "template_id")[0],
+        json!(invoice)
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
 async fn help_texts_and_notes_are_in_the_language_of_who_queued_the_message() {
     let standin = OdooStandin::start().await;
     let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;

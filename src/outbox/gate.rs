@@ -60,6 +60,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Takes the accounts, companies and templates of `fresh` (read later) and adds its
+    /// partners, conversations and users.
+    pub fn merge(&mut self, fresh: Snapshot) {
+        self.accounts = fresh.accounts;
+        self.companies = fresh.companies;
+        self.templates.extend(fresh.templates);
+        self.partners.extend(fresh.partners);
+        self.conversations.extend(fresh.conversations);
+        self.user_langs.extend(fresh.user_langs);
+    }
+
     /// The language of the texts written about `message` for people: its author's, else its
     /// company's, else English.
     pub fn lang_of(&self, message: &Message) -> Lang {
@@ -183,6 +194,22 @@ impl GateKind {
             GateKind::Media => ("Media not available", "Fichier indisponible"),
         };
         lang.pick(en, fr)
+    }
+}
+
+impl GateKind {
+    /// True when the fix is a setting of the account or a template (rather than of the
+    /// message or the contact): someone may just have made it.
+    pub fn names_a_setting(self) -> bool {
+        matches!(
+            self,
+            GateKind::NoAccount
+                | GateKind::AccountUnavailable
+                | GateKind::WindowClosed
+                | GateKind::TemplateUnavailable
+                | GateKind::TemplateNotApproved
+                | GateKind::NoMedia
+        )
     }
 }
 

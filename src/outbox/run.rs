@@ -464,7 +464,9 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         }
     };
 
+    let mut snapshot = snapshot;
     let mut planned: Vec<(Message, SendPlan)> = Vec::new();
+    let mut refused: Vec<(Message, GateFailure)> = Vec::new();
     for m in messages {
         if let Some(state) = gate::already_sent_state(&m) {
             shared.emit(Outcome::AlreadySent { id: m.id, state });
@@ -472,8 +474,34 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         }
         match gate(&snapshot, &m, now) {
             Ok(plan) => planned.push((m, plan)),
-            Err(failure) => shared.emit(gate_outcome(shared, &snapshot, &m, failure, now)),
+            Err(failure) => refused.push((m, failure)),
         }
+    }
+    // A failure that asks for a setting may come from accounts read before someone filled it
+    // (set "Template for documents", then "Retry" at once): read them again and check those
+    // messages once more before failing them.
+    if refused.iter().any(|(_, f)| f.kind.names_a_setting())
+        && settings_older_than(shared, SETTINGS_RECHECK)
+    {
+        let again: Vec<Message> = refused.iter().map(|(m, _)| m.clone()).collect();
+        match reread_settings(shared, &again).await {
+            Ok(fresh) => {
+                snapshot.merge(fresh);
+                for (m, failure) in std::mem::take(&mut refused) {
+                    match gate(&snapshot, &m, now) {
+                        Ok(plan) => planned.push((m, plan)),
+                        Err(_) if !failure.kind.names_a_setting() => refused.push((m, failure)),
+                        Err(again) => refused.push((m, again)),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the accounts again; the gate failures stand")
+            }
+        }
+    }
+    for (m, failure) in refused {
+        shared.emit(gate_outcome(shared, &snapshot, &m, failure, now));
     }
 
     // Meta's daily messaging limit: the customers reached in the last 24 hours, read again when
@@ -748,6 +776,27 @@ fn release_limit(shared: &Shared, account: &Account, reserved: Option<&(String, 
 }
 
 // ----- reading what the gates need -------------------------------------------------------
+
+/// Gate failures that name a setting are checked again with accounts and templates read afresh
+/// when those are older than this.
+const SETTINGS_RECHECK: Duration = Duration::from_secs(2);
+
+fn settings_older_than(shared: &Shared, age: Duration) -> bool {
+    lock(&shared.caches)
+        .accounts_at
+        .is_none_or(|at| at.elapsed() >= age)
+}
+
+/// Reads the accounts and templates again (whatever their age) and what `messages` need.
+async fn reread_settings(shared: &Shared, messages: &[Message]) -> Result<Snapshot, OdooError> {
+    {
+        let mut caches = lock(&shared.caches);
+        caches.accounts_at = None;
+        caches.templates.clear();
+    }
+    refresh_accounts(shared).await?;
+    load_snapshot(shared, messages).await
+}
 
 async fn refresh_accounts(shared: &Shared) -> Result<(), OdooError> {
     let ttl = shared.settings().cache_ttl;
