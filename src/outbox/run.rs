@@ -1245,7 +1245,8 @@ async fn render_params(
                 match params {
                     ParamSource::Given(p) => Ok(Some(p.clone())),
                     ParamSource::Variables { record } => {
-                        render::params_from_variables(t, record.as_ref(), &walk).map(Some)
+                        render::params_from_variables(t, record.as_ref(), &walk, plan.lang)
+                            .map(Some)
                     }
                 }
             }
