@@ -479,10 +479,12 @@ async fn a_setting_filled_after_a_failure_is_used_by_the_retry_at_once() {
         json!({"template_document_id": invoice}),
     );
     tokio::time::sleep(Duration::from_millis(2100)).await;
+    // As the addon's "Retry" does: back to queued, the error fields emptied.
     standin.update(
         "whatsapp.message",
         id,
-        json!({"state": "queued", "error_code": false, "error_help": false}),
+        json!({"state": "queued", "error_code": false, "error_title": false,
+               "error_details": false, "error_help": false, "claimed_at": false}),
     );
     eventually("the retry is sent", Duration::from_secs(10), || {
         state(&standin, id) == "sent"
@@ -492,6 +494,11 @@ async fn a_setting_filled_after_a_failure_is_used_by_the_retry_at_once() {
     assert_eq!(
         standin.field("whatsapp.message", id, "template_id")[0],
         json!(invoice)
+    );
+    assert_eq!(
+        standin.field("whatsapp.message", id, "failed_at"),
+        json!(false),
+        "sent in the end: the record shows no failure date"
     );
     sandbox_stop.cancel();
 }

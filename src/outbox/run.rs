@@ -1469,7 +1469,9 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
             to_e164: plan.write_e164.then(|| to.clone()),
             rewrite: rewrite_of(job).map(Box::new),
             media: sent_media.map(Box::new),
-            clear_error: message.error_code.is_some() || message.attempt_count > 0,
+            clear_error: message.error_code.is_some()
+                || message.attempt_count > 0
+                || message.failed_at.is_some(),
             about: job.about.clone(),
         },
         Err(err) => {

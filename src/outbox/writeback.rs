@@ -401,6 +401,8 @@ pub fn message_updates(
                             v.insert(field.into(), Value::Bool(false));
                         }
                         v.insert("next_attempt_at".into(), Value::Bool(false));
+                        // A message retried after it failed: it did not fail in the end.
+                        v.insert("failed_at".into(), Value::Bool(false));
                     }
                     Some((*id, v))
                 }
@@ -806,6 +808,10 @@ mod tests {
         assert_eq!(sent["conversation_id"], 12);
         assert_eq!(sent["error_help"], false);
         assert_eq!(sent["next_attempt_at"], false);
+        assert_eq!(
+            sent["failed_at"], false,
+            "sent in the end: no failure date left"
+        );
 
         let failed = &updates[1].1;
         assert_eq!(failed["state"], "failed");
