@@ -16,7 +16,13 @@
 //! - inbound processing ([`crate::inbound`]) of the stored events;
 //! - the accounts' "Check settings" and "Sync templates" requests ([`crate::accounts`]);
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
-//!   and authenticated);
+//!   and authenticated, and the daemon's user holds the rights it needs);
+//! - the rights check: once connected, the daemon asks Odoo whether its user may do what the
+//!   daemon does (`check_access_rights` on the WhatsApp models; the group "WhatsApp Sidecar
+//!   (technical)" grants them). A missing right is said once, in one line with the fix, and
+//!   `/readyz` answers 503 with the same words until it is fixed (checked again every minute,
+//!   and at most every few seconds when `/readyz` is asked): without it Meta's webhooks cannot be
+//!   stored, which is the daemon's job, so a probe must not call it ready;
 //! - the systemd watchdog.
 
 use crate::accounts::AccountsContext;
@@ -33,7 +39,7 @@ use axum::routing::get;
 use axum::Router;
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +65,31 @@ pub enum DaemonError {
 struct AppState {
     odoo: OdooClient,
     authenticated: Arc<AtomicBool>,
+    /// A right the daemon's Odoo user lacks, in words (and when it was last checked).
+    rights: Arc<Mutex<Rights>>,
+}
+
+/// What the last rights check found.
+#[derive(Debug, Default)]
+struct Rights {
+    /// `None`: not checked yet, or everything is there.
+    problem: Option<String>,
+    checked_at: Option<tokio::time::Instant>,
+}
+
+/// How often missing rights are checked again in the background.
+const RIGHTS_RECHECK: Duration = Duration::from_secs(60);
+/// `/readyz` checks missing rights again when the last check is older than this.
+const RIGHTS_PROBE_RECHECK: Duration = Duration::from_secs(5);
+
+/// The one line that says what the daemon's user lacks and how to fix it.
+fn rights_problem(login: &str, missing: &[String]) -> String {
+    format!(
+        "the Odoo user '{login}' lacks {}: add it to the group 'WhatsApp Sidecar (technical)' \
+         (in Odoo: Settings > Users & Companies > Groups > WhatsApp Sidecar (technical) > Users, \
+         in developer mode); until then Meta's webhooks are answered 503 and not stored",
+        missing.join(", ")
+    )
 }
 
 /// Runs the daemon until `shutdown` is cancelled or a task fails for good.
@@ -71,6 +102,7 @@ pub async fn run(
     let state = AppState {
         odoo: odoo.clone(),
         authenticated: Arc::new(AtomicBool::new(false)),
+        rights: Arc::new(Mutex::new(Rights::default())),
     };
     let tracker = TaskTracker::new();
     // A task that fails for good cancels this token, which stops the others.
@@ -91,7 +123,9 @@ pub async fn run(
         if let Err(err) = connect(&connect_state, &connect_stop).await {
             let _ = connect_failure.send(err).await;
             connect_stop.cancel();
+            return;
         }
+        watch_rights(&connect_state, &connect_stop).await;
     });
 
     // Webhooks: stored in Odoo by the group commit, then processed from there.
@@ -246,6 +280,60 @@ async fn connect(state: &AppState, stop: &CancellationToken) -> Result<(), Daemo
     }
 }
 
+fn lock_rights(state: &AppState) -> std::sync::MutexGuard<'_, Rights> {
+    state
+        .rights
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Asks Odoo whether the daemon's user holds the rights it needs and records the answer;
+/// says in the log when a problem appears (once) or goes away. An error asking leaves the last
+/// answer as it was.
+async fn check_rights(state: &AppState) {
+    let odoo = state.odoo.without_retries();
+    let (missing, errors) = crate::odoo::diagnose::missing_rights(&odoo).await;
+    let problem = if !missing.is_empty() {
+        Some(rights_problem(&state.odoo.config().login, &missing))
+    } else if errors.is_empty() {
+        None
+    } else {
+        tracing::debug!(errors = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "could not check the daemon's rights in Odoo; checked again later");
+        lock_rights(state).checked_at = Some(tokio::time::Instant::now());
+        return;
+    };
+    let mut rights = lock_rights(state);
+    rights.checked_at = Some(tokio::time::Instant::now());
+    if rights.problem == problem {
+        return;
+    }
+    match &problem {
+        Some(p) => {
+            tracing::error!(
+                "{p}. /readyz answers 503 until it is fixed; the daemon checks again every minute"
+            );
+        }
+        None => tracing::info!(
+            "the daemon's Odoo user now has the rights it needs; webhooks are stored again"
+        ),
+    }
+    rights.problem = problem;
+}
+
+/// Checks the rights once connected, then every minute while one is missing.
+async fn watch_rights(state: &AppState, stop: &CancellationToken) {
+    loop {
+        check_rights(state).await;
+        if lock_rights(state).problem.is_none() {
+            return;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(RIGHTS_RECHECK) => {}
+        }
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -270,11 +358,28 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
                 message: format!("no answer within {} s", READY_TIMEOUT.as_secs()),
             })
         });
-    match answer {
-        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(err) => (
+    if let Err(err) = answer {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: Odoo is not reachable: {err}\n"),
+        );
+    }
+    // A missing right: look again (a probe should see the fix soon), then say it.
+    let stale = {
+        let rights = lock_rights(&state);
+        rights.problem.is_some()
+            && rights
+                .checked_at
+                .is_none_or(|at| at.elapsed() >= RIGHTS_PROBE_RECHECK)
+    };
+    if stale {
+        let _ = tokio::time::timeout(READY_TIMEOUT, check_rights(&state)).await;
+    }
+    match lock_rights(&state).problem.clone() {
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {problem}\n"),
         ),
+        None => (StatusCode::OK, "ready\n".to_owned()),
     }
 }

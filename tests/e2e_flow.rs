@@ -6,7 +6,9 @@
 mod e2e_support;
 mod support;
 
-use e2e_support::{eventually, text, World, APP_SECRET, CONVERSATION, EVENT, MESSAGE};
+use e2e_support::{
+    eventually, text, World, APP_SECRET, CONVERSATION, EVENT, MESSAGE, VERIFY_TOKEN,
+};
 use serde_json::json;
 use std::time::Duration;
 use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter};
@@ -91,6 +93,66 @@ async fn an_injected_inbound_text_creates_a_conversation_and_a_received_message(
 
     let status = w.stop_daemon().await;
     assert!(status.success(), "the daemon stops cleanly: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_outside_the_technical_group_is_said_once_and_by_readyz() {
+    let mut w = World::new(80).await;
+    let login = w.odoo.login().to_owned();
+    w.odoo.set_access(&login, EVENT, "create", false);
+    w.spawn_daemon();
+    // Wait until /readyz names the problem and the webhook keys are loaded.
+    let handshake = w.config.url(&format!(
+        "/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=42"
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        let keys = w
+            .http
+            .get(&handshake)
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        if let (Some((503, body)), Ok(200)) = (w.readyz().await, keys) {
+            if body.contains("lacks create on whatsapp.webhook.event") {
+                break body;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never said what is missing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        reason.contains("add it to the group 'WhatsApp Sidecar (technical)'"),
+        "{reason}"
+    );
+
+    // Webhooks are refused with 503 (Meta retries) batch after batch, and the log does not
+    // repeat itself: the missing right once with its fix, the refused batches at most once a
+    // minute, on one line.
+    let body = e2e_support::status_webhook("wamid.NOPE", "read", Some("1"));
+    for _ in 0..5 {
+        assert_eq!(w.post_webhook(&body, Some(APP_SECRET)).await, 503);
+    }
+    assert_eq!(w.odoo.count(EVENT), 0);
+    let said = w.logs.matching(&["lacks create on whatsapp.webhook.event"]);
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    let refused = w.logs.matching(&["webhook events not stored"]);
+    assert_eq!(
+        refused.len(),
+        1,
+        "one line for five refused batches: {refused:?}"
+    );
+
+    // Fixed in Odoo: the next probe sees it, and webhooks are stored again.
+    w.odoo.set_access(&login, EVENT, "create", true);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(w.readyz().await.map(|(status, _)| status), Some(200));
+    assert_eq!(w.post_webhook(&body, Some(APP_SECRET)).await, 200);
+    assert_eq!(w.odoo.count(EVENT), 1);
+    assert_eq!(w.logs.matching(&["now has the rights it needs"]).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +271,51 @@ async fn a_queued_message_reaches_meta_and_comes_back_read() {
 
     let status = w.stop_daemon().await;
     assert!(status.success(), "the daemon stops cleanly: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_outside_the_window_goes_as_the_template_and_odoo_says_so() {
+    let mut w = World::new(80).await;
+    let hello = w.hello_template("approved");
+    w.odoo.update(
+        "whatsapp.account",
+        w.account,
+        json!({"template_generic_id": hello}),
+    );
+    let awa = w.partner("Awa Kouassi", "+33 6 12 34 56 21", true);
+    let typed = "Hello Awa, your quotation S00021 is ready";
+    let id = w.odoo.queue_message(w.account, awa, typed);
+    w.start_daemon().await;
+
+    eventually("the message read", Duration::from_secs(20), || {
+        w.state(id) == "read"
+    })
+    .await;
+    let sent = w
+        .meta
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "template", "the phone got the template");
+    assert_eq!(sent[0].payload()["template"]["name"], "sidecar_hello");
+
+    let m = w.odoo.record(MESSAGE, id).expect("message");
+    assert_eq!(text(&m["message_type"]), "template", "Odoo says so too");
+    assert_eq!(m["template_id"][0], json!(hello));
+    assert_eq!(text(&m["body"]), "Hello! Thanks for choosing us.");
+    assert_eq!(text(&m["original_body"]), typed);
+    assert_eq!(text(&m["original_message_type"]), "text");
+    let notes = w.odoo.chatter("res.partner", awa);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("as the template sidecar_hello (en_US)")),
+        "{notes:?}"
+    );
+    assert!(w.stop_daemon().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

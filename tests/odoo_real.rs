@@ -453,6 +453,15 @@ async fn the_stand_in_answers_like_the_real_odoo() {
             json!([[["name", "=", "sale"]]]),
             json!({"fields": ["name", "state", "latest_version"]}),
         ),
+        // The outbox's languages: the authors' (res.users.lang) and the company's contact's.
+        ("res.users", "read", json!([[2], ["lang"]]), json!({})),
+        (
+            "res.company",
+            "read",
+            json!([[1], ["name", "country_id", "partner_id"]]),
+            json!({}),
+        ),
+        ("res.partner", "read", json!([[1], ["lang"]]), json!({})),
         (
             "mail.message.subtype",
             "search_read",
@@ -558,8 +567,14 @@ async fn the_stand_in_answers_like_the_real_odoo() {
                         let values = |v: &[(String, String)]| {
                             v.iter().map(|x| x.0.clone()).collect::<Vec<_>>()
                         };
+                        // `lang` lists the database's installed languages: the stand-in has
+                        // English and French installed, a real database what its admin chose.
+                        let installed_languages = f == "lang"
+                            && values(&r.selection).contains(&"en_US".to_owned())
+                            && values(&s.selection).contains(&"en_US".to_owned());
                         if r.field_type == "selection"
                             && !s.selection.is_empty()
+                            && !installed_languages
                             && values(&r.selection) != values(&s.selection)
                         {
                             differences.push(format!(

@@ -227,6 +227,344 @@ async fn free_form_inside_the_window_and_a_report_pdf_as_document() {
         standin.field("sale.order", 4, "x_whatsapp_details_sent"),
         json!(true)
     );
+    // What was sent is on the record: Meta's media id, the type, the name, and the PDF itself,
+    // kept as an attachment of the order.
+    let record = standin
+        .record("whatsapp.message", document)
+        .expect("message");
+    assert_eq!(
+        text(&record["media_id"]),
+        body["document"]["id"].as_str().unwrap()
+    );
+    assert_eq!(text(&record["media_mime_type"]), "application/pdf");
+    assert_eq!(text(&record["media_filename"]), "S00004.pdf");
+    let attachment = record["media_attachment_id"][0]
+        .as_i64()
+        .expect("the PDF is attached");
+    let kept = standin
+        .record("ir.attachment", attachment)
+        .expect("attachment");
+    assert_eq!(text(&kept["res_model"]), "sale.order");
+    assert_eq!(kept["res_id"], 4);
+    assert_eq!(text(&kept["mimetype"]), "application/pdf");
+    assert_eq!(text(&kept["name"]), "S00004.pdf");
+    sandbox_stop.cancel();
+}
+
+/// The approved invoice template with a document header, as the sandbox knows it, its three
+/// body variables read on the sale order.
+fn document_template(standin: &OdooStandin, account: i64) -> i64 {
+    let template = standin.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_invoice", "language": "en_US", "account_id": account,
+               "status": "approved", "parameter_format": "positional",
+               "components_json": json!([
+                   {"type": "HEADER", "format": "DOCUMENT"},
+                   {"type": "BODY", "text": "Hello {{1}}, your invoice {{2}} of {{3}} is ready: the PDF is attached."},
+                   {"type": "FOOTER", "text": "Reply STOP to stop these messages"}
+               ]).to_string()}),
+    );
+    for (name, path) in [
+        ("1", "partner_id.name"),
+        ("2", "name"),
+        ("3", "amount_total"),
+    ] {
+        standin.insert(
+            "whatsapp.template.variable",
+            json!({"template_id": template, "name": name, "component": "body", "field_path": path}),
+        );
+    }
+    template
+}
+
+#[tokio::test]
+async fn outside_the_window_a_text_goes_as_the_template_and_the_record_says_so() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let hello = hello_template(&standin, account, "approved");
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"template_generic_id": hello}),
+    );
+    let awa = standin.add_partner("Awa Kouassi", "+33 6 12 34 56 10", true);
+    // She wrote once, long ago: the conversation exists, its window is closed.
+    let long_ago = Utc::now() - TimeDelta::days(3);
+    let conversation = standin.insert(
+        "whatsapp.conversation",
+        json!({"account_id": account, "wa_id": "33612345610", "partner_id": awa,
+               "last_inbound_at": odoo_time(long_ago),
+               "window_expires_at": odoo_time(long_ago + TimeDelta::hours(24))}),
+    );
+    let typed = "Hello Awa, your quotation S00021 is ready";
+    // Queued without an account: the company's default is used, and recorded.
+    let id = standin.queue_message_with(
+        account,
+        awa,
+        json!({"account_id": false, "body": typed, "res_model": "res.partner", "res_id": awa}),
+    );
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the message is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+
+    let accepted = sandbox
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].kind, "template", "WhatsApp got the template");
+    let sent: Value = serde_json::from_slice(&accepted[0].body).expect("JSON");
+    assert_eq!(sent["template"]["name"], "sidecar_hello");
+
+    let record = standin.record("whatsapp.message", id).expect("message");
+    assert_eq!(text(&record["message_type"]), "template");
+    assert_eq!(record["template_id"][0], hello);
+    assert_eq!(text(&record["body"]), "Hello! Thanks for choosing us.");
+    assert_eq!(text(&record["original_body"]), typed);
+    assert_eq!(text(&record["original_message_type"]), "text");
+    assert_eq!(record["account_id"][0], account, "the account used");
+    assert_eq!(
+        record["conversation_id"][0], conversation,
+        "in Awa's thread though she wrote before"
+    );
+    assert_eq!(
+        standin.write_count("whatsapp.message", id),
+        2,
+        "still one claim and one result write"
+    );
+    let notes = standin.chatter("res.partner", awa);
+    assert!(
+        notes.iter().any(|n| n.contains(
+            "sent to +33612345610 as the template sidecar_hello (en_US), because the customer \
+             had not written in the last 24 hours"
+        )),
+        "{notes:?}"
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn outside_the_window_a_document_goes_with_its_file_or_not_at_all() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let hello = hello_template(&standin, account, "approved");
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"template_generic_id": hello}),
+    );
+    let awa = standin.add_partner("Awa Kouassi", "+33 6 12 34 56 11", true);
+    let document = |standin: &OdooStandin| {
+        standin.queue_message_with(
+            account,
+            awa,
+            json!({"message_type": "document", "body": "Your quotation S00004",
+                   "trigger": "order_details", "res_model": "sale.order", "res_id": 4,
+                   "report_name": "sale.report_saleorder", "media_filename": "S00004.pdf"}),
+        )
+    };
+
+    // Only the generic template, without a file: refused, never sent without the PDF.
+    let refused = document(&standin);
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the document fails", Duration::from_secs(10), || {
+        state(&standin, refused) == "failed"
+    })
+    .await;
+    outbox.stop().await;
+    let help = text(&standin.field("whatsapp.message", refused, "error_help"));
+    assert!(
+        help.contains("set 'Template for documents' on the WhatsApp account Main"),
+        "{help}"
+    );
+    assert_eq!(
+        text(&standin.field("whatsapp.message", refused, "error_code")),
+        "window_closed"
+    );
+    assert!(sandbox
+        .messages(&RecordFilter::default())
+        .expect("record")
+        .is_empty());
+
+    // With a 'Template for documents', the PDF goes in its header.
+    let invoice = document_template(&standin, account);
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"template_document_id": invoice}),
+    );
+    let id = document(&standin);
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("the document is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+
+    let accepted = sandbox
+        .messages(&RecordFilter {
+            callback_data: Some(id.to_string()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record");
+    assert_eq!(accepted[0].kind, "template");
+    let sent: Value = serde_json::from_slice(&accepted[0].body).expect("JSON");
+    assert_eq!(sent["template"]["name"], "sidecar_invoice");
+    let header = &sent["template"]["components"][0];
+    assert_eq!(header["type"], "header");
+    let media_id = header["parameters"][0]["document"]["id"]
+        .as_str()
+        .expect("the PDF is in the header")
+        .to_owned();
+    assert_eq!(
+        header["parameters"][0]["document"]["filename"],
+        "S00004.pdf"
+    );
+
+    let record = standin.record("whatsapp.message", id).expect("message");
+    assert_eq!(text(&record["message_type"]), "template");
+    assert_eq!(record["template_id"][0], invoice);
+    assert_eq!(
+        text(&record["body"]),
+        "Hello Azure Interior, your invoice S00004 of 1230.0 is ready: the PDF is attached."
+    );
+    assert_eq!(text(&record["original_body"]), "Your quotation S00004");
+    assert_eq!(text(&record["original_message_type"]), "document");
+    assert_eq!(text(&record["media_id"]), media_id);
+    assert_eq!(text(&record["media_mime_type"]), "application/pdf");
+    let attachment = record["media_attachment_id"][0].as_i64().expect("attached");
+    assert_eq!(
+        standin.field("ir.attachment", attachment, "res_model"),
+        json!("sale.order")
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn a_setting_filled_after_a_failure_is_used_by_the_retry_at_once() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let awa = standin.add_partner("Awa Kouassi", "+33 6 12 34 56 14", true);
+    let id = standin.queue_message_with(
+        account,
+        awa,
+        json!({"message_type": "document", "body": "Your quotation S00004",
+               "res_model": "sale.order", "res_id": 4, "report_name": "sale.report_saleorder",
+               "media_filename": "S00004.pdf"}),
+    );
+    // Accounts cached for a minute, as a busy daemon would have them.
+    let settings = OutboxSettings {
+        cache_ttl: Duration::from_secs(60),
+        ..fast_settings()
+    };
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), settings).await;
+    eventually("the document fails", Duration::from_secs(10), || {
+        state(&standin, id) == "failed"
+    })
+    .await;
+    // Someone fills the setting the help names, then clicks "Retry".
+    let invoice = document_template(&standin, account);
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"template_document_id": invoice}),
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // As the addon's "Retry" does: back to queued, the error fields emptied.
+    standin.update(
+        "whatsapp.message",
+        id,
+        json!({"state": "queued", "error_code": false, "error_title": false,
+               "error_details": false, "error_help": false, "claimed_at": false}),
+    );
+    eventually("the retry is sent", Duration::from_secs(10), || {
+        state(&standin, id) == "sent"
+    })
+    .await;
+    outbox.stop().await;
+    assert_eq!(
+        standin.field("whatsapp.message", id, "template_id")[0],
+        json!(invoice)
+    );
+    assert_eq!(
+        standin.field("whatsapp.message", id, "failed_at"),
+        json!(false),
+        "sent in the end: the record shows no failure date"
+    );
+    sandbox_stop.cancel();
+}
+
+#[tokio::test]
+async fn help_texts_and_notes_are_in_the_language_of_who_queued_the_message() {
+    let standin = OdooStandin::start().await;
+    let (sandbox, sandbox_stop) = sandbox(SandboxConfig::default()).await;
+    let account = standin.add_account("Main", PHONE_ID, 80);
+    let french = standin.add_user("awa.vendeuse", "Vendeuse", "fr_FR");
+    let english = standin.add_user("sam.sales", "Sam", "en_US");
+    let dave = standin.add_partner("Dave", "+33 6 12 34 56 12", true);
+    let erin = standin.add_partner("Erin", "+33 6 12 34 56 13", true);
+    // Outside the window, no template set: both fail, each explained to its author.
+    let queue = |uid: i64, partner: i64| {
+        let phone = standin.field("res.partner", partner, "mobile");
+        standin.insert_as(
+            uid,
+            "whatsapp.message",
+            json!({"account_id": account, "partner_id": partner, "direction": "out",
+                   "message_type": "text", "state": "queued", "body": "Bonjour",
+                   "to_number": phone, "res_model": "res.partner", "res_id": partner}),
+        )
+    };
+    let in_french = queue(french, dave);
+    let in_english = queue(english, erin);
+
+    let outbox = Outbox::start(&standin, &sandbox.base_url(), fast_settings()).await;
+    eventually("both fail", Duration::from_secs(10), || {
+        state(&standin, in_french) == "failed" && state(&standin, in_english) == "failed"
+    })
+    .await;
+    outbox.stop().await;
+
+    let field = |id: i64, f: &str| text(&standin.field("whatsapp.message", id, f));
+    assert_eq!(
+        field(in_french, "error_title"),
+        "Hors de la fenêtre de 24 heures"
+    );
+    assert!(
+        field(in_french, "error_help").contains(
+            "renseignez « Modèle générique » sur le compte (il est utilisé hors de la fenêtre de \
+             24 heures)"
+        ),
+        "{}",
+        field(in_french, "error_help")
+    );
+    assert_eq!(
+        field(in_english, "error_title"),
+        "Outside the 24-hour window"
+    );
+    assert!(field(in_english, "error_help").contains("set 'Generic template' on the account"));
+    let notes = standin.chatter("res.partner", dave);
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "<p>Message WhatsApp au +33612345612 non envoyé : Hors de la fenêtre de 24 heures."
+        )),
+        "{notes:?}"
+    );
+    let notes = standin.chatter("res.partner", erin);
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "<p>WhatsApp message to +33612345613 not sent: Outside the 24-hour window."
+        )),
+        "{notes:?}"
+    );
     sandbox_stop.cancel();
 }
 

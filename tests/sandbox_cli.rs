@@ -88,6 +88,17 @@ async fn the_sandbox_command_listens_injects_and_stops() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("send one first"));
 
+    // A number that is not one: the reason, said once (it read "cannot inject: cannot inject:").
+    let bad_number = Command::new(BIN)
+        .args(["sandbox", "inject", "--from", "123", "--text", "hi"])
+        .args(["--sandbox-url", &url])
+        .output()
+        .unwrap();
+    assert!(!bad_number.status.success());
+    let stderr = String::from_utf8_lossy(&bad_number.stderr);
+    assert!(stderr.contains("\"123\" is not a phone number"), "{stderr}");
+    assert_eq!(stderr.matches("cannot inject").count(), 1, "{stderr}");
+
     // SIGTERM stops it cleanly.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

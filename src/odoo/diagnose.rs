@@ -250,24 +250,8 @@ pub async fn diagnose(cfg: &ClientConfig) -> Vec<CheckLine> {
     });
 
     // Rights.
-    let mut missing = Vec::new();
-    let mut errors = Vec::new();
-    for (model, accesses) in RIGHTS {
-        for access in *accesses {
-            match client.check_access_rights(model, *access).await {
-                Ok(true) => {}
-                Ok(false) => missing.push(format!("{} on {model}", access.as_str())),
-                Err(OdooError::UnknownModel { .. }) => {
-                    missing.push(format!("{model} (model missing: is the addon installed?)"));
-                    break;
-                }
-                Err(e) => {
-                    errors.push(e.to_string());
-                    break;
-                }
-            }
-        }
-    }
+    let (missing, errors) = missing_rights(&client).await;
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let models: Vec<&str> = RIGHTS.iter().map(|(m, _)| *m).collect();
     lines.push(if missing.is_empty() && errors.is_empty() {
         CheckLine::ok(RIGHTS_LINE, format!("read/write on {}", models.join(", ")))
@@ -284,6 +268,31 @@ pub async fn diagnose(cfg: &ClientConfig) -> Vec<CheckLine> {
         CheckLine::fail(RIGHTS_LINE, errors.join("; "))
     });
     lines
+}
+
+/// What the daemon's user may not do of what the daemon needs (`create on
+/// whatsapp.webhook.event`, ...), as `check_access_rights` answers, and the errors met asking.
+/// The group 'WhatsApp Sidecar (technical)' grants all of it.
+pub async fn missing_rights(client: &OdooClient) -> (Vec<String>, Vec<OdooError>) {
+    let mut missing = Vec::new();
+    let mut errors = Vec::new();
+    for (model, accesses) in RIGHTS {
+        for access in *accesses {
+            match client.check_access_rights(model, *access).await {
+                Ok(true) => {}
+                Ok(false) => missing.push(format!("{} on {model}", access.as_str())),
+                Err(OdooError::UnknownModel { .. }) => {
+                    missing.push(format!("{model} (model missing: is the addon installed?)"));
+                    break;
+                }
+                Err(e) => {
+                    errors.push(e);
+                    break;
+                }
+            }
+        }
+    }
+    (missing, errors)
 }
 
 fn skip(lines: &mut Vec<CheckLine>, names: &[&str], why: &str) {

@@ -6,13 +6,17 @@
 //!   template that does not fit fails here with plain words, never as a 132000 from Meta;
 //! - [`outbound`] builds the whole request (content, reply context, callback data) with the
 //!   client's payload builders, which check Meta's limits;
+//! - [`rendered_text`] is the text a template shows the customer with its parameters filled
+//!   in (header text and body), which the record keeps when an account template replaced what
+//!   was typed;
 //! - [`after_send_error`] turns a failed send into the message's [`Outcome`] and the
 //!   [`Effect`] on the account (slow down, hold a recipient, pause the account).
 
-use super::gate::{GateFailure, GateKind, MediaKind, TemplateParams};
+use super::gate::{GateFailure, GateKind, MediaKind, ParamValue, TemplateParams};
 use super::model::Template;
 use super::retry::{RetryDecision, RetryPolicy};
-use super::writeback::{callback_data, ErrorInfo, Outcome, Source};
+use super::writeback::{callback_data, About, ErrorInfo, Outcome};
+use crate::lang::Lang;
 use crate::whatsapp::payload::{self, Document, Image, Interactive, Parameter, Text, Video};
 use crate::whatsapp::templates::{ButtonKind, HeaderFormat, MessageTemplate, ParameterFormat};
 use crate::whatsapp::{check_params, Disposition, OutboundMessage, WhatsAppError};
@@ -50,27 +54,35 @@ pub enum Ready<'a> {
     },
 }
 
-fn params_failure(template: &Template, problem: impl std::fmt::Display) -> GateFailure {
+fn params_failure(template: &Template, problem: impl std::fmt::Display, lang: Lang) -> GateFailure {
     GateFailure::new(
         GateKind::TemplateParams,
-        format!(
+        tr!(
+            lang,
             "Template {} ({}) does not fit this message: {problem}. Check the template's \
              variables in WhatsApp > Templates (and 'Sync templates' on the account if the \
              template changed at Meta).",
-            template.name, template.language
+            "Le modèle {} ({}) ne convient pas à ce message : {problem}. Vérifiez les variables \
+             du modèle dans WhatsApp > Modèles (et « Synchroniser les modèles » sur le compte si \
+             le modèle a changé chez Meta).",
+            template.name,
+            template.language
         ),
     )
 }
 
 /// The template as the Cloud API client models it, from the synced record.
-pub fn meta_template(template: &Template) -> Result<MessageTemplate, GateFailure> {
+pub fn meta_template(template: &Template, lang: Lang) -> Result<MessageTemplate, GateFailure> {
     let components: Value = match template.components_json.as_deref().map(str::trim) {
         None | Some("") => json!([]),
         Some(text) => serde_json::from_str(text).map_err(|e| {
-            params_failure(
-                template,
-                format!("its components are not valid JSON ({e}); run 'Sync templates'"),
-            )
+            let problem = tr!(
+                lang,
+                "its components are not valid JSON ({e}); run 'Sync templates'",
+                "ses composants ne sont pas du JSON valide ({e}) ; lancez « Synchroniser les \
+                 modèles »"
+            );
+            params_failure(template, problem, lang)
         })?,
     };
     let entry = json!({
@@ -80,7 +92,61 @@ pub fn meta_template(template: &Template) -> Result<MessageTemplate, GateFailure
         "parameter_format": template.parameter_format.to_ascii_uppercase(),
         "components": components,
     });
-    MessageTemplate::from_json(&entry).map_err(|e| params_failure(template, e))
+    MessageTemplate::from_json(&entry).map_err(|e| params_failure(template, e, lang))
+}
+
+/// Fills the `{{…}}` variables of `text` with `values`: `{{1}}` takes the value named `1`
+/// (else the first), a named variable the value of that name. A variable without a value stays
+/// as it is.
+fn fill(text: &str, values: &[&ParamValue]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        let by_name = values.iter().find(|p| p.name.trim() == name);
+        let by_position = name
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .and_then(|n| values.get(n - 1));
+        match by_name.or(by_position) {
+            Some(p) => out.push_str(&p.value),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the customer reads of a template sent with `params`: its text header and its body with
+/// the parameters filled in, separated by a blank line. `None` when the template's components
+/// hold no text (not synced).
+pub fn rendered_text(template: &Template, params: &TemplateParams) -> Option<String> {
+    let meta = meta_template(template, Lang::En).ok()?;
+    let header = meta
+        .header
+        .as_ref()
+        .filter(|h| h.format == HeaderFormat::Text)
+        .and_then(|h| h.text.as_deref())
+        .map(|t| fill(t, &params.header.iter().collect::<Vec<_>>()));
+    let body = meta
+        .body
+        .as_ref()
+        .map(|b| fill(&b.text, &positional_order(params)));
+    let parts: Vec<String> = [header, body]
+        .into_iter()
+        .flatten()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 fn header_media_parameter(
@@ -115,8 +181,8 @@ fn header_media_parameter(
     })
 }
 
-fn positional_order(params: &TemplateParams) -> Vec<&super::gate::ParamValue> {
-    let mut body: Vec<&super::gate::ParamValue> = params.body.iter().collect();
+fn positional_order(params: &TemplateParams) -> Vec<&ParamValue> {
+    let mut body: Vec<&ParamValue> = params.body.iter().collect();
     // `{{1}}`, `{{2}}`...: by number when every name is one, else as given.
     if body.iter().all(|p| p.name.trim().parse::<u32>().is_ok()) {
         body.sort_by_key(|p| p.name.trim().parse::<u32>().unwrap_or(u32::MAX));
@@ -130,8 +196,9 @@ pub fn template_payload(
     params: &TemplateParams,
     header_media: Option<MediaRef>,
     filename: Option<&str>,
+    lang: Lang,
 ) -> Result<payload::Template, GateFailure> {
-    let meta = meta_template(template)?;
+    let meta = meta_template(template, lang)?;
     let named = meta.parameter_format == ParameterFormat::Named;
     let text_param = |name: &str, value: &str| {
         if named {
@@ -157,7 +224,13 @@ pub fn template_payload(
     }
     for b in &params.buttons {
         let index = u8::try_from(b.index).map_err(|_| {
-            params_failure(template, format!("button index {} is too large", b.index))
+            let problem = tr!(
+                lang,
+                "button index {} is too large",
+                "l'index de bouton {} est trop grand",
+                b.index
+            );
+            params_failure(template, problem, lang)
         })?;
         let kind = meta
             .buttons
@@ -168,40 +241,49 @@ pub fn template_payload(
             Some(ButtonKind::QuickReply) => out.with_quick_reply(index, &b.value),
             Some(ButtonKind::Url) => out.with_url_button(index, &b.value),
             Some(other) => {
-                return Err(params_failure(
-                    template,
-                    format!(
-                        "button {} is a {} button, which takes no value from the daemon",
-                        b.index,
-                        other.as_str()
-                    ),
-                ))
+                let problem = tr!(
+                    lang,
+                    "button {} is a {} button, which takes no value from the daemon",
+                    "le bouton {} est un bouton {}, qui ne prend pas de valeur du démon",
+                    b.index,
+                    other.as_str()
+                );
+                return Err(params_failure(template, problem, lang));
             }
             None => {
-                return Err(params_failure(
-                    template,
-                    format!("it has no button at position {}", b.index),
-                ))
+                let problem = tr!(
+                    lang,
+                    "it has no button at position {}",
+                    "il n'a pas de bouton à la position {}",
+                    b.index
+                );
+                return Err(params_failure(template, problem, lang));
             }
         };
     }
-    check_params(&meta, &out).map_err(|e| params_failure(template, e.problem))?;
+    check_params(&meta, &out).map_err(|e| params_failure(template, e.problem, lang))?;
     Ok(out)
 }
 
-fn content_failure(e: impl std::fmt::Display) -> GateFailure {
+fn content_failure(e: impl std::fmt::Display, lang: Lang) -> GateFailure {
     GateFailure::new(
         GateKind::BadContent,
-        format!("The message breaks a WhatsApp limit and was not sent: {e}. Change it and retry."),
+        tr!(
+            lang,
+            "The message breaks a WhatsApp limit and was not sent: {e}. Change it and retry.",
+            "Le message dépasse une limite de WhatsApp et n'a pas été envoyé : {e}. Modifiez-le \
+             et réessayez."
+        ),
     )
 }
 
-/// The whole request for one message.
+/// The whole request for one message (`lang`: the language of the failure texts).
 pub fn outbound(
     message_id: i64,
     to: &str,
     content: Ready<'_>,
     reply_to: Option<&str>,
+    lang: Lang,
 ) -> Result<OutboundMessage, GateFailure> {
     let content: payload::MessageContent = match content {
         Ready::Text { body, preview_url } => Text::new(body).with_preview(preview_url).into(),
@@ -242,9 +324,12 @@ pub fn outbound(
             .map_err(|e| {
                 GateFailure::new(
                     GateKind::BadContent,
-                    format!(
+                    tr!(
+                        lang,
                         "The interactive content is not Meta's interactive object ({e}): \
-                         re-create the message from the composer."
+                         re-create the message from the composer.",
+                        "Le contenu interactif n'est pas l'objet « interactive » de Meta ({e}) : \
+                         recréez le message depuis l'assistant d'envoi."
                     ),
                 )
             })?
@@ -254,15 +339,17 @@ pub fn outbound(
             params,
             header_media,
             filename,
-        } => template_payload(template, params, header_media, filename)?.into(),
+        } => template_payload(template, params, header_media, filename, lang)?.into(),
     };
-    let mut message = OutboundMessage::new(to, content).map_err(content_failure)?;
+    let mut message = OutboundMessage::new(to, content).map_err(|e| content_failure(e, lang))?;
     if let Some(wamid) = reply_to {
-        message = message.reply_to(wamid).map_err(content_failure)?;
+        message = message
+            .reply_to(wamid)
+            .map_err(|e| content_failure(e, lang))?;
     }
     message
         .callback_data(callback_data(message_id))
-        .map_err(content_failure)
+        .map_err(|e| content_failure(e, lang))
 }
 
 /// What a failed send does to the account.
@@ -279,8 +366,8 @@ pub enum Effect {
     },
 }
 
-/// The error fields stored for a Cloud API error.
-pub fn error_info(err: &WhatsAppError) -> ErrorInfo {
+/// The error fields stored for a Cloud API error, the help in `lang`.
+pub fn error_info(err: &WhatsAppError, lang: Lang) -> ErrorInfo {
     let (code, title) = match err {
         WhatsAppError::Meta { error, .. } => (error.code.to_string(), error.display_title()),
         WhatsAppError::Transport { .. } => ("network".into(), "Graph API unreachable".into()),
@@ -298,7 +385,7 @@ pub fn error_info(err: &WhatsAppError) -> ErrorInfo {
         code,
         title,
         details: meta.and_then(|m| m.details()).map(str::to_owned),
-        help: err.help(),
+        help: err.help_in(lang),
         raw: meta.map(|m| m.to_response_body().to_string()),
     }
 }
@@ -319,8 +406,8 @@ pub fn is_ambiguous(err: &WhatsAppError) -> bool {
 pub struct Attempt {
     pub id: i64,
     pub attempt_count: u32,
-    pub to: String,
-    pub source: Option<Source>,
+    /// Its recipient, source, language and links, as a failure records them.
+    pub about: About,
 }
 
 /// The outcome of a failed send and its effect on the account.
@@ -333,7 +420,8 @@ pub fn after_send_error(
     if is_ambiguous(err) {
         return (Outcome::Unknown { id: attempt.id }, Effect::None);
     }
-    let info = error_info(err);
+    let lang = attempt.about.lang;
+    let info = error_info(err, lang);
     let effect = match err.code() {
         Some(130429) => Effect::SlowDown,
         Some(131056) => Effect::HoldRecipient,
@@ -353,8 +441,7 @@ pub fn after_send_error(
             Outcome::Failed {
                 id: attempt.id,
                 error: info,
-                to: Some(attempt.to.clone()),
-                source: attempt.source.clone(),
+                about: attempt.about.clone(),
             },
             effect,
         ),
@@ -373,13 +460,12 @@ pub fn after_send_error(
                     effect,
                 ),
                 RetryDecision::GiveUp { attempt_count } => {
-                    let help = policy.give_up_help(attempt_count, &info.help);
+                    let help = policy.give_up_help(attempt_count, &info.help, lang);
                     (
                         Outcome::Failed {
                             id: attempt.id,
                             error: ErrorInfo { help, ..info },
-                            to: Some(attempt.to.clone()),
-                            source: attempt.source.clone(),
+                            about: attempt.about.clone(),
                         },
                         effect,
                     )

@@ -28,6 +28,7 @@
 //! rows and acts on the decisions.
 
 use super::model::{self, Account};
+use crate::lang::Lang;
 use crate::odoo::Domain;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
@@ -283,23 +284,38 @@ impl Ledger {
     }
 }
 
-/// The plain words stored in `error_help` of a held message.
-pub fn hold_help(limit: u32, account: &Account, until: DateTime<Utc>) -> String {
-    let business = match account.waba_id.as_deref().filter(|w| !w.trim().is_empty()) {
-        Some(waba) => format!(
-            "the business of the WhatsApp number {} (WhatsApp Business Account {waba})",
-            account.name
-        ),
-        None => format!("the business of the WhatsApp number {}", account.name),
+/// The plain words stored in `error_help` of a held message, in `lang`.
+pub fn hold_help(limit: u32, account: &Account, until: DateTime<Utc>, lang: Lang) -> String {
+    let name = &account.name;
+    let business = match (
+        account.waba_id.as_deref().filter(|w| !w.trim().is_empty()),
+        lang,
+    ) {
+        (Some(waba), Lang::En) => {
+            format!("the business of the WhatsApp number {name} (WhatsApp Business Account {waba})")
+        }
+        (None, Lang::En) => format!("the business of the WhatsApp number {name}"),
+        (Some(waba), Lang::Fr) => {
+            format!("l'entreprise du numéro WhatsApp {name} (compte WhatsApp Business {waba})")
+        }
+        (None, Lang::Fr) => format!("l'entreprise du numéro WhatsApp {name}"),
     };
-    format!(
+    let at = until.format("%Y-%m-%d %H:%M:%S");
+    tr!(
+        lang,
         "Meta's daily limit of {limit} unique customers reached outside a conversation window \
          (the last 24 hours) is reached for {business}. The message is not lost: it stays \
-         queued and goes out automatically after {} UTC. To raise the limit, verify the \
+         queued and goes out automatically after {at} UTC. To raise the limit, verify the \
          business in Meta Business Manager and keep the number's quality rating high (Meta \
          raises the limit to the next tier as the business uses it with good quality); \
          customers who wrote in the last 24 hours can be answered at any time.",
-        until.format("%Y-%m-%d %H:%M:%S")
+        "La limite quotidienne de Meta de {limit} clients uniques contactés hors d'une fenêtre \
+         de conversation (les dernières 24 heures) est atteinte pour {business}. Le message \
+         n'est pas perdu : il reste en file d'attente et part automatiquement après {at} UTC. \
+         Pour relever la limite, faites vérifier l'entreprise dans Meta Business Manager et \
+         gardez une bonne note de qualité au numéro (Meta passe au palier suivant à mesure que \
+         l'entreprise l'utilise avec une bonne qualité) ; les clients qui ont écrit dans les \
+         dernières 24 heures peuvent recevoir une réponse à tout moment."
     )
 }
 

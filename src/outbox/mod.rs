@@ -35,6 +35,17 @@
 //! twice only if Meta accepted it without answering and without any status webhook reaching the
 //! daemon within the reconcile delay.
 
+/// `format!` in one of the daemon's languages: `tr!(lang, "Sent to {to}.", "Envoyé au {to}.")`.
+/// Both texts take the same arguments (inline names, or a trailing list).
+macro_rules! tr {
+    ($lang:expr, $en:literal, $fr:literal $(, $($arg:tt)*)?) => {
+        match $lang {
+            $crate::lang::Lang::En => format!($en $(, $($arg)*)?),
+            $crate::lang::Lang::Fr => format!($fr $(, $($arg)*)?),
+        }
+    };
+}
+
 pub mod compose;
 pub mod gate;
 pub mod limit;

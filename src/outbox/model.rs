@@ -6,6 +6,7 @@
 //! `[id, "name"]` for a many2one and `"YYYY-MM-DD HH:MM:SS"` (UTC) for a datetime. A record
 //! missing its `id` is refused; any other odd value reads as empty.
 
+use crate::lang::Lang;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -97,6 +98,9 @@ pub struct Message {
     pub delivered_at: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
+    /// The Odoo user who queued it: the notes and help texts written about it are in their
+    /// language.
+    pub create_uid: Option<i64>,
 }
 
 impl Message {
@@ -134,6 +138,7 @@ impl Message {
         "delivered_at",
         "read_at",
         "failed_at",
+        "create_uid",
     ];
 
     pub fn from_record(value: &Value) -> Result<Message, ModelError> {
@@ -175,6 +180,7 @@ impl Message {
             delivered_at: datetime(r, "delivered_at"),
             read_at: datetime(r, "read_at"),
             failed_at: datetime(r, "failed_at"),
+            create_uid: many2one(r, "create_uid"),
         })
     }
 
@@ -298,6 +304,9 @@ pub struct Account {
     pub template_residual_change_id: Option<i64>,
     pub template_unpaid_invoice_id: Option<i64>,
     pub template_generic_id: Option<i64>,
+    /// "Template for documents": a template whose header is a document, used outside the
+    /// 24-hour window to send a PDF or another file (the file goes in its header).
+    pub template_document_id: Option<i64>,
     pub default_media_url: Option<String>,
     /// The WhatsApp Business Account id: accounts sharing it share Meta's daily messaging limit.
     pub waba_id: Option<String>,
@@ -340,6 +349,7 @@ impl Account {
         "template_residual_change_id",
         "template_unpaid_invoice_id",
         "template_generic_id",
+        "template_document_id",
         "default_media_url",
         "waba_id",
         "messaging_limit",
@@ -369,38 +379,74 @@ impl Account {
             template_residual_change_id: many2one(r, "template_residual_change_id"),
             template_unpaid_invoice_id: many2one(r, "template_unpaid_invoice_id"),
             template_generic_id: many2one(r, "template_generic_id"),
+            template_document_id: many2one(r, "template_document_id"),
             default_media_url: text(r, "default_media_url"),
             waba_id: text(r, "waba_id"),
             messaging_limit: text(r, "messaging_limit"),
         })
     }
 
-    /// The template this account uses outside the 24-hour window for a message queued by
-    /// `trigger`, and the label of the account field that sets it.
-    pub fn window_template(&self, trigger: &str) -> (Option<i64>, &'static str) {
-        let specific = match trigger {
-            "order_creation" => Some((self.template_order_creation_id, "Template for new orders")),
-            "invoice_posted" => Some((
-                self.template_invoice_posted_id,
-                "Template for posted invoices",
-            )),
-            "residual_change" => Some((
-                self.template_residual_change_id,
-                "Template for residual changes",
-            )),
-            "unpaid_reminder" => Some((
-                self.template_unpaid_invoice_id,
-                "Template for unpaid reminders",
-            )),
+    /// The account's own template for messages queued by `trigger` (set or not) and its
+    /// field, when the trigger has one (the automations' triggers).
+    pub fn trigger_template(&self, trigger: &str) -> Option<(Option<i64>, Setting)> {
+        match trigger {
+            "order_creation" => Some((self.template_order_creation_id, ORDER_TEMPLATE)),
+            "invoice_posted" => Some((self.template_invoice_posted_id, INVOICE_TEMPLATE)),
+            "residual_change" => Some((self.template_residual_change_id, RESIDUAL_TEMPLATE)),
+            "unpaid_reminder" => Some((self.template_unpaid_invoice_id, UNPAID_TEMPLATE)),
             _ => None,
-        };
-        match specific {
-            Some((Some(id), label)) => (Some(id), label),
-            Some((None, label)) => (self.template_generic_id, label),
-            None => (self.template_generic_id, "Generic template"),
+        }
+    }
+
+    /// The template this account uses outside the 24-hour window for a message queued by
+    /// `trigger`, and the account field that sets it.
+    pub fn window_template(&self, trigger: &str) -> (Option<i64>, Setting) {
+        match self.trigger_template(trigger) {
+            Some((Some(id), setting)) => (Some(id), setting),
+            Some((None, setting)) => (self.template_generic_id, setting),
+            None => (self.template_generic_id, GENERIC_TEMPLATE),
         }
     }
 }
+
+/// An account field that picks a template, with its label as people see it in Odoo (the
+/// addon's field string and its French translation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub en: &'static str,
+    pub fr: &'static str,
+}
+
+impl Setting {
+    pub fn label(self, lang: Lang) -> &'static str {
+        lang.pick(self.en, self.fr)
+    }
+}
+
+pub const ORDER_TEMPLATE: Setting = Setting {
+    en: "Template for new orders",
+    fr: "Modèle pour les nouvelles commandes",
+};
+pub const INVOICE_TEMPLATE: Setting = Setting {
+    en: "Template for posted invoices",
+    fr: "Modèle pour les factures comptabilisées",
+};
+pub const RESIDUAL_TEMPLATE: Setting = Setting {
+    en: "Template for residual changes",
+    fr: "Modèle pour les variations du reste dû",
+};
+pub const UNPAID_TEMPLATE: Setting = Setting {
+    en: "Template for unpaid reminders",
+    fr: "Modèle pour les relances d'impayés",
+};
+pub const GENERIC_TEMPLATE: Setting = Setting {
+    en: "Generic template",
+    fr: "Modèle générique",
+};
+pub const DOCUMENT_TEMPLATE: Setting = Setting {
+    en: "Template for documents",
+    fr: "Modèle pour les documents",
+};
 
 /// A `whatsapp.template` with its variable lines.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -554,6 +600,9 @@ pub struct Company {
     pub name: String,
     /// ISO code of the company's country (`country_code`, related to `country_id.code`).
     pub country_code: Option<String>,
+    /// The language of the company's contact (`partner_id.lang`): notes and help texts about a
+    /// message whose author has no language are in it.
+    pub lang: Option<String>,
 }
 
 impl Company {
@@ -566,6 +615,7 @@ impl Company {
             id: id(r)?,
             name: text(r, "name").unwrap_or_default(),
             country_code: text(r, "country_code"),
+            lang: None,
         })
     }
 }
@@ -667,9 +717,10 @@ mod tests {
         assert_eq!(a.window_template("invoice_posted").0, Some(5));
         assert_eq!(
             a.window_template("order_creation"),
-            (Some(6), "Template for new orders")
+            (Some(6), ORDER_TEMPLATE)
         );
-        assert_eq!(a.window_template("manual"), (Some(6), "Generic template"));
+        assert_eq!(a.window_template("manual"), (Some(6), GENERIC_TEMPLATE));
+        assert_eq!(GENERIC_TEMPLATE.label(Lang::Fr), "Modèle générique");
         assert!(!format!("{a:?}").contains("EAAG-secret-value"));
     }
 

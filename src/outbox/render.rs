@@ -12,6 +12,7 @@
 
 use super::gate::{ButtonParam, GateFailure, GateKind, ParamValue, TemplateParams};
 use super::model::Template;
+use crate::lang::Lang;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -248,24 +249,31 @@ pub fn requests(template: &Template, record: Option<&(String, i64)>) -> Vec<Requ
 }
 
 /// The parameters of `template` for `record`, from the walked values, or the failure that
-/// names the variable without a value.
+/// names the variable without a value (in `lang`). A button variable with a field path and a
+/// fixed text gives `<fixed text>:<value>` (`invoice_pay:42`), as the addon's `_value_for`.
 pub fn params_from_variables(
     template: &Template,
     record: Option<&(String, i64)>,
     walk: &Walk,
+    lang: Lang,
 ) -> Result<TemplateParams, GateFailure> {
     let mut params = TemplateParams::default();
+    let (tname, tlang) = (&template.name, &template.language);
     for variable in &template.variables {
+        let vname = &variable.name;
         let found = match (record, &variable.field_path) {
             (Some((model, id)), Some(path)) => {
                 if let Some(error) = walk.error(model, *id, path) {
                     return Err(GateFailure::new(
                         GateKind::TemplateParams,
-                        format!(
-                            "Template {} ({}): variable {{{{{}}}}} could not be read from {model} \
-                             {id}: {error}. Correct the field path of the variable in WhatsApp > \
-                             Templates.",
-                            template.name, template.language, variable.name
+                        tr!(
+                            lang,
+                            "Template {tname} ({tlang}): variable {{{{{vname}}}}} could not be \
+                             read from {model} {id}: {error}. Correct the field path of the \
+                             variable in WhatsApp > Templates.",
+                            "Modèle {tname} ({tlang}) : la variable {{{{{vname}}}}} n'a pas pu \
+                             être lue sur {model} {id} : {error}. Corrigez le chemin de champ de \
+                             la variable dans WhatsApp > Modèles."
                         ),
                     ));
                 }
@@ -273,27 +281,50 @@ pub fn params_from_variables(
             }
             _ => None,
         };
-        let value = found
-            .or_else(|| variable.fixed_value.clone())
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default();
+        let fixed = variable
+            .fixed_value
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty());
+        let value = match (found.map(|v| v.trim().to_owned()), fixed) {
+            (Some(v), Some(fixed)) if !v.is_empty() && variable.component == "button" => {
+                format!("{fixed}:{v}")
+            }
+            (Some(v), _) if !v.is_empty() => v,
+            (_, fixed) => fixed.unwrap_or_default().to_owned(),
+        };
         if value.is_empty() {
-            let source = match (&variable.field_path, record) {
-                (Some(path), Some((model, id))) => {
+            let source = match (&variable.field_path, record, lang) {
+                (Some(path), Some((model, id)), Lang::En) => {
                     format!("the field {path} is empty on {model} {id} and there is no fixed text")
                 }
-                (Some(path), None) => format!(
+                (Some(path), Some((model, id)), Lang::Fr) => {
+                    format!(
+                        "le champ {path} est vide sur {model} {id} et il n'y a pas de texte fixe"
+                    )
+                }
+                (Some(path), None, Lang::En) => format!(
                     "the message is about no record to read {path} from, and there is no fixed \
                      text"
                 ),
-                (None, _) => "it has neither a field path nor a fixed text".to_owned(),
+                (Some(path), None, Lang::Fr) => format!(
+                    "le message ne porte sur aucun enregistrement où lire {path}, et il n'y a \
+                     pas de texte fixe"
+                ),
+                (None, _, Lang::En) => "it has neither a field path nor a fixed text".to_owned(),
+                (None, _, Lang::Fr) => "elle n'a ni chemin de champ ni texte fixe".to_owned(),
             };
+            let component = &variable.component;
             return Err(GateFailure::new(
                 GateKind::TemplateParams,
-                format!(
-                    "Template {} ({}): variable {{{{{}}}}} ({}) has no value: {source}. Fill in \
-                     the record, or give the variable a fixed text in WhatsApp > Templates.",
-                    template.name, template.language, variable.name, variable.component
+                tr!(
+                    lang,
+                    "Template {tname} ({tlang}): variable {{{{{vname}}}}} ({component}) has no \
+                     value: {source}. Fill in the record, or give the variable a fixed text in \
+                     WhatsApp > Templates.",
+                    "Modèle {tname} ({tlang}) : la variable {{{{{vname}}}}} ({component}) n'a pas \
+                     de valeur : {source}. Complétez l'enregistrement, ou donnez à la variable un \
+                     texte fixe dans WhatsApp > Modèles."
                 ),
             ));
         }
@@ -517,6 +548,7 @@ mod tests {
                 var(2, "body", "1", Some("partner_id.name"), Some("customer")),
                 var(3, "body", "2", Some("amount_total"), None),
                 var(4, "button", "1", None, Some("pay")),
+                var(5, "button", "2", Some("id"), Some("invoice_pay")),
             ],
             ..Template::default()
         }
@@ -534,12 +566,14 @@ mod tests {
             ),
             relation,
         );
-        let params = params_from_variables(&t, Some(&record), &walk).unwrap();
+        let params = params_from_variables(&t, Some(&record), &walk, Lang::En).unwrap();
         assert_eq!(params.header[0].value, "INV/42");
         assert_eq!(params.body[0].value, "customer", "empty path → fixed text");
         assert_eq!(params.body[1].value, "10");
         assert_eq!(params.buttons[0].index, 1);
         assert_eq!(params.buttons[0].value, "pay");
+        // A button with a field path and a fixed text: both, as the addon's `_value_for`.
+        assert_eq!(params.buttons[1].value, "invoice_pay:42");
     }
 
     #[test]
@@ -556,7 +590,7 @@ mod tests {
             ),
             relation,
         );
-        let f = params_from_variables(&t, Some(&record), &walk).unwrap_err();
+        let f = params_from_variables(&t, Some(&record), &walk, Lang::En).unwrap_err();
         assert_eq!(f.kind, GateKind::TemplateParams);
         assert!(
             f.help.contains("variable {{2}} (body) has no value: the field amount_total is empty on account.move 42"),
@@ -564,7 +598,13 @@ mod tests {
             f.help
         );
         // No record at all.
-        let f = params_from_variables(&t, None, &Walk::default()).unwrap_err();
+        let f = params_from_variables(&t, None, &Walk::default(), Lang::En).unwrap_err();
         assert!(f.help.contains("about no record"), "{}", f.help);
+        let f = params_from_variables(&t, Some(&record), &walk, Lang::Fr).unwrap_err();
+        assert!(
+            f.help.contains("la variable {{2}} (body) n'a pas de valeur : le champ amount_total est vide sur account.move 42"),
+            "{}",
+            f.help
+        );
     }
 }

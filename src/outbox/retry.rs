@@ -6,6 +6,7 @@
 //! burst spread out). After `max_attempts` attempts the message fails for good, with the last
 //! error's help.
 
+use crate::lang::Lang;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
@@ -83,12 +84,16 @@ impl RetryPolicy {
         }
     }
 
-    /// The help written when the attempts are exhausted.
-    pub fn give_up_help(&self, attempts: u32, last_help: &str) -> String {
-        format!(
+    /// The help written when the attempts are exhausted, in `lang`.
+    pub fn give_up_help(&self, attempts: u32, last_help: &str, lang: Lang) -> String {
+        tr!(
+            lang,
             "WhatsApp refused this message {attempts} times for a passing reason, so the daemon \
              stopped trying. The last answer was: {last_help} Click 'Retry' on the message once \
-             the cause is gone."
+             the cause is gone.",
+            "WhatsApp a refusé ce message {attempts} fois pour une raison passagère, le démon a \
+             donc cessé d'essayer. La dernière réponse était : {last_help} Cliquez sur \
+             « Réessayer » sur le message une fois la cause disparue."
         )
     }
 }
@@ -167,7 +172,12 @@ mod tests {
             p.decide(2, None, now),
             RetryDecision::GiveUp { attempt_count: 3 }
         );
-        let help = p.give_up_help(3, "Meta had an internal error.");
+        let help = p.give_up_help(3, "Meta had an internal error.", Lang::En);
         assert!(help.contains("3 times") && help.contains("Meta had an internal error."));
+        let aide = p.give_up_help(3, "Meta a eu une erreur interne.", Lang::Fr);
+        assert!(
+            aide.contains("3 fois") && aide.contains("« Réessayer »"),
+            "{aide}"
+        );
     }
 }

@@ -34,8 +34,9 @@ use super::model::{Account, Company, Conversation, Message, Partner, Template, T
 use super::pacing::Pacer;
 use super::reconcile::{reconcile, InFlight};
 use super::render::{self, Walk};
-use super::writeback::{self, ErrorInfo, Outcome, Source};
+use super::writeback::{self, About, ErrorInfo, Outcome, ReportFile, Rewrite, SentMedia, Source};
 use super::OutboxSettings;
+use crate::lang::Lang;
 use crate::odoo::{format_datetime, Domain, OdooClient, OdooError, SearchOptions};
 use crate::whatsapp::{
     AccountHandle, CloudClient, MediaCache, MediaKind as WaMediaKind, MediaUpload,
@@ -167,6 +168,10 @@ struct Caches {
     companies: HashMap<i64, (Company, Instant)>,
     templates: HashMap<i64, (Template, Instant)>,
     relations: HashMap<(String, String), Option<String>>,
+    /// `res.users.lang` by user id (`None`: none set, or the user cannot be read).
+    user_langs: HashMap<i64, (Option<String>, Instant)>,
+    /// The users' languages could not be read, and the log said so.
+    user_langs_refused: bool,
 }
 
 struct Shared {
@@ -459,7 +464,9 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         }
     };
 
+    let mut snapshot = snapshot;
     let mut planned: Vec<(Message, SendPlan)> = Vec::new();
+    let mut refused: Vec<(Message, GateFailure)> = Vec::new();
     for m in messages {
         if let Some(state) = gate::already_sent_state(&m) {
             shared.emit(Outcome::AlreadySent { id: m.id, state });
@@ -467,8 +474,34 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
         }
         match gate(&snapshot, &m, now) {
             Ok(plan) => planned.push((m, plan)),
-            Err(failure) => shared.emit(gate_outcome(shared, &snapshot, &m, failure, now)),
+            Err(failure) => refused.push((m, failure)),
         }
+    }
+    // A failure that asks for a setting may come from accounts read before someone filled it
+    // (set "Template for documents", then "Retry" at once): read them again and check those
+    // messages once more before failing them.
+    if refused.iter().any(|(_, f)| f.kind.names_a_setting())
+        && settings_older_than(shared, SETTINGS_RECHECK)
+    {
+        let again: Vec<Message> = refused.iter().map(|(m, _)| m.clone()).collect();
+        match reread_settings(shared, &again).await {
+            Ok(fresh) => {
+                snapshot.merge(fresh);
+                for (m, failure) in std::mem::take(&mut refused) {
+                    match gate(&snapshot, &m, now) {
+                        Ok(plan) => planned.push((m, plan)),
+                        Err(_) if !failure.kind.names_a_setting() => refused.push((m, failure)),
+                        Err(again) => refused.push((m, again)),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the accounts again; the gate failures stand")
+            }
+        }
+    }
+    for (m, failure) in refused {
+        shared.emit(gate_outcome(shared, &snapshot, &m, failure, now));
     }
 
     // Meta's daily messaging limit: the customers reached in the last 24 hours, read again when
@@ -538,6 +571,14 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
                 }
             },
         };
+        let about = about_of(
+            shared,
+            &message,
+            Some(plan.to.as_str().to_owned()),
+            Some(plan.account_id),
+            plan.conversation_id,
+            plan.lang,
+        );
         let job = Job {
             message,
             plan,
@@ -545,6 +586,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
             template,
             params,
             reserved,
+            about,
         };
         tasks.spawn(send_task(shared.clone(), job, permit, shutdown.clone()));
     }
@@ -565,6 +607,26 @@ fn source_of(shared: &Shared, m: &Message) -> Option<Source> {
     })
 }
 
+/// What the result of `m` records besides the result: its recipient, source document,
+/// language, and the account and conversation it went through when it named none.
+fn about_of(
+    shared: &Shared,
+    m: &Message,
+    to: Option<String>,
+    account_id: Option<i64>,
+    conversation_id: Option<i64>,
+    lang: Lang,
+) -> About {
+    About {
+        to,
+        source: source_of(shared, m),
+        lang,
+        account_id,
+        write_account: m.account_id.is_none() && account_id.is_some(),
+        conversation_id: conversation_id.filter(|_| m.conversation_id.is_none()),
+    }
+}
+
 fn gate_outcome(
     shared: &Shared,
     snapshot: &Snapshot,
@@ -578,22 +640,26 @@ fn gate_outcome(
             next_attempt_at: Some(now + chrono_delta(shared.settings().paused_recheck)),
         };
     }
-    let to = pick_account(snapshot, m)
-        .ok()
-        .and_then(|a| recipient(snapshot, m, a).ok())
+    let lang = snapshot.lang_of(m);
+    let account = pick_account(snapshot, m).ok();
+    let number = account.and_then(|a| recipient(snapshot, m, a).ok());
+    let conversation = match (account, &number) {
+        (Some(a), Some(to)) => snapshot.conversation_for(m, a.id, to).map(|c| c.id),
+        _ => None,
+    };
+    let to = number
         .map(|e| e.into_string())
         .or_else(|| m.to_number.clone());
     Outcome::Failed {
         id: m.id,
         error: ErrorInfo {
             code: failure.kind.code().to_owned(),
-            title: failure.kind.title().to_owned(),
+            title: failure.kind.title(lang).to_owned(),
             details: None,
             help: failure.help,
             raw: None,
         },
-        to,
-        source: source_of(shared, m),
+        about: about_of(shared, m, to, account.map(|a| a.id), conversation, lang),
     }
 }
 
@@ -687,9 +753,15 @@ fn check_limit(
                 next_attempt_at: until,
                 error: ErrorInfo {
                     code: "messaging_limit".to_owned(),
-                    title: "Daily messaging limit reached".to_owned(),
+                    title: plan
+                        .lang
+                        .pick(
+                            "Daily messaging limit reached",
+                            "Limite quotidienne de messagerie atteinte",
+                        )
+                        .to_owned(),
                     details: None,
-                    help: limit::hold_help(limit, account, until),
+                    help: limit::hold_help(limit, account, until, plan.lang),
                     raw: None,
                 },
             }))
@@ -704,6 +776,27 @@ fn release_limit(shared: &Shared, account: &Account, reserved: Option<&(String, 
 }
 
 // ----- reading what the gates need -------------------------------------------------------
+
+/// Gate failures that name a setting are checked again with accounts and templates read afresh
+/// when those are older than this.
+const SETTINGS_RECHECK: Duration = Duration::from_secs(2);
+
+fn settings_older_than(shared: &Shared, age: Duration) -> bool {
+    lock(&shared.caches)
+        .accounts_at
+        .is_none_or(|at| at.elapsed() >= age)
+}
+
+/// Reads the accounts and templates again (whatever their age) and what `messages` need.
+async fn reread_settings(shared: &Shared, messages: &[Message]) -> Result<Snapshot, OdooError> {
+    {
+        let mut caches = lock(&shared.caches);
+        caches.accounts_at = None;
+        caches.templates.clear();
+    }
+    refresh_accounts(shared).await?;
+    load_snapshot(shared, messages).await
+}
 
 async fn refresh_accounts(shared: &Shared) -> Result<(), OdooError> {
     let ttl = shared.settings().cache_ttl;
@@ -795,6 +888,7 @@ async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot
                 a.template_residual_change_id,
                 a.template_unpaid_invoice_id,
                 a.template_generic_id,
+                a.template_document_id,
             ]
             .into_iter()
             .flatten(),
@@ -854,24 +948,16 @@ async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot
             .collect();
     }
 
-    // Conversations, only for the messages whose gates depend on the window.
+    // The languages of the users who queued the messages (cached like the templates).
+    snapshot.user_langs = user_langs(shared, messages).await?;
+
+    // Conversations: the window decides free-form content, tells a reply from a
+    // business-initiated message, and the result write links a message to the customer's
+    // conversation when it has none yet. One search for the whole batch.
     let mut conversation_ids = BTreeSet::new();
     let mut wa_ids = BTreeSet::new();
     let mut account_ids = BTreeSet::new();
     for m in messages {
-        let opted_in = m
-            .partner_id
-            .and_then(|p| snapshot.partners.get(&p))
-            .is_some_and(|p| p.opt_in);
-        // A template to an opted-in contact passes without the window, unless its account has
-        // a messaging limit: then the window tells a reply from a business-initiated message.
-        let limited = pick_account(&snapshot, m)
-            .ok()
-            .and_then(limit::account_limit)
-            .is_some();
-        if m.message_type == "template" && opted_in && !limited {
-            continue;
-        }
         if let Some(c) = m.conversation_id {
             conversation_ids.insert(c);
         }
@@ -908,10 +994,95 @@ async fn load_snapshot(shared: &Shared, messages: &[Message]) -> Result<Snapshot
     Ok(snapshot)
 }
 
+/// `res.users.lang` of the messages' authors: from the cache when read less than `cache_ttl`
+/// ago, else in one `read` for the batch. A user that cannot be read (a right missing) counts
+/// as having no language, and the log says so once.
+async fn user_langs(
+    shared: &Shared,
+    messages: &[Message],
+) -> Result<HashMap<i64, String>, OdooError> {
+    let ttl = shared.settings().cache_ttl;
+    let uids: BTreeSet<i64> = messages.iter().filter_map(|m| m.create_uid).collect();
+    let stale: Vec<i64> = {
+        let caches = lock(&shared.caches);
+        uids.iter()
+            .copied()
+            .filter(|uid| {
+                caches
+                    .user_langs
+                    .get(uid)
+                    .is_none_or(|(_, at)| at.elapsed() >= ttl)
+            })
+            .collect()
+    };
+    if !stale.is_empty() {
+        let read: HashMap<i64, Option<String>> = match shared
+            .ctx
+            .odoo
+            .read::<Map<String, Value>>("res.users", &stale, &["lang"])
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        super::model::integer(r, "id")?,
+                        super::model::text(r, "lang"),
+                    ))
+                })
+                .collect(),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                let mut caches = lock(&shared.caches);
+                if !caches.user_langs_refused {
+                    caches.user_langs_refused = true;
+                    tracing::warn!(error = %e, "cannot read the language of the users who queue messages: notes and help texts are written in the company's language (else English); give the daemon's user read access to res.users");
+                }
+                HashMap::new()
+            }
+        };
+        let mut caches = lock(&shared.caches);
+        for uid in &stale {
+            let lang = read.get(uid).cloned().flatten();
+            caches.user_langs.insert(*uid, (lang, Instant::now()));
+        }
+    }
+    let caches = lock(&shared.caches);
+    Ok(uids
+        .iter()
+        .filter_map(|uid| {
+            let (lang, _) = caches.user_langs.get(uid)?;
+            Some((*uid, lang.clone()?))
+        })
+        .collect())
+}
+
 async fn read_companies(odoo: &OdooClient, ids: &[i64]) -> Result<Vec<Company>, OdooError> {
     let rows: Vec<Map<String, Value>> = odoo
-        .read("res.company", ids, &["name", "country_id"])
+        .read("res.company", ids, &["name", "country_id", "partner_id"])
         .await?;
+    // The company's contact's language: the texts about a message whose author has none.
+    let partner_ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| super::model::many2one(r, "partner_id"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let langs: HashMap<i64, String> = if partner_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let partners: Vec<Map<String, Value>> =
+            odoo.read("res.partner", &partner_ids, &["lang"]).await?;
+        partners
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    super::model::integer(p, "id")?,
+                    super::model::text(p, "lang")?,
+                ))
+            })
+            .collect()
+    };
     let country_ids: Vec<i64> = rows
         .iter()
         .filter_map(|r| super::model::many2one(r, "country_id"))
@@ -942,6 +1113,7 @@ async fn read_companies(odoo: &OdooClient, ids: &[i64]) -> Result<Vec<Company>, 
                 name: super::model::text(r, "name").unwrap_or_default(),
                 country_code: super::model::many2one(r, "country_id")
                     .and_then(|c| codes.get(&c).cloned()),
+                lang: super::model::many2one(r, "partner_id").and_then(|p| langs.get(&p).cloned()),
             })
         })
         .collect())
@@ -1073,7 +1245,8 @@ async fn render_params(
                 match params {
                     ParamSource::Given(p) => Ok(Some(p.clone())),
                     ParamSource::Variables { record } => {
-                        render::params_from_variables(t, record.as_ref(), &walk).map(Some)
+                        render::params_from_variables(t, record.as_ref(), &walk, plan.lang)
+                            .map(Some)
                     }
                 }
             }
@@ -1092,6 +1265,8 @@ struct Job {
     params: Option<TemplateParams>,
     /// The messaging-limit place taken for a new customer (recipient key, when).
     reserved: Option<(String, DateTime<Utc>)>,
+    /// What its result records besides the result.
+    about: About,
 }
 
 async fn send_task(
@@ -1123,24 +1298,22 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
     }
     let handle = job.account.handle();
     let to = plan.to.as_str().to_owned();
-    let source = source_of(shared, message);
+    let lang = plan.lang;
     let attempt = Attempt {
         id: message.id,
         attempt_count: message.attempt_count,
-        to: to.clone(),
-        source: source.clone(),
+        about: job.about.clone(),
     };
     let fail = |f: GateFailure| Outcome::Failed {
         id: message.id,
         error: ErrorInfo {
             code: f.kind.code().to_owned(),
-            title: f.kind.title().to_owned(),
+            title: f.kind.title(lang).to_owned(),
             details: None,
             help: f.help,
             raw: None,
         },
-        to: Some(to.clone()),
-        source: source.clone(),
+        about: job.about.clone(),
     };
 
     // The account's own settings (number id, token, Graph API version): a bad one pauses the
@@ -1182,37 +1355,40 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
         }
         _ => None,
     };
-    let media_ref = match media {
-        None => None,
-        Some((kind, src, filename)) => match resolve_media(shared, &handle, kind, src, filename)
-            .await
-        {
-            Ok(r) => Some(r),
-            Err(MediaFailure::Retry(e)) => {
-                let policy = settings.retry_policy();
-                return match policy.decide(message.attempt_count, None, Utc::now()) {
-                    super::retry::RetryDecision::Retry {
-                        attempt_count,
-                        next_attempt_at,
-                    } => Outcome::Retry {
-                        id: message.id,
-                        attempt_count,
-                        next_attempt_at,
-                        error: ErrorInfo {
-                            code: "media".into(),
-                            title: GateKind::Media.title().into(),
-                            details: None,
-                            help: e.clone(),
-                            raw: None,
+    let (media_ref, sent_media) = match media {
+        None => (None, None),
+        Some((kind, src, filename)) => {
+            match resolve_media(shared, &handle, kind, src, filename, lang).await {
+                Ok((r, sent)) => (Some(r), Some(sent)),
+                Err(MediaFailure::Retry(e)) => {
+                    let policy = settings.retry_policy();
+                    return match policy.decide(message.attempt_count, None, Utc::now()) {
+                        super::retry::RetryDecision::Retry {
+                            attempt_count,
+                            next_attempt_at,
+                        } => Outcome::Retry {
+                            id: message.id,
+                            attempt_count,
+                            next_attempt_at,
+                            error: ErrorInfo {
+                                code: "media".into(),
+                                title: GateKind::Media.title(lang).into(),
+                                details: None,
+                                help: e.clone(),
+                                raw: None,
+                            },
                         },
-                    },
-                    super::retry::RetryDecision::GiveUp { attempt_count } => fail(
-                        GateFailure::new(GateKind::Media, policy.give_up_help(attempt_count, &e)),
-                    ),
-                };
+                        super::retry::RetryDecision::GiveUp { attempt_count } => {
+                            fail(GateFailure::new(
+                                GateKind::Media,
+                                policy.give_up_help(attempt_count, &e, lang),
+                            ))
+                        }
+                    };
+                }
+                Err(MediaFailure::Final(f)) => return fail(f),
             }
-            Err(MediaFailure::Final(f)) => return fail(f),
-        },
+        }
     };
 
     let ready = match (&plan.content, media_ref) {
@@ -1240,8 +1416,12 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
             else {
                 return fail(GateFailure::new(
                     GateKind::TemplateUnavailable,
-                    "The template of this message could not be read from Odoo: check that it \
-                     exists and is active, then retry.",
+                    lang.pick(
+                        "The template of this message could not be read from Odoo: check that \
+                         it exists and is active, then retry.",
+                        "Le modèle de ce message n'a pas pu être lu dans Odoo : vérifiez qu'il \
+                         existe et qu'il est actif, puis réessayez.",
+                    ),
                 ));
             };
             Ready::Template {
@@ -1254,11 +1434,11 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
         (Content::Media { .. }, None) => {
             return fail(GateFailure::new(
                 GateKind::NoMedia,
-                "The message has no file.",
+                lang.pick("The message has no file.", "Le message n'a pas de fichier."),
             ))
         }
     };
-    let request = match compose::outbound(message.id, &to, ready, plan.reply_to.as_deref()) {
+    let request = match compose::outbound(message.id, &to, ready, plan.reply_to.as_deref(), lang) {
         Ok(r) => r,
         Err(f) => return fail(f),
     };
@@ -1287,17 +1467,12 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
             sent_at: Utc::now(),
             wa_id: resp.wa_id().map(str::to_owned),
             to_e164: plan.write_e164.then(|| to.clone()),
-            template_id: if plan.window_template {
-                match &plan.content {
-                    Content::Template { template_id, .. } => Some(*template_id),
-                    _ => None,
-                }
-            } else {
-                None
-            },
-            clear_error: message.error_code.is_some() || message.attempt_count > 0,
-            to,
-            source,
+            rewrite: rewrite_of(job).map(Box::new),
+            media: sent_media.map(Box::new),
+            clear_error: message.error_code.is_some()
+                || message.attempt_count > 0
+                || message.failed_at.is_some(),
+            about: job.about.clone(),
         },
         Err(err) => {
             let (outcome, effect) =
@@ -1322,52 +1497,120 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
     }
 }
 
+/// What the record says instead of the typed content when an account template replaced it
+/// outside the window: the template, its filled-in text, the original wording and type.
+fn rewrite_of(job: &Job) -> Option<Rewrite> {
+    if !job.plan.window_template {
+        return None;
+    }
+    let template = job.template.as_ref()?;
+    let message = &job.message;
+    let label = format!("{} ({})", template.name, template.language);
+    let body = job
+        .params
+        .as_ref()
+        .and_then(|p| compose::rendered_text(template, p))
+        .unwrap_or_else(|| label.clone());
+    // The typed text, or the caption; an interactive message's text is in its JSON.
+    let original_body = message
+        .body
+        .clone()
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| {
+            let json: Value = serde_json::from_str(message.interactive_json.as_deref()?).ok()?;
+            json["body"]["text"].as_str().map(str::to_owned)
+        });
+    Some(Rewrite {
+        template_id: template.id,
+        template_label: label,
+        body,
+        original_body,
+        original_type: message.message_type.clone(),
+    })
+}
+
 enum MediaFailure {
     Retry(String),
     Final(GateFailure),
 }
 
+/// The file of a message as the request names it, and what the record keeps of it (Meta's
+/// media id, MIME type, file name; a rendered report's PDF, to attach to its document).
 async fn resolve_media(
     shared: &Shared,
     handle: &AccountHandle,
     kind: WaMediaKind,
     source: &MediaSource,
     filename: Option<&str>,
-) -> Result<MediaRef, MediaFailure> {
+    lang: Lang,
+) -> Result<(MediaRef, SentMedia), MediaFailure> {
     let odoo = &shared.ctx.odoo;
     let odoo_failure = |what: String, e: OdooError| {
         if e.is_retryable() {
-            MediaFailure::Retry(format!(
-                "{what} could not be read from Odoo ({e}); retried shortly."
+            MediaFailure::Retry(tr!(
+                lang,
+                "{what} could not be read from Odoo ({e}); retried shortly.",
+                "{what} n'a pas pu être lu dans Odoo ({e}) ; nouvel essai sous peu."
             ))
         } else {
             MediaFailure::Final(GateFailure::new(
                 GateKind::Media,
-                format!("{what} could not be read from Odoo: {e}"),
+                tr!(
+                    lang,
+                    "{what} could not be read from Odoo: {e}",
+                    "{what} n'a pas pu être lu dans Odoo : {e}"
+                ),
             ))
         }
     };
+    let mut report_of = None;
     let (bytes, mime, name) = match source {
-        MediaSource::Id(id) => return Ok(MediaRef::Id(id.clone())),
-        MediaSource::Url(url) => return Ok(MediaRef::Link(url.clone())),
+        MediaSource::Id(id) => {
+            let sent = SentMedia {
+                filename: filename.map(str::to_owned),
+                ..SentMedia::default()
+            };
+            return Ok((MediaRef::Id(id.clone()), sent));
+        }
+        MediaSource::Url(url) => {
+            let sent = SentMedia {
+                filename: filename.map(str::to_owned),
+                ..SentMedia::default()
+            };
+            return Ok((MediaRef::Link(url.clone()), sent));
+        }
         MediaSource::Report { report, model, id } => {
             let pdf = odoo.report_pdf(report, &[*id]).await.map_err(|e| {
-                odoo_failure(format!("The PDF of {model} {id} (report {report})"), e)
+                let what = tr!(
+                    lang,
+                    "The PDF of {model} {id} (report {report})",
+                    "Le PDF de {model} {id} (rapport {report})"
+                );
+                odoo_failure(what, e)
             })?;
             let name = filename
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{}-{id}.pdf", model.replace('.', "_")));
+            report_of = Some((model.clone(), *id));
             (pdf, "application/pdf".to_owned(), name)
         }
         MediaSource::Attachment(id) => {
             let rows: Vec<Map<String, Value>> = odoo
                 .read("ir.attachment", &[*id], &["name", "mimetype", "datas"])
                 .await
-                .map_err(|e| odoo_failure(format!("The attachment {id}"), e))?;
+                .map_err(|e| {
+                    odoo_failure(tr!(lang, "The attachment {id}", "La pièce jointe {id}"), e)
+                })?;
             let Some(row) = rows.first() else {
                 return Err(MediaFailure::Final(GateFailure::new(
                     GateKind::Media,
-                    format!("The attachment {id} of the message no longer exists: attach the file again."),
+                    tr!(
+                        lang,
+                        "The attachment {id} of the message no longer exists: attach the file \
+                         again.",
+                        "La pièce jointe {id} du message n'existe plus : joignez de nouveau le \
+                         fichier."
+                    ),
                 )));
             };
             let data = super::model::text(row, "datas").unwrap_or_default();
@@ -1376,7 +1619,13 @@ async fn resolve_media(
                 .map_err(|e| {
                     MediaFailure::Final(GateFailure::new(
                         GateKind::Media,
-                        format!("The attachment {id} has no readable content ({e}): attach the file again."),
+                        tr!(
+                            lang,
+                            "The attachment {id} has no readable content ({e}): attach the file \
+                             again.",
+                            "La pièce jointe {id} n'a pas de contenu lisible ({e}) : joignez de \
+                             nouveau le fichier."
+                        ),
                     ))
                 })?;
             let mime = super::model::text(row, "mimetype")
@@ -1391,7 +1640,11 @@ async fn resolve_media(
     let upload = MediaUpload::new(kind, &mime, name, bytes).map_err(|e| {
         MediaFailure::Final(GateFailure::new(
             GateKind::Media,
-            format!("The file cannot be sent by WhatsApp: {e}."),
+            tr!(
+                lang,
+                "The file cannot be sent by WhatsApp: {e}.",
+                "Le fichier ne peut pas être envoyé par WhatsApp : {e}."
+            ),
         ))
     })?;
     match shared
@@ -1405,11 +1658,26 @@ async fn resolve_media(
         )
         .await
     {
-        Ok(up) => Ok(MediaRef::Id(up.media_id)),
-        Err(e) if e.is_retryable() => Err(MediaFailure::Retry(e.help())),
+        Ok(up) => {
+            let report = report_of.map(|(res_model, res_id)| ReportFile {
+                pdf: upload.bytes().clone(),
+                sha256: upload.sha256().to_owned(),
+                name: upload.file_name().to_owned(),
+                res_model,
+                res_id,
+            });
+            let sent = SentMedia {
+                media_id: Some(up.media_id.clone()),
+                mime_type: Some(upload.mime_type().to_owned()),
+                filename: Some(upload.file_name().to_owned()),
+                report,
+            };
+            Ok((MediaRef::Id(up.media_id), sent))
+        }
+        Err(e) if e.is_retryable() => Err(MediaFailure::Retry(e.help_in(lang))),
         Err(e) => Err(MediaFailure::Final(GateFailure::new(
             GateKind::Media,
-            e.help(),
+            e.help_in(lang),
         ))),
     }
 }
@@ -1625,6 +1893,8 @@ struct SideState {
     /// The id of `mail.mt_note` (`Some(None)`: looked up, not found).
     note_subtype: Option<Option<i64>>,
     warned: std::collections::HashSet<&'static str>,
+    /// Attachments created for the sent reports of the flush under way, by message id.
+    attachments: HashMap<i64, i64>,
 }
 
 impl SideState {
@@ -1645,7 +1915,34 @@ async fn flush(
 ) -> Result<(), OdooError> {
     let now = Utc::now();
     let odoo = &ctx.odoo;
-    let updates = writeback::message_updates(outcomes, now);
+    // The reports sent, kept as attachments of their documents (one create for the flush), so
+    // the result write can link them. Created once even when the flush is retried.
+    let reports: Vec<(Vec<i64>, Map<String, Value>)> = writeback::report_attachments(outcomes)
+        .into_iter()
+        .filter(|(messages, _)| !messages.iter().all(|m| side.attachments.contains_key(m)))
+        .collect();
+    if !reports.is_empty() {
+        let values: Vec<Map<String, Value>> = reports.iter().map(|(_, v)| v.clone()).collect();
+        match odoo.create_many("ir.attachment", &values).await {
+            Ok(ids) => {
+                for ((messages, _), attachment) in reports.iter().zip(ids) {
+                    for m in messages {
+                        side.attachments.insert(*m, attachment);
+                    }
+                }
+            }
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => side.problem(
+                "attachments",
+                format!(
+                    "could not keep {} sent PDFs as attachments of their documents (the \
+                     messages are written without them): {e}",
+                    reports.len()
+                ),
+            ),
+        }
+    }
+    let updates = writeback::message_updates(outcomes, now, &side.attachments);
     if !updates.is_empty() {
         match odoo.write_each(Message::MODEL, &updates).await {
             Ok(_) => {}
@@ -1664,7 +1961,16 @@ async fn flush(
         }
     }
     ctx.in_flight.remove_all(outcomes.iter().map(Outcome::id));
+    for o in outcomes {
+        side.attachments.remove(&o.id());
+    }
     ctx.stats.flushes.fetch_add(1, Ordering::Relaxed);
+    let summary = writeback::Summary::of(outcomes);
+    tracing::info!(
+        results = %summary.counts_text(),
+        accounts = %summary.accounts_text(),
+        "outbox results written to Odoo"
+    );
 
     // Indicators on the source documents, then chatter notes: best effort, logged (a warning
     // the first time each goes wrong, then at debug level, so a missing right does not flood

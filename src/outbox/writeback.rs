@@ -3,20 +3,31 @@
 //!
 //! Every claimed message ends with one [`Outcome`]. A flush turns a list of them into:
 //!
+//! - [`report_attachments`]: the PDFs of the reports that were sent, as `ir.attachment`s on
+//!   their source documents (one per document and content), created together in one `create`
+//!   before the result write, which links them as `media_attachment_id`;
 //! - [`message_updates`]: one `(id, values)` per message for `whatsapp.message`, handed to the
 //!   Odoo client's `write_each`, which sends records with identical values as one `write` and
 //!   the rest (sent messages differ by wamid) in one `load`. The result write carries everything
-//!   about the message (state, wamid, E.164 number, errors), so a message's record is written
-//!   once after its claim;
+//!   about the message (state, wamid, E.164 number, errors, the account used and the
+//!   customer's conversation when the message had none, the file sent: Meta's media id, MIME
+//!   type, file name), so a message's record is written once after its claim. When the
+//!   daemon replaced free-form content by an account template outside the 24-hour window
+//!   ([`Rewrite`]), the record is made to say what went out: type template, the template, its
+//!   text with the parameters filled in as the body, and the typed wording and type kept in
+//!   `original_body` and `original_message_type`;
 //! - [`chatter_notes`]: the short notes posted on the source documents (order, invoice, else
-//!   the contact), created together in one `mail.message` `create`;
+//!   the contact), created together in one `mail.message` `create`, in the language of the user
+//!   who queued each message (a note naming the template when one replaced the content);
 //! - [`source_flags`]: the `x_whatsapp_*_sent` indicators of the source documents, one `write`
 //!   per (model, indicator) with the same values for all its records.
 
+use crate::lang::Lang;
 use crate::odoo::format_datetime;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The callback data sent with a message (`biz_opaque_callback_data`); status webhooks echo
 /// it. It is the `whatsapp.message` id in decimal, which is what the inbound processor reads
@@ -35,6 +46,72 @@ pub struct Source {
     pub trigger: String,
     /// Notes are skipped for campaign messages (the campaign has its own figures).
     pub note: bool,
+}
+
+/// What the result write and the chatter note of a sent or failed message need besides the
+/// result itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct About {
+    /// The number it went (or was to go) to.
+    pub to: Option<String>,
+    pub source: Option<Source>,
+    /// The language of the user who queued it: its note and help texts are in it.
+    pub lang: Lang,
+    /// The account it was sent from (for the log), when known.
+    pub account_id: Option<i64>,
+    /// True when the message named no account: the result write records the one used.
+    pub write_account: bool,
+    /// The account's conversation with the customer, to record on a message that had none.
+    pub conversation_id: Option<i64>,
+}
+
+impl About {
+    fn put(&self, values: &mut Map<String, Value>) {
+        if let (true, Some(account)) = (self.write_account, self.account_id) {
+            values.insert("account_id".into(), json!(account));
+        }
+        if let Some(conversation) = self.conversation_id {
+            values.insert("conversation_id".into(), json!(conversation));
+        }
+    }
+}
+
+/// An account template that replaced free-form content outside the 24-hour window: what the
+/// record says instead of what was typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub template_id: i64,
+    /// `name (language)`, for the note.
+    pub template_label: String,
+    /// The template's text with its parameters filled in: what the customer received.
+    pub body: String,
+    /// The typed text or caption, kept in `original_body`.
+    pub original_body: Option<String>,
+    /// The type the message was queued with (`text`, `document`, ...).
+    pub original_type: String,
+}
+
+/// The file a message carried, recorded on the message once sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentMedia {
+    /// Meta's media id (uploaded), when the file was uploaded.
+    pub media_id: Option<String>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+    /// A report rendered for this send, to keep as an attachment of its document.
+    pub report: Option<ReportFile>,
+}
+
+/// A rendered report PDF, attached to its source document after the send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    pub pdf: bytes::Bytes,
+    /// The SHA-256 of the PDF (hex): the same PDF sent twice about one document is attached
+    /// once.
+    pub sha256: String,
+    pub name: String,
+    pub res_model: String,
+    pub res_id: i64,
 }
 
 /// An error to store on a message.
@@ -64,18 +141,18 @@ pub enum Outcome {
         /// The normalised number, when it differs from the stored one.
         to_e164: Option<String>,
         /// The account's template that replaced free-form content outside the window.
-        template_id: Option<i64>,
+        rewrite: Option<Box<Rewrite>>,
+        /// The file sent, to record on the message.
+        media: Option<Box<SentMedia>>,
         /// An earlier attempt left error fields to clear.
         clear_error: bool,
-        to: String,
-        source: Option<Source>,
+        about: About,
     },
     /// Final failure: a gate, or an error Meta says not to retry.
     Failed {
         id: i64,
         error: ErrorInfo,
-        to: Option<String>,
-        source: Option<Source>,
+        about: About,
     },
     /// A passing failure: back to `queued`, due at `next_attempt_at`.
     Retry {
@@ -131,6 +208,56 @@ impl Outcome {
     }
 }
 
+/// What one flush wrote, for its log line: counts by outcome, and per account (when known)
+/// the sent and failed messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Account id → (sent, failed).
+    pub accounts: BTreeMap<i64, (usize, usize)>,
+}
+
+impl Summary {
+    pub fn of(outcomes: &[Outcome]) -> Summary {
+        let mut summary = Summary::default();
+        for outcome in outcomes {
+            *summary.counts.entry(outcome.label()).or_default() += 1;
+            let (about, sent) = match outcome {
+                Outcome::Sent { about, .. } => (about, true),
+                Outcome::Failed { about, .. } => (about, false),
+                _ => continue,
+            };
+            if let Some(account) = about.account_id {
+                let entry = summary.accounts.entry(account).or_default();
+                if sent {
+                    entry.0 += 1;
+                } else {
+                    entry.1 += 1;
+                }
+            }
+        }
+        summary
+    }
+
+    /// `sent 198, failed 2`.
+    pub fn counts_text(&self) -> String {
+        self.counts
+            .iter()
+            .map(|(label, n)| format!("{label} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `account 3: 198 sent, 2 failed; account 4: 10 sent, 0 failed`.
+    pub fn accounts_text(&self) -> String {
+        self.accounts
+            .iter()
+            .map(|(id, (sent, failed))| format!("account {id}: {sent} sent, {failed} failed"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 const ERROR_FIELDS: [&str; 5] = [
     "error_code",
     "error_title",
@@ -156,7 +283,6 @@ fn put_error(values: &mut Map<String, Value>, error: &ErrorInfo) {
     }
 }
 
-/// The `whatsapp.message` values of each outcome (none for [`Outcome::Unknown`]).
 /// The smallest write that still records what matters of a result, for when Odoo refused the
 /// full one (a custom constraint on another field, a field removed by an upgrade): the state,
 /// and for a sent message its wamid, which keeps the reconciliation from sending it again.
@@ -169,7 +295,58 @@ pub fn essential_values(values: &Map<String, Value>) -> Option<Map<String, Value
     (essential.len() < values.len() && !essential.is_empty()).then_some(essential)
 }
 
-pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Map<String, Value>)> {
+/// The `ir.attachment` values of the report PDFs among the sent outcomes, one per source
+/// document and content, each with the ids of the messages that sent it. Created in one call
+/// before the result write, which links them ([`message_updates`]'s `attachments`).
+pub fn report_attachments(outcomes: &[Outcome]) -> Vec<(Vec<i64>, Map<String, Value>)> {
+    let mut groups: BTreeMap<(String, i64, String), (Vec<i64>, &ReportFile)> = BTreeMap::new();
+    for outcome in outcomes {
+        if let Outcome::Sent {
+            id,
+            media: Some(media),
+            ..
+        } = outcome
+        {
+            let Some(report) = &media.report else {
+                continue;
+            };
+            let key = (
+                report.res_model.clone(),
+                report.res_id,
+                report.sha256.clone(),
+            );
+            groups
+                .entry(key)
+                .or_insert((Vec::new(), report))
+                .0
+                .push(*id);
+        }
+    }
+    groups
+        .into_values()
+        .map(|(ids, report)| {
+            let mut v = Map::new();
+            v.insert("name".into(), json!(report.name));
+            v.insert("type".into(), json!("binary"));
+            v.insert(
+                "datas".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(&report.pdf)),
+            );
+            v.insert("mimetype".into(), json!("application/pdf"));
+            v.insert("res_model".into(), json!(report.res_model));
+            v.insert("res_id".into(), json!(report.res_id));
+            (ids, v)
+        })
+        .collect()
+}
+
+/// The `whatsapp.message` values of each outcome (none for [`Outcome::Unknown`]);
+/// `attachments` maps a message id to the attachment created for the report it sent.
+pub fn message_updates(
+    outcomes: &[Outcome],
+    now: DateTime<Utc>,
+    attachments: &HashMap<i64, i64>,
+) -> Vec<(i64, Map<String, Value>)> {
     let now = format_datetime(now);
     outcomes
         .iter()
@@ -182,9 +359,10 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                     sent_at,
                     wa_id,
                     to_e164,
-                    template_id,
+                    rewrite,
+                    media,
                     clear_error,
-                    ..
+                    about,
                 } => {
                     v.insert("state".into(), json!("sent"));
                     v.insert("wamid".into(), json!(wamid));
@@ -196,21 +374,43 @@ pub fn message_updates(outcomes: &[Outcome], now: DateTime<Utc>) -> Vec<(i64, Ma
                     if let Some(e164) = to_e164 {
                         v.insert("to_e164".into(), json!(e164));
                     }
-                    if let Some(t) = template_id {
-                        v.insert("template_id".into(), json!(t));
+                    if let Some(r) = rewrite {
+                        v.insert("message_type".into(), json!("template"));
+                        v.insert("template_id".into(), json!(r.template_id));
+                        v.insert("body".into(), json!(r.body));
+                        v.insert("original_body".into(), opt(&r.original_body));
+                        v.insert("original_message_type".into(), json!(r.original_type));
                     }
+                    if let Some(m) = media {
+                        for (field, value) in [
+                            ("media_id", &m.media_id),
+                            ("media_mime_type", &m.mime_type),
+                            ("media_filename", &m.filename),
+                        ] {
+                            if let Some(value) = value {
+                                v.insert(field.into(), json!(value));
+                            }
+                        }
+                    }
+                    if let Some(attachment) = attachments.get(id) {
+                        v.insert("media_attachment_id".into(), json!(attachment));
+                    }
+                    about.put(&mut v);
                     if *clear_error {
                         for field in ERROR_FIELDS {
                             v.insert(field.into(), Value::Bool(false));
                         }
                         v.insert("next_attempt_at".into(), Value::Bool(false));
+                        // A message retried after it failed: it did not fail in the end.
+                        v.insert("failed_at".into(), Value::Bool(false));
                     }
                     Some((*id, v))
                 }
-                Outcome::Failed { id, error, .. } => {
+                Outcome::Failed { id, error, about } => {
                     v.insert("state".into(), json!("failed"));
                     v.insert("failed_at".into(), json!(now));
                     put_error(&mut v, error);
+                    about.put(&mut v);
                     Some((*id, v))
                 }
                 Outcome::Retry {
@@ -273,38 +473,58 @@ pub struct Note {
     pub text: String,
 }
 
-/// The notes for the sent and failed messages that have a source document.
+/// The notes for the sent and failed messages that have a source document, each in the
+/// language of the user who queued the message.
 pub fn chatter_notes(outcomes: &[Outcome]) -> Vec<Note> {
     outcomes
         .iter()
-        .filter_map(|outcome| match outcome {
-            Outcome::Sent {
-                to,
-                source: Some(s),
-                ..
-            } if s.note => Some(Note {
-                model: s.model.clone(),
-                res_id: s.id,
-                text: format!("WhatsApp message sent to {to}."),
-            }),
-            Outcome::Failed {
-                to,
-                error,
-                source: Some(s),
-                ..
-            } if s.note => Some(Note {
-                model: s.model.clone(),
-                res_id: s.id,
-                text: format!(
-                    "WhatsApp message{} not sent: {}. {}",
-                    to.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(),
-                    error.title,
-                    error.help
-                ),
-            }),
-            _ => None,
+        .filter_map(|outcome| {
+            let (about, text) = match outcome {
+                Outcome::Sent { about, rewrite, .. } => {
+                    (about, sent_note(about, rewrite.as_deref()))
+                }
+                Outcome::Failed { about, error, .. } => (about, failed_note(about, error)),
+                _ => return None,
+            };
+            let source = about.source.as_ref().filter(|s| s.note)?;
+            Some(Note {
+                model: source.model.clone(),
+                res_id: source.id,
+                text,
+            })
         })
         .collect()
+}
+
+fn sent_note(about: &About, rewrite: Option<&Rewrite>) -> String {
+    let to = about.to.as_deref().unwrap_or_default();
+    match rewrite {
+        None => tr!(
+            about.lang,
+            "WhatsApp message sent to {to}.",
+            "Message WhatsApp envoyé au {to}."
+        ),
+        Some(r) => tr!(
+            about.lang,
+            "WhatsApp message sent to {to} as the template {}, because the customer had not \
+             written in the last 24 hours (WhatsApp then only accepts approved templates); the \
+             typed text is kept in 'Original wording' on the message.",
+            "Message WhatsApp envoyé au {to} sous la forme du modèle {}, car le client n'avait \
+             pas écrit dans les dernières 24 heures (WhatsApp n'accepte alors que des modèles \
+             approuvés) ; le texte saisi est conservé dans « Texte d'origine » sur le message.",
+            r.template_label
+        ),
+    }
+}
+
+fn failed_note(about: &About, error: &ErrorInfo) -> String {
+    let (title, help) = (&error.title, &error.help);
+    match (&about.to, about.lang) {
+        (Some(to), Lang::En) => format!("WhatsApp message to {to} not sent: {title}. {help}"),
+        (None, Lang::En) => format!("WhatsApp message not sent: {title}. {help}"),
+        (Some(to), Lang::Fr) => format!("Message WhatsApp au {to} non envoyé : {title}. {help}"),
+        (None, Lang::Fr) => format!("Message WhatsApp non envoyé : {title}. {help}"),
+    }
 }
 
 fn escape_html(text: &str) -> String {
@@ -383,10 +603,10 @@ pub fn source_flags(
     let mut groups: BTreeMap<(&'static str, &'static str, &'static str), Vec<i64>> =
         BTreeMap::new();
     for outcome in outcomes {
-        if let Outcome::Sent {
-            source: Some(s), ..
-        } = outcome
-        {
+        if let Outcome::Sent { about, .. } = outcome {
+            let Some(s) = &about.source else {
+                continue;
+            };
             if let Some(fields) = flag_fields(&s.trigger).filter(|(model, ..)| *model == s.model) {
                 let ids = groups.entry(fields).or_default();
                 if !ids.contains(&s.id) {
@@ -448,6 +668,14 @@ mod tests {
         })
     }
 
+    fn about(to: &str, source: Option<Source>) -> About {
+        About {
+            to: Some(to.into()),
+            source,
+            ..About::default()
+        }
+    }
+
     fn sent(id: i64, src: Option<Source>) -> Outcome {
         Outcome::Sent {
             id,
@@ -455,10 +683,10 @@ mod tests {
             sent_at: now(),
             wa_id: Some("2250700000001".into()),
             to_e164: None,
-            template_id: None,
+            rewrite: None,
+            media: None,
             clear_error: false,
-            to: "+2250700000001".into(),
-            source: src,
+            about: about("+2250700000001", src),
         }
     }
 
@@ -472,8 +700,17 @@ mod tests {
                 help: "Tick 'WhatsApp opt-in' <on> the contact.".into(),
                 raw: None,
             },
-            to: Some("+2250700000002".into()),
-            source: source("sale.order", 8, "order_creation"),
+            about: about("+2250700000002", source("sale.order", 8, "order_creation")),
+        }
+    }
+
+    fn rewrite() -> Rewrite {
+        Rewrite {
+            template_id: 7,
+            template_label: "sidecar_hello (en_US)".into(),
+            body: "Hello! Thanks for choosing us.".into(),
+            original_body: Some("Hello Awa, your quotation S00021 is ready".into()),
+            original_type: "text".into(),
         }
     }
 
@@ -497,10 +734,15 @@ mod tests {
                 sent_at: now() - chrono::TimeDelta::seconds(60),
                 wa_id: Some("2250700000001".into()),
                 to_e164: Some("+2250700000001".into()),
-                template_id: Some(7),
+                rewrite: Some(Box::new(rewrite())),
+                media: None,
                 clear_error: true,
-                to: "+2250700000001".into(),
-                source: None,
+                about: About {
+                    account_id: Some(3),
+                    write_account: true,
+                    conversation_id: Some(12),
+                    ..about("+2250700000001", None)
+                },
             },
             gate_failure(2),
             Outcome::Retry {
@@ -536,7 +778,7 @@ mod tests {
                 },
             },
         ];
-        let updates = message_updates(&outcomes, now());
+        let updates = message_updates(&outcomes, now(), &HashMap::new());
         let ids: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
         assert_eq!(
             ids,
@@ -553,12 +795,30 @@ mod tests {
         );
         assert_eq!(sent["callback_data"], "1");
         assert_eq!(sent["to_e164"], "+2250700000001");
+        // The account's template replaced the typed text: the record says what went out.
+        assert_eq!(sent["message_type"], "template");
         assert_eq!(sent["template_id"], 7);
+        assert_eq!(sent["body"], "Hello! Thanks for choosing us.");
+        assert_eq!(
+            sent["original_body"],
+            "Hello Awa, your quotation S00021 is ready"
+        );
+        assert_eq!(sent["original_message_type"], "text");
+        assert_eq!(sent["account_id"], 3, "the account used");
+        assert_eq!(sent["conversation_id"], 12);
         assert_eq!(sent["error_help"], false);
         assert_eq!(sent["next_attempt_at"], false);
+        assert_eq!(
+            sent["failed_at"], false,
+            "sent in the end: no failure date left"
+        );
 
         let failed = &updates[1].1;
         assert_eq!(failed["state"], "failed");
+        assert!(
+            failed.get("account_id").is_none() && failed.get("message_type").is_none(),
+            "nothing beyond the result when the message had its account"
+        );
         assert_eq!(failed["error_code"], "not_opted_in");
         assert_eq!(failed["error_details"], false);
         assert!(failed.get("meta_response_json").is_none());
@@ -588,7 +848,7 @@ mod tests {
     #[test]
     fn failures_of_the_same_kind_have_identical_values() {
         // So the client can send them in one `write`.
-        let updates = message_updates(&[gate_failure(1), gate_failure(2)], now());
+        let updates = message_updates(&[gate_failure(1), gate_failure(2)], now(), &HashMap::new());
         assert_eq!(updates[0].1, updates[1].1);
     }
 
@@ -608,6 +868,7 @@ mod tests {
         assert_eq!(notes.len(), 2);
         assert_eq!(notes[0].model, "account.move");
         assert_eq!(notes[0].text, "WhatsApp message sent to +2250700000001.");
+        assert_eq!(notes[0].res_id, 42);
         assert!(notes[1]
             .text
             .starts_with("WhatsApp message to +2250700000002 not sent: No WhatsApp opt-in."));
@@ -645,5 +906,170 @@ mod tests {
         assert_eq!(flags[1].0, "sale.order");
         assert_eq!(flags[1].1, [8]);
         assert!(flags[1].2.contains_key("x_whatsapp_creation_sent"));
+    }
+
+    #[test]
+    fn notes_are_in_the_language_of_who_queued_the_message_and_name_the_template() {
+        let in_french = |o: Outcome| match o {
+            Outcome::Sent {
+                id,
+                wamid,
+                sent_at,
+                wa_id,
+                to_e164,
+                rewrite,
+                media,
+                clear_error,
+                about,
+            } => Outcome::Sent {
+                id,
+                wamid,
+                sent_at,
+                wa_id,
+                to_e164,
+                rewrite,
+                media,
+                clear_error,
+                about: About {
+                    lang: Lang::Fr,
+                    ..about
+                },
+            },
+            Outcome::Failed { id, error, about } => Outcome::Failed {
+                id,
+                error,
+                about: About {
+                    lang: Lang::Fr,
+                    ..about
+                },
+            },
+            other => other,
+        };
+        let replaced = match sent(1, source("sale.order", 21, "manual")) {
+            Outcome::Sent { about, .. } => Outcome::Sent {
+                id: 1,
+                wamid: "wamid.1".into(),
+                sent_at: now(),
+                wa_id: None,
+                to_e164: None,
+                rewrite: Some(Box::new(rewrite())),
+                media: None,
+                clear_error: false,
+                about,
+            },
+            _ => unreachable!(),
+        };
+        let english = chatter_notes(&[replaced.clone(), gate_failure(2)]);
+        assert_eq!(
+            english[0].text,
+            "WhatsApp message sent to +2250700000001 as the template sidecar_hello (en_US), \
+             because the customer had not written in the last 24 hours (WhatsApp then only \
+             accepts approved templates); the typed text is kept in 'Original wording' on the \
+             message."
+        );
+        let french = chatter_notes(&[
+            in_french(replaced),
+            in_french(gate_failure(2)),
+            in_french(sent(3, source("res.partner", 5, "manual"))),
+        ]);
+        assert!(
+            french[0].text.starts_with(
+                "Message WhatsApp envoyé au +2250700000001 sous la forme du modèle \
+                 sidecar_hello (en_US), car le client n'avait pas écrit dans les dernières 24 \
+                 heures"
+            ),
+            "{}",
+            french[0].text
+        );
+        assert!(french[1]
+            .text
+            .starts_with("Message WhatsApp au +2250700000002 non envoyé : No WhatsApp opt-in."));
+        assert_eq!(french[2].text, "Message WhatsApp envoyé au +2250700000001.");
+    }
+
+    #[test]
+    fn a_sent_file_is_recorded_and_a_report_attached_once_per_document() {
+        let pdf = bytes::Bytes::from_static(b"%PDF-1.4 order");
+        let report = |res_id: i64| ReportFile {
+            pdf: pdf.clone(),
+            sha256: "abc".into(),
+            name: "S00004.pdf".into(),
+            res_model: "sale.order".into(),
+            res_id,
+        };
+        let with_media = |id: i64, media: SentMedia| match sent(id, None) {
+            Outcome::Sent { about, .. } => Outcome::Sent {
+                id,
+                wamid: format!("wamid.{id}"),
+                sent_at: now(),
+                wa_id: None,
+                to_e164: None,
+                rewrite: None,
+                media: Some(Box::new(media)),
+                clear_error: false,
+                about,
+            },
+            _ => unreachable!(),
+        };
+        let media = |id: &str, res_id: Option<i64>| SentMedia {
+            media_id: Some(id.into()),
+            mime_type: Some("application/pdf".into()),
+            filename: Some("S00004.pdf".into()),
+            report: res_id.map(report),
+        };
+        let outcomes = vec![
+            with_media(1, media("m-1", Some(4))),
+            // The same PDF of the same order, sent to someone else: one attachment.
+            with_media(2, media("m-1", Some(4))),
+            with_media(3, media("m-1", Some(5))),
+            // A file that was already an attachment: only Meta's id and its type are recorded.
+            with_media(4, media("m-2", None)),
+        ];
+        let attachments = report_attachments(&outcomes);
+        assert_eq!(attachments.len(), 2);
+        assert_eq!(attachments[0].0, [1, 2]);
+        assert_eq!(attachments[1].0, [3]);
+        let values = &attachments[0].1;
+        assert_eq!(values["res_model"], "sale.order");
+        assert_eq!(values["res_id"], 4);
+        assert_eq!(values["mimetype"], "application/pdf");
+        assert_eq!(values["name"], "S00004.pdf");
+        assert_eq!(
+            values["datas"],
+            base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 order")
+        );
+
+        let created: HashMap<i64, i64> = [(1, 70), (2, 70), (3, 71)].into_iter().collect();
+        let updates = message_updates(&outcomes, now(), &created);
+        assert_eq!(updates[0].1["media_id"], "m-1");
+        assert_eq!(updates[0].1["media_mime_type"], "application/pdf");
+        assert_eq!(updates[0].1["media_filename"], "S00004.pdf");
+        assert_eq!(updates[0].1["media_attachment_id"], 70);
+        assert_eq!(updates[2].1["media_attachment_id"], 71);
+        assert_eq!(updates[3].1["media_id"], "m-2");
+        assert!(updates[3].1.get("media_attachment_id").is_none());
+    }
+
+    #[test]
+    fn a_flush_is_summed_up_by_outcome_and_account() {
+        let mut first = sent(1, None);
+        if let Outcome::Sent { about, .. } = &mut first {
+            about.account_id = Some(3);
+        }
+        let mut failed = gate_failure(2);
+        if let Outcome::Failed { about, .. } = &mut failed {
+            about.account_id = Some(3);
+        }
+        let summary = Summary::of(&[
+            first,
+            failed,
+            sent(3, None),
+            Outcome::Requeue {
+                id: 4,
+                next_attempt_at: None,
+            },
+        ]);
+        assert_eq!(summary.counts_text(), "failed 1, requeue 1, sent 2");
+        assert_eq!(summary.accounts_text(), "account 3: 1 sent, 1 failed");
     }
 }

@@ -187,11 +187,8 @@ async fn run_inject(args: &InjectArgs) -> Result<(), SandboxError> {
         .await
         .map_err(|e| client_error(format!("unreadable answer: {e}"), false))?;
     if !status.is_success() {
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("unknown error")
-            .to_string();
-        return Err(SandboxError::Inject(message));
+        let message = body["error"]["message"].as_str().unwrap_or("unknown error");
+        return Err(SandboxError::Inject(refusal_reason(message).to_owned()));
     }
     let wamid = body["wamid"].as_str().unwrap_or("?");
     if body["queued"].as_bool() == Some(true) {
@@ -200,6 +197,16 @@ async fn run_inject(args: &InjectArgs) -> Result<(), SandboxError> {
         println!("injected {wamid}; no callback URL is configured, so no webhook was sent");
     }
     Ok(())
+}
+
+/// The reason in a refusal from the sandbox, without the "cannot inject: " its server already
+/// put in front ([`SandboxError::Inject`] adds it once).
+fn refusal_reason(message: &str) -> &str {
+    let prefix = "cannot inject: ";
+    match message.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => message[prefix.len()..].trim_start(),
+        _ => message,
+    }
 }
 
 fn inject_body(request: &InjectRequest) -> serde_json::Value {
@@ -291,6 +298,17 @@ mod tests {
 
         assert!(parse(&["inject", "--from", "+2250700000001"]).is_err());
         assert!(parse(&["inject", "--from", "+1", "--text", "a", "--list-reply", "b"]).is_err());
+    }
+
+    #[test]
+    fn a_refusal_says_cannot_inject_once() {
+        let from_server = SandboxError::Inject("from \"123\" is not a phone number".into());
+        let shown = SandboxError::Inject(refusal_reason(&from_server.to_string()).to_owned());
+        assert_eq!(
+            shown.to_string(),
+            "cannot inject: from \"123\" is not a phone number"
+        );
+        assert_eq!(refusal_reason("text is empty"), "text is empty");
     }
 
     #[test]

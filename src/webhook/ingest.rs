@@ -29,6 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::warn::RateLimitedWarning;
+
 /// A verified webhook body, ready to be stored as a `whatsapp.webhook.event`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -191,6 +193,9 @@ async fn batcher<S: EventStore>(
 ) {
     let max_batch = config.max_batch.max(1);
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+    // Every batch fails the same way while Odoo refuses (a missing right) or is away: one line
+    // a minute says so, with how many batches it stood for.
+    let refused = Arc::new(RateLimitedWarning::new(FAILURE_LOG_PERIOD));
     let mut closing = false;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -239,14 +244,23 @@ async fn batcher<S: EventStore>(
             }
         }
         let store = store.clone();
+        let refused = refused.clone();
         tracker.spawn(async move {
-            store_batch(store.as_ref(), batch).await;
+            store_batch(store.as_ref(), batch, &refused).await;
             drop(slot);
         });
     }
 }
 
-async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>) {
+/// At most one log line per this period about batches that could not be stored.
+const FAILURE_LOG_PERIOD: Duration = Duration::from_secs(60);
+
+/// `text` on one line: Odoo's error messages span several.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>, refused: &RateLimitedWarning) {
     let (events, replies): (Vec<NewEvent>, Vec<_>) =
         batch.into_iter().map(|p| (p.event, p.reply)).unzip();
     let count = events.len();
@@ -270,7 +284,16 @@ async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>) {
             }
         }
         Err(error) => {
-            tracing::warn!(%error, count, "webhook events not stored; answering 503 so Meta retries");
+            if let Some(held_back) = refused.occurrence() {
+                tracing::warn!(
+                    error = %one_line(&error.to_string()),
+                    count,
+                    held_back,
+                    "webhook events not stored; answering 503 so Meta retries (said at most once a minute; held_back: failed batches since the last line)"
+                );
+            } else {
+                tracing::debug!(error = %one_line(&error.to_string()), count, "webhook events not stored");
+            }
             for reply in replies {
                 let _ = reply.send(Err(error.clone().into()));
             }
@@ -281,6 +304,17 @@ async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odoo_errors_are_logged_on_one_line() {
+        let access = "You are not allowed to create 'WhatsApp Webhook Event' (whatsapp.webhook.event) records.\n\nThis operation is allowed for the following groups:\n\t- WhatsApp Sidecar (technical)\n\nContact your administrator to request access if necessary.";
+        assert_eq!(
+            one_line(access),
+            "You are not allowed to create 'WhatsApp Webhook Event' (whatsapp.webhook.event) \
+             records. This operation is allowed for the following groups: - WhatsApp Sidecar \
+             (technical) Contact your administrator to request access if necessary."
+        );
+    }
     use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
     use std::sync::Mutex;
 

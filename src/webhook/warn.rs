@@ -1,6 +1,8 @@
 //! A warning that cannot flood the log: at most one line per period, saying how many were held
 //! back since the previous line. Refused webhook signatures use it, since anybody on the
-//! internet can send those.
+//! internet can send those, and so do webhook batches Odoo does not store (every batch fails the
+//! same way while the daemon's user lacks a right or Odoo is away; the right itself is said once
+//! at start, see `crate::daemon`).
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;

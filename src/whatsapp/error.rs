@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::media::MediaError;
 use super::payload::PayloadError;
+use crate::lang::Lang;
 
 /// Meta's error object, from an HTTP error response or a webhook.
 ///
@@ -245,26 +246,43 @@ impl MetaError {
     /// A plain-words explanation for people (the `error_help` field): what happened, what to
     /// do, and Meta's own details when it sent them.
     pub fn help(&self) -> String {
+        self.help_in(Lang::En)
+    }
+
+    /// [`MetaError::help`] in `lang` (Meta's own details stay as Meta wrote them).
+    pub fn help_in(&self, lang: Lang) -> String {
         let info = self.info();
+        let subcode = self
+            .error_subcode
+            .map(|s| lang.pick(format!(" (subcode {s})"), format!(" (sous-code {s})")))
+            .unwrap_or_default();
+        let code = self.code;
         let mut out = if info.known {
-            info.help.to_string()
+            info.help_in(lang).to_string()
         } else {
-            format!(
-                "Meta returned error code {}{}, which this daemon does not know, so the message \
-                 is not retried automatically. Read Meta's details below and the error-code page \
-                 (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes), \
-                 fix the cause, then send again.",
-                self.code,
-                self.error_subcode
-                    .map(|s| format!(" (subcode {s})"))
-                    .unwrap_or_default()
-            )
+            match lang {
+                Lang::En => format!(
+                    "Meta returned error code {code}{subcode}, which this daemon does not know, \
+                     so the message is not retried automatically. Read Meta's details below and \
+                     the error-code page \
+                     (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes), \
+                     fix the cause, then send again."
+                ),
+                Lang::Fr => format!(
+                    "Meta a renvoyé le code d'erreur {code}{subcode}, que ce démon ne connaît pas, \
+                     le message n'est donc pas réessayé automatiquement. Lisez les détails de \
+                     Meta ci-dessous et la page des codes d'erreur \
+                     (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes), \
+                     corrigez la cause, puis renvoyez."
+                ),
+            }
         };
+        let says = lang.pick(" Meta says: ", " Meta indique : ");
         if let Some(details) = self.details().filter(|d| !d.trim().is_empty()) {
-            out.push_str(" Meta says: ");
+            out.push_str(says);
             out.push_str(details.trim());
         } else if !info.known && !self.message.trim().is_empty() {
-            out.push_str(" Meta says: ");
+            out.push_str(says);
             out.push_str(self.message.trim());
         }
         if let Some(trace) = &self.fbtrace_id {
@@ -350,6 +368,15 @@ pub struct CodeInfo {
     pub title: &'static str,
     /// What happened and what to do, in plain words.
     pub help: &'static str,
+    /// The same in French.
+    pub help_fr: &'static str,
+}
+
+impl CodeInfo {
+    /// [`CodeInfo::help`] in `lang`.
+    pub fn help_in(&self, lang: Lang) -> &'static str {
+        lang.pick(self.help, self.help_fr)
+    }
 }
 
 const fn info(
@@ -357,6 +384,7 @@ const fn info(
     retry_after_secs: Option<u64>,
     title: &'static str,
     help: &'static str,
+    help_fr: &'static str,
 ) -> CodeInfo {
     CodeInfo {
         disposition,
@@ -368,6 +396,7 @@ const fn info(
         known: true,
         title,
         help,
+        help_fr,
     }
 }
 
@@ -388,144 +417,256 @@ pub fn classify(code: i64, subcode: Option<i64>) -> CodeInfo {
         (0, _) => info(PauseAccount, None, "Access token invalid",
             "The access token is invalid, expired or revoked. Sending from this account is paused: \
              create a permanent System User token with the whatsapp_business_messaging and \
-             whatsapp_business_management permissions and put it in the account's settings."),
+             whatsapp_business_management permissions and put it in the account's settings.",
+            "Le jeton d'accès est invalide, expiré ou révoqué. L'envoi depuis ce compte est en \
+             pause : créez un jeton permanent d'utilisateur système avec les autorisations \
+             whatsapp_business_messaging et whatsapp_business_management et mettez-le dans les \
+             paramètres du compte."),
         (190, _) => info(PauseAccount, None, "Access token expired",
             "The access token has expired or was revoked (a 24-hour token from the App Dashboard \
              expires quickly). Sending from this account is paused: create a permanent System User \
              token with the whatsapp_business_messaging and whatsapp_business_management \
-             permissions and put it in the account's settings."),
+             permissions and put it in the account's settings.",
+            "Le jeton d'accès a expiré ou a été révoqué (un jeton de 24 heures du tableau de bord \
+             de l'application expire vite). L'envoi depuis ce compte est en pause : créez un jeton \
+             permanent d'utilisateur système avec les autorisations whatsapp_business_messaging et \
+             whatsapp_business_management et mettez-le dans les paramètres du compte."),
         (3, _) => info(PauseAccount, None, "Capability missing",
             "The Meta app behind this token cannot make this call (the WhatsApp product or a \
              capability is missing on the app). Sending from this account is paused until the app \
-             is set up in the Meta developer dashboard."),
+             is set up in the Meta developer dashboard.",
+            "L'application Meta derrière ce jeton ne peut pas faire cet appel (le produit \
+             WhatsApp ou une capacité manque sur l'application). L'envoi depuis ce compte est en \
+             pause jusqu'à ce que l'application soit configurée dans le tableau de bord des \
+             développeurs Meta."),
         (10, _) => info(PauseAccount, None, "Permission denied",
             "The token lacks a permission. Give the System User the whatsapp_business_messaging \
              (sending) and whatsapp_business_management (templates, number) permissions and \
-             assign it the WhatsApp account, then generate a new token. Sending is paused."),
+             assign it the WhatsApp account, then generate a new token. Sending is paused.",
+            "Il manque une autorisation au jeton. Donnez à l'utilisateur système les \
+             autorisations whatsapp_business_messaging (envoi) et whatsapp_business_management \
+             (modèles, numéro), attribuez-lui le compte WhatsApp, puis générez un nouveau jeton. \
+             L'envoi est en pause."),
         (200..=299, _) => info(PauseAccount, None, "API permission missing",
             "The token is not allowed to do this (Graph API permission error). Check the System \
              User's permissions (whatsapp_business_messaging, whatsapp_business_management) and \
-             that the WhatsApp account is assigned to it. Sending is paused."),
+             that the WhatsApp account is assigned to it. Sending is paused.",
+            "Le jeton n'a pas le droit de faire cela (erreur d'autorisation de la Graph API). \
+             Vérifiez les autorisations de l'utilisateur système (whatsapp_business_messaging, \
+             whatsapp_business_management) et que le compte WhatsApp lui est attribué. L'envoi \
+             est en pause."),
         (4, _) => info(RetryLater, Some(5 * MINUTE), "App rate limit reached",
             "The Meta app made too many Graph API calls. The message will be retried after a few \
-             minutes; nothing needs fixing unless this repeats."),
+             minutes; nothing needs fixing unless this repeats.",
+            "L'application Meta a fait trop d'appels à la Graph API. Le message sera réessayé \
+             dans quelques minutes ; rien n'est à corriger sauf si cela se répète."),
         (80007, _) => info(RetryLater, Some(MINUTE), "WhatsApp account rate limit reached",
             "The WhatsApp Business account reached its rate limit. Sending slows down and the \
-             message is retried later."),
+             message is retried later.",
+            "Le compte WhatsApp Business a atteint sa limite de débit. L'envoi ralentit et le \
+             message est réessayé plus tard."),
         (613, _) => info(RetryLater, Some(MINUTE), "Call rate limit reached",
-            "Too many calls in a short time. The message is retried after a minute."),
+            "Too many calls in a short time. The message is retried after a minute.",
+            "Trop d'appels en peu de temps. Le message est réessayé dans une minute."),
         (130429, _) => info(RetryNow, Some(2), "Throughput limit reached",
             "The phone number sent more messages per second than Meta allows (about 80, or 1,000 \
-             after an upgrade). The message is retried in a few seconds at a lower rate."),
+             after an upgrade). The message is retried in a few seconds at a lower rate.",
+            "Le numéro a envoyé plus de messages par seconde que Meta ne le permet (environ 80, \
+             ou 1 000 après une mise à niveau). Le message est réessayé dans quelques secondes à \
+             un rythme plus bas."),
         (131056, _) => info(RetryRecipientLater, Some(6), "Pair rate limit hit",
             "Too many messages went to this same recipient in a short time (about one every six \
              seconds is allowed). This message is retried shortly; other recipients are not \
-             affected."),
+             affected.",
+            "Trop de messages sont partis vers ce même destinataire en peu de temps (environ un \
+             toutes les six secondes est permis). Ce message est réessayé sous peu ; les autres \
+             destinataires ne sont pas concernés."),
         (131048, _) => pausing_campaign(info(RetryLater, Some(24 * HOUR), "Spam rate limit hit",
             "Meta restricted sending because earlier messages were blocked or reported by users. \
              Stop campaigns and check the number's quality rating in WhatsApp Manager; retrying \
-             now makes it worse. The message is retried after a day.")),
+             now makes it worse. The message is retried after a day.",
+            "Meta a restreint l'envoi parce que des messages précédents ont été bloqués ou \
+             signalés par des utilisateurs. Arrêtez les campagnes et vérifiez la note de qualité \
+             du numéro dans WhatsApp Manager ; réessayer maintenant aggrave la situation. Le \
+             message est réessayé après un jour.")),
         (131049, _) => info(RetryLater, Some(24 * HOUR), "Not delivered to keep engagement healthy",
             "Meta chose not to deliver this marketing message (the user received too many, or \
              engagement is low). It is retried after a day at the earliest; do not resend it \
-             sooner."),
+             sooner.",
+            "Meta a choisi de ne pas remettre ce message marketing (l'utilisateur en a reçu trop, \
+             ou l'engagement est faible). Il est réessayé au plus tôt après un jour ; ne le \
+             renvoyez pas avant."),
         (131050, _) => info(Never, None, "User stopped marketing messages",
             "This user has turned off marketing messages from businesses. Do not send them \
-             marketing templates; utility messages and replies are still possible."),
+             marketing templates; utility messages and replies are still possible.",
+            "Cet utilisateur a désactivé les messages marketing des entreprises. Ne lui envoyez \
+             pas de modèles marketing ; les messages utilitaires et les réponses restent \
+             possibles."),
         (131047, _) => info(Never, None, "Outside the 24-hour window",
             "More than 24 hours have passed since the customer last wrote, so only an approved \
-             template may be sent. Send a template instead of a free-form message."),
+             template may be sent. Send a template instead of a free-form message.",
+            "Plus de 24 heures se sont écoulées depuis le dernier message du client : seul un \
+             modèle approuvé peut être envoyé. Envoyez un modèle au lieu d'un message libre."),
         (470, _) => info(Never, None, "Outside the 24-hour window (On-Premises)",
             "More than 24 hours have passed since the customer last wrote (On-Premises API code). \
-             Send an approved template instead."),
+             Send an approved template instead.",
+            "Plus de 24 heures se sont écoulées depuis le dernier message du client (code de \
+             l'API On-Premises). Envoyez plutôt un modèle approuvé."),
         (131026, _) => info(Never, None, "Message undeliverable",
             "The number cannot receive this message: it is not on WhatsApp, uses an old app, or \
              its owner has not accepted WhatsApp's current terms. Check the number with the \
-             customer; it can be tried again in a few days."),
+             customer; it can be tried again in a few days.",
+            "Le numéro ne peut pas recevoir ce message : il n'est pas sur WhatsApp, utilise une \
+             ancienne version de l'application, ou son titulaire n'a pas accepté les conditions \
+             actuelles de WhatsApp. Vérifiez le numéro avec le client ; un nouvel essai est \
+             possible dans quelques jours."),
         (131051, _) => info(Never, None, "Unsupported message type",
-            "This message type is not supported (or the user sent one WhatsApp cannot pass on)."),
+            "This message type is not supported (or the user sent one WhatsApp cannot pass on).",
+            "Ce type de message n'est pas pris en charge (ou l'utilisateur en a envoyé un que \
+             WhatsApp ne peut pas transmettre)."),
         (131052, _) => info(Never, None, "Media download error",
             "A file the user sent could not be fetched from WhatsApp. Ask the user to send it \
-             again."),
+             again.",
+            "Un fichier envoyé par l'utilisateur n'a pas pu être récupéré auprès de WhatsApp. \
+             Demandez-lui de le renvoyer."),
         (131053, _) => info(Never, None, "Media upload error",
             "Meta could not process the media: wrong type, too large, or the link was \
-             unreachable. Fix the file or its link and send again."),
+             unreachable. Fix the file or its link and send again.",
+            "Meta n'a pas pu traiter le fichier : mauvais type, trop volumineux, ou lien \
+             injoignable. Corrigez le fichier ou son lien et renvoyez."),
         (131000, _) => info(RetryNow, Some(10), "Something went wrong at Meta",
-            "Meta had an internal error. The message is retried shortly."),
+            "Meta had an internal error. The message is retried shortly.",
+            "Meta a eu une erreur interne. Le message est réessayé sous peu."),
         (131016, _) => info(RetryNow, Some(30), "Service unavailable",
             "WhatsApp is temporarily unavailable. The message is retried shortly; see \
-             https://metastatus.com if it lasts."),
+             https://metastatus.com if it lasts.",
+            "WhatsApp est temporairement indisponible. Le message est réessayé sous peu ; \
+             consultez https://metastatus.com si cela dure."),
         (1, _) => info(RetryNow, Some(30), "Unknown API error",
             "The Graph API failed for an unknown, possibly temporary reason. The message is \
-             retried shortly; see https://metastatus.com if it lasts."),
+             retried shortly; see https://metastatus.com if it lasts.",
+            "La Graph API a échoué pour une raison inconnue, peut-être passagère. Le message est \
+             réessayé sous peu ; consultez https://metastatus.com si cela dure."),
         (2, _) => info(RetryNow, Some(30), "API service temporarily unavailable",
-            "The Graph API is temporarily unavailable. The message is retried shortly."),
+            "The Graph API is temporarily unavailable. The message is retried shortly.",
+            "La Graph API est temporairement indisponible. Le message est réessayé sous peu."),
         (131057, _) => info(RetryLater, Some(MINUTE), "Account in maintenance mode",
             "The business account is in maintenance mode (for example during a throughput \
-             upgrade, which takes about a minute). The message is retried after a minute."),
+             upgrade, which takes about a minute). The message is retried after a minute.",
+            "Le compte professionnel est en mode maintenance (par exemple pendant une hausse de \
+             débit, qui prend environ une minute). Le message est réessayé dans une minute."),
         (100, Some(33)) => info(PauseAccount, None, "Object does not exist",
             "An id in the request does not exist, or this token cannot see it: usually the phone \
              number ID or the WhatsApp Business Account ID in the account settings is wrong (use \
              the ids from WhatsApp Manager > API Setup, not the phone number itself), or the \
-             System User was not assigned the WhatsApp account. Sending is paused."),
+             System User was not assigned the WhatsApp account. Sending is paused.",
+            "Un identifiant de la requête n'existe pas, ou ce jeton ne peut pas le voir : le plus \
+             souvent l'ID du numéro de téléphone ou l'ID du compte WhatsApp Business dans les \
+             paramètres du compte est faux (utilisez les identifiants de WhatsApp Manager > API \
+             Setup, pas le numéro lui-même), ou le compte WhatsApp n'a pas été attribué à \
+             l'utilisateur système. L'envoi est en pause."),
         (100, _) => info(Never, None, "Invalid parameter",
             "Meta rejected a parameter of the request as invalid. This is a problem in the \
              message as built; read Meta's details, fix the message or template settings and \
-             send again."),
+             send again.",
+            "Meta a refusé un paramètre de la requête comme invalide. Le problème vient du \
+             message tel qu'il a été construit ; lisez les détails de Meta, corrigez le message \
+             ou les réglages du modèle et renvoyez."),
         (131008, _) => info(Never, None, "Required parameter missing",
             "A required parameter is missing from the message. Fix the message or the template \
-             variables and send again."),
+             variables and send again.",
+            "Un paramètre obligatoire manque au message. Corrigez le message ou les variables du \
+             modèle et renvoyez."),
         (131009, _) => info(Never, None, "Parameter value not valid",
             "A parameter value is not valid (for example a wrong phone number, an unknown media \
-             id, or a button id that is too long). Fix it and send again."),
+             id, or a button id that is too long). Fix it and send again.",
+            "La valeur d'un paramètre n'est pas valide (par exemple un mauvais numéro, un ID de \
+             média inconnu ou un ID de bouton trop long). Corrigez-la et renvoyez."),
         (131021, _) => info(Never, None, "Recipient is the sender",
             "The message was addressed to the business's own number. Use the customer's \
-             number."),
+             number.",
+            "Le message était adressé au numéro de l'entreprise elle-même. Utilisez le numéro du \
+             client."),
         (131030, _) => info(Never, None, "Recipient not in the allowed list",
             "This is a test number, which may only send to numbers added to its allowed list in \
-             the Meta developer dashboard. Add the recipient there, or use a production number."),
+             the Meta developer dashboard. Add the recipient there, or use a production number.",
+            "C'est un numéro de test, qui ne peut envoyer qu'aux numéros ajoutés à sa liste \
+             autorisée dans le tableau de bord des développeurs Meta. Ajoutez-y le destinataire, \
+             ou utilisez un numéro de production."),
         (131031, _) => info(PauseAccount, None, "Business account locked",
             "The WhatsApp Business account is locked (for example for a policy violation or a \
              failed verification). Sending is paused; check Business Support Home and WhatsApp \
-             Manager."),
+             Manager.",
+            "Le compte WhatsApp Business est verrouillé (par exemple pour une infraction aux \
+             règles ou une vérification échouée). L'envoi est en pause ; consultez Business \
+             Support Home et WhatsApp Manager."),
         (131042, _) => info(PauseAccount, None, "Business eligibility or payment problem",
             "The business account has a payment or eligibility problem (no valid payment method, \
              credit line exceeded, or account not eligible). Sending is paused until the payment \
-             settings in WhatsApp Manager are fixed."),
+             settings in WhatsApp Manager are fixed.",
+            "Le compte professionnel a un problème de paiement ou d'éligibilité (pas de moyen de \
+             paiement valide, ligne de crédit dépassée, ou compte non éligible). L'envoi est en \
+             pause jusqu'à la correction des paramètres de paiement dans WhatsApp Manager."),
         (132000, _) => info(Never, None, "Template parameter count mismatch",
             "The number of template variables sent does not match the template. Sync the \
-             templates and check the template's variable lines."),
+             templates and check the template's variable lines.",
+            "Le nombre de variables envoyées ne correspond pas au modèle. Synchronisez les \
+             modèles et vérifiez les lignes de variables du modèle."),
         (132001, _) => info(Never, None, "Template does not exist",
             "No approved template exists with this name and language. Sync the templates from \
-             Meta and check the template name and language on the account."),
+             Meta and check the template name and language on the account.",
+            "Aucun modèle approuvé n'existe avec ce nom et cette langue. Synchronisez les \
+             modèles depuis Meta et vérifiez le nom et la langue du modèle sur le compte."),
         (132005, _) => info(Never, None, "Template text too long",
             "With its variables filled in, the template's text is longer than Meta allows. \
-             Shorten the values put into the variables."),
+             Shorten the values put into the variables.",
+            "Une fois ses variables remplies, le texte du modèle dépasse la longueur permise par \
+             Meta. Raccourcissez les valeurs mises dans les variables."),
         (132007, _) => info(Never, None, "Template format policy broken",
             "The filled-in template breaks Meta's formatting policy (for example forbidden \
-             characters in a variable). Change the variable values."),
+             characters in a variable). Change the variable values.",
+            "Le modèle rempli enfreint les règles de mise en forme de Meta (par exemple des \
+             caractères interdits dans une variable). Changez les valeurs des variables."),
         (132012, _) => info(Never, None, "Template parameter format mismatch",
             "A template variable has the wrong format, for example a header that expects an image \
-             was given a document. Check the template's header type and variables."),
+             was given a document. Check the template's header type and variables.",
+            "Une variable du modèle n'a pas le bon format, par exemple un en-tête qui attend une \
+             image a reçu un document. Vérifiez le type d'en-tête et les variables du modèle."),
         (132015, _) => pausing_campaign(info(RetryLater, Some(3 * HOUR), "Template paused",
             "Meta paused this template for low quality (3 hours the first time, 6 hours the \
              second). It can be sent again once Meta approves it again; campaigns using it \
-             pause.")),
+             pause.",
+            "Meta a mis ce modèle en pause pour qualité insuffisante (3 heures la première fois, \
+             6 heures la deuxième). Il pourra être renvoyé quand Meta l'aura de nouveau \
+             approuvé ; les campagnes qui l'utilisent se mettent en pause.")),
         (132016, _) => pausing_campaign(info(Never, None, "Template disabled",
             "Meta disabled this template after repeated low quality. Create a new template \
-             and use it instead.")),
+             and use it instead.",
+            "Meta a désactivé ce modèle après des problèmes de qualité répétés. Créez un nouveau \
+             modèle et utilisez-le à sa place.")),
         (133010, _) => info(PauseAccount, None, "Phone number not registered",
             "The business phone number is not registered on the Cloud API. Register it (POST \
-             /{phone-number-id}/register) in WhatsApp Manager; sending is paused until then."),
+             /{phone-number-id}/register) in WhatsApp Manager; sending is paused until then.",
+            "Le numéro de l'entreprise n'est pas enregistré sur la Cloud API. Enregistrez-le \
+             (POST /{phone-number-id}/register) dans WhatsApp Manager ; l'envoi est en pause \
+             jusque-là."),
         (368, _) => info(PauseAccount, None, "Temporarily blocked for policy violations",
             "The account is temporarily blocked for violating WhatsApp policies. Sending is \
-             paused; check Business Support Home for the violation and the block's end date."),
+             paused; check Business Support Home for the violation and the block's end date.",
+            "Le compte est temporairement bloqué pour infraction aux règles de WhatsApp. L'envoi \
+             est en pause ; consultez Business Support Home pour l'infraction et la date de fin \
+             du blocage."),
         (130497, _) => info(Never, None, "Country restricted",
             "This business may not message users in the recipient's country. Do not send to \
-             numbers from that country with this account."),
+             numbers from that country with this account.",
+            "Cette entreprise ne peut pas écrire aux utilisateurs du pays du destinataire. \
+             N'envoyez pas vers des numéros de ce pays avec ce compte."),
         (130472, _) => info(Never, None, "User in a marketing experiment",
             "The user's number is part of a Meta marketing experiment and this marketing message \
-             was not delivered. No action is needed; do not resend it."),
+             was not delivered. No action is needed; do not resend it.",
+            "Le numéro de l'utilisateur fait partie d'une expérience marketing de Meta et ce \
+             message marketing n'a pas été remis. Aucune action n'est nécessaire ; ne le \
+             renvoyez pas."),
         _ => CodeInfo {
             disposition: Never,
             retry_after: None,
@@ -534,6 +675,8 @@ pub fn classify(code: i64, subcode: Option<i64>) -> CodeInfo {
             title: "Unknown error code",
             help: "Meta returned an error code this daemon does not know, so the message is not \
                    retried automatically.",
+            help_fr: "Meta a renvoyé un code d'erreur que ce démon ne connaît pas, le message \
+                      n'est donc pas réessayé automatiquement.",
         },
     }
 }
@@ -656,50 +799,96 @@ impl WhatsAppError {
 
     /// A plain-words explanation for people (`error_help`).
     pub fn help(&self) -> String {
+        self.help_in(Lang::En)
+    }
+
+    /// [`WhatsAppError::help`] in `lang` (the inner reasons stay as written).
+    pub fn help_in(&self, lang: Lang) -> String {
         match self {
-            WhatsAppError::Meta { error, .. } => error.help(),
-            WhatsAppError::Payload(e) => format!(
-                "The message breaks a WhatsApp limit and was not sent: {e}. Change the content \
-                 and send again."
-            ),
-            WhatsAppError::Media(e) => format!("The file cannot be sent: {e}."),
-            WhatsAppError::Config(e) => format!(
-                "The WhatsApp account settings cannot work: {e}. Fix them in WhatsApp > \
-                 Configuration."
-            ),
+            WhatsAppError::Meta { error, .. } => error.help_in(lang),
+            WhatsAppError::Payload(e) => match lang {
+                Lang::En => format!(
+                    "The message breaks a WhatsApp limit and was not sent: {e}. Change the \
+                     content and send again."
+                ),
+                Lang::Fr => format!(
+                    "Le message dépasse une limite de WhatsApp et n'a pas été envoyé : {e}. \
+                     Modifiez le contenu et renvoyez."
+                ),
+            },
+            WhatsAppError::Media(e) => match lang {
+                Lang::En => format!("The file cannot be sent: {e}."),
+                Lang::Fr => format!("Le fichier ne peut pas être envoyé : {e}."),
+            },
+            WhatsAppError::Config(e) => match lang {
+                Lang::En => format!(
+                    "The WhatsApp account settings cannot work: {e}. Fix them in WhatsApp > \
+                     Configuration."
+                ),
+                Lang::Fr => format!(
+                    "Les paramètres du compte WhatsApp ne peuvent pas fonctionner : {e}. \
+                     Corrigez-les dans WhatsApp > Configuration."
+                ),
+            },
             WhatsAppError::Transport {
                 reason,
                 may_have_reached_meta,
                 ..
             } => {
-                let mut s = format!(
-                    "The Graph API could not be reached ({reason}). It is retried \
-                     automatically; check the network, proxy and the configured Graph API URL \
-                     if it lasts."
-                );
+                let mut s = match lang {
+                    Lang::En => format!(
+                        "The Graph API could not be reached ({reason}). It is retried \
+                         automatically; check the network, proxy and the configured Graph API \
+                         URL if it lasts."
+                    ),
+                    Lang::Fr => format!(
+                        "La Graph API n'a pas pu être jointe ({reason}). Elle est réessayée \
+                         automatiquement ; vérifiez le réseau, le proxy et l'URL de la Graph API \
+                         configurée si cela dure."
+                    ),
+                };
                 if *may_have_reached_meta {
-                    s.push_str(
+                    s.push_str(lang.pick(
                         " The request may have reached Meta, so a send is checked against \
                          delivery reports before it is repeated.",
-                    );
+                        " La requête a peut-être atteint Meta : un envoi est donc vérifié \
+                         auprès des accusés de remise avant d'être répété.",
+                    ));
                 }
                 s
             }
-            WhatsAppError::Http { status, .. } => format!(
-                "The Graph API answered HTTP {status} without a WhatsApp error, which usually \
-                 means a proxy or gateway in between failed, or the Graph API URL points to \
-                 something else. {}",
-                if self.is_retryable() {
-                    "It is retried automatically."
-                } else {
-                    "Check the configured Graph API URL."
+            WhatsAppError::Http { status, .. } => {
+                let next = match (self.is_retryable(), lang) {
+                    (true, Lang::En) => "It is retried automatically.",
+                    (false, Lang::En) => "Check the configured Graph API URL.",
+                    (true, Lang::Fr) => "Elle est réessayée automatiquement.",
+                    (false, Lang::Fr) => "Vérifiez l'URL de la Graph API configurée.",
+                };
+                match lang {
+                    Lang::En => format!(
+                        "The Graph API answered HTTP {status} without a WhatsApp error, which \
+                         usually means a proxy or gateway in between failed, or the Graph API \
+                         URL points to something else. {next}"
+                    ),
+                    Lang::Fr => format!(
+                        "La Graph API a répondu HTTP {status} sans erreur WhatsApp, ce qui \
+                         signifie le plus souvent qu'un proxy ou une passerelle entre les deux a \
+                         échoué, ou que l'URL de la Graph API désigne autre chose. {next}"
+                    ),
                 }
-            ),
-            WhatsAppError::Decode { reason, .. } => format!(
-                "The Graph API answered in an unexpected shape ({reason}). The message is not \
-                 repeated automatically because Meta may have accepted it; check the delivery \
-                 reports."
-            ),
+            }
+            WhatsAppError::Decode { reason, .. } => match lang {
+                Lang::En => format!(
+                    "The Graph API answered in an unexpected shape ({reason}). The message is \
+                     not repeated automatically because Meta may have accepted it; check the \
+                     delivery reports."
+                ),
+                Lang::Fr => format!(
+                    "La Graph API a répondu sous une forme inattendue ({reason}). Le message \
+                     n'est pas répété automatiquement car Meta l'a peut-être accepté ; vérifiez \
+                     les accusés de remise."
+                ),
+            },
         }
     }
 }
@@ -768,6 +957,40 @@ mod tests {
                 "code {code}: retryable codes carry a delay, others none"
             );
         }
+    }
+
+    #[test]
+    fn every_code_is_explained_in_french_too() {
+        for (code, _) in TABLE {
+            let i = classify(*code, None);
+            assert!(!i.help_fr.is_empty(), "code {code} needs French help text");
+            assert_ne!(
+                i.help, i.help_fr,
+                "code {code}: the French text is not translated"
+            );
+            assert_eq!(i.help_in(Lang::En), i.help);
+        }
+        let e = MetaError::for_code(131047, "Re-engagement message", "trace-9");
+        assert_eq!(e.help(), e.help_in(Lang::En));
+        let aide = e.help_in(Lang::Fr);
+        assert!(
+            aide.starts_with("Plus de 24 heures se sont écoulées"),
+            "{aide}"
+        );
+        assert!(
+            aide.contains("Meta indique : Re-engagement message (fbtrace_id trace-9)"),
+            "{aide}"
+        );
+        let unknown = MetaError::new(999999, "whatever").help_in(Lang::Fr);
+        assert!(unknown.contains("que ce démon ne connaît pas"), "{unknown}");
+        let lost = WhatsAppError::Transport {
+            operation: "send message",
+            reason: "timed out".into(),
+            timed_out: true,
+            may_have_reached_meta: true,
+        };
+        assert!(lost.help_in(Lang::Fr).contains("a peut-être atteint Meta"));
+        assert!(lost.help_in(Lang::En).contains("may have reached Meta"));
     }
 
     #[test]

@@ -566,6 +566,32 @@ impl World {
         self.daemon = Some(daemon);
     }
 
+    /// Starts the daemon without waiting until it is ready (for a daemon that must not be).
+    pub fn spawn_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "the daemon is already running");
+        self.runs += 1;
+        let path = self.config.write(self.dir.path());
+        self.daemon = Some(Daemon::spawn(
+            &path,
+            self.config.listen,
+            &self.logs,
+            self.runs,
+        ));
+    }
+
+    /// `/readyz`: its status and body (`None` while it does not answer).
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let response = self
+            .http
+            .get(self.config.url("/readyz"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
     /// The running daemon.
     pub fn daemon(&mut self) -> &mut Daemon {
         match self.daemon.as_mut() {

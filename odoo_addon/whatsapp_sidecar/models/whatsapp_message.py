@@ -166,6 +166,22 @@ class WhatsappMessage(models.Model):
     # The unique constraints below create the indexes on wamid and dedupe_key.
     wamid = fields.Char(string="WhatsApp message ID", copy=False, readonly=True)
     body = fields.Text(help="Text, caption, or the summary of an inbound message.")
+    original_body = fields.Text(
+        string="Original wording",
+        copy=False,
+        readonly=True,
+        help="The text typed before the daemon replaced it with a template outside the "
+        "24-hour window (WhatsApp only accepts approved templates when the customer has not "
+        "written in the last 24 hours).",
+    )
+    original_message_type = fields.Selection(
+        MESSAGE_TYPES,
+        string="Original type",
+        copy=False,
+        readonly=True,
+        help="The type the message was queued with, before the daemon sent it as a template "
+        "outside the 24-hour window.",
+    )
     template_id = fields.Many2one(
         "whatsapp.template", ondelete="restrict", check_company=True
     )

@@ -74,6 +74,7 @@ fn a_template_message_is_built_and_checked() {
             filename: Some("INV-42.pdf"),
         },
         Some("wamid.Q"),
+        Lang::En,
     )
     .unwrap();
     let body = serde_json::to_value(&msg).unwrap();
@@ -100,7 +101,7 @@ fn a_template_that_does_not_fit_fails_in_plain_words() {
     let t = invoice_template();
     let mut p = params();
     p.body.pop();
-    let f = template_payload(&t, &p, Some(MediaRef::Id("m".into())), None).unwrap_err();
+    let f = template_payload(&t, &p, Some(MediaRef::Id("m".into())), None, Lang::En).unwrap_err();
     assert_eq!(f.kind, GateKind::TemplateParams);
     assert!(
         f.help
@@ -110,20 +111,20 @@ fn a_template_that_does_not_fit_fails_in_plain_words() {
     );
 
     // The document header needs its file.
-    let f = template_payload(&t, &params(), None, None).unwrap_err();
+    let f = template_payload(&t, &params(), None, None, Lang::En).unwrap_err();
     assert!(f.help.contains("header"), "{}", f.help);
 
     // Unknown button position.
     let mut p = params();
     p.buttons[1].index = 5;
-    let f = template_payload(&t, &p, Some(MediaRef::Id("m".into())), None).unwrap_err();
+    let f = template_payload(&t, &p, Some(MediaRef::Id("m".into())), None, Lang::En).unwrap_err();
     assert!(f.help.contains("no button at position 5"), "{}", f.help);
 
     let broken = Template {
         components_json: Some("{oops".into()),
         ..invoice_template()
     };
-    let f = meta_template(&broken).unwrap_err();
+    let f = meta_template(&broken, Lang::En).unwrap_err();
     assert!(f.help.contains("Sync templates"));
 }
 
@@ -153,7 +154,8 @@ fn named_parameters_keep_their_names() {
         ],
         ..TemplateParams::default()
     };
-    let tpl = serde_json::to_value(template_payload(&t, &p, None, None).unwrap()).unwrap();
+    let tpl =
+        serde_json::to_value(template_payload(&t, &p, None, None, Lang::En).unwrap()).unwrap();
     assert_eq!(
         tpl["components"][0]["parameters"][1]["parameter_name"],
         "order_ref"
@@ -170,6 +172,7 @@ fn free_form_content_is_built_with_meta_limits() {
             preview_url: true,
         },
         None,
+        Lang::En,
     )
     .unwrap();
     let v = serde_json::to_value(&msg).unwrap();
@@ -186,6 +189,7 @@ fn free_form_content_is_built_with_meta_limits() {
             filename: Some("a.pdf"),
         },
         None,
+        Lang::En,
     )
     .unwrap();
     let v = serde_json::to_value(&doc).unwrap();
@@ -201,6 +205,7 @@ fn free_form_content_is_built_with_meta_limits() {
             preview_url: false,
         },
         None,
+        Lang::En,
     )
     .unwrap_err();
     assert_eq!(f.kind, GateKind::BadContent);
@@ -209,7 +214,14 @@ fn free_form_content_is_built_with_meta_limits() {
     let interactive = json!({"type": "button", "body": {"text": "OK?"},
         "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}]}});
     let v = serde_json::to_value(
-        outbound(4, "+2250700000001", Ready::Interactive(&interactive), None).unwrap(),
+        outbound(
+            4,
+            "+2250700000001",
+            Ready::Interactive(&interactive),
+            None,
+            Lang::En,
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -221,6 +233,7 @@ fn free_form_content_is_built_with_meta_limits() {
         "+2250700000001",
         Ready::Interactive(&json!({"type": "carousel"})),
         None,
+        Lang::En,
     )
     .unwrap_err();
     assert_eq!(f.kind, GateKind::BadContent);
@@ -238,8 +251,10 @@ fn attempt(count: u32) -> Attempt {
     Attempt {
         id: 9,
         attempt_count: count,
-        to: "+2250700000001".into(),
-        source: None,
+        about: About {
+            to: Some("+2250700000001".into()),
+            ..About::default()
+        },
     }
 }
 
@@ -335,4 +350,121 @@ fn final_errors_fail_and_lost_answers_stay_unknown() {
     };
     let (outcome, _) = after_send_error(&refused, &attempt(0), &RetryPolicy::default(), now());
     assert!(matches!(outcome, Outcome::Retry { .. }));
+}
+
+#[test]
+fn a_french_users_failure_is_explained_in_french() {
+    let french = Attempt {
+        about: About {
+            lang: Lang::Fr,
+            ..attempt(0).about
+        },
+        ..attempt(0)
+    };
+    let (outcome, _) = after_send_error(&meta(131026), &french, &RetryPolicy::default(), now());
+    let Outcome::Failed { error, .. } = outcome else {
+        panic!("expected a final failure")
+    };
+    assert!(
+        error
+            .help
+            .starts_with("Le numéro ne peut pas recevoir ce message"),
+        "{}",
+        error.help
+    );
+    assert!(error.help.contains("Meta indique : details from Meta"));
+    // Running out of attempts says so in French too.
+    let policy = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    let (outcome, _) = after_send_error(&meta(131000), &french, &policy, now());
+    let Outcome::Failed { error, .. } = outcome else {
+        panic!("expected a final failure")
+    };
+    assert!(error.help.contains("1 fois"), "{}", error.help);
+    assert!(error.help.contains("Meta a eu une erreur interne"));
+
+    let mut p = params();
+    p.body.pop();
+    let t = invoice_template();
+    let f = template_payload(&t, &p, Some(MediaRef::Id("m".into())), None, Lang::Fr).unwrap_err();
+    assert!(
+        f.help
+            .starts_with("Le modèle invoice_ready (fr) ne convient pas à ce message :"),
+        "{}",
+        f.help
+    );
+}
+
+#[test]
+fn the_rendered_text_is_what_the_customer_reads() {
+    let t = Template {
+        components_json: Some(
+            json!([
+                {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+                {"type": "BODY", "text": "Hello {{1}}, your order of {{2}} is ready. {{3}}"},
+                {"type": "FOOTER", "text": "Thanks"}
+            ])
+            .to_string(),
+        ),
+        header_type: "text".into(),
+        ..invoice_template()
+    };
+    let p = TemplateParams {
+        header: vec![ParamValue {
+            name: "1".into(),
+            value: "S00021".into(),
+        }],
+        body: vec![
+            ParamValue {
+                name: "2".into(),
+                value: "42,00 €".into(),
+            },
+            ParamValue {
+                name: "1".into(),
+                value: "Awa".into(),
+            },
+        ],
+        buttons: vec![],
+    };
+    assert_eq!(
+        rendered_text(&t, &p).as_deref(),
+        Some("Order S00021\n\nHello Awa, your order of 42,00 € is ready. {{3}}")
+    );
+    // Named parameters, and a document header (no text).
+    let named = Template {
+        parameter_format: "named".into(),
+        components_json: Some(
+            json!([
+                {"type": "HEADER", "format": "DOCUMENT"},
+                {"type": "BODY", "text": "Dear {{customer}}, invoice {{number}} is attached."}
+            ])
+            .to_string(),
+        ),
+        ..invoice_template()
+    };
+    let p = TemplateParams {
+        body: vec![
+            ParamValue {
+                name: "number".into(),
+                value: "INV/42".into(),
+            },
+            ParamValue {
+                name: "customer".into(),
+                value: "Awa".into(),
+            },
+        ],
+        ..TemplateParams::default()
+    };
+    assert_eq!(
+        rendered_text(&named, &p).as_deref(),
+        Some("Dear Awa, invoice INV/42 is attached.")
+    );
+    // No synced text: nothing to show.
+    let bare = Template {
+        components_json: None,
+        ..invoice_template()
+    };
+    assert_eq!(rendered_text(&bare, &TemplateParams::default()), None);
 }

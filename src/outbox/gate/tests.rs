@@ -24,6 +24,7 @@ fn account(id: i64) -> Account {
         template_residual_change_id: None,
         template_unpaid_invoice_id: None,
         template_generic_id: None,
+        template_document_id: None,
         default_media_url: None,
         waba_id: None,
         messaging_limit: None,
@@ -56,6 +57,7 @@ fn snapshot() -> Snapshot {
             id: 1,
             name: "ACME CI".into(),
             country_code: Some("CI".into()),
+            lang: None,
         },
     );
     s.partners.insert(
@@ -578,4 +580,196 @@ fn messages_with_a_wamid_are_already_sent() {
     };
     assert_eq!(already_sent_state(&m), Some("delivered"));
     assert_eq!(already_sent_state(&text_to(10)), None);
+}
+
+fn document_to(partner: i64) -> Message {
+    Message {
+        message_type: "document".into(),
+        body: Some("Your quotation S00021".into()),
+        res_model: Some("sale.order".into()),
+        res_id: Some(21),
+        report_name: Some("sale.report_saleorder".into()),
+        media_filename: Some("S00021.pdf".into()),
+        ..text_to(partner)
+    }
+}
+
+#[test]
+fn outside_the_window_a_document_never_goes_as_a_template_without_its_file() {
+    // Only a generic template without header: it used to replace the PDF, which then never
+    // reached the customer.
+    let mut s = snapshot();
+    s.accounts.get_mut(&1).unwrap().template_generic_id = Some(5);
+    let f = fails(&s, &document_to(10));
+    assert_eq!(f.kind, GateKind::WindowClosed);
+    assert!(
+        f.help
+            .contains("set 'Template for documents' on the WhatsApp account Account 1"),
+        "{}",
+        f.help
+    );
+    assert!(f.help.contains("Nothing was sent."), "{}", f.help);
+
+    // A 'Template for documents' without a document header is refused too, saying why.
+    s.accounts.get_mut(&1).unwrap().template_document_id = Some(8);
+    let f = fails(&s, &document_to(10));
+    assert_eq!(f.kind, GateKind::WindowClosed);
+    assert!(
+        f.help
+            .contains("'Template for documents' (template tpl_8 (fr)) has an image header"),
+        "{}",
+        f.help
+    );
+    assert!(f.help.contains("would leave out the file"), "{}", f.help);
+
+    // With a document header, the PDF goes in it.
+    s.accounts.get_mut(&1).unwrap().template_document_id = Some(7);
+    let plan = gate(&s, &document_to(10), now()).unwrap();
+    assert!(plan.window_template && plan.outside_window);
+    assert_eq!(
+        plan.content,
+        Content::Template {
+            template_id: 7,
+            params: ParamSource::Variables {
+                record: Some(("sale.order".into(), 21))
+            },
+            header_media: Some(MediaSource::Report {
+                report: "sale.report_saleorder".into(),
+                model: "sale.order".into(),
+                id: 21
+            }),
+            filename: Some("S00021.pdf".into()),
+        }
+    );
+
+    // An unapproved 'Template for documents' is named as such.
+    s.accounts.get_mut(&1).unwrap().template_document_id = Some(6);
+    let f = fails(&s, &document_to(10));
+    assert_eq!(f.kind, GateKind::TemplateNotApproved);
+    assert!(f
+        .help
+        .starts_with("Outside the 24-hour window the account's 'Template for documents'"));
+}
+
+#[test]
+fn a_documents_own_trigger_template_carries_it_when_its_header_is_a_document() {
+    let mut s = snapshot();
+    let a = s.accounts.get_mut(&1).unwrap();
+    a.template_invoice_posted_id = Some(5); // no header: not for a file
+    a.template_document_id = Some(7);
+    let m = Message {
+        trigger: "invoice_posted".into(),
+        ..document_to(10)
+    };
+    assert!(matches!(
+        gate(&s, &m, now()).unwrap().content,
+        Content::Template { template_id: 7, .. }
+    ));
+    // Without 'Template for documents', the header-less invoice template is not used.
+    s.accounts.get_mut(&1).unwrap().template_document_id = None;
+    let f = fails(&s, &m);
+    assert!(f.help.contains("'Template for documents'"), "{}", f.help);
+}
+
+#[test]
+fn outside_the_window_an_image_goes_only_in_an_image_header() {
+    let mut s = snapshot();
+    s.accounts.get_mut(&1).unwrap().template_generic_id = Some(5);
+    let image = Message {
+        message_type: "image".into(),
+        media_attachment_id: Some(3),
+        body: Some("Front view".into()),
+        ..text_to(10)
+    };
+    let f = fails(&s, &image);
+    assert_eq!(f.kind, GateKind::WindowClosed);
+    assert!(
+        f.help
+            .contains("'Generic template' (template tpl_5 (fr)) has no header"),
+        "{}",
+        f.help
+    );
+    assert!(f.help.contains("would leave out the image"), "{}", f.help);
+
+    s.accounts.get_mut(&1).unwrap().template_generic_id = Some(8);
+    let plan = gate(&s, &image, now()).unwrap();
+    assert!(matches!(
+        plan.content,
+        Content::Template {
+            template_id: 8,
+            header_media: Some(MediaSource::Attachment(3)),
+            ..
+        }
+    ));
+
+    s.accounts.get_mut(&1).unwrap().template_generic_id = None;
+    let f = fails(&s, &image);
+    assert!(
+        f.help.contains("an image can only go in the header"),
+        "{}",
+        f.help
+    );
+    assert!(f.help.contains("set 'Generic template'"), "{}", f.help);
+}
+
+#[test]
+fn texts_are_in_the_language_of_who_queued_the_message() {
+    let mut s = snapshot();
+    s.user_langs.insert(7, "fr_FR".into());
+    s.user_langs.insert(8, "en_US".into());
+    let by = |uid: Option<i64>| Message {
+        create_uid: uid,
+        ..document_to(10)
+    };
+    assert_eq!(s.lang_of(&by(Some(7))), Lang::Fr);
+    assert_eq!(s.lang_of(&by(Some(8))), Lang::En);
+    assert_eq!(s.lang_of(&by(None)), Lang::En);
+
+    let f = fails(&s, &by(Some(7)));
+    assert_eq!(f.kind, GateKind::WindowClosed);
+    assert!(
+        f.help
+            .starts_with("Le client n'a pas écrit dans les dernières 24 heures"),
+        "{}",
+        f.help
+    );
+    assert!(
+        f.help
+            .contains("renseignez « Modèle pour les documents » sur le compte WhatsApp Account 1"),
+        "{}",
+        f.help
+    );
+    assert_eq!(
+        GateKind::WindowClosed.title(Lang::Fr),
+        "Hors de la fenêtre de 24 heures"
+    );
+    let f = fails(&s, &by(Some(8)));
+    assert!(
+        f.help.starts_with("The customer has not written"),
+        "{}",
+        f.help
+    );
+
+    // No language on the user: the company's.
+    s.companies.get_mut(&1).unwrap().lang = Some("fr_BE".into());
+    assert_eq!(s.lang_of(&by(None)), Lang::Fr);
+    assert_eq!(s.lang_of(&by(Some(8))), Lang::En, "the user's wins");
+    let unknown = Message {
+        partner_id: Some(11),
+        ..by(None)
+    };
+    assert!(fails(&s, &unknown)
+        .help
+        .starts_with("Le client n'a pas accepté les messages WhatsApp : cochez « Accord WhatsApp » sur le contact Bob"));
+    let bad = Message {
+        to_e164: Some("12".into()),
+        ..by(None)
+    };
+    let f = fails(&s, &bad);
+    assert_eq!(f.kind, GateKind::BadNumber);
+    assert!(
+        f.help.contains("n'est pas un numéro de téléphone"),
+        "{}",
+        f.help
+    );
 }

@@ -186,7 +186,7 @@ fn reservations_count_between_reads_and_failed_sends_give_them_back() {
 
 #[test]
 fn the_help_says_the_limit_the_time_and_how_to_raise_it() {
-    let help = hold_help(250, &account(1, Some("W1")), now());
+    let help = hold_help(250, &account(1, Some("W1")), now(), Lang::En);
     assert!(
         help.contains("daily limit of 250 unique customers"),
         "{help}"
@@ -196,6 +196,13 @@ fn the_help_says_the_limit_the_time_and_how_to_raise_it() {
     assert!(help.contains("WhatsApp Business Account W1"), "{help}");
     assert!(help.contains("verify the business"), "{help}");
     assert!(help.contains("quality rating"), "{help}");
+    let aide = hold_help(250, &account(1, Some("W1")), now(), Lang::Fr);
+    assert!(
+        aide.contains("limite quotidienne de Meta de 250 clients uniques"),
+        "{aide}"
+    );
+    assert!(aide.contains("après 2026-03-01 12:00:00 UTC"), "{aide}");
+    assert!(aide.contains("compte WhatsApp Business W1"), "{aide}");
 }
 
 #[test]

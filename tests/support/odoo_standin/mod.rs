@@ -442,6 +442,36 @@ impl OdooStandin {
         }
     }
 
+    /// Creates a record as the user `uid` (its `create_uid`), like [`OdooStandin::insert`].
+    pub fn insert_as(&self, uid: i64, model: &str, values: Value) -> i64 {
+        let vals = values.as_object().cloned().unwrap_or_default();
+        match lock(&self.shared.db).create_as(uid, model, vals) {
+            Ok(id) => id,
+            Err(e) => panic!(
+                "stand-in insert into {model} as uid {uid}: {}: {}",
+                e.name, e.message
+            ),
+        }
+    }
+
+    /// An internal user with a language (`en_US`, `fr_FR`) who can create records
+    /// ([`OdooStandin::insert_as`]) but not log in over RPC; returns its uid.
+    pub fn add_user(&self, login: &str, name: &str, lang: &str) -> i64 {
+        let partner = self.insert("res.partner", json!({"name": name, "lang": lang}));
+        let uid = self.insert(
+            "res.users",
+            json!({"name": name, "login": login, "partner_id": partner, "lang": lang}),
+        );
+        lock(&self.shared.db).users.push(orm::User {
+            uid,
+            login: login.to_owned(),
+            password: String::new(),
+            api_key: None,
+            denied: Default::default(),
+        });
+        uid
+    }
+
     /// Writes values on a record as the superuser (not counted as a daemon write).
     pub fn update(&self, model: &str, id: i64, values: Value) {
         let vals = values.as_object().cloned().unwrap_or_default();

@@ -35,7 +35,7 @@ model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
   zip char
   country_id m2o:res.country string="Country"
   company_id m2o:res.company string="Company"
-  lang sel:"en_US=English (US)" default=en_US string="Language"
+  lang sel:"en_US=English (US),fr_FR=French / Français" default=en_US string="Language"
   tz sel_any string="Timezone"
   comment html string="Notes"
   category_id m2m:res.partner.category string="Tags"
@@ -80,7 +80,7 @@ model res.users "User" order="name, login" rec=name
   partner_id m2o:res.partner req ondelete=restrict string="Related Partner"
   company_id m2o:res.company req default=company string="Company"
   tz sel_any string="Timezone"
-  lang sel:"en_US=English (US)" default=en_US string="Language"
+  lang sel:"en_US=English (US),fr_FR=French / Français" default=en_US string="Language"
   signature html string="Email Signature"
   active bool default=true
   share bool string="Share User"
@@ -295,6 +295,8 @@ model whatsapp.message "WhatsApp Message" order="id desc"
   wa_id char string="WhatsApp ID"
   wamid char ro string="WhatsApp message ID"
   body text
+  original_body text string="Original wording"
+  original_message_type sel:"text=Text,template=Template,image=Image,document=Document,video=Video,audio=Audio,sticker=Sticker,location=Location,contacts=Contacts,interactive=Interactive,reaction=Reaction,button=Template button reply,order=Order,system=System,request_welcome=Welcome request,unsupported=Unsupported" string="Original type"
   template_id m2o:whatsapp.template ondelete=restrict
   template_params_json text string="Template parameters (JSON)"
   header_params_json text string="Header parameters (JSON)"
