@@ -131,6 +131,7 @@ pub async fn run(
                 config: MediaConfig::default(),
             }),
             in_flight,
+            lookups: Default::default(),
         },
         stop.clone(),
     ));
