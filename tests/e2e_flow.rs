@@ -130,7 +130,7 @@ async fn a_customers_text_is_noted_on_the_contact_and_the_salesperson_gets_one_a
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
         notes[0].contains("WhatsApp message from Camille (+33612345678) to Main")
-            && notes[0].contains("<blockquote>Bonjour, ma commande est-elle partie ?</blockquote>"),
+            && notes[0].contains("<p>“Bonjour, ma commande est-elle partie ?”</p>"),
         "{}",
         notes[0]
     );

@@ -884,10 +884,7 @@ async fn a_customers_text_is_noted_on_the_contact_and_the_order_and_the_salesper
         note.contains("WhatsApp message from Camille (+33612345678) to Main (+1 555 0100), in reply to S00002:"),
         "{note}"
     );
-    assert!(
-        note.contains("<blockquote>Is &lt;it&gt; shipped?</blockquote>"),
-        "{note}"
-    );
+    assert!(note.contains("<p>“Is &lt;it&gt; shipped?”</p>"), "{note}");
     assert!(
         note.contains("data-oe-model=\"whatsapp.conversation\""),
         "{note}"
@@ -918,7 +915,7 @@ async fn a_customers_text_is_noted_on_the_contact_and_the_order_and_the_salesper
     assert_eq!((report.notes, report.notifications), (1, 0));
     let on_contact = s.odoo.chatter("res.partner", partner);
     assert_eq!(on_contact.len(), 2);
-    assert!(on_contact[1].contains("<blockquote>Hello?</blockquote>"));
+    assert!(on_contact[1].contains("<p>“Hello?”</p>"));
     assert_eq!(
         s.odoo.chatter("sale.order", 2).len(),
         1,
@@ -992,7 +989,7 @@ async fn an_unknown_number_tells_the_accounts_responsible_by_a_discuss_message_i
     assert_eq!(subject, "Message WhatsApp de Camille");
     assert_eq!(
         body,
-        "<p>Camille (+447700900123) a écrit sur WhatsApp à Main (+1 555 0100) : une image « Ma \
+        "<p>Camille (+447700900123) a écrit sur WhatsApp à Main (+1 555 0100) : une image : « Ma \
          facture ». Répondez depuis WhatsApp &gt; Conversations.</p>"
     );
     assert!(s.odoo.chatter(CONVERSATION, conversation).is_empty());

@@ -483,15 +483,27 @@ pub fn note_html(w: &Written<'_>, lang: Lang) -> String {
     }
     html.push_str(lang.pick(":", " :"));
     html.push_str("</p>");
-    if let Some(kind) = kind(m.message_type, lang) {
-        html.push_str("<p><i>");
-        html.push_str(&escape_html(kind));
-        html.push_str("</i></p>");
-    }
-    if let Some(body) = m.body.as_deref().filter(|b| !b.trim().is_empty()) {
-        html.push_str("<blockquote>");
-        html.push_str(&escape_html(body).replace('\n', "<br>"));
-        html.push_str("</blockquote>");
+    // The words in a paragraph of their own, in quotes (not a <blockquote>: Odoo's chatter
+    // folds those away as quoted e-mail).
+    let body = m.body.as_deref().map(str::trim).filter(|b| !b.is_empty());
+    let kind = kind(m.message_type, lang);
+    if kind.is_some() || body.is_some() {
+        html.push_str("<p>");
+        if let Some(kind) = kind {
+            html.push_str("<i>");
+            html.push_str(&escape_html(kind));
+            html.push_str("</i>");
+            if body.is_some() {
+                html.push_str(lang.pick(": ", " : "));
+            }
+        }
+        if let Some(body) = body {
+            let (open, close) = quotes(lang);
+            html.push_str(open);
+            html.push_str(&escape_html(body).replace('\n', "<br>"));
+            html.push_str(close);
+        }
+        html.push_str("</p>");
     }
     if w.opted_out && w.contact.is_some() {
         html.push_str("<p>");
@@ -536,11 +548,11 @@ pub fn message_text(w: &Written<'_>, lang: Lang) -> String {
     }
     text.push_str(lang.pick(": ", " : "));
     let body = m.body.as_deref().map(str::trim).filter(|b| !b.is_empty());
-    let (open, close) = lang.pick(("“", "”"), ("« ", " »"));
+    let (open, close) = quotes(lang);
     if let Some(kind) = kind(m.message_type, lang) {
         text.push_str(kind);
         if body.is_some() {
-            text.push(' ');
+            text.push_str(lang.pick(": ", " : "));
         }
     }
     if let Some(body) = body {
@@ -553,6 +565,11 @@ pub fn message_text(w: &Written<'_>, lang: Lang) -> String {
         ". Répondez depuis WhatsApp > Conversations.",
     ));
     text
+}
+
+/// Quotation marks around a customer's words.
+fn quotes(lang: Lang) -> (&'static str, &'static str) {
+    lang.pick(("“", "”"), ("« ", " »"))
 }
 
 fn shorten(text: &str, max: usize) -> String {

@@ -227,8 +227,8 @@ fn the_note_says_who_wrote_to_which_account_about_what_in_escaped_html() {
     assert_eq!(
         note_html(&w, Lang::En),
         "<p>WhatsApp message from Camille Martin (+33612345678) to Main (+1 555 0100), in reply \
-         to S00021:</p><blockquote>Is &lt;b&gt;S00021&lt;/b&gt; ready?<br>Thanks &amp; \
-         bye</blockquote><p><a href=\"/web#id=3&amp;model=whatsapp.conversation&amp;\
+         to S00021:</p><p>“Is &lt;b&gt;S00021&lt;/b&gt; ready?<br>Thanks &amp; \
+         bye”</p><p><a href=\"/web#id=3&amp;model=whatsapp.conversation&amp;\
          view_type=form\" data-oe-model=\"whatsapp.conversation\" data-oe-id=\"3\">Open the \
          conversation</a></p>"
     );
@@ -257,7 +257,7 @@ fn the_note_says_who_wrote_to_which_account_about_what_in_escaped_html() {
     assert_eq!(
         note_html(&w, Lang::Fr),
         "<p>Message WhatsApp de Cami (FR.123) vers Main (+1 555 0100) :</p><p><i>un \
-         document</i></p><blockquote>Signed quote</blockquote>"
+         document</i> : « Signed quote »</p>"
     );
 }
 
@@ -370,7 +370,8 @@ fn an_activity_in_the_users_language_on_the_order_answered_else_the_contact() {
     assert_eq!(tz.as_deref(), Some("Europe/Paris"));
     assert_eq!(summary, "Répondre sur WhatsApp à Camille Martin");
     assert!(
-        note.contains("<i>une image</i>") && note.contains("en réponse à S00021"),
+        note.contains("<p><i>une image</i> : « the parcel »</p>")
+            && note.contains("en réponse à S00021"),
         "{note}"
     );
     let v = activity_values(&told, 491, Some(4)).unwrap();
