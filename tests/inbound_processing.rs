@@ -963,7 +963,7 @@ async fn a_customers_text_is_noted_on_the_contact_and_the_order_and_the_salesper
 }
 
 #[tokio::test]
-async fn an_unknown_number_tells_the_accounts_responsible_by_a_discuss_message_in_their_language() {
+async fn an_unknown_number_is_noted_on_its_conversation_and_tells_the_accounts_responsible() {
     let s = setup().await;
     s.odoo.update(
         "whatsapp.account",
@@ -978,9 +978,41 @@ async fn an_unknown_number_tells_the_accounts_responsible_by_a_discuss_message_i
                "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "Ma facture"}}),
     ));
     let report = s.step(Pass::New).await;
-    assert_eq!((report.notes, report.notifications), (0, 1));
+    assert_eq!((report.notes, report.notifications), (1, 1));
     let conversation = s.odoo.search(CONVERSATION, json!([]))[0];
-    // Conversations have no chatter (and no activities) here: a Discuss message about it.
+    // No contact: the note and the activity go on the conversation (it has a chatter).
+    let notes = s.odoo.chatter(CONVERSATION, conversation);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("WhatsApp message from Camille (+447700900123) to Main")
+            && notes[0].contains("<p><i>an image</i>: “Ma facture”</p>"),
+        "{}",
+        notes[0]
+    );
+    let activities = s.odoo.activities(CONVERSATION, conversation);
+    assert_eq!(activities.len(), 1, "{activities:?}");
+    assert_eq!(activities[0].0, SALESPERSON);
+    assert_eq!(activities[0].1, "Répondre sur WhatsApp à Camille");
+}
+
+#[tokio::test]
+async fn the_discuss_message_goes_to_the_users_inbox_in_their_language() {
+    let s = setup().await;
+    s.odoo.update(
+        "whatsapp.account",
+        s.account,
+        json!({"responsible_user_id": SALESPERSON, "inbound_notification": "message"}),
+    );
+    s.odoo
+        .update("res.users", SALESPERSON, json!({"lang": "fr_FR"}));
+    s.store(&inbound_message(
+        "447700900123",
+        json!({"from": "447700900123", "id": "wamid.U1", "timestamp": T0.to_string(), "type": "image",
+               "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "Ma facture"}}),
+    ));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 1));
+    let conversation = s.odoo.search(CONVERSATION, json!([]))[0];
     assert_eq!(s.odoo.count("mail.activity"), 0);
     let inbox = s.odoo.inbox(SALESPERSON_PARTNER);
     assert_eq!(inbox.len(), 1, "{inbox:?}");
@@ -992,7 +1024,8 @@ async fn an_unknown_number_tells_the_accounts_responsible_by_a_discuss_message_i
         "<p>Camille (+447700900123) a écrit sur WhatsApp à Main (+1 555 0100) : une image : « Ma \
          facture ». Répondez depuis WhatsApp &gt; Conversations.</p>"
     );
-    assert!(s.odoo.chatter(CONVERSATION, conversation).is_empty());
+    // Not in the conversation's chatter: only the note is.
+    assert_eq!(s.odoo.chatter(CONVERSATION, conversation).len(), 1);
 }
 
 #[tokio::test]

@@ -3,9 +3,10 @@
 //! Every new message a customer writes is logged as an internal note on the contact's chatter,
 //! and on the chatter of the order or invoice it answers (the document of the outbound message
 //! its reply context names). A message from a number no contact has is noted on its
-//! conversation when conversations have a chatter, else nowhere. Notes are created together,
-//! one `mail.message` `create` per batch, in the language of the account's company (its
-//! partner's `lang`), with the contact as author, as an e-mail from them would be.
+//! conversation (when conversations have a chatter, as `ir.model` says: an older addon gave
+//! them none). Notes are created together, one `mail.message` `create` per batch, in the
+//! language of the account's company (its partner's `lang`), with the contact as author, as an
+//! e-mail from them would be.
 //!
 //! One user is also told, at most once per conversation per hour ([`may_notify`], the
 //! conversation's `last_notified_at`): the contact's salesperson, else the account's

@@ -298,7 +298,7 @@ model whatsapp.template.variable "WhatsApp Template Variable" order="template_id
   field_path char
   fixed_value char
 
-model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread rec=wa_id
+model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread activity rec=wa_id
   account_id m2o:whatsapp.account req ondelete=restrict
   company_id m2o:res.company related=account_id.company_id
   wa_id char string="WhatsApp ID"
