@@ -2,8 +2,10 @@
 //! webhook events against the Odoo stand-in (in-process, 127.0.0.1).
 //!
 //! ```text
-//! cargo run --release --example inbound_bench -- [messages=5000]
+//! cargo run --release --example inbound_bench -- [messages=5000] [inbound]
 //! ```
+//!
+//! (`inbound` runs only the last part.)
 //!
 //! Two runs over `messages` sent messages, three statuses each (sent, delivered, read, one
 //! webhook per status as Meta sends them):
@@ -14,6 +16,12 @@
 //!
 //! For each: events processed per second, Odoo calls per message, and the most writes any one
 //! message record received.
+//!
+//! Then "inbound": `messages / 10` texts from as many customers, each with a salesperson, each
+//! answering an order message (reply context), stored together and processed in batches: Odoo
+//! calls per received message (records, notes on the contact and the order, one activity per
+//! conversation), with the calls per model. What the daemon reads once an hour (the note
+//! subtype, activity type, models and company languages: 4 calls) is read beforehand.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,6 +42,16 @@ fn status_body(wamid: &str, status: &str, at: i64) -> String {
             "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_ID},
             "statuses": [{"id": wamid, "status": status, "timestamp": at.to_string(), "recipient_id": "33612345678",
                           "pricing": {"pricing_model": "PMP", "type": "regular", "category": "utility"}}]}}]}]})
+    .to_string()
+}
+
+fn text_body(from: &str, wamid: &str, answers: &str, body: &str, at: i64) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": format!("waba-{PHONE_ID}"), "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Customer"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": at.to_string(), "type": "text",
+                          "context": {"from": "15550100", "id": answers}, "text": {"body": body}}]}}]}]})
     .to_string()
 }
 
@@ -73,6 +91,7 @@ async fn prepare(count: usize) -> Run {
         wake: Arc::new(tokio::sync::Notify::new()),
         media: None,
         in_flight: Default::default(),
+        lookups: Default::default(),
     };
     odoo.reset_counters();
     Run {
@@ -137,6 +156,10 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5000usize);
+    if std::env::args().nth(2).as_deref() == Some("inbound") {
+        inbound_run(count / 10).await;
+        return;
+    }
 
     let backlog = prepare(count).await;
     backlog.store("read", T0 + 3);
@@ -155,4 +178,51 @@ async fn main() {
         seconds += s;
     }
     waves.report("waves", events, seconds);
+
+    inbound_run(count / 10).await;
+}
+
+/// Customers write, each answering an order message: calls per received message.
+async fn inbound_run(count: usize) {
+    let run = prepare(0).await;
+    let account = run.odoo.search("whatsapp.account", json!([]))[0];
+    let now = odoo_time(chrono::Utc::now().timestamp());
+    for n in 0..count {
+        let number = format!("3361{n:07}");
+        let partner = run
+            .odoo
+            .add_partner(&format!("Customer {n}"), &format!("+{number}"), true);
+        run.odoo
+            .update("res.partner", partner, json!({"user_id": 2}));
+        run.odoo.queue_message_with(
+            account,
+            partner,
+            json!({"state": "read", "wamid": format!("wamid.O{n}"), "res_model": "sale.order",
+                   "res_id": 1 + (n % 20) as i64, "body": "Your order"}),
+        );
+        run.odoo.insert(
+            "whatsapp.webhook.event",
+            json!({"raw_body": text_body(&number, &format!("wamid.I{n}"), &format!("wamid.O{n}"), "Is it shipped?", T0),
+                   "received_at": now, "signature_ok": true}),
+        );
+    }
+    // What the daemon reads once an hour (4 calls) is read already, as in a running daemon.
+    if let Err(e) = run.ctx.lookups.get(&run.ctx.odoo, &[]).await {
+        panic!("lookups: {e}");
+    }
+    run.odoo.reset_counters();
+    let (events, seconds) = run.drain().await;
+    let calls = run.odoo.call_counts();
+    let total: u64 = calls.values().sum();
+    let received = run
+        .odoo
+        .search("whatsapp.message", json!([["direction", "=", "in"]]))
+        .len();
+    println!(
+        "inbound: {events} events in {seconds:.2} s; {received} messages received; {total} Odoo calls = {:.3} per message",
+        total as f64 / received.max(1) as f64
+    );
+    for ((model, method), n) in &calls {
+        println!("  {model}.{method}: {n}");
+    }
 }

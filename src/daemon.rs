@@ -165,6 +165,7 @@ pub async fn run(
                 config: MediaConfig::default(),
             }),
             in_flight,
+            lookups: Default::default(),
         },
         stop.clone(),
     ));

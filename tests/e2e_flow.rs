@@ -1,7 +1,7 @@
 //! End to end: the `whatsapp-sidecar` binary between the Odoo stand-in and the sandbox playing
 //! Meta (see `tests/e2e_support`). What a user sees: a message queued in Odoo reaches WhatsApp
-//! and comes back read; a customer's message lands in Odoo; forged webhooks are refused; a
-//! message that must not go out says why.
+//! and comes back read; a customer's message lands in Odoo, noted on the contact, and its
+//! salesperson is told; forged webhooks are refused; a message that must not go out says why.
 
 mod e2e_support;
 mod support;
@@ -153,6 +153,72 @@ async fn a_user_outside_the_technical_group_is_said_once_and_by_readyz() {
     assert_eq!(w.post_webhook(&body, Some(APP_SECRET)).await, 200);
     assert_eq!(w.odoo.count(EVENT), 1);
     assert_eq!(w.logs.matching(&["now has the rights it needs"]).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_text_is_noted_on_the_contact_and_the_salesperson_gets_one_activity_an_hour() {
+    let mut w = World::new(80).await;
+    let partner = w.partner("Camille", "+33 6 12 34 56 78", true);
+    // Marc Demo (uid 6) is Camille's salesperson.
+    w.odoo.update("res.partner", partner, json!({"user_id": 6}));
+    w.start_daemon().await;
+    let inject = |text: &str| {
+        w.meta
+            .inject(&InjectRequest {
+                from: "+33612345678".into(),
+                name: Some("Camille".into()),
+                text: Some(text.into()),
+                ..Default::default()
+            })
+            .expect("inject")
+    };
+
+    // The batch is done when its event is marked processed (after the notes and activities).
+    let all_processed = || {
+        let events = w.odoo.search(EVENT, json!([]));
+        !events.is_empty()
+            && events
+                .iter()
+                .all(|e| w.odoo.field(EVENT, *e, "processed") == json!(true))
+    };
+    inject("Bonjour, ma commande est-elle partie ?");
+    eventually(
+        "the first message processed",
+        Duration::from_secs(15),
+        || all_processed() && !w.odoo.chatter("res.partner", partner).is_empty(),
+    )
+    .await;
+    let notes = w.odoo.chatter("res.partner", partner);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("WhatsApp message from Camille (+33612345678) to Main")
+            && notes[0].contains("<p>“Bonjour, ma commande est-elle partie ?”</p>"),
+        "{}",
+        notes[0]
+    );
+    let activities = w.odoo.activities("res.partner", partner);
+    assert_eq!(activities.len(), 1, "{activities:?}");
+    assert_eq!(activities[0].0, 6, "assigned to the salesperson");
+    assert_eq!(activities[0].1, "Reply on WhatsApp to Camille");
+
+    // A second message within the hour: a second note, no second activity.
+    inject("Allô ?");
+    eventually(
+        "the second message processed",
+        Duration::from_secs(15),
+        || {
+            all_processed()
+                && w.odoo.search(EVENT, json!([])).len() == 2
+                && w.odoo.chatter("res.partner", partner).len() == 2
+        },
+    )
+    .await;
+    assert!(w.odoo.chatter("res.partner", partner)[1].contains("Allô ?"));
+    assert_eq!(w.odoo.activities("res.partner", partner).len(), 1);
+    assert_eq!(w.odoo.count("mail.activity"), 1);
+
+    let status = w.stop_daemon().await;
+    assert!(status.success(), "the daemon stops cleanly: {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

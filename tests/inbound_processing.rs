@@ -37,6 +37,7 @@ async fn setup() -> Setup {
         wake: Arc::new(tokio::sync::Notify::new()),
         media: None,
         in_flight: Default::default(),
+        lookups: Default::default(),
     };
     Setup { odoo, ctx, account }
 }
@@ -468,7 +469,7 @@ async fn a_message_to_an_unknown_number_is_an_error_on_its_event() {
     assert_eq!(e["processed"], json!(true));
     let error = e["processing_error"].as_str().unwrap_or("");
     assert!(
-        error.contains("\"999\"") && error.contains("Reprocess"),
+        error.contains("\"999\"") && error.contains("'Process again'"),
         "{error}"
     );
     assert!(s
@@ -826,4 +827,329 @@ async fn an_event_odoo_refuses_is_marked_with_the_error_and_the_others_go_throug
             .len(),
         1
     );
+}
+
+// ----- who is told that a customer wrote ---------------------------------------------------
+
+/// Marc Demo (uid 6, partner 7): a salesperson.
+const SALESPERSON: i64 = 6;
+const SALESPERSON_PARTNER: i64 = 7;
+
+/// A text from `from`, with a business-scoped user id of their own (the other helpers give
+/// every sender the same one, which makes them one user).
+fn text_of(from: &str, wamid: &str, body: &str, at: i64) -> String {
+    text(from, wamid, body, at).replace("FR.1234567890", &format!("FR.{from}"))
+}
+
+fn answering(from: &str, wamid: &str, answers: &str, body: &str, at: i64) -> String {
+    inbound_message(
+        from,
+        json!({"from": from, "id": wamid, "timestamp": at.to_string(), "type": "text",
+               "context": {"from": "15550100", "id": answers}, "text": {"body": body}}),
+    )
+}
+
+#[tokio::test]
+async fn a_customers_text_is_noted_on_the_contact_and_the_order_and_the_salesperson_gets_one_activity_an_hour(
+) {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    s.odoo
+        .update("res.partner", partner, json!({"user_id": SALESPERSON}));
+    // The quotation S00002 was sent to Camille on WhatsApp.
+    let order_message = s.sent_message(partner, "wamid.ORDER");
+    s.odoo.update(
+        MESSAGE,
+        order_message,
+        json!({"res_model": "sale.order", "res_id": 2}),
+    );
+    s.store(&answering(
+        "33612345678",
+        "wamid.Q1",
+        "wamid.ORDER",
+        "Is <it> shipped?",
+        T0,
+    ));
+    s.odoo.reset_counters();
+    let report = s.step(Pass::New).await;
+    assert_eq!(
+        (report.messages_created, report.notes, report.notifications),
+        (1, 2, 1)
+    );
+
+    let on_contact = s.odoo.chatter("res.partner", partner);
+    assert_eq!(on_contact.len(), 1, "{on_contact:?}");
+    let note = &on_contact[0];
+    assert!(
+        note.contains("WhatsApp message from Camille (+33612345678) to Main (+1 555 0100), in reply to S00002:"),
+        "{note}"
+    );
+    assert!(note.contains("<p>“Is &lt;it&gt; shipped?”</p>"), "{note}");
+    assert!(
+        note.contains("data-oe-model=\"whatsapp.conversation\""),
+        "{note}"
+    );
+    assert_eq!(
+        s.odoo.chatter("sale.order", 2),
+        vec![note.clone()],
+        "the same note on the order"
+    );
+    let activities = s.odoo.activities("sale.order", 2);
+    assert_eq!(activities.len(), 1, "{activities:?}");
+    assert_eq!(activities[0].0, SALESPERSON);
+    assert_eq!(activities[0].1, "Reply on WhatsApp to Camille");
+    assert!(activities[0].2.contains("Is &lt;it&gt; shipped?"));
+    assert!(s.odoo.activities("res.partner", partner).is_empty());
+    let conversation = s.odoo.search(CONVERSATION, json!([]))[0];
+    let notified_at = s.record(CONVERSATION, conversation)["last_notified_at"].clone();
+    assert!(notified_at.is_string(), "{notified_at:?}");
+    // Notes in one create, the activity in another; the conversation written once.
+    assert_eq!(s.odoo.calls("mail.message", "create"), 1);
+    assert_eq!(s.odoo.calls("mail.activity", "create"), 1);
+    assert_eq!(s.odoo.calls(CONVERSATION, "create"), 1);
+    assert_eq!(s.odoo.calls(CONVERSATION, "write"), 0);
+
+    // Camille writes again within the hour: a second note, no second activity.
+    s.store(&text("33612345678", "wamid.Q2", "Hello?", T0 + 60));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 0));
+    let on_contact = s.odoo.chatter("res.partner", partner);
+    assert_eq!(on_contact.len(), 2);
+    assert!(on_contact[1].contains("<p>“Hello?”</p>"));
+    assert_eq!(
+        s.odoo.chatter("sale.order", 2).len(),
+        1,
+        "not an answer to the order"
+    );
+    assert_eq!(s.odoo.activities("sale.order", 2).len(), 1);
+    assert!(s.odoo.activities("res.partner", partner).is_empty());
+    assert_eq!(
+        s.record(CONVERSATION, conversation)["last_notified_at"],
+        notified_at
+    );
+
+    // An hour later: told again, on the contact this time; an open activity is not repeated.
+    s.odoo.update(
+        CONVERSATION,
+        conversation,
+        json!({"last_notified_at": odoo_time(chrono::Utc::now().timestamp() - 3601)}),
+    );
+    s.store(&text("33612345678", "wamid.Q3", "Anyone?", T0 + 120));
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.notifications, 1);
+    let on_contact = s.odoo.activities("res.partner", partner);
+    assert_eq!(on_contact.len(), 1);
+    s.odoo.update(
+        CONVERSATION,
+        conversation,
+        json!({"last_notified_at": odoo_time(chrono::Utc::now().timestamp() - 3601)}),
+    );
+    s.store(&text("33612345678", "wamid.Q4", "Still there?", T0 + 180));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 0));
+    assert_eq!(s.odoo.activities("res.partner", partner).len(), 1);
+
+    // Processed again ("Process again"): nothing is noted twice.
+    let notes = s.odoo.count("mail.message");
+    for e in s.odoo.search(EVENT, json!([])) {
+        s.odoo.update(
+            EVENT,
+            e,
+            json!({"processed": false, "processing_error": false}),
+        );
+    }
+    s.step(Pass::New).await;
+    assert_eq!(s.odoo.count("mail.message"), notes);
+}
+
+#[tokio::test]
+async fn an_unknown_number_is_noted_on_its_conversation_and_tells_the_accounts_responsible() {
+    let s = setup().await;
+    s.odoo.update(
+        "whatsapp.account",
+        s.account,
+        json!({"responsible_user_id": SALESPERSON}),
+    );
+    s.odoo
+        .update("res.users", SALESPERSON, json!({"lang": "fr_FR"}));
+    s.store(&inbound_message(
+        "447700900123",
+        json!({"from": "447700900123", "id": "wamid.U1", "timestamp": T0.to_string(), "type": "image",
+               "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "Ma facture"}}),
+    ));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 1));
+    let conversation = s.odoo.search(CONVERSATION, json!([]))[0];
+    // No contact: the note and the activity go on the conversation (it has a chatter).
+    let notes = s.odoo.chatter(CONVERSATION, conversation);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("WhatsApp message from Camille (+447700900123) to Main")
+            && notes[0].contains("<p><i>an image</i>: “Ma facture”</p>"),
+        "{}",
+        notes[0]
+    );
+    let activities = s.odoo.activities(CONVERSATION, conversation);
+    assert_eq!(activities.len(), 1, "{activities:?}");
+    assert_eq!(activities[0].0, SALESPERSON);
+    assert_eq!(activities[0].1, "Répondre sur WhatsApp à Camille");
+}
+
+#[tokio::test]
+async fn the_discuss_message_goes_to_the_users_inbox_in_their_language() {
+    let s = setup().await;
+    s.odoo.update(
+        "whatsapp.account",
+        s.account,
+        json!({"responsible_user_id": SALESPERSON, "inbound_notification": "message"}),
+    );
+    s.odoo
+        .update("res.users", SALESPERSON, json!({"lang": "fr_FR"}));
+    s.store(&inbound_message(
+        "447700900123",
+        json!({"from": "447700900123", "id": "wamid.U1", "timestamp": T0.to_string(), "type": "image",
+               "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "Ma facture"}}),
+    ));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 1));
+    let conversation = s.odoo.search(CONVERSATION, json!([]))[0];
+    assert_eq!(s.odoo.count("mail.activity"), 0);
+    let inbox = s.odoo.inbox(SALESPERSON_PARTNER);
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let (model, res_id, subject, body) = &inbox[0];
+    assert_eq!((model.as_str(), *res_id), (CONVERSATION, conversation));
+    assert_eq!(subject, "Message WhatsApp de Camille");
+    assert_eq!(
+        body,
+        "<p>Camille (+447700900123) a écrit sur WhatsApp à Main (+1 555 0100) : une image : « Ma \
+         facture ». Répondez depuis WhatsApp &gt; Conversations.</p>"
+    );
+    // Not in the conversation's chatter: only the note is.
+    assert_eq!(s.odoo.chatter(CONVERSATION, conversation).len(), 1);
+}
+
+#[tokio::test]
+async fn with_notifications_off_or_nobody_to_tell_a_customer_is_only_noted() {
+    let s = setup().await;
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let dominique = s.odoo.add_partner("Dominique", "+33 6 12 34 56 79", true);
+    s.odoo
+        .update("res.partner", dominique, json!({"user_id": SALESPERSON}));
+    // Camille has no salesperson and the account no responsible user: nobody.
+    s.store(&text("33612345678", "wamid.N1", "Bonjour", T0));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 0));
+    assert_eq!(s.odoo.chatter("res.partner", partner).len(), 1);
+    let conversation = s
+        .odoo
+        .search(CONVERSATION, json!([["wa_id", "=", "33612345678"]]))[0];
+    assert_eq!(
+        s.record(CONVERSATION, conversation)["last_notified_at"],
+        json!(false),
+        "nobody was told"
+    );
+    // Dominique has one, but the account tells nobody.
+    s.odoo.update(
+        "whatsapp.account",
+        s.account,
+        json!({"inbound_notification": "none"}),
+    );
+    s.store(&text_of("33612345679", "wamid.N2", "Salut", T0));
+    let report = s.step(Pass::New).await;
+    assert_eq!((report.notes, report.notifications), (1, 0));
+    assert_eq!(s.odoo.count("mail.activity"), 0);
+    assert!(s.odoo.inbox(SALESPERSON_PARTNER).is_empty());
+}
+
+#[tokio::test]
+async fn many_customers_in_one_batch_cost_one_note_create_and_one_activity_create() {
+    let s = setup().await;
+    for n in 0..5 {
+        let number = format!("3361234560{n}");
+        let p = s
+            .odoo
+            .add_partner(&format!("Customer {n}"), &format!("+{number}"), true);
+        s.odoo
+            .update("res.partner", p, json!({"user_id": SALESPERSON}));
+        s.store(&text_of(&number, &format!("wamid.M{n}"), "Hi", T0 + n));
+        s.store(&text_of(
+            &number,
+            &format!("wamid.M{n}b"),
+            "Again",
+            T0 + n + 10,
+        ));
+    }
+    // What is read once an hour (subtypes, models, company languages) is read already.
+    s.ctx.lookups.get(&s.ctx.odoo, &[]).await.expect("lookups");
+    s.odoo.reset_counters();
+    let report = s.step(Pass::New).await;
+    assert_eq!(
+        (report.messages_created, report.notes, report.notifications),
+        (10, 10, 5)
+    );
+    assert_eq!(s.odoo.calls("mail.message", "create"), 1);
+    assert_eq!(s.odoo.calls("mail.activity", "create"), 1);
+    assert_eq!(s.odoo.calls("mail.activity", "search_read"), 1);
+    assert_eq!(s.odoo.calls("res.users", "read"), 1);
+    assert_eq!(s.odoo.calls("res.partner", "read"), 1);
+}
+
+#[tokio::test]
+async fn the_opt_out_confirmation_is_in_the_customers_language_one_read_per_language() {
+    let s = setup().await;
+    let french = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let french_too = s.odoo.add_partner("Dominique", "+33 6 12 34 56 79", true);
+    let english = s.odoo.add_partner("Alex", "+44 7700 900123", true);
+    for p in [french, french_too] {
+        s.odoo.update("res.partner", p, json!({"lang": "fr_FR"}));
+    }
+    s.store(&text_of("33612345678", "wamid.S1", "STOP", T0));
+    s.store(&text_of("33612345679", "wamid.S2", "Arrêt", T0));
+    s.store(&text_of("447700900123", "wamid.S3", "stop", T0));
+    s.odoo.reset_counters();
+    let report = s.step(Pass::New).await;
+    assert_eq!(report.opt_outs, 3);
+    let body = |wamid: &str| {
+        let ids = s.odoo.search(
+            MESSAGE,
+            json!([["dedupe_key", "=", format!("opt_out:{wamid}")]]),
+        );
+        s.record(MESSAGE, ids[0])["body"].clone()
+    };
+    // Nobody translated the account's default text: the daemon's French words.
+    assert_eq!(
+        body("wamid.S1"),
+        "Vous ne recevrez plus de messages WhatsApp de notre part."
+    );
+    assert_eq!(
+        body("wamid.S3"),
+        "You will no longer receive WhatsApp messages from us."
+    );
+    assert_eq!(
+        s.odoo.calls("whatsapp.account", "read"),
+        1,
+        "one read for French"
+    );
+    assert_eq!(
+        s.odoo.last_context("whatsapp.account", "read").unwrap()["lang"],
+        "fr_FR"
+    );
+    // The notes say so; the opt-outs tell nobody.
+    assert!(s.odoo.chatter("res.partner", french)[0].contains("the contact is opted out"));
+    assert_eq!(report.notifications, 0);
+
+    // Someone wrote the French text in Odoo: that one is sent.
+    s.odoo.set_translation(
+        "whatsapp.account",
+        s.account,
+        "opt_out_confirmation",
+        "fr_FR",
+        "C'est noté : plus de messages WhatsApp.",
+    );
+    s.odoo
+        .update("res.partner", french, json!({"whatsapp_opt_in": true}));
+    s.store(&text_of("33612345678", "wamid.S4", "stop", T0 + 60));
+    s.step(Pass::New).await;
+    assert_eq!(body("wamid.S4"), "C'est noté : plus de messages WhatsApp.");
+    let _ = english;
 }

@@ -94,6 +94,7 @@ async fn start() -> World {
             config: MediaConfig::default(),
         }),
         in_flight: Default::default(),
+        lookups: Default::default(),
     };
     World {
         odoo,

@@ -73,6 +73,20 @@ enum Step {
     FailWebLogins(u32),
     /// Fail `execute_kw` with a wrong password this many times.
     FailRpcLogins(u32),
+    /// Put records in the stand-in that the recording database had.
+    Seed(fn(&OdooStandin)),
+}
+
+/// The WhatsApp account of the recording database (id 1), with its French opt-out text.
+fn seed_account(standin: &OdooStandin) {
+    let id = standin.add_account("Sandbox", "sandbox-0001", 80);
+    standin.set_translation(
+        "whatsapp.account",
+        id,
+        "opt_out_confirmation",
+        "fr_FR",
+        "Vous ne recevrez plus de messages WhatsApp de notre part.",
+    );
 }
 
 fn given(file: &str) -> Vec<Step> {
@@ -95,6 +109,10 @@ fn given(file: &str) -> Vec<Step> {
             Replay("e_action_cancel_with_disable_cancel_warning.json"),
         ],
         "f_read_state_after_confirm.json" => vec![Replay("f_action_confirm_draft_order.json")],
+        "n_inbound_search_open_activities.json" => {
+            vec![Replay("n_inbound_create_activity.json")]
+        }
+        "n_inbound_read_confirmation_fr.json" => vec![Seed(seed_account)],
         "e_cooldown_web_session_authenticate_correct_password.json"
         | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
         "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
@@ -131,6 +149,10 @@ const SAME_VALUES: &[&str] = &[
     "g_search_read_customer_invoices.json",
     "i_common_login_with_apikey.json",
     "i_execute_kw_with_apikey.json",
+    "n_inbound_lookup_companies.json",
+    "n_inbound_read_confirmation_fr.json",
+    "n_inbound_read_contacts.json",
+    "n_inbound_read_document_names.json",
 ];
 
 /// Replaces the placeholders of a recorded value.
@@ -366,6 +388,7 @@ async fn every_recorded_request_gets_the_recorded_shape_from_the_stand_in() {
                         web_login(&http, &standin, "wrong").await;
                     }
                 }
+                Step::Seed(seed) => seed(&standin),
                 Step::FailRpcLogins(n) => {
                     for _ in 0..n {
                         let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": "object", "method": "execute_kw", "args": ["wa17", 2, "wrong-password", "res.partner", "search_count", [[]]]}, "id": 1});

@@ -245,6 +245,7 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         wake: r.wake.clone(),
         media: None,
         in_flight: Default::default(),
+        lookups: Default::default(),
     };
     let report = whatsapp_sidecar::inbound::step(
         &ctx,

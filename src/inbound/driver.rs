@@ -11,6 +11,12 @@
 //! | `search_read` messages by wamid / callback data | statuses or messages in the batch |
 //! | `write` / `load` message statuses | one write per group of identical values, one `load` for the rest |
 //! | accounts, conversations, partners, `create` conversations and messages | inbound messages in the batch |
+//! | `read` contacts (name, salesperson, language), `read` users | inbound messages in the batch; users when one is due a notification |
+//! | `create` notes (`mail.message`) | new messages: one call for the whole batch |
+//! | `search_read` open activities, `create` activities | activities due: one of each per batch (one `create` per time zone of the users) |
+//! | `message_notify` | one per Discuss message due (at most one per conversation per hour) |
+//! | `read` accounts with a `lang` context | opt-out confirmations: once per customer language but English |
+//! | `ir.model.data`, `ir.model`, `res.company`, `res.partner` | once an hour ([`Lookups`]) |
 //! | `write` events | one per outcome kind |
 //!
 //! A retryable Odoo failure (unreachable, conflict) leaves the batch untouched: it is read again
@@ -21,7 +27,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -32,11 +38,13 @@ use super::config::InboundConfig;
 use super::contact::{choose_partner, NumberKeys, PartnerNumbers};
 use super::media::{self, MediaConfig};
 use super::model::{Item, MessageState};
+use super::notify::{self, Contact, Due, ModelInfo, Notice, Record, User, Written};
 use super::plan::{
     self, AccountRow, ConversationRow, EventRow, Outcome, Outcomes, ParsedEvent, Routed,
-    TemplateRow, PENDING_PREFIX,
+    TemplateRow,
 };
 use super::status::MessageRow;
+use crate::lang::Lang;
 use crate::odoo::{
     de, format_datetime, Context, Domain, Many2one, OdooClient, OdooError, SearchOptions,
 };
@@ -49,6 +57,10 @@ const CONVERSATION: &str = "whatsapp.conversation";
 const ACCOUNT: &str = "whatsapp.account";
 const TEMPLATE: &str = "whatsapp.template";
 const PARTNER: &str = "res.partner";
+const USERS: &str = "res.users";
+const COMPANY: &str = "res.company";
+const MAIL_MESSAGE: &str = "mail.message";
+const ACTIVITY: &str = "mail.activity";
 
 /// What the loop needs.
 #[derive(Clone)]
@@ -65,6 +77,8 @@ pub struct InboundContext {
     /// message back from `delivered` or `read` to `sent`. (After a restart the set is empty, and
     /// a status carrying callback data is the proof that a message left in `sending` went out.)
     pub in_flight: crate::outbox::InFlight,
+    /// What the notes and notifications look up once an hour rather than every batch.
+    pub lookups: Lookups,
 }
 
 /// The Cloud API client that downloads received files, and how.
@@ -72,6 +86,217 @@ pub struct InboundContext {
 pub struct MediaFetch {
     pub client: CloudClient,
     pub config: MediaConfig,
+}
+
+/// What the notes and notifications look up once an hour rather than every batch: the ids of
+/// the "internal note" subtype and of the "To do" activity type, which models have a chatter
+/// and activities (`ir.model`: a conversation has a chatter only with an addon that gives it
+/// one), and each company's language (its partner's `lang`: notes nobody in particular reads,
+/// and the events' errors, are written in it). Shared by the clones of an [`InboundContext`].
+#[derive(Clone, Default)]
+pub struct Lookups(Arc<std::sync::Mutex<Option<Looked>>>);
+
+/// How long [`Lookups`] are kept before they are read again.
+const LOOKUPS_TTL: Duration = Duration::from_secs(3600);
+
+/// The models every batch with received messages may note or notify on.
+const NOTED_MODELS: [&str; 4] = [PARTNER, CONVERSATION, "sale.order", "account.move"];
+
+#[derive(Clone, Debug, Default)]
+pub struct Looked {
+    read_at: Option<Instant>,
+    /// `mail.mt_note`.
+    pub note_subtype: Option<i64>,
+    /// `mail.mail_activity_data_todo`.
+    pub todo_type: Option<i64>,
+    /// By model name; a model Odoo does not have is absent.
+    pub models: HashMap<String, ModelInfo>,
+    /// Each company's language; the first is the main company's.
+    pub company_langs: BTreeMap<i64, Option<String>>,
+}
+
+impl Looked {
+    /// The language of the account's company (else the main company's).
+    pub fn company_lang(&self, company_id: Option<i64>) -> Option<&str> {
+        company_id
+            .and_then(|c| self.company_langs.get(&c))
+            .or_else(|| self.company_langs.values().next())
+            .and_then(|l| l.as_deref())
+    }
+
+    /// The language of the people reading the events' errors: the main company's.
+    pub fn events_lang(&self) -> Lang {
+        Lang::from_odoo(self.company_lang(None))
+    }
+
+    pub fn model(&self, name: &str) -> Option<ModelInfo> {
+        self.models.get(name).copied()
+    }
+}
+
+impl Lookups {
+    /// The lookups, read from Odoo when they are older than an hour (or never read), with
+    /// `models` among them. A failure Odoo will not get over by itself (a missing right) is
+    /// logged and leaves what cannot be read out: notes and notifications then do without.
+    pub async fn get(&self, odoo: &OdooClient, models: &[&str]) -> Result<Looked, OdooError> {
+        let cached = self.lock().clone();
+        let fresh = cached
+            .as_ref()
+            .and_then(|l| l.read_at)
+            .is_some_and(|at| at.elapsed() < LOOKUPS_TTL);
+        let mut looked = match cached {
+            Some(l) if fresh => l,
+            _ => {
+                let mut l = Looked {
+                    read_at: Some(Instant::now()),
+                    ..Looked::default()
+                };
+                match read_lookups(odoo, &mut l).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "the daemon cannot read the note subtype, activity type, models or \
+                         company languages it needs for the notes about received messages; \
+                         they are written without them (in English, fewer of them)"
+                    ),
+                }
+                l
+            }
+        };
+        let missing: Vec<&str> = models
+            .iter()
+            .copied()
+            .filter(|m| !looked.models.contains_key(*m))
+            .collect();
+        if !missing.is_empty() {
+            match read_models(odoo, &missing).await {
+                Ok(found) => looked.models.extend(found),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => tracing::debug!(error = %e, "models not read"),
+            }
+        }
+        *self.lock() = Some(looked.clone());
+        Ok(looked)
+    }
+
+    /// The events' language as last read (English before the first read).
+    pub fn events_lang(&self) -> Lang {
+        self.lock()
+            .as_ref()
+            .map(Looked::events_lang)
+            .unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Looked>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Deserialize)]
+struct XmlIdRecord {
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    name: String,
+    #[serde(default)]
+    res_id: i64,
+}
+
+#[derive(Deserialize)]
+struct ModelRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    model: String,
+    #[serde(default)]
+    is_mail_thread: bool,
+    #[serde(default)]
+    is_mail_activity: bool,
+}
+
+#[derive(Deserialize)]
+struct CompanyRecord {
+    id: i64,
+    #[serde(default)]
+    partner_id: Many2one,
+}
+
+#[derive(Deserialize)]
+struct LangRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    lang: Option<String>,
+}
+
+async fn read_lookups(odoo: &OdooClient, looked: &mut Looked) -> Result<(), OdooError> {
+    let ids: Vec<XmlIdRecord> = odoo
+        .search_read(
+            "ir.model.data",
+            &Domain::leaf("module", "=", "mail").and(
+                "name",
+                "in",
+                json!(["mt_note", "mail_activity_data_todo"]),
+            ),
+            &["name", "res_id"],
+            &SearchOptions::new(),
+        )
+        .await?;
+    for x in ids {
+        match x.name.as_str() {
+            "mt_note" => looked.note_subtype = Some(x.res_id),
+            "mail_activity_data_todo" => looked.todo_type = Some(x.res_id),
+            _ => {}
+        }
+    }
+    looked.models = read_models(odoo, &NOTED_MODELS).await?;
+    let companies: Vec<CompanyRecord> = odoo
+        .with_context(Context::new().active_test(false))
+        .search_read(
+            COMPANY,
+            &Domain::all(),
+            &["partner_id"],
+            &SearchOptions::new().order("id asc"),
+        )
+        .await?;
+    let partner_ids: Vec<i64> = companies.iter().filter_map(|c| c.partner_id.id()).collect();
+    let langs: Vec<LangRecord> = odoo.read(PARTNER, &partner_ids, &["lang"]).await?;
+    looked.company_langs = companies
+        .iter()
+        .map(|c| {
+            let lang = c
+                .partner_id
+                .id()
+                .and_then(|p| langs.iter().find(|l| l.id == p))
+                .and_then(|l| l.lang.clone());
+            (c.id, lang)
+        })
+        .collect();
+    Ok(())
+}
+
+async fn read_models(
+    odoo: &OdooClient,
+    names: &[&str],
+) -> Result<HashMap<String, ModelInfo>, OdooError> {
+    let records: Vec<ModelRecord> = odoo
+        .search_read(
+            "ir.model",
+            &Domain::leaf("model", "in", json!(names)),
+            &["model", "is_mail_thread", "is_mail_activity"],
+            &SearchOptions::new(),
+        )
+        .await?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            (
+                r.model,
+                ModelInfo {
+                    id: r.id,
+                    thread: r.is_mail_thread,
+                    activities: r.is_mail_activity,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Why a step failed.
@@ -119,6 +344,10 @@ pub struct StepReport {
     pub messages_created: usize,
     pub conversations_created: usize,
     pub opt_outs: usize,
+    /// Notes logged on chatters about received messages.
+    pub notes: usize,
+    /// Users told that a customer wrote (activities and Discuss messages).
+    pub notifications: usize,
     /// New received messages carrying a file to download.
     pub media_received: usize,
 }
@@ -382,6 +611,7 @@ pub async fn step_with(
     let outcomes = match process(
         odoo,
         &ctx.in_flight,
+        &ctx.lookups,
         &rows,
         now,
         give_up,
@@ -394,11 +624,12 @@ pub async fn step_with(
         Err(error) if error.is_retryable() => return Err(error.into()),
         Err(error) => {
             tracing::warn!(%error, events = rows.len(), "Odoo refused part of a batch; processing its events one by one");
-            let mut outcomes = Outcomes::default();
+            let mut outcomes = Outcomes::default().in_lang(ctx.lookups.events_lang());
             for row in &rows {
                 match process(
                     odoo,
                     &ctx.in_flight,
+                    &ctx.lookups,
                     std::slice::from_ref(row),
                     now,
                     give_up,
@@ -410,7 +641,14 @@ pub async fn step_with(
                     Ok(one) => outcomes.absorb(one),
                     Err(error) if error.is_retryable() => return Err(error.into()),
                     Err(error) => {
-                        outcomes.fail(row.id, format!("Odoo refused the change: {error}"));
+                        let reason = outcomes
+                            .lang()
+                            .pick(
+                                "Odoo refused the change: {error}",
+                                "Odoo a refusé la modification : {error}",
+                            )
+                            .replace("{error}", &error.to_string());
+                        outcomes.fail(row.id, reason);
                     }
                 }
             }
@@ -520,7 +758,7 @@ async fn mark_events(
             Outcome::Deferred(_) => report.deferred += 1,
             Outcome::Pending(reason) => {
                 report.waiting += 1;
-                let text = format!("{PENDING_PREFIX}{reason}");
+                let text = format!("{}{reason}", plan::pending_prefix(outcomes.lang()));
                 if row.processing_error.as_deref() != Some(text.as_str()) {
                     let mut v = Map::new();
                     v.insert("processing_error".into(), json!(text));
@@ -552,9 +790,11 @@ async fn mark_events(
 // ----- processing -------------------------------------------------------------------------
 
 /// Applies a batch of events to Odoo and says what became of each.
-pub async fn process(
+#[allow(clippy::too_many_arguments)]
+async fn process(
     odoo: &OdooClient,
     in_flight: &crate::outbox::InFlight,
+    lookups: &Lookups,
     rows: &[EventRow],
     now: DateTime<Utc>,
     give_up: chrono::Duration,
@@ -562,7 +802,8 @@ pub async fn process(
     report: &mut StepReport,
 ) -> Result<Outcomes, OdooError> {
     let events = plan::parse_events(rows);
-    let mut outcomes = Outcomes::new(&events);
+    let looked = lookups.get(odoo, &[]).await?;
+    let mut outcomes = Outcomes::new(&events).in_lang(looked.events_lang());
     for event in &events {
         for item in &event.items {
             if let Item::Note(note) = item {
@@ -571,8 +812,8 @@ pub async fn process(
         }
     }
     let lookup = plan::message_lookup(&events);
-    let messages = if lookup.is_empty() {
-        Vec::new()
+    let (messages, documents) = if lookup.is_empty() {
+        (Vec::new(), HashMap::new())
     } else {
         read_messages(odoo, &lookup).await?
     };
@@ -601,7 +842,7 @@ pub async fn process(
         let accounts = read_accounts(odoo).await?;
         let routed = plan::route_inbound(&events, &accounts, &messages, &mut outcomes);
         if !routed.is_empty() {
-            inbound(odoo, &routed, report).await?;
+            inbound(odoo, lookups, looked, &routed, &documents, now, report).await?;
         }
         updates(odoo, &events, &accounts).await?;
     }
@@ -632,12 +873,18 @@ struct MessageRecord {
     failed_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::false_as_none")]
     pricing_category: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    res_model: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    res_id: Option<i64>,
 }
 
+/// The messages a batch is about, and the documents (order, invoice...) of the outbound ones,
+/// by wamid (a received message answering one is noted on its document too).
 async fn read_messages(
     odoo: &OdooClient,
     lookup: &plan::MessageLookup,
-) -> Result<Vec<MessageRow>, OdooError> {
+) -> Result<(Vec<MessageRow>, HashMap<String, Record>), OdooError> {
     let mut domain: Option<Domain> = None;
     let mut add = |leaf: Domain| {
         domain = Some(match domain.take() {
@@ -659,7 +906,7 @@ async fn read_messages(
         add(Domain::leaf("id", "in", json!(lookup.ids)));
     }
     let Some(domain) = domain else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), HashMap::new()));
     };
     let records: Vec<MessageRecord> = odoo
         .search_read(
@@ -676,11 +923,22 @@ async fn read_messages(
                 "read_at",
                 "failed_at",
                 "pricing_category",
+                "res_model",
+                "res_id",
             ],
             &SearchOptions::new().order("id asc"),
         )
         .await?;
-    Ok(records
+    let documents = records
+        .iter()
+        .filter(|r| r.direction == "out")
+        .filter_map(|r| {
+            let model = r.res_model.as_deref().filter(|m| is_document(m))?;
+            let id = r.res_id.filter(|id| *id > 0)?;
+            Some((r.wamid.clone()?, Record::new(model, id)))
+        })
+        .collect();
+    let rows = records
         .into_iter()
         .map(|r| MessageRow {
             id: r.id,
@@ -695,12 +953,21 @@ async fn read_messages(
             failed_at: r.failed_at,
             pricing_category: r.pricing_category,
         })
-        .collect())
+        .collect();
+    Ok((rows, documents))
+}
+
+/// True for a business document a message may be about (an order, an invoice...), as opposed
+/// to the contact itself or the addon's own records.
+fn is_document(model: &str) -> bool {
+    model != PARTNER && !model.starts_with("whatsapp.") && model.contains('.')
 }
 
 #[derive(Deserialize)]
 struct AccountRecord {
     id: i64,
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    name: String,
     #[serde(default)]
     company_id: Many2one,
     #[serde(default, deserialize_with = "de::false_as_none")]
@@ -713,6 +980,10 @@ struct AccountRecord {
     opt_out_keywords: Option<String>,
     #[serde(default, deserialize_with = "de::false_as_none")]
     opt_out_confirmation: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    inbound_notification: Option<String>,
+    #[serde(default)]
+    responsible_user_id: Many2one,
 }
 
 async fn read_accounts(odoo: &OdooClient) -> Result<Vec<AccountRow>, OdooError> {
@@ -722,12 +993,15 @@ async fn read_accounts(odoo: &OdooClient) -> Result<Vec<AccountRow>, OdooError> 
             ACCOUNT,
             &Domain::all(),
             &[
+                "name",
                 "company_id",
                 "phone_number_id",
                 "waba_id",
                 "display_phone_number",
                 "opt_out_keywords",
                 "opt_out_confirmation",
+                "inbound_notification",
+                "responsible_user_id",
             ],
             &SearchOptions::new().order("id asc"),
         )
@@ -736,12 +1010,15 @@ async fn read_accounts(odoo: &OdooClient) -> Result<Vec<AccountRow>, OdooError> 
         .into_iter()
         .map(|r| AccountRow {
             id: r.id,
+            name: r.name,
             company_id: r.company_id.id(),
             phone_number_id: r.phone_number_id,
             waba_id: r.waba_id,
             display_phone_number: r.display_phone_number,
             opt_out_keywords: r.opt_out_keywords,
             opt_out_confirmation: r.opt_out_confirmation,
+            inbound_notification: notify::Mode::from_odoo(r.inbound_notification.as_deref()),
+            responsible_user_id: r.responsible_user_id.id(),
         })
         .collect())
 }
@@ -761,15 +1038,18 @@ struct ConversationRecord {
     profile_name: Option<String>,
     #[serde(default, deserialize_with = "de::datetime_or_false")]
     last_inbound_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::datetime_or_false")]
+    last_notified_at: Option<DateTime<Utc>>,
 }
 
-const CONVERSATION_FIELDS: [&str; 6] = [
+const CONVERSATION_FIELDS: [&str; 7] = [
     "account_id",
     "wa_id",
     "user_id",
     "partner_id",
     "profile_name",
     "last_inbound_at",
+    "last_notified_at",
 ];
 
 fn conversation_row(r: ConversationRecord) -> Option<ConversationRow> {
@@ -781,6 +1061,7 @@ fn conversation_row(r: ConversationRecord) -> Option<ConversationRow> {
         partner_id: r.partner_id.id(),
         profile_name: r.profile_name,
         last_inbound_at: r.last_inbound_at,
+        last_notified_at: r.last_notified_at,
     })
 }
 
@@ -913,10 +1194,15 @@ async fn partner_numbers(
         .collect())
 }
 
-/// Conversations, received messages and opt-outs for the routed inbound messages.
+/// Conversations, received messages, notes and notifications, and opt-outs for the routed
+/// inbound messages.
 async fn inbound(
     odoo: &OdooClient,
+    lookups: &Lookups,
+    looked: Looked,
     routed: &[Routed<'_>],
+    documents: &HashMap<String, Record>,
+    now: DateTime<Utc>,
     report: &mut StepReport,
 ) -> Result<(), OdooError> {
     let mut conversations = read_conversations(odoo, routed).await?;
@@ -936,32 +1222,123 @@ async fn inbound(
     wa_ids.sort_unstable();
     wa_ids.dedup();
     let partners = match_partners(odoo, &wa_ids).await?;
+    let partner_of = |partner: Option<i64>, wa_id: Option<&String>| {
+        partner.or_else(|| wa_id.and_then(|w| partners.get(w)).copied())
+    };
 
+    // Who writes (names, salespeople, languages), and who is told about it.
+    let mut contact_ids: Vec<i64> = conversations
+        .iter()
+        .filter_map(|c| partner_of(c.partner_id, c.wa_id.as_ref()))
+        .chain(partners.values().copied())
+        .collect();
+    contact_ids.sort_unstable();
+    contact_ids.dedup();
+    let contacts = read_contacts(odoo, &contact_ids).await?;
+    let contact_of = |partner: Option<i64>| partner.and_then(|p| contacts.get(&p));
+    let opted_out = |r: &Routed<'_>| plan::is_opt_out(r);
+    let existing: Vec<(usize, Vec<&Routed<'_>>)> = conversations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, plan::messages_of(routed, c)))
+        .collect();
+    let created: Vec<Vec<&Routed<'_>>> = to_create
+        .iter()
+        .map(|c| routed.iter().filter(|r| c.holds(r)).collect())
+        .collect();
+    let mut candidates: Vec<i64> = Vec::new();
+    for (i, mine) in &existing {
+        let c = &conversations[*i];
+        if let Some(first) = mine.first() {
+            if notify::wants_notice(first.account, c.last_notified_at, mine, &opted_out, now) {
+                let contact = contact_of(partner_of(c.partner_id, c.wa_id.as_ref()));
+                candidates.extend(notify::candidates(first.account, contact));
+            }
+        }
+    }
+    for (c, mine) in to_create.iter().zip(&created) {
+        if let Some(first) = mine.first() {
+            if notify::wants_notice(first.account, None, mine, &opted_out, now) {
+                let contact = contact_of(partner_of(None, c.wa_id.as_ref()));
+                candidates.extend(notify::candidates(first.account, contact));
+            }
+        }
+    }
+    let users = read_users(odoo, &candidates).await?;
+    let due = |account: &AccountRow, contact, last, mine: &[&Routed<'_>], what: String| {
+        match notify::due(account, contact, last, mine, &opted_out, &users, now) {
+            Due::User(user) => Some(user),
+            Due::Nobody => {
+                tracing::debug!(
+                    "{what}: nobody is told that the customer wrote: the contact has no \
+                     salesperson and the WhatsApp account no responsible user"
+                );
+                None
+            }
+            Due::No => None,
+        }
+    };
+    // Conversation -> the user it tells now.
+    let mut notified: HashMap<i64, i64> = HashMap::new();
+    for (i, mine) in &existing {
+        let c = &conversations[*i];
+        if let Some(first) = mine.first() {
+            let contact = contact_of(partner_of(c.partner_id, c.wa_id.as_ref()));
+            let what = format!("conversation {}", c.id);
+            if let Some(user) = due(first.account, contact, c.last_notified_at, mine, what) {
+                notified.insert(c.id, user);
+            }
+        }
+    }
+    let new_notified: Vec<Option<i64>> = to_create
+        .iter()
+        .zip(&created)
+        .map(|(c, mine)| {
+            let first = mine.first()?;
+            let contact = contact_of(partner_of(None, c.wa_id.as_ref()));
+            let what = format!(
+                "the new conversation with {}",
+                c.wa_id.as_deref().unwrap_or("?")
+            );
+            due(first.account, contact, None, mine, what)
+        })
+        .collect();
+
+    let told: HashSet<i64> = notified.keys().copied().collect();
     let updates = plan::conversation_updates(
         routed,
         &conversations,
         &partner_by_conversation(&conversations, &partners),
+        &told,
+        now,
     );
     odoo.write_each(CONVERSATION, &updates).await?;
     if !to_create.is_empty() {
         let values: Vec<Map<String, Value>> = to_create
             .iter()
-            .map(|c| {
+            .zip(&new_notified)
+            .map(|(c, user)| {
                 let partner = c.wa_id.as_ref().and_then(|w| partners.get(w)).copied();
-                c.values(partner, plan::latest_inbound(routed, c))
+                c.values(partner, plan::latest_inbound(routed, c), user.map(|_| now))
             })
             .collect();
         let ids = odoo.create_many(CONVERSATION, &values).await?;
         report.conversations_created += ids.len();
-        conversations.extend(to_create.iter().zip(ids).map(|(c, id)| ConversationRow {
-            id,
-            account_id: c.account_id,
-            wa_id: c.wa_id.clone(),
-            user_id: c.user_id.clone(),
-            partner_id: None,
-            profile_name: c.profile_name.clone(),
-            last_inbound_at: plan::latest_inbound(routed, c),
-        }));
+        for ((c, id), user) in to_create.iter().zip(ids).zip(&new_notified) {
+            if let Some(user) = user {
+                notified.insert(id, *user);
+            }
+            conversations.push(ConversationRow {
+                id,
+                account_id: c.account_id,
+                wa_id: c.wa_id.clone(),
+                user_id: c.user_id.clone(),
+                partner_id: None,
+                profile_name: c.profile_name.clone(),
+                last_inbound_at: plan::latest_inbound(routed, c),
+                last_notified_at: user.map(|_| now),
+            });
+        }
     }
     // Messages see their conversation's partner, including one just matched.
     for c in conversations.iter_mut().filter(|c| c.partner_id.is_none()) {
@@ -988,7 +1365,381 @@ async fn inbound(
         .filter(|r| r.new && r.inbound.media.is_some())
         .count();
 
-    opt_outs(odoo, &plan::opt_outs(routed, &conversations), report).await
+    let told = Told {
+        routed,
+        conversations: &conversations,
+        contacts: &contacts,
+        documents,
+        notified: &notified,
+        users: &users,
+    };
+    tell(odoo, lookups, looked.clone(), &told, report).await?;
+
+    let customer_lang = |partner: Option<i64>, account: &AccountRow| {
+        contact_of(partner)
+            .and_then(|c| c.lang.clone())
+            .or_else(|| looked.company_lang(account.company_id).map(str::to_owned))
+    };
+    let requests = plan::opt_outs(routed, &conversations, &customer_lang);
+    opt_outs(odoo, requests, report).await
+}
+
+#[derive(Deserialize)]
+struct ContactRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    name: String,
+    #[serde(default)]
+    user_id: Many2one,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    lang: Option<String>,
+}
+
+async fn read_contacts(odoo: &OdooClient, ids: &[i64]) -> Result<HashMap<i64, Contact>, OdooError> {
+    let records: Vec<ContactRecord> = odoo
+        .read(PARTNER, ids, &["name", "user_id", "lang"])
+        .await?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            (
+                r.id,
+                Contact {
+                    id: r.id,
+                    name: r.name,
+                    user_id: r.user_id.id(),
+                    lang: r.lang,
+                },
+            )
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct UserRecord {
+    id: i64,
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    share: bool,
+    #[serde(default)]
+    partner_id: Many2one,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    lang: Option<String>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    tz: Option<String>,
+}
+
+/// The users among `ids` who may be told: active internal users.
+async fn read_users(odoo: &OdooClient, ids: &[i64]) -> Result<HashMap<i64, User>, OdooError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let records: Vec<UserRecord> = odoo
+        .with_context(Context::new().active_test(false))
+        .read(
+            USERS,
+            &ids,
+            &["active", "share", "partner_id", "lang", "tz"],
+        )
+        .await?;
+    Ok(records
+        .into_iter()
+        .filter(|r| r.active && !r.share)
+        .map(|r| {
+            (
+                r.id,
+                User {
+                    id: r.id,
+                    partner_id: r.partner_id.id(),
+                    lang: r.lang,
+                    tz: r.tz,
+                },
+            )
+        })
+        .collect())
+}
+
+/// What [`tell`] tells about.
+struct Told<'a> {
+    routed: &'a [Routed<'a>],
+    conversations: &'a [ConversationRow],
+    contacts: &'a HashMap<i64, Contact>,
+    /// The documents of outbound messages, by wamid.
+    documents: &'a HashMap<String, Record>,
+    /// Conversation -> the user it tells now.
+    notified: &'a HashMap<i64, i64>,
+    users: &'a HashMap<i64, User>,
+}
+
+#[derive(Deserialize)]
+struct NameRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    display_name: String,
+}
+
+/// Notes on the chatters and notifications to users about the new messages ([`notify`]).
+/// Best effort: the messages are recorded already, so a failure here is logged (with whom it
+/// leaves untold) and processing goes on; only an Odoo outage stops the batch.
+async fn tell(
+    odoo: &OdooClient,
+    lookups: &Lookups,
+    looked: Looked,
+    told: &Told<'_>,
+    report: &mut StepReport,
+) -> Result<(), OdooError> {
+    let fresh: Vec<&Routed<'_>> = told
+        .routed
+        .iter()
+        .filter(|r| r.new && notify::worth_a_note(r.inbound.message_type))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    // The documents the messages answer, with their names.
+    let answered: HashMap<&str, &Record> = fresh
+        .iter()
+        .filter_map(|r| {
+            let reply_to = r.inbound.reply_to.as_deref()?;
+            Some((r.inbound.wamid.as_str(), told.documents.get(reply_to)?))
+        })
+        .collect();
+    let mut models: Vec<&str> = answered.values().map(|d| d.model.as_str()).collect();
+    models.sort_unstable();
+    models.dedup();
+    let looked = if models.iter().all(|m| looked.models.contains_key(*m)) {
+        looked
+    } else {
+        lookups.get(odoo, &models).await?
+    };
+    let mut names: HashMap<Record, String> = HashMap::new();
+    for model in &models {
+        let ids: Vec<i64> = answered
+            .values()
+            .filter(|d| d.model == *model)
+            .map(|d| d.id)
+            .collect();
+        match odoo
+            .read::<NameRecord>(model, &ids, &["display_name"])
+            .await
+        {
+            Ok(records) => names.extend(
+                records
+                    .into_iter()
+                    .map(|r| (Record::new(model, r.id), r.display_name)),
+            ),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, model, "the documents answered on WhatsApp cannot be read: their chatters get no note")
+            }
+        }
+    }
+    let written: Vec<Written<'_>> = fresh
+        .iter()
+        .map(|r| {
+            let conversation = plan::find_conversation(
+                told.conversations,
+                r.account.id,
+                r.inbound.wa_id.as_deref(),
+                r.inbound.user_id.as_deref(),
+            );
+            Written {
+                routed: r,
+                conversation,
+                contact: conversation
+                    .and_then(|c| c.partner_id)
+                    .and_then(|p| told.contacts.get(&p)),
+                answers: answered.get(r.inbound.wamid.as_str()).and_then(|d| {
+                    names
+                        .get_key_value(*d)
+                        .map(|(record, name)| (record, name.as_str()))
+                }),
+                opted_out: plan::is_opt_out(r),
+            }
+        })
+        .collect();
+
+    // Notes: all of them in one create.
+    let company_lang = |a: &AccountRow| Lang::from_odoo(looked.company_lang(a.company_id));
+    let thread = |model: &str| looked.model(model).is_some_and(|m| m.thread);
+    let notes = notify::notes(&written, &company_lang, &thread);
+    match (notes.is_empty(), looked.note_subtype) {
+        (true, _) => {}
+        (false, Some(subtype)) => {
+            let values: Vec<Map<String, Value>> = notes
+                .iter()
+                .map(|n| notify::note_values(n, subtype))
+                .collect();
+            match odoo.create_many(MAIL_MESSAGE, &values).await {
+                Ok(ids) => report.notes += ids.len(),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, notes = notes.len(), "the notes about received WhatsApp messages cannot be logged")
+                }
+            }
+        }
+        (false, None) => tracing::warn!(
+            "the notes about received WhatsApp messages are not logged: the 'mail.mt_note' \
+             subtype cannot be read (ir.model.data)"
+        ),
+    }
+
+    // Notifications: one per conversation due.
+    let mut notices: Vec<Notice> = Vec::new();
+    for (conversation, user) in told.notified {
+        let Some(user) = told.users.get(user) else {
+            continue;
+        };
+        let mine: Vec<&Routed<'_>> = written
+            .iter()
+            .filter(|w| w.conversation.map(|c| c.id) == Some(*conversation))
+            .map(|w| w.routed)
+            .collect();
+        let Some(subject) = notify::subject_of(&mine, &|r| plan::is_opt_out(r)) else {
+            continue;
+        };
+        let Some(w) = written.iter().find(|w| std::ptr::eq(w.routed, subject)) else {
+            continue;
+        };
+        let mode = w.routed.account.inbound_notification;
+        match notify::notice(w, user, mode, &|m| looked.model(m)) {
+            Some(n) => notices.push(n),
+            None => tracing::warn!(
+                conversation,
+                user = user.id,
+                "the user to tell that a customer wrote has no partner: nobody is told"
+            ),
+        }
+    }
+    notices.sort_by(|a, b| notice_key(a).cmp(&notice_key(b)));
+    report.notifications += activities(odoo, &looked, &notices).await?;
+    for notice in &notices {
+        let Some(kwargs) = notify::message_kwargs(notice) else {
+            continue;
+        };
+        match odoo
+            .call::<Value>(
+                PARTNER,
+                "message_notify",
+                json!([[]]),
+                Value::Object(kwargs),
+            )
+            .await
+        {
+            Ok(_) => report.notifications += 1,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "a user could not be told by a Discuss message that a customer wrote on WhatsApp")
+            }
+        }
+    }
+    Ok(())
+}
+
+fn notice_key(n: &Notice) -> (u8, &Record) {
+    match n {
+        Notice::Activity { record, .. } => (0, record),
+        Notice::Message { record, .. } => (1, record),
+    }
+}
+
+#[derive(Deserialize)]
+struct OpenActivity {
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    res_model: String,
+    #[serde(default)]
+    res_id: i64,
+    #[serde(default)]
+    user_id: Many2one,
+    #[serde(default, deserialize_with = "de::string_or_false")]
+    summary: String,
+}
+
+/// Creates the activity notices, one `create` per time zone of their users (so each is due
+/// today where its user is), leaving out those that would repeat an open activity of the same
+/// user on the same record. Returns how many were created.
+async fn activities(
+    odoo: &OdooClient,
+    looked: &Looked,
+    notices: &[Notice],
+) -> Result<usize, OdooError> {
+    let wanted: Vec<(&Notice, &Record, i64, &str)> = notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Activity {
+                record,
+                user_id,
+                summary,
+                ..
+            } => Some((n, record, *user_id, summary.as_str())),
+            Notice::Message { .. } => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let models: BTreeSet<&str> = wanted.iter().map(|w| w.1.model.as_str()).collect();
+    let ids: BTreeSet<i64> = wanted.iter().map(|w| w.1.id).collect();
+    let users: BTreeSet<i64> = wanted.iter().map(|w| w.2).collect();
+    let summaries: BTreeSet<&str> = wanted.iter().map(|w| w.3).collect();
+    let domain = Domain::leaf("res_model", "in", json!(models))
+        .and("res_id", "in", json!(ids))
+        .and("user_id", "in", json!(users))
+        .and("summary", "in", json!(summaries));
+    let open: Vec<OpenActivity> = match odoo
+        .search_read(
+            ACTIVITY,
+            &domain,
+            &["res_model", "res_id", "user_id", "summary"],
+            &SearchOptions::new(),
+        )
+        .await
+    {
+        Ok(open) => open,
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "the users to tell that a customer wrote cannot be given activities");
+            return Ok(0);
+        }
+    };
+    let mut by_tz: BTreeMap<Option<&str>, Vec<Map<String, Value>>> = BTreeMap::new();
+    for (notice, record, user, summary) in &wanted {
+        let repeats = open.iter().any(|a| {
+            a.res_model == record.model
+                && a.res_id == record.id
+                && a.user_id.id() == Some(*user)
+                && a.summary == *summary
+        });
+        if repeats {
+            tracing::debug!(user, record = ?record, "an open activity already asks this user to reply");
+            continue;
+        }
+        let Some(model) = looked.model(&record.model) else {
+            continue;
+        };
+        let Notice::Activity { tz, .. } = notice else {
+            continue;
+        };
+        if let Some(values) = notify::activity_values(notice, model.id, looked.todo_type) {
+            by_tz.entry(tz.as_deref()).or_default().push(values);
+        }
+    }
+    let mut created = 0;
+    for (tz, values) in &by_tz {
+        let client = match tz {
+            Some(tz) => odoo.with_context(Context::new().tz(tz)),
+            None => odoo.clone(),
+        };
+        match client.create_many(ACTIVITY, values).await {
+            Ok(ids) => created += ids.len(),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, activities = values.len(), "the users to tell that a customer wrote cannot be given activities")
+            }
+        }
+    }
+    Ok(created)
 }
 
 fn partner_by_conversation(
@@ -1013,6 +1764,13 @@ struct OptInRecord {
 }
 
 #[derive(Deserialize)]
+struct ConfirmationRecord {
+    id: i64,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    opt_out_confirmation: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct DedupeRecord {
     #[serde(default, deserialize_with = "de::false_as_none")]
     dedupe_key: Option<String>,
@@ -1020,7 +1778,7 @@ struct DedupeRecord {
 
 async fn opt_outs(
     odoo: &OdooClient,
-    requests: &[plan::OptOut],
+    mut requests: Vec<plan::OptOut>,
     report: &mut StepReport,
 ) -> Result<(), OdooError> {
     if requests.is_empty() {
@@ -1064,8 +1822,23 @@ async fn opt_outs(
         )
         .await?;
     let existing: HashSet<String> = existing.into_iter().filter_map(|r| r.dedupe_key).collect();
+    requests.retain(|r| !existing.contains(&r.dedupe_key()));
+    // Each confirmation in its customer's language: one read of the accounts per language.
+    let mut translated: HashMap<(i64, String), Option<String>> = HashMap::new();
+    for (lang, accounts) in plan::confirmation_languages(&requests) {
+        let texts: Vec<ConfirmationRecord> = odoo
+            .with_context(Context::new().lang(&lang).active_test(false))
+            .read(ACCOUNT, &accounts, &["opt_out_confirmation"])
+            .await?;
+        translated.extend(
+            texts
+                .into_iter()
+                .map(|t| ((t.id, lang.clone()), t.opt_out_confirmation)),
+        );
+    }
+    plan::localise(&mut requests, &translated);
     let mut confirmations = Vec::new();
-    for request in requests {
+    for request in &requests {
         if existing.contains(&request.dedupe_key()) {
             continue;
         }

@@ -16,11 +16,16 @@
 //! - records inbound messages as received `whatsapp.message`s of the right type, in their
 //!   conversation (created on first contact, linked to the partner with that number), and
 //!   moves the 24-hour window forward; an opt-out keyword opts the partner out and queues one
-//!   confirmation; received files are downloaded into attachments by a separate pass
+//!   confirmation, in the customer's language; each new message is noted on the contact's
+//!   chatter (and on the order or invoice it answers), and the contact's salesperson, else the
+//!   account's responsible user, gets an activity or a Discuss message, at most once per
+//!   conversation per hour ([`notify`]); received files are downloaded into attachments by a
+//!   separate pass
 //!   ([`fetch_media`], in its own task woken by the batches that bring files), so a slow
 //!   download never holds up the messages;
 //! - writes template status and quality, and account quality and limits;
-//! - marks each event processed, waiting, or processed with its error.
+//! - marks each event processed, waiting, or processed with its error (in the main company's
+//!   language).
 //!
 //! Layout (only `driver.rs` does I/O):
 //!
@@ -32,7 +37,8 @@
 //! | [`status`] | status matching, forward-only merge, coalescing |
 //! | [`contact`] | the 24-hour window, partner matching by number |
 //! | [`media`] | received files: names, attachment values, retry bookkeeping |
-//! | [`optout`] | opt-out keywords |
+//! | [`notify`] | who is told that a customer wrote, and the texts of notes and notifications |
+//! | [`optout`] | opt-out keywords, the confirmation's language |
 //! | [`model`] | the items and states |
 //! | [`config`] | [`InboundConfig`] |
 
@@ -41,6 +47,7 @@ pub mod contact;
 pub mod driver;
 pub mod media;
 pub mod model;
+pub mod notify;
 pub mod optout;
 pub mod parse;
 pub mod plan;

@@ -13,9 +13,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::contact::refresh_window;
 use super::model::{AccountChange, Inbound, Item, MessageState, StatusUpdate, TemplateChange};
+use super::notify::Mode;
 use super::optout;
 use super::parse;
 use super::status::{merge, Merged, MessageRow, RowIndex, StatusWrite};
+use crate::lang::Lang;
 use crate::odoo::format_datetime;
 
 /// Per-record values: `(record id, values)`, for [`OdooClient::write_each`].
@@ -78,15 +80,19 @@ pub enum Outcome {
 }
 
 /// The outcome of every event of a batch: a failure wins over waiting, waiting over deferred,
-/// deferred over done.
+/// deferred over done. The reasons are written in the language of the people who read them
+/// ([`Outcomes::in_lang`]; English by default).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Outcomes(BTreeMap<i64, Outcome>);
+pub struct Outcomes {
+    map: BTreeMap<i64, Outcome>,
+    lang: Lang,
+}
 
 impl Outcomes {
     pub fn new(events: &[ParsedEvent]) -> Self {
         let mut outcomes = Outcomes::default();
         for event in events {
-            outcomes.0.insert(event.id, Outcome::Done);
+            outcomes.map.insert(event.id, Outcome::Done);
             if let Some(error) = &event.error {
                 outcomes.fail(event.id, error.clone());
             }
@@ -94,9 +100,20 @@ impl Outcomes {
         outcomes
     }
 
+    /// The same, with the reasons written from now on in `lang`.
+    pub fn in_lang(mut self, lang: Lang) -> Self {
+        self.lang = lang;
+        self
+    }
+
+    /// The language of the reasons.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
     /// Records that part of event `id` must wait.
     pub fn wait(&mut self, id: i64, reason: String) {
-        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        let slot = self.map.entry(id).or_insert(Outcome::Done);
         match slot {
             Outcome::Failed(_) => {}
             Outcome::Pending(existing) => {
@@ -111,7 +128,7 @@ impl Outcomes {
 
     /// Records that event `id` is kept for the next batch (unless something else was decided).
     pub fn defer(&mut self, id: i64, why: Defer) {
-        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        let slot = self.map.entry(id).or_insert(Outcome::Done);
         match slot {
             Outcome::Done => *slot = Outcome::Deferred(why),
             // Kept for two reasons: the longer wait (the outbox's) decides.
@@ -122,7 +139,7 @@ impl Outcomes {
 
     /// Records that part of event `id` cannot be applied.
     pub fn fail(&mut self, id: i64, reason: String) {
-        let slot = self.0.entry(id).or_insert(Outcome::Done);
+        let slot = self.map.entry(id).or_insert(Outcome::Done);
         match slot {
             Outcome::Failed(existing) => {
                 if !existing.contains(&reason) {
@@ -136,10 +153,10 @@ impl Outcomes {
 
     /// Adds the outcomes of another batch (of other events, or of the same ones).
     pub fn absorb(&mut self, other: Outcomes) {
-        for (id, outcome) in other.0 {
+        for (id, outcome) in other.map {
             match outcome {
                 Outcome::Done => {
-                    self.0.entry(id).or_insert(Outcome::Done);
+                    self.map.entry(id).or_insert(Outcome::Done);
                 }
                 Outcome::Pending(reason) => self.wait(id, reason),
                 Outcome::Failed(reason) => self.fail(id, reason),
@@ -149,24 +166,29 @@ impl Outcomes {
     }
 
     pub fn get(&self, id: i64) -> Option<&Outcome> {
-        self.0.get(&id)
+        self.map.get(&id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (i64, &Outcome)> {
-        self.0.iter().map(|(id, o)| (*id, o))
+        self.map.iter().map(|(id, o)| (*id, o))
     }
 
     /// Turns events that have waited longer than `give_up` into failures.
     pub fn give_up_stale(&mut self, events: &[ParsedEvent], now: DateTime<Utc>, give_up: Duration) {
         for event in events {
-            if let Some(Outcome::Pending(reason)) = self.0.get(&event.id) {
+            if let Some(Outcome::Pending(reason)) = self.map.get(&event.id) {
                 if now - event.received_at >= give_up {
-                    let reason = format!(
-                        "gave up after waiting {} h: {reason}. If the message exists, press \
-                         'Reprocess' on this event",
-                        give_up.num_hours()
-                    );
-                    self.0.insert(event.id, Outcome::Failed(reason));
+                    let reason = self
+                        .lang
+                        .pick(
+                            "gave up after waiting {hours} h: {reason}. If the message exists, \
+                             press 'Process again' on this event",
+                            "abandon après {hours} h d'attente : {reason}. Si le message existe, \
+                             cliquez sur « Traiter à nouveau » sur cet événement",
+                        )
+                        .replace("{hours}", &give_up.num_hours().to_string())
+                        .replace("{reason}", reason);
+                    self.map.insert(event.id, Outcome::Failed(reason));
                 }
             }
         }
@@ -174,8 +196,13 @@ impl Outcomes {
 }
 
 /// The prefix of `processing_error` on an event that waits (so people and the retry pass can
-/// tell it from a failure).
+/// tell it from a failure), in English.
 pub const PENDING_PREFIX: &str = "Waiting (retried automatically): ";
+
+/// [`PENDING_PREFIX`] in `lang`.
+pub fn pending_prefix(lang: Lang) -> &'static str {
+    lang.pick(PENDING_PREFIX, "En attente (réessayé automatiquement) : ")
+}
 
 /// The `whatsapp.message` records a batch needs: by wamid, `callback_data`, or the id a
 /// callback names.
@@ -209,6 +236,10 @@ pub fn message_lookup(events: &[ParsedEvent]) -> MessageLookup {
             }
             Item::Message(m) => {
                 wamids.insert(m.wamid.clone());
+                // The message it answers: a note goes on that message's order or invoice.
+                if let Some(answered) = &m.reply_to {
+                    wamids.insert(answered.clone());
+                }
             }
             _ => {}
         }
@@ -290,19 +321,25 @@ pub fn plan_statuses(
                 }
                 None => {
                     could_wait = false;
-                    outcomes.wait(
-                        event.id,
-                        format!(
-                            "the '{}' status of {}{} is for a message Odoo does not know yet",
-                            status.status.as_str(),
-                            status.wamid,
-                            status
+                    let reason = outcomes
+                        .lang()
+                        .pick(
+                            "the '{status}' status of {wamid}{callback} is for a message Odoo \
+                             does not know yet",
+                            "le statut « {status} » de {wamid}{callback} concerne un message \
+                             qu'Odoo ne connaît pas encore",
+                        )
+                        .replace("{status}", status.status.as_str())
+                        .replace("{wamid}", &status.wamid)
+                        .replace(
+                            "{callback}",
+                            &status
                                 .callback_data
                                 .as_deref()
                                 .map(|d| format!(" (callback data {d:?})"))
-                                .unwrap_or_default()
-                        ),
-                    )
+                                .unwrap_or_default(),
+                        );
+                    outcomes.wait(event.id, reason)
                 }
             }
         }
@@ -391,12 +428,18 @@ fn is_final(row: &MessageRow, write: &StatusWrite) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
     pub id: i64,
+    pub name: String,
     pub company_id: Option<i64>,
     pub phone_number_id: Option<String>,
     pub waba_id: Option<String>,
     pub display_phone_number: Option<String>,
     pub opt_out_keywords: Option<String>,
+    /// In English (read without a language).
     pub opt_out_confirmation: Option<String>,
+    /// How a user is told that a customer wrote.
+    pub inbound_notification: Mode,
+    /// Who is told when the contact has no salesperson.
+    pub responsible_user_id: Option<i64>,
 }
 
 /// An inbound message with its account; `new` when Odoo has no message with its wamid yet.
@@ -432,15 +475,18 @@ pub fn route_inbound<'a>(
                 .iter()
                 .find(|a| a.phone_number_id.as_deref() == Some(inbound.phone_number_id.as_str()))
             else {
-                outcomes.fail(
-                    event.id,
-                    format!(
-                        "no WhatsApp account has the phone number id {:?} this message was \
+                let reason = outcomes
+                    .lang()
+                    .pick(
+                        "no WhatsApp account has the phone number id {id} this message was \
                          sent to: add it (WhatsApp > Configuration > Accounts), then press \
-                         'Reprocess' on this event",
-                        inbound.phone_number_id
-                    ),
-                );
+                         'Process again' on this event",
+                        "aucun compte WhatsApp n'a l'ID de numéro de téléphone {id} auquel ce \
+                         message a été envoyé : ajoutez-le (WhatsApp > Configuration > Comptes), \
+                         puis cliquez sur « Traiter à nouveau » sur cet événement",
+                    )
+                    .replace("{id}", &format!("{:?}", inbound.phone_number_id));
+                outcomes.fail(event.id, reason);
                 continue;
             };
             out.push(Routed {
@@ -464,6 +510,8 @@ pub struct ConversationRow {
     pub partner_id: Option<i64>,
     pub profile_name: Option<String>,
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// When it last told a user that the customer wrote ([`super::notify`]).
+    pub last_notified_at: Option<DateTime<Utc>>,
 }
 
 /// The conversation of a user with an account: by wa_id, else by business-scoped user id.
@@ -537,11 +585,13 @@ pub fn new_conversations(
 
 impl NewConversation {
     /// The values of its `create`; the window is set by [`conversation_updates`]'s rules at
-    /// once, so a new conversation is written only once.
+    /// once, and `notified_at` when its first messages tell someone, so a new conversation is
+    /// written only once.
     pub fn values(
         &self,
         partner_id: Option<i64>,
         last_inbound_at: Option<DateTime<Utc>>,
+        notified_at: Option<DateTime<Utc>>,
     ) -> Map<String, Value> {
         let mut v = Map::new();
         v.insert("account_id".into(), json!(self.account_id));
@@ -555,7 +605,17 @@ impl NewConversation {
             v.insert("last_inbound_at".into(), json!(format_datetime(last)));
             v.insert("window_expires_at".into(), json!(format_datetime(end)));
         }
+        if let Some(at) = notified_at {
+            v.insert("last_notified_at".into(), json!(format_datetime(at)));
+        }
         v
+    }
+
+    /// True when `r` belongs to this conversation.
+    pub fn holds(&self, r: &Routed<'_>) -> bool {
+        r.account.id == self.account_id
+            && ((r.inbound.wa_id.is_some() && r.inbound.wa_id == self.wa_id)
+                || (r.inbound.user_id.is_some() && r.inbound.user_id == self.user_id))
     }
 }
 
@@ -566,37 +626,47 @@ pub fn latest_inbound(
 ) -> Option<DateTime<Utc>> {
     routed
         .iter()
-        .filter(|r| {
-            r.account.id == conversation.account_id
-                && ((r.inbound.wa_id.is_some() && r.inbound.wa_id == conversation.wa_id)
-                    || (r.inbound.user_id.is_some() && r.inbound.user_id == conversation.user_id))
-        })
+        .filter(|r| conversation.holds(r))
         .map(|r| r.inbound.timestamp)
         .max()
 }
 
+/// The messages of `routed` that belong to `conversation`.
+pub fn messages_of<'a, 'b>(
+    routed: &'b [Routed<'a>],
+    conversation: &ConversationRow,
+) -> Vec<&'b Routed<'a>> {
+    routed
+        .iter()
+        .filter(|r| {
+            find_conversation(
+                std::slice::from_ref(conversation),
+                r.account.id,
+                r.inbound.wa_id.as_deref(),
+                r.inbound.user_id.as_deref(),
+            )
+            .is_some()
+        })
+        .collect()
+}
+
 /// Writes to existing conversations: the window moves forward, the profile name follows the
-/// user's, a missing wa_id, user id or partner is filled in.
+/// user's, a missing wa_id, user id or partner is filled in, and `last_notified_at` becomes
+/// `now` for those in `notified` (which tell someone now).
 pub fn conversation_updates(
     routed: &[Routed<'_>],
     conversations: &[ConversationRow],
     partners: &HashMap<i64, i64>,
+    notified: &HashSet<i64>,
+    now: DateTime<Utc>,
 ) -> Vec<(i64, Map<String, Value>)> {
     let mut out = Vec::new();
     for conversation in conversations {
-        let mine: Vec<&Routed<'_>> = routed
-            .iter()
-            .filter(|r| {
-                find_conversation(
-                    std::slice::from_ref(conversation),
-                    r.account.id,
-                    r.inbound.wa_id.as_deref(),
-                    r.inbound.user_id.as_deref(),
-                )
-                .is_some()
-            })
-            .collect();
+        let mine = messages_of(routed, conversation);
         let mut v = Map::new();
+        if notified.contains(&conversation.id) {
+            v.insert("last_notified_at".into(), json!(format_datetime(now)));
+        }
         if let Some(latest) = mine.iter().max_by_key(|r| r.inbound.timestamp) {
             if let Some((last, end)) =
                 refresh_window(conversation.last_inbound_at, latest.inbound.timestamp)
@@ -682,15 +752,34 @@ pub struct OptOut {
     pub conversation_id: Option<i64>,
     pub partner_id: Option<i64>,
     pub wa_id: Option<String>,
-    /// The account's confirmation text (or the default).
+    /// The customer's language (an Odoo code): the contact's, else the account company's.
+    pub lang: Option<String>,
+    /// The account's confirmation text in that language (or the daemon's own words).
     pub confirmation: String,
 }
 
-/// The confirmation sent when an account has none configured.
-pub const DEFAULT_CONFIRMATION: &str = "You will no longer receive WhatsApp messages from us.";
+/// The confirmation sent when an account has none configured, in English.
+pub const DEFAULT_CONFIRMATION: &str = optout::DEFAULT_CONFIRMATION;
 
-/// The inbound texts that are one of their account's opt-out keywords.
-pub fn opt_outs(routed: &[Routed<'_>], conversations: &[ConversationRow]) -> Vec<OptOut> {
+/// True when `r` is a text that is one of its account's opt-out keywords.
+pub fn is_opt_out(r: &Routed<'_>) -> bool {
+    r.inbound.typed_text.as_deref().is_some_and(|text| {
+        optout::is_opt_out(
+            text,
+            &optout::keywords(r.account.opt_out_keywords.as_deref()),
+        )
+    })
+}
+
+/// The inbound texts that are one of their account's opt-out keywords. `lang` gives the
+/// customer's language from their contact (if any) and their account. Each confirmation is the
+/// account's English one ([`AccountRow::opt_out_confirmation`]) until [`localise`] puts in the
+/// translations read from Odoo.
+pub fn opt_outs(
+    routed: &[Routed<'_>],
+    conversations: &[ConversationRow],
+    lang: &dyn Fn(Option<i64>, &AccountRow) -> Option<String>,
+) -> Vec<OptOut> {
     let mut keywords: HashMap<i64, Vec<String>> = HashMap::new();
     let mut out = Vec::new();
     for r in routed {
@@ -709,6 +798,8 @@ pub fn opt_outs(routed: &[Routed<'_>], conversations: &[ConversationRow]) -> Vec
             r.inbound.wa_id.as_deref(),
             r.inbound.user_id.as_deref(),
         );
+        let partner_id = conversation.and_then(|c| c.partner_id);
+        let lang = lang(partner_id, r.account);
         out.push(OptOut {
             event_id: r.event_id,
             wamid: r.inbound.wamid.clone(),
@@ -716,17 +807,44 @@ pub fn opt_outs(routed: &[Routed<'_>], conversations: &[ConversationRow]) -> Vec
             account_id: r.account.id,
             company_id: r.account.company_id,
             conversation_id: conversation.map(|c| c.id),
-            partner_id: conversation.and_then(|c| c.partner_id),
+            partner_id,
             wa_id: r.inbound.wa_id.clone(),
-            confirmation: r
-                .account
-                .opt_out_confirmation
-                .clone()
-                .filter(|c| !c.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_CONFIRMATION.to_owned()),
+            confirmation: optout::confirmation(
+                Lang::from_odoo(lang.as_deref()),
+                r.account.opt_out_confirmation.as_deref(),
+            ),
+            lang,
         });
     }
     out
+}
+
+/// The (account, language) pairs whose confirmation must be read in that language: every
+/// language but English (which [`AccountRow`] holds), each account once.
+pub fn confirmation_languages(opt_outs: &[OptOut]) -> BTreeMap<String, Vec<i64>> {
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for o in opt_outs {
+        let Some(lang) = o.lang.as_deref().filter(|l| !l.is_empty() && *l != "en_US") else {
+            continue;
+        };
+        let accounts = out.entry(lang.to_owned()).or_default();
+        if !accounts.contains(&o.account_id) {
+            accounts.push(o.account_id);
+        }
+    }
+    out
+}
+
+/// Puts in each confirmation the account's text in the customer's language, as read from Odoo
+/// (`(account, language) -> text`), or the daemon's own words when the account has no text in
+/// that language.
+pub fn localise(opt_outs: &mut [OptOut], translated: &HashMap<(i64, String), Option<String>>) {
+    for o in opt_outs {
+        let Some(lang) = &o.lang else { continue };
+        if let Some(text) = translated.get(&(o.account_id, lang.clone())) {
+            o.confirmation = optout::confirmation(Lang::from_odoo(Some(lang)), text.as_deref());
+        }
+    }
 }
 
 impl OptOut {

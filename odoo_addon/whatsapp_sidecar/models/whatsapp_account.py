@@ -18,6 +18,10 @@ BUTTON_SECRET_PARAM = "whatsapp_sidecar.button_secret"
 # The daemon's rule for a Graph API version (src/whatsapp/client.rs, is_api_version).
 API_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 
+# The opt-out confirmation of a new account, translated into every installed language
+# (the daemon sends it in the contact's language; see _translate_default_confirmation).
+DEFAULT_OPT_OUT_CONFIRMATION = "You will no longer receive WhatsApp messages from us."
+
 QUALITY_RATINGS = [
     ("green", "High (green)"),
     ("yellow", "Medium (yellow)"),
@@ -195,8 +199,32 @@ class WhatsappAccount(models.Model):
         "opts the contact out.",
     )
     opt_out_confirmation = fields.Text(
-        default="You will no longer receive WhatsApp messages from us.",
-        help="Reply sent after an opt-out keyword.",
+        default=DEFAULT_OPT_OUT_CONFIRMATION,
+        translate=True,
+        help="Reply sent after an opt-out keyword, in the contact's language "
+        "(translate it with the language button).",
+    )
+    # Inbound messages: who is told that a customer wrote.
+    inbound_notification = fields.Selection(
+        [
+            ("none", "No notification"),
+            ("activity", "Activity"),
+            ("message", "Discuss message"),
+        ],
+        string="Notify when a customer writes",
+        required=True,
+        default="activity",
+        help="When a customer writes, the daemon logs a note on the contact (and on "
+        "the order or invoice the message answers) and tells the contact's "
+        "salesperson, else the responsible below: with a 'Reply on WhatsApp' "
+        "activity or a Discuss message, at most once per conversation per hour.",
+    )
+    responsible_user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        domain=[("share", "=", False)],
+        help="Notified when a customer writes and nobody else is (the contact has "
+        "no salesperson, or the number is unknown).",
     )
     template_ids = fields.One2many("whatsapp.template", "account_id")
     template_count = fields.Integer(compute="_compute_counts")
@@ -224,6 +252,32 @@ class WhatsappAccount(models.Model):
             "The throughput must be a positive number of messages per second.",
         ),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        accounts = super().create(vals_list)
+        for account, vals in zip(accounts, vals_list):
+            if not vals.get("opt_out_confirmation"):
+                account._translate_default_confirmation()
+        return accounts
+
+    def _default_opt_out_confirmation(self):
+        """The default confirmation in the language of ``self.env.lang``."""
+        return _("You will no longer receive WhatsApp messages from us.")
+
+    def _translate_default_confirmation(self):
+        """Gives the default opt-out confirmation its translation in every installed
+        language that has one, so a customer gets it in their own language."""
+        self.ensure_one()
+        translations = {}
+        for code, _name in self.env["res.lang"].get_installed():
+            if code == "en_US":
+                continue
+            text = self.with_context(lang=code)._default_opt_out_confirmation()
+            if text != DEFAULT_OPT_OUT_CONFIRMATION:
+                translations[code] = text
+        if translations:
+            self.update_field_translations("opt_out_confirmation", translations)
 
     @api.constrains("graph_api_version")
     def _check_graph_api_version(self):

@@ -49,6 +49,12 @@ class WhatsappConversation(models.Model):
     last_inbound_at = fields.Datetime(
         string="Last inbound message", index=True, readonly=True
     )
+    last_notified_at = fields.Datetime(
+        string="Last notification",
+        readonly=True,
+        help="When the daemon last told a user that this customer wrote "
+        "(at most once an hour).",
+    )
     window_expires_at = fields.Datetime(
         string="Window expires",
         compute="_compute_window_expires_at",

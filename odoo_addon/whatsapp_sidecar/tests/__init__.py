@@ -5,3 +5,4 @@ from . import test_security
 from . import test_window
 from . import test_conversation
 from . import test_views
+from . import test_inbound_settings

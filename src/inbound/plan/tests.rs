@@ -66,12 +66,15 @@ fn inbound(wamid: &str, wa_id: Option<&str>, text: &str, secs: i64) -> Inbound {
 fn account(id: i64, phone: &str) -> AccountRow {
     AccountRow {
         id,
+        name: "Main".into(),
         company_id: Some(1),
         phone_number_id: Some(phone.into()),
         waba_id: Some("WABA1".into()),
         display_phone_number: Some("+1 555 0100".into()),
         opt_out_keywords: None,
         opt_out_confirmation: None,
+        inbound_notification: Mode::Activity,
+        responsible_user_id: None,
     }
 }
 
@@ -213,7 +216,10 @@ fn inbound_routing_by_phone_number_id_and_dedupe() {
     assert!(!routed[1].new, "wamid.3 exists already");
     match o.get(2) {
         Some(Outcome::Failed(e)) => {
-            assert!(e.contains("UNKNOWN") && e.contains("Reprocess"), "{e}")
+            assert!(
+                e.contains("UNKNOWN") && e.contains("'Process again'"),
+                "{e}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -239,12 +245,15 @@ fn first_contact_creates_one_conversation_with_its_window() {
     let new = new_conversations(&r, &[]);
     assert_eq!(new.len(), 1, "{new:?}");
     assert_eq!(new[0].user_id.as_deref(), Some("CI.abc"));
-    let v = new[0].values(Some(44), latest_inbound(&r, &new[0]));
+    let v = new[0].values(Some(44), latest_inbound(&r, &new[0]), None);
     assert_eq!(v["account_id"], 7);
     assert_eq!(v["partner_id"], 44);
     assert_eq!(v["wa_id"], "2250700000001");
     assert_eq!(v["last_inbound_at"], "2025-06-15 15:07:00");
     assert_eq!(v["window_expires_at"], "2025-06-16 15:07:00");
+    assert!(!v.contains_key("last_notified_at"));
+    let v = new[0].values(None, None, Some(at(30)));
+    assert_eq!(v["last_notified_at"], "2025-06-15 15:07:10");
 }
 
 #[test]
@@ -258,6 +267,7 @@ fn existing_conversations_move_forward_only_and_get_missing_links() {
         partner_id: None,
         profile_name: Some("Ama".into()),
         last_inbound_at: Some(at(100)),
+        last_notified_at: None,
     };
     let mut late = inbound("w1", Some("2250700000001"), "a", 200);
     late.user_id = Some("CI.x".into());
@@ -267,6 +277,8 @@ fn existing_conversations_move_forward_only_and_get_missing_links() {
         &[routed(&late, &acc)],
         std::slice::from_ref(&conv),
         &partners,
+        &HashSet::new(),
+        at(300),
     );
     assert_eq!(updates.len(), 1);
     let v = &updates[0].1;
@@ -277,10 +289,32 @@ fn existing_conversations_move_forward_only_and_get_missing_links() {
     assert_eq!(v["partner_id"], 44);
 
     let old = inbound("w0", Some("2250700000001"), "a", 50);
-    let updates = conversation_updates(&[routed(&old, &acc)], &[conv], &HashMap::new());
+    let updates = conversation_updates(
+        &[routed(&old, &acc)],
+        std::slice::from_ref(&conv),
+        &HashMap::new(),
+        &HashSet::new(),
+        at(300),
+    );
     assert!(
         updates.is_empty(),
         "an older message changes nothing: {updates:?}"
+    );
+    // One that tells someone now records when, in the same write.
+    let updates = conversation_updates(
+        &[routed(&old, &acc)],
+        &[conv],
+        &HashMap::new(),
+        &HashSet::from([3]),
+        at(300),
+    );
+    assert_eq!(updates.len(), 1);
+    assert_eq!(
+        updates[0].1,
+        json!({"last_notified_at": "2025-06-15 15:11:40"})
+            .as_object()
+            .cloned()
+            .unwrap()
     );
 }
 
@@ -297,6 +331,7 @@ fn received_message_values() {
         partner_id: Some(44),
         profile_name: None,
         last_inbound_at: None,
+        last_notified_at: None,
     };
     let v = message_values(&routed(&m, &acc), Some(&conv));
     for (key, value) in [
@@ -338,6 +373,7 @@ fn opt_out_keywords_follow_the_account_and_queue_one_confirmation() {
         partner_id: Some(44),
         profile_name: None,
         last_inbound_at: None,
+        last_notified_at: None,
     };
     let r = vec![
         routed(&stop, &acc),
@@ -345,7 +381,7 @@ fn opt_out_keywords_follow_the_account_and_queue_one_confirmation() {
         routed(&stop_to_spanish, &spanish),
         routed(&hello, &acc),
     ];
-    let found = opt_outs(&r, &[conv]);
+    let found = opt_outs(&r, &[conv], &|_, _| None);
     assert_eq!(found.len(), 2, "{found:?}");
     let first = &found[0];
     assert_eq!(
@@ -372,6 +408,127 @@ fn opt_out_keywords_follow_the_account_and_queue_one_confirmation() {
     let mut username_only = found[1].clone();
     username_only.wa_id = None;
     assert_eq!(username_only.confirmation_values(), None);
+}
+
+#[test]
+fn opt_out_confirmations_follow_the_customers_language_one_read_per_language() {
+    let mut acc = account(7, "PN1");
+    acc.opt_out_confirmation = Some(optout::DEFAULT_CONFIRMATION.into());
+    let mut other = account(8, "PN2");
+    other.opt_out_confirmation = Some("Bye from Other".into());
+    let fr1 = inbound("wamid.F1", Some("33600000001"), "stop", 0);
+    let fr2 = inbound("wamid.F2", Some("33600000002"), "ARRÊT", 0);
+    let en = inbound("wamid.E", Some("44700000003"), "STOP", 0);
+    let mut fr3 = inbound("wamid.F3", Some("33600000004"), "stop", 0);
+    fr3.phone_number_id = "PN2".into();
+    let conv = |id: i64, account_id: i64, wa_id: &str, partner: i64| ConversationRow {
+        id,
+        account_id,
+        wa_id: Some(wa_id.into()),
+        user_id: None,
+        partner_id: Some(partner),
+        profile_name: None,
+        last_inbound_at: None,
+        last_notified_at: None,
+    };
+    let conversations = [
+        conv(1, 7, "33600000001", 41),
+        conv(2, 7, "33600000002", 42),
+        conv(3, 7, "44700000003", 43),
+        conv(4, 8, "33600000004", 44),
+    ];
+    let r = vec![
+        routed(&fr1, &acc),
+        routed(&fr2, &acc),
+        routed(&en, &acc),
+        routed(&fr3, &other),
+    ];
+    let lang = |partner: Option<i64>, _: &AccountRow| match partner {
+        Some(43) => Some("en_US".to_owned()),
+        Some(42) => Some("fr_BE".to_owned()),
+        _ => Some("fr_FR".to_owned()),
+    };
+    let mut found = opt_outs(&r, &conversations, &lang);
+    assert_eq!(found.len(), 4);
+    // Before the translations are read: the English text, in French words when it is the
+    // untranslated default.
+    assert_eq!(
+        found[0].confirmation,
+        "Vous ne recevrez plus de messages WhatsApp de notre part."
+    );
+    assert_eq!(found[2].confirmation, optout::DEFAULT_CONFIRMATION);
+    assert_eq!(found[3].confirmation, "Bye from Other");
+    // English is read with the accounts; each other language once, for its accounts.
+    let langs = confirmation_languages(&found);
+    assert_eq!(
+        langs,
+        BTreeMap::from([
+            ("fr_BE".to_owned(), vec![7]),
+            ("fr_FR".to_owned(), vec![7, 8]),
+        ])
+    );
+    let translated = HashMap::from([
+        (
+            (7, "fr_FR".to_owned()),
+            Some("Désinscrit, au revoir.".to_owned()),
+        ),
+        (
+            (7, "fr_BE".to_owned()),
+            Some(optout::DEFAULT_CONFIRMATION.to_owned()),
+        ),
+        (
+            (8, "fr_FR".to_owned()),
+            Some("Au revoir de Other".to_owned()),
+        ),
+    ]);
+    localise(&mut found, &translated);
+    let bodies: Vec<&str> = found.iter().map(|o| o.confirmation.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            "Désinscrit, au revoir.",
+            "Vous ne recevrez plus de messages WhatsApp de notre part.",
+            optout::DEFAULT_CONFIRMATION,
+            "Au revoir de Other",
+        ]
+    );
+}
+
+#[test]
+fn event_errors_are_written_in_the_readers_language() {
+    let events = vec![event(
+        1,
+        vec![Item::Message(Box::new({
+            let mut m = inbound("wamid.U", Some("1"), "x", 0);
+            m.phone_number_id = "UNKNOWN".into();
+            m
+        }))],
+    )];
+    let mut o = Outcomes::new(&events).in_lang(Lang::Fr);
+    route_inbound(&events, &[account(7, "PN1")], &[], &mut o);
+    match o.get(1) {
+        Some(Outcome::Failed(e)) => assert!(
+            e.starts_with("aucun compte WhatsApp") && e.contains("« Traiter à nouveau »"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let waiting = vec![event(2, vec![status("wamid.Z", StatusKind::Read, 0, None)])];
+    let mut o = Outcomes::new(&waiting).in_lang(Lang::Fr);
+    plan_statuses(&waiting, &[], &HashSet::new(), &|_, _| false, &mut o);
+    match o.get(2) {
+        Some(Outcome::Pending(e)) => assert!(e.contains("qu'Odoo ne connaît pas encore"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    o.give_up_stale(&waiting, at(0) + Duration::hours(30), Duration::hours(24));
+    match o.get(2) {
+        Some(Outcome::Failed(e)) => assert!(e.starts_with("abandon après 24 h"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        pending_prefix(Lang::Fr),
+        "En attente (réessayé automatiquement) : "
+    );
 }
 
 #[test]

@@ -538,7 +538,8 @@ impl OdooStandin {
             .unwrap_or(0)
     }
 
-    /// The chatter bodies of a record (`mail.message` on it), oldest first.
+    /// The chatter bodies of a record (`mail.message` on it but the notifications to users,
+    /// which Odoo's chatter does not show), oldest first.
     pub fn chatter(&self, model: &str, id: i64) -> Vec<String> {
         let db = lock(&self.shared.db);
         let Some(t) = db.tables.get("mail.message") else {
@@ -547,7 +548,9 @@ impl OdooStandin {
         t.rows
             .values()
             .filter(|r| {
-                r.get("model") == Some(&json!(model)) && r.get("res_id") == Some(&json!(id))
+                r.get("model") == Some(&json!(model))
+                    && r.get("res_id") == Some(&json!(id))
+                    && r.get("message_type") != Some(&json!("user_notification"))
             })
             .map(|r| {
                 r.get("body")
@@ -556,6 +559,70 @@ impl OdooStandin {
                     .to_owned()
             })
             .collect()
+    }
+
+    /// The messages for a partner's inbox (`mail.message` naming them in `partner_ids`):
+    /// `(model, res_id, subject, body)`, oldest first.
+    pub fn inbox(&self, partner_id: i64) -> Vec<(String, i64, String, String)> {
+        let db = lock(&self.shared.db);
+        let Some(mail) = db.model("mail.message").cloned() else {
+            return Vec::new();
+        };
+        let ids: Vec<i64> = db
+            .tables
+            .get("mail.message")
+            .map(|t| t.rows.keys().copied().collect())
+            .unwrap_or_default();
+        ids.into_iter()
+            .filter(|id| {
+                db.related_ids(&mail, *id, "partner_ids")
+                    .contains(&partner_id)
+            })
+            .filter_map(|id| {
+                let r = db.row("mail.message", id)?;
+                let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                Some((
+                    text("model"),
+                    r.get("res_id").and_then(Value::as_i64).unwrap_or(0),
+                    text("subject"),
+                    text("body"),
+                ))
+            })
+            .collect()
+    }
+
+    /// The open activities on a record: `(user id, summary, note)`, by id.
+    pub fn activities(&self, model: &str, id: i64) -> Vec<(i64, String, String)> {
+        let db = lock(&self.shared.db);
+        let Some(t) = db.tables.get("mail.activity") else {
+            return Vec::new();
+        };
+        t.rows
+            .values()
+            .filter(|r| {
+                r.get("res_model") == Some(&json!(model))
+                    && r.get("res_id") == Some(&json!(id))
+                    && r.get("active") != Some(&json!(false))
+            })
+            .map(|r| {
+                let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                (
+                    r.get("user_id").and_then(Value::as_i64).unwrap_or(0),
+                    text("summary"),
+                    text("note"),
+                )
+            })
+            .collect()
+    }
+
+    /// Sets the value of a translated field in another language than English, as the
+    /// translation dialog of Odoo does.
+    pub fn set_translation(&self, model: &str, id: i64, field: &str, lang: &str, value: &str) {
+        let mut db = lock(&self.shared.db);
+        let key = orm::translation_key(field, lang);
+        if let Some(row) = db.tables.get_mut(model).and_then(|t| t.rows.get_mut(&id)) {
+            row.insert(key, json!(value));
+        }
     }
 
     /// A partner with a phone number.

@@ -538,12 +538,9 @@ impl Db {
                 )?;
                 let fields = p.fields(1, "fields");
                 let classic = classic_load(kwargs.get("load"));
-                Ok(Some(Value::Array(self.read_records(
-                    model,
-                    &ids,
-                    fields.as_deref(),
-                    classic,
-                )?)))
+                let mut rows = self.read_records(model, &ids, fields.as_deref(), classic)?;
+                self.translate_rows(env, model, &mut rows);
+                Ok(Some(Value::Array(rows)))
             }
             "search_count" => {
                 p.only(method, &["domain", "limit"])?;
@@ -658,12 +655,10 @@ impl Db {
                         self.check_access(env, model, "read")?;
                         let fields = rest.fields(0, "fields");
                         let classic = classic_load(rest.get(1, "load"));
-                        Ok(Some(Value::Array(self.read_records(
-                            model,
-                            &ids,
-                            fields.as_deref(),
-                            classic,
-                        )?)))
+                        let mut rows =
+                            self.read_records(model, &ids, fields.as_deref(), classic)?;
+                        self.translate_rows(env, model, &mut rows);
+                        Ok(Some(Value::Array(rows)))
                     }
                     "write" => {
                         rest.only(method, &["vals"])?;
@@ -695,6 +690,10 @@ impl Db {
                 let ids = p.ids()?;
                 self.check_access(env, model, "read")?;
                 self.message_post(env, model, &ids, kwargs, txn).map(Some)
+            }
+            "message_notify" if model.mail_thread => {
+                let ids = p.ids()?;
+                self.message_notify(env, model, &ids, kwargs, txn).map(Some)
             }
             // The addon's @api.model method: the technical user (any user allowed to write
             // accounts here) reads the per-database secret of button payloads.
@@ -1377,6 +1376,9 @@ impl Db {
             };
             if f.kind.is_x2many() {
                 x2many.push((f.clone(), v.clone()));
+            } else if let (true, Some(lang)) = (f.translate, translation_lang(env)) {
+                // Written in another language than English: that language's value only.
+                converted.push((translation_key(k, lang), self.convert(model, f, v)?));
             } else {
                 converted.push((k.clone(), self.convert(model, f, v)?));
             }
@@ -1624,6 +1626,27 @@ impl Db {
             "ir.attachment" => {
                 let size = text("datas").map(|d| base64_len(&d)).unwrap_or(0);
                 updates.push(("file_size".into(), json!(size)));
+            }
+            "mail.activity" => {
+                // Odoo subscribes the assigned user to the record's followers: a model without
+                // a chatter cannot have activities.
+                let res_model = row_snapshot
+                    .get("res_model_id")
+                    .and_then(Value::as_i64)
+                    .and_then(|m| self.row("ir.model", m))
+                    .and_then(|r| r.get("model"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                match self.model(&res_model) {
+                    Some(m) if m.mail_thread => {}
+                    Some(_) => {
+                        return Err(OdooErr::attribute(format!(
+                            "'{res_model}' object has no attribute 'message_subscribe'"
+                        )))
+                    }
+                    None => return Err(OdooErr::key(format!("'{res_model}'"))),
+                }
             }
             "whatsapp.account" => {
                 if row_snapshot
@@ -2021,6 +2044,106 @@ impl Db {
         Ok(json!(mid))
     }
 
+    /// `message_notify`: a message to `partner_ids` (their inbox, or e-mail) about a record,
+    /// which its chatter does not show (`user_notification`). On an empty recordset, the
+    /// record is the `model` and `res_id` given (any model, chatter or not).
+    fn message_notify(
+        &mut self,
+        env: &Env,
+        model: &Model,
+        ids: &[i64],
+        kwargs: &Map<String, Value>,
+        txn: &mut Txn,
+    ) -> Result<Value, OdooErr> {
+        if ids.len() > 1 {
+            let idv: Vec<Value> = ids.iter().map(|i| json!(i)).collect();
+            return Err(OdooErr::value(format!(
+                "Expected singleton: {}{}",
+                model.name,
+                pytuple(&idv)
+            )));
+        }
+        let partners: Vec<i64> = kwargs
+            .get("partner_ids")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        if partners.is_empty() {
+            // Odoo logs "Message notify called without recipient_ids, skipping".
+            return Ok(Value::Bool(false));
+        }
+        let (res_model, res_id) = match ids.first() {
+            Some(id) => (json!(model.name), json!(id)),
+            None => match (kwargs.get("model"), kwargs.get("res_id")) {
+                (Some(m), Some(r)) if truthy(m) && truthy(r) => (m.clone(), r.clone()),
+                _ => (Value::Bool(false), Value::Bool(false)),
+            },
+        };
+        let subtype = match kwargs.get("subtype_xmlid").and_then(Value::as_str) {
+            Some("mail.mt_comment") => json!(1),
+            Some("mail.mt_note") | None => json!(2),
+            Some(other) => {
+                return Err(OdooErr::value(format!(
+                    "External ID not found in the system: {other}"
+                )))
+            }
+        };
+        let author = self
+            .row("res.users", env.uid)
+            .and_then(|r| r.get("partner_id"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let body = kwargs.get("body").and_then(Value::as_str).unwrap_or("");
+        let mut vals = Map::new();
+        vals.insert("model".into(), res_model);
+        vals.insert("res_id".into(), res_id);
+        vals.insert("body".into(), json!(html_escape(body)));
+        vals.insert("message_type".into(), json!("user_notification"));
+        vals.insert("subtype_id".into(), subtype);
+        vals.insert("author_id".into(), author);
+        vals.insert(
+            "record_name".into(),
+            kwargs
+                .get("record_name")
+                .cloned()
+                .unwrap_or(Value::Bool(false)),
+        );
+        if let Some(s) = kwargs.get("subject") {
+            vals.insert("subject".into(), s.clone());
+        }
+        vals.insert("partner_ids".into(), json!(partners));
+        let mail = self.model_or_err("mail.message")?;
+        let mid = self.create_one(env, &mail, vals, txn)?;
+        Ok(json!(mid))
+    }
+
+    /// Puts the context language's values of translated fields in read results.
+    fn translate_rows(&self, env: &Env, model: &Model, rows: &mut [Value]) {
+        let Some(lang) = translation_lang(env) else {
+            return;
+        };
+        for row in rows.iter_mut() {
+            let Some(obj) = row.as_object_mut() else {
+                continue;
+            };
+            let Some(id) = obj.get("id").and_then(Value::as_i64) else {
+                continue;
+            };
+            for f in model.fields.iter().filter(|f| f.translate) {
+                if !obj.contains_key(&f.name) {
+                    continue;
+                }
+                if let Some(v) = self
+                    .row(&model.name, id)
+                    .and_then(|r| r.get(&translation_key(&f.name, lang)))
+                    .filter(|v| !v.is_null())
+                {
+                    obj.insert(f.name.clone(), v.clone());
+                }
+            }
+        }
+    }
+
     fn sale_action(
         &mut self,
         env: &Env,
@@ -2128,6 +2251,20 @@ impl Db {
 
 /// The error Odoo gives for a foreign key violation (insert/update with a missing target, or
 /// delete of a record a restrict/required many2one points at).
+/// The language of a call's context when it is not English (translated fields keep English in
+/// the row itself, other languages beside it).
+fn translation_lang(env: &Env) -> Option<&str> {
+    env.context
+        .get("lang")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty() && *l != "en_US")
+}
+
+/// Where a translated field's value in `lang` is kept in a row.
+pub fn translation_key(field: &str, lang: &str) -> String {
+    format!("{field}@{lang}")
+}
+
 fn fk_error(model: &Model, field: &str) -> OdooErr {
     OdooErr::validation(format!(
         "The operation cannot be completed: another model requires the record being deleted. If possible, archive it instead.\n\nModel: {} ({})\nConstraint: {}_{field}_fkey\n",

@@ -1,8 +1,10 @@
 //! The stand-in's models and fields, written as a small text table parsed at start-up.
 //!
-//! Each `model` line opens a model (`name "Description" order="..." [thread] [rec=field]`);
-//! indented lines declare fields (`name type [req] [ro] [default=...] [string="Label"]
-//! [ondelete=cascade|restrict] [related=path]`) and SQL unique constraints
+//! Each `model` line opens a model (`name "Description" order="..." [thread] [activity]
+//! [rec=field]`: `thread` for a mail.thread, `activity` for a mail.activity.mixin); indented
+//! lines declare fields (`name type [req] [ro] [tr] [default=...] [string="Label"]
+//! [ondelete=cascade|restrict] [related=path]`: `tr` for `translate=True`) and SQL unique
+//! constraints
 //! (`unique <name> <field,field> "message"`). Types: `char text html int float monetary bool
 //! date datetime binary ref` (many2one_reference), `sel:value=Label,...`, `sel_any` (a selection
 //! whose values are not checked, such as time zones), `m2o:model`, `o2m:model,inverse`,
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const SCHEMA: &str = r#"
-model res.partner "Contact" order="complete_name asc, id desc" thread rec=name
+model res.partner "Contact" order="complete_name asc, id desc" thread activity rec=name
   name char
   complete_name char string="Complete Name"
   parent_id m2o:res.partner string="Related Company"
@@ -86,7 +88,7 @@ model res.users "User" order="name, login" rec=name
   share bool string="Share User"
   unique login_key login "You can not have two users with the same login!"
 
-model sale.order "Sales Order" order="date_order desc, id desc" thread rec=name
+model sale.order "Sales Order" order="date_order desc, id desc" thread activity rec=name
   name char req string="Order Reference"
   partner_id m2o:res.partner req ondelete=restrict string="Customer"
   state sel:"draft=Quotation,sent=Quotation Sent,sale=Sales Order,cancel=Cancelled" default=draft string="Status"
@@ -117,7 +119,7 @@ model sale.order "Sales Order" order="date_order desc, id desc" thread rec=name
   x_whatsapp_details_sent bool ro string="WhatsApp details sent"
   x_whatsapp_details_sent_date datetime ro string="WhatsApp details date"
 
-model account.move "Journal Entry" order="date desc, name desc, id desc" thread rec=name
+model account.move "Journal Entry" order="date desc, name desc, id desc" thread activity rec=name
   name char string="Number"
   move_type sel:"entry=Journal Entry,out_invoice=Customer Invoice,out_refund=Customer Credit Note,in_invoice=Vendor Bill,in_refund=Vendor Credit Note,out_receipt=Sales Receipt,in_receipt=Purchase Receipt" req default=entry string="Type"
   state sel:"draft=Draft,posted=Posted,cancel=Cancelled" req default=draft string="Status"
@@ -157,6 +159,13 @@ model ir.model.data "Model Data" order="module, model, name" rec=name
   res_id ref string="Record ID"
   noupdate bool string="Non Updatable"
 
+model ir.model "Models" order="model" rec=name
+  name char req string="Model Description"
+  model char req string="Model"
+  is_mail_thread bool string="Has Mail Thread"
+  is_mail_activity bool string="Has Mail Activity"
+  unique obj_name_uniq model "Each model must have a unique name."
+
 model ir.attachment "Attachment" order="id desc" rec=name
   name char req string="Name"
   type sel:"url=URL,binary=File" req default=binary string="Type"
@@ -190,6 +199,25 @@ model mail.message "Message" order="id desc" rec=record_name
   email_from char string="From"
   partner_ids m2m:res.partner string="Recipients"
   attachment_ids m2m:ir.attachment string="Attachments"
+
+model mail.activity.type "Activity Type" order="sequence, id" rec=name
+  name char req string="Name"
+  summary char string="Default Summary"
+  sequence int default=10 string="Sequence"
+  active bool default=true
+  res_model char string="Model"
+
+model mail.activity "Activity" order="date_deadline ASC, id ASC" rec=summary
+  res_model_id m2o:ir.model req ondelete=cascade string="Document Model"
+  res_model char related=res_model_id.model string="Related Document Model"
+  res_id ref string="Related Document ID"
+  activity_type_id m2o:mail.activity.type ondelete=restrict string="Activity Type"
+  summary char string="Summary"
+  note html string="Note"
+  date_deadline date req default=today string="Due Date"
+  automated bool ro string="Automated activity"
+  user_id m2o:res.users req default=uid ondelete=cascade string="Assigned to"
+  active bool default=true
 
 model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thread rec=name
   name char req
@@ -231,7 +259,9 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   template_document_id m2o:whatsapp.template string="Template for documents"
   default_media_url char string="Default media URL"
   opt_out_keywords char default="STOP,ARRET,ARRÊT,UNSUBSCRIBE"
-  opt_out_confirmation text default="You will no longer receive WhatsApp messages from us."
+  opt_out_confirmation text tr default="You will no longer receive WhatsApp messages from us."
+  inbound_notification sel:"none=No notification,activity=Activity,message=Discuss message" req default=activity string="Notify when a customer writes"
+  responsible_user_id m2o:res.users string="Responsible"
   template_ids o2m:whatsapp.template,account_id
   unique phone_number_id_uniq phone_number_id "Another WhatsApp account already uses this phone number ID."
 
@@ -268,7 +298,7 @@ model whatsapp.template.variable "WhatsApp Template Variable" order="template_id
   field_path char
   fixed_value char
 
-model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread rec=wa_id
+model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc, id desc" thread activity rec=wa_id
   account_id m2o:whatsapp.account req ondelete=restrict
   company_id m2o:res.company related=account_id.company_id
   wa_id char string="WhatsApp ID"
@@ -276,6 +306,7 @@ model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc,
   partner_id m2o:res.partner
   profile_name char
   last_inbound_at datetime ro
+  last_notified_at datetime ro string="Last notification"
   window_expires_at datetime
   whatsapp_message_ids o2m:whatsapp.message,conversation_id string="WhatsApp messages"
   unique account_wa_id_uniq account_id,wa_id "This account already has a conversation with this WhatsApp ID."
@@ -546,6 +577,8 @@ pub struct Field {
     pub ondelete: OnDelete,
     /// `related=account_id.company_id`: recomputed on create and write.
     pub related: Option<Vec<String>>,
+    /// `translate=True`: one value per language ([`super::orm::Db`] keeps the others).
+    pub translate: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -562,6 +595,8 @@ pub struct Model {
     pub order: String,
     pub rec_name: Option<String>,
     pub mail_thread: bool,
+    /// A mail.activity.mixin: it has activities.
+    pub activities: bool,
     /// Declared fields, in order (magic fields are added by the ORM).
     pub fields: Vec<Field>,
     pub index: BTreeMap<String, usize>,
@@ -725,6 +760,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
                 order: "id".to_owned(),
                 rec_name: None,
                 mail_thread: false,
+                activities: false,
                 fields: Vec::new(),
                 index: BTreeMap::new(),
                 uniques: Vec::new(),
@@ -736,6 +772,8 @@ pub fn parse(text: &str) -> Result<Schema, String> {
                     model.rec_name = Some(r.to_owned());
                 } else if opt == "thread" {
                     model.mail_thread = true;
+                } else if opt == "activity" {
+                    model.activities = true;
                 } else {
                     return Err(err(format!("unknown model option {opt}")));
                 }
@@ -768,12 +806,15 @@ pub fn parse(text: &str) -> Result<Schema, String> {
             default: None,
             ondelete: OnDelete::SetNull,
             related: None,
+            translate: false,
         };
         for opt in &t[2..] {
             if opt == "req" {
                 field.required = true;
             } else if opt == "ro" {
                 field.readonly = true;
+            } else if opt == "tr" {
+                field.translate = true;
             } else if let Some(d) = opt.strip_prefix("default=") {
                 field.default = Some(parse_default(&field.kind, d).map_err(err)?);
             } else if let Some(s) = opt.strip_prefix("string=") {

@@ -243,9 +243,56 @@ pub fn seed(db: &mut Db, api_key: &str) {
         3,
         json!({"name": "Activities", "sequence": 90, "internal": true}),
     );
+    put(
+        db,
+        "mail.activity.type",
+        4,
+        json!({"name": "To-Do", "sequence": 12}),
+    );
+    // `ir.model`, with the ids of the recording database for the models the transcripts use.
+    let known = [
+        ("res.partner", 85),
+        ("account.move", 443),
+        ("sale.order", 491),
+        ("whatsapp.account", 504),
+        ("whatsapp.conversation", 507),
+    ];
+    let models: Vec<(String, String, bool, bool)> = db
+        .schema
+        .models
+        .values()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.description.clone(),
+                m.mail_thread,
+                m.activities,
+            )
+        })
+        .collect();
+    for (n, (name, description, thread, activities)) in models.into_iter().enumerate() {
+        let id = known
+            .iter()
+            .find(|(m, _)| *m == name)
+            .map_or(1000 + n as i64, |(_, id)| *id);
+        put(
+            db,
+            "ir.model",
+            id,
+            json!({"model": name, "name": description, "is_mail_thread": thread,
+                   "is_mail_activity": activities}),
+        );
+    }
     for (id, module, name, model, res_id) in [
         (1, "mail", "mt_comment", "mail.message.subtype", 1),
         (2, "mail", "mt_note", "mail.message.subtype", 2),
+        (
+            14,
+            "mail",
+            "mail_activity_data_todo",
+            "mail.activity.type",
+            4,
+        ),
         (3, "base", "main_company", "res.company", 1),
         (4, "base", "main_partner", "res.partner", 1),
         (5, "base", "user_admin", "res.users", ADMIN_UID),
