@@ -988,7 +988,8 @@ async fn render_params(
     for (_, plan) in planned {
         if let Content::Template {
             template_id,
-            params: ParamSource::Variables { record },
+            params:
+                ParamSource::Variables { record } | ParamSource::VariablesWithButtons { record, .. },
             ..
         } = &plan.content
         {
@@ -1074,6 +1075,10 @@ async fn render_params(
                     ParamSource::Given(p) => Ok(Some(p.clone())),
                     ParamSource::Variables { record } => {
                         render::params_from_variables(t, record.as_ref(), &walk).map(Some)
+                    }
+                    ParamSource::VariablesWithButtons { record, buttons } => {
+                        render::params_from_variables(t, record.as_ref(), &walk)
+                            .map(|p| Some(render::with_buttons(p, buttons)))
                     }
                 }
             }
