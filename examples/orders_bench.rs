@@ -42,6 +42,24 @@ struct Args {
     /// Presses measured against the real Odoo of `ODOO_*` (0: skip).
     #[arg(long, default_value_t = 0)]
     real_presses: usize,
+    /// Extra daemon settings, `section.key=value` (TOML value), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+}
+
+fn apply(config: &mut e2e_support::DaemonConfig, settings: &[String]) {
+    for setting in settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            panic!("--set {setting}: expected section.key=value");
+        };
+        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
+            Ok(mut t) => t
+                .remove("v")
+                .unwrap_or(toml::Value::String(value.to_owned())),
+            Err(_) => toml::Value::String(value.to_owned()),
+        };
+        config.set(key, value);
+    }
 }
 
 fn main() {
@@ -52,10 +70,10 @@ fn main() {
         .unwrap_or_else(|e| panic!("runtime: {e}"));
     runtime.block_on(async {
         if args.real_presses > 0 {
-            real_presses(args.real_presses).await;
+            real_presses(args.real_presses, &args.settings).await;
             return;
         }
-        latency(args.orders).await;
+        latency(args.orders, &args.settings).await;
         bulk(args.bulk).await;
     });
 }
@@ -77,13 +95,14 @@ fn customer(w: &World, i: usize) -> (i64, String) {
     (id, number)
 }
 
-async fn latency(orders: usize) {
+async fn latency(orders: usize, settings: &[String]) {
     let mut meta = e2e_support::meta_config(80);
     meta.limits.pair_rate_period_ms = 100;
     meta.limits.pair_rate_burst = 5;
     let mut w = World::with_meta(meta, 80).await;
     w.config.default_intervals();
     w.config.set("log.filter", "warn");
+    apply(&mut w.config, settings);
     w.send_new_orders();
     let customers: Vec<(i64, String)> = (0..orders).map(|i| customer(&w, i)).collect();
     w.start_daemon().await;
@@ -115,7 +134,7 @@ async fn latency(orders: usize) {
             .sum()
     };
     println!(
-        "  sale.order (the automations, 1 s poll): {:.2} calls per poll; whatsapp.message: {:.2} calls per second (the button actions' 0.5 s poll and the outbox's 1 s poll)",
+        "  sale.order (the automations, 1 s poll): {:.2} calls per poll; whatsapp.message: {:.2} calls per second (the button actions' 0.25 s poll and the outbox's 1 s poll)",
         per("sale.order") as f64 / idle.as_secs_f64(),
         per("whatsapp.message") as f64 / idle.as_secs_f64(),
     );
@@ -249,7 +268,7 @@ async fn bulk(n: usize) {
     w.stop_daemon().await;
 }
 
-async fn real_presses(n: usize) {
+async fn real_presses(n: usize, settings: &[String]) {
     use e2e_support::{Daemon, DaemonConfig, Logs, RealOdoo};
     use whatsapp_sidecar::odoo::Domain;
     let real = match RealOdoo::setup(80).await {
@@ -289,6 +308,7 @@ async fn real_presses(n: usize) {
     config.default_intervals();
     config.set("odoo.timeout_secs", 30);
     config.set("log.filter", "warn");
+    apply(&mut config, settings);
     meta.set_callback(
         Some(config.url("/webhook").parse().expect("url")),
         Some(whatsapp_sidecar::secret::Secret::new(
@@ -311,6 +331,7 @@ async fn real_presses(n: usize) {
         .await
         .expect("product")[0];
     let mut times = Vec::new();
+    let mut recorded = Vec::new();
     for i in 0..n {
         let e164 = format!("+3361{:07}", (real.stamp.len() * 1000 + i) % 10_000_000);
         let partner = real.partner(&format!("Bench {i}"), &e164, true).await;
@@ -370,10 +391,29 @@ async fn real_presses(n: usize) {
             ..Default::default()
         })
         .expect("press");
+        let mut recorded_at = None;
         loop {
+            if recorded_at.is_none() {
+                let found = real
+                    .client
+                    .search_count(
+                        "whatsapp.message",
+                        &Domain::leaf("account_id", "=", real.account)
+                            .and("direction", "=", "in")
+                            .and("button_payload", "!=", false),
+                    )
+                    .await
+                    .unwrap_or(0);
+                if found as usize > i {
+                    recorded_at = Some(start.elapsed());
+                }
+            }
             let state = real.read("sale.order", &[order], &["state"]).await[0]["state"].clone();
             if state == "sale" {
                 times.push(start.elapsed());
+                if let Some(r) = recorded_at {
+                    recorded.push(r);
+                }
                 break;
             }
             assert!(
@@ -390,6 +430,10 @@ async fn real_presses(n: usize) {
             .call("sale.order", "action_cancel", json!([[order]]), json!({}))
             .await;
     }
+    println!(
+        "press → recorded as a received message by inbound processing: p50 {:?}",
+        percentile(recorded, 0.5)
+    );
     println!(
         "press → confirmed, real Odoo ({} presses): p50 {:?}, p90 {:?}, max {:?}",
         times.len(),
