@@ -24,6 +24,7 @@
         "views/whatsapp_button_action_views.xml",
         "views/whatsapp_interactive_scenario_views.xml",
         "views/whatsapp_text_views.xml",
+        "views/whatsapp_cursor_views.xml",
         "wizards/whatsapp_send_message_views.xml",
         "wizards/whatsapp_send_partner_message_views.xml",
         "views/res_partner_views.xml",

@@ -223,10 +223,10 @@ async fn user_langs(
         .iter()
         .copied()
         .filter(|id| {
-            !state
+            state
                 .users
                 .get(id)
-                .is_some_and(|(at, _)| at.elapsed() < CACHE_TTL)
+                .is_none_or(|(at, _)| at.elapsed() >= CACHE_TTL)
         })
         .collect();
     if missing.is_empty() {
