@@ -15,6 +15,9 @@
 //!   back;
 //! - inbound processing ([`crate::inbound`]) of the stored events;
 //! - the accounts' "Check settings" and "Sync templates" requests ([`crate::accounts`]);
+//! - the automations ([`crate::automations`]): new sale orders and "Send details" requests,
+//!   their messages queued for the outbox;
+//! - the button actions ([`crate::actions`]): customers' presses acted on, replies queued;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated, and the daemon's user holds the rights it needs);
 //! - the rights check: once connected, the daemon asks Odoo whether its user may do what the
@@ -152,6 +155,17 @@ pub async fn run(
             whatsapp: cloud.clone(),
             poll_interval: config.accounts.poll_interval,
         },
+        stop.clone(),
+    ));
+
+    // Sale orders: new-order messages and details requests, queued for the outbox.
+    tracker.spawn(crate::automations::run(
+        crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone()),
+        stop.clone(),
+    ));
+    // Customers' button presses, recorded by inbound processing, acted on.
+    tracker.spawn(crate::actions::run(
+        crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone()),
         stop.clone(),
     ));
 

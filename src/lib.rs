@@ -14,6 +14,11 @@
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
 //! | [`buttons`] | button payloads bound to a record by an HMAC tag, and their secret in Odoo |
 //! | [`lang`] | the languages the daemon writes in (English, French), picked per reader |
+//! | [`texts`] | the customer texts (`whatsapp.text`) by language, amounts and dates as customers read them |
+//! | [`orders`] | sale orders as the order flows read them, the Validate/Cancel rules, the order details |
+//! | [`enqueue`] | queuing messages for the outbox at most once, by `dedupe_key` |
+//! | [`automations`] | new sale orders and "Send details" requests noticed by `write_date`, their messages queued |
+//! | [`actions`] | button presses: the matching `whatsapp.button.action` run, its reply queued |
 //! | [`accounts`] | the "Check settings" and "Sync templates" buttons: account fields, templates |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
@@ -23,18 +28,23 @@
 //! | [`systemd`] | `Type=notify` readiness, status and watchdog |
 
 pub mod accounts;
+pub mod actions;
+pub mod automations;
 pub mod buttons;
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod enqueue;
 pub mod inbound;
 pub mod lang;
 pub mod odoo;
+pub mod orders;
 pub mod outbox;
 pub mod phone;
 pub mod sandbox;
 pub mod secret;
 pub mod systemd;
 pub mod telemetry;
+pub mod texts;
 pub mod webhook;
 pub mod whatsapp;

@@ -23,6 +23,8 @@
         "views/whatsapp_campaign_views.xml",
         "views/whatsapp_button_action_views.xml",
         "views/whatsapp_interactive_scenario_views.xml",
+        "views/whatsapp_text_views.xml",
+        "views/whatsapp_cursor_views.xml",
         "wizards/whatsapp_send_message_views.xml",
         "wizards/whatsapp_send_partner_message_views.xml",
         "views/res_partner_views.xml",
@@ -30,6 +32,8 @@
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
         "views/whatsapp_menus.xml",
+        "data/whatsapp_text_data.xml",
+        "data/whatsapp_button_action_data.xml",
     ],
     "demo": [
         "demo/whatsapp_sidecar_demo.xml",

@@ -44,6 +44,8 @@ pub struct Config {
     pub inbound: crate::inbound::InboundConfig,
     pub outbox: crate::outbox::OutboxSettings,
     pub accounts: AccountsSettings,
+    pub automations: crate::automations::AutomationsSettings,
+    pub actions: crate::actions::ActionsSettings,
     pub log: LogConfig,
 }
 
@@ -290,6 +292,9 @@ impl Config {
             .unwrap_or(crate::accounts::DEFAULT_POLL_INTERVAL),
         };
 
+        let automations = automations_settings(&raw.automations, &mut problems);
+        let actions = actions_settings(&raw.actions, &mut problems);
+
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
             "json" => Some(LogFormat::Json),
@@ -362,6 +367,8 @@ impl Config {
                 inbound,
                 outbox,
                 accounts,
+                automations,
+                actions,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -369,6 +376,67 @@ impl Config {
             }),
             _ => Err(ConfigError { problems }),
         }
+    }
+}
+
+fn automations_settings(
+    raw: &raw::RawAutomations,
+    problems: &mut Vec<String>,
+) -> crate::automations::AutomationsSettings {
+    let d = crate::automations::AutomationsSettings::default();
+    if raw.batch_size == 0 {
+        problems
+            .push("automations.batch_size: must be at least 1 (orders read per page)".to_owned());
+    }
+    crate::automations::AutomationsSettings {
+        poll_interval: seconds(
+            "automations.poll_interval_secs",
+            raw.poll_interval_secs,
+            problems,
+        )
+        .unwrap_or(d.poll_interval),
+        overlap: match raw.overlap_secs {
+            s if s.is_finite() && (0.0..=86_400.0).contains(&s) => Duration::from_secs_f64(s),
+            s => {
+                problems.push(format!(
+                    "automations.overlap_secs: {s} is not a number of seconds between 0 and 86400 \
+                     (how far back before the cursor orders are read again; 10 is the default)"
+                ));
+                d.overlap
+            }
+        },
+        batch_size: raw.batch_size.max(1),
+    }
+}
+
+fn actions_settings(
+    raw: &raw::RawActions,
+    problems: &mut Vec<String>,
+) -> crate::actions::ActionsSettings {
+    let d = crate::actions::ActionsSettings::default();
+    if raw.poll_interval_ms == 0 {
+        problems.push(
+            "actions.poll_interval_ms: must be at least 1 (how often button presses are looked for)"
+                .to_owned(),
+        );
+    }
+    if raw.batch_size == 0 {
+        problems.push("actions.batch_size: must be at least 1 (presses per step)".to_owned());
+    }
+    let max_age = if raw.max_age_hours.is_finite() && raw.max_age_hours > 0.0 {
+        Duration::from_secs_f64(raw.max_age_hours * 3600.0)
+    } else {
+        problems.push(format!(
+            "actions.max_age_hours: {} is not a positive number of hours (presses older than this \
+             are not acted on; 24 is the default)",
+            raw.max_age_hours
+        ));
+        d.max_age
+    };
+    crate::actions::ActionsSettings {
+        poll_interval: Duration::from_millis(raw.poll_interval_ms.max(1)),
+        batch_size: raw.batch_size.max(1),
+        max_age,
     }
 }
 

@@ -18,7 +18,47 @@ pub struct RawConfig {
     pub inbound: RawInbound,
     pub outbox: RawOutbox,
     pub accounts: RawAccounts,
+    pub automations: RawAutomations,
+    pub actions: RawActions,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAutomations {
+    pub poll_interval_secs: f64,
+    pub overlap_secs: f64,
+    pub batch_size: usize,
+}
+
+impl Default for RawAutomations {
+    fn default() -> Self {
+        let d = crate::automations::AutomationsSettings::default();
+        RawAutomations {
+            poll_interval_secs: d.poll_interval.as_secs_f64(),
+            overlap_secs: d.overlap.as_secs_f64(),
+            batch_size: d.batch_size,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawActions {
+    pub poll_interval_ms: u64,
+    pub batch_size: usize,
+    pub max_age_hours: f64,
+}
+
+impl Default for RawActions {
+    fn default() -> Self {
+        let d = crate::actions::ActionsSettings::default();
+        RawActions {
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+            batch_size: d.batch_size,
+            max_age_hours: d.max_age.as_secs_f64() / 3600.0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -343,6 +343,12 @@ pub enum ParamSource {
     /// Resolved through the template's variables on this record (or from their fixed values
     /// when there is none).
     Variables { record: Option<(String, i64)> },
+    /// The body and header through the variables, the buttons given on the message
+    /// (`template_params_json` with only `buttons`, e.g. per-order quick-reply payloads).
+    VariablesWithButtons {
+        record: Option<(String, i64)>,
+        buttons: Vec<ButtonParam>,
+    },
 }
 
 /// What to send.
@@ -833,6 +839,12 @@ pub fn gate(
         })?;
         let template = usable_template(snapshot, template_id, account, lang)?;
         let params = match parse_params(message, lang)? {
+            Some(given) if given.body.is_empty() && given.header.is_empty() => {
+                ParamSource::VariablesWithButtons {
+                    record: message.target_record(),
+                    buttons: given.buttons,
+                }
+            }
             Some(given) => ParamSource::Given(given),
             None => ParamSource::Variables {
                 record: message.target_record(),

@@ -11,7 +11,9 @@
 //!   answer that was lost): left alone;
 //! - otherwise, once no proof came for the reconcile delay, both since its claim and since this
 //!   process started or Odoo came back (the previous process may have sent it just before it
-//!   died, and statuses cannot be stored while Odoo is away): requeued.
+//!   died, and statuses cannot be stored while Odoo is away): requeued, but only once the
+//!   inbound processor has read every webhook event received so far (one of them may be the
+//!   proof; the loop in `run.rs` asks Odoo before it requeues).
 //!
 //! [`InFlight`] is shared with the inbound processor: a status that names (by callback data) a
 //! message this process still holds belongs to the outbox's own result write, so the inbound

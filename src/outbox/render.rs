@@ -347,6 +347,17 @@ pub fn params_from_variables(
     Ok(params)
 }
 
+/// `params` with the `given` buttons: a given button replaces the variable of the same index
+/// (per-record quick-reply payloads over a template's fixed ones).
+pub fn with_buttons(mut params: TemplateParams, given: &[ButtonParam]) -> TemplateParams {
+    params
+        .buttons
+        .retain(|b| !given.iter().any(|g| g.index == b.index));
+    params.buttons.extend(given.iter().cloned());
+    params.buttons.sort_by_key(|b| b.index);
+    params
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,5 +617,29 @@ mod tests {
             "{}",
             f.help
         );
+    }
+
+    #[test]
+    fn given_buttons_replace_the_variables_of_their_index() {
+        let b = |index: u32, value: &str| ButtonParam {
+            index,
+            name: "payload".into(),
+            value: value.into(),
+        };
+        let params = TemplateParams {
+            body: vec![ParamValue {
+                name: "1".into(),
+                value: "Alice".into(),
+            }],
+            buttons: vec![b(0, "fixed0"), b(2, "fixed2")],
+            ..TemplateParams::default()
+        };
+        let out = with_buttons(
+            params,
+            &[b(1, "order_cancel:4:t"), b(0, "order_validate:4:t")],
+        );
+        assert_eq!(out.body.len(), 1, "the body stays the variables'");
+        let values: Vec<&str> = out.buttons.iter().map(|b| b.value.as_str()).collect();
+        assert_eq!(values, ["order_validate:4:t", "order_cancel:4:t", "fixed2"]);
     }
 }

@@ -1160,7 +1160,8 @@ async fn render_params(
     for (_, plan) in planned {
         if let Content::Template {
             template_id,
-            params: ParamSource::Variables { record },
+            params:
+                ParamSource::Variables { record } | ParamSource::VariablesWithButtons { record, .. },
             ..
         } = &plan.content
         {
@@ -1247,6 +1248,10 @@ async fn render_params(
                     ParamSource::Variables { record } => {
                         render::params_from_variables(t, record.as_ref(), &walk, plan.lang)
                             .map(Some)
+                    }
+                    ParamSource::VariablesWithButtons { record, buttons } => {
+                        render::params_from_variables(t, record.as_ref(), &walk, plan.lang)
+                            .map(|p| Some(render::with_buttons(p, buttons)))
                     }
                 }
             }
@@ -1773,7 +1778,27 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
         .filter_map(|r| Message::from_record(r).ok())
         .collect();
     let settled_from = *lock(&shared.settled_from);
-    let outcomes = reconcile(&messages, now, settled_from, delay, |id| shared.held(id));
+    let mut outcomes = reconcile(&messages, now, settled_from, delay, |id| shared.held(id));
+    // The proof of a send is a status webhook, applied by the inbound processor. While it has
+    // received events it has not read yet (a backlog after a restart or under load), one of
+    // them may be that proof: requeue nothing until it has caught up.
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Requeue { .. }))
+    {
+        let backlog = shared
+            .ctx
+            .odoo
+            .search_count(WEBHOOK_EVENT_MODEL, &unread_webhook_events())
+            .await?;
+        if backlog > 0 {
+            tracing::debug!(
+                backlog,
+                "requeueing of 'sending' messages postponed: webhook events not processed yet may prove them sent"
+            );
+            outcomes.retain(|o| !matches!(o, Outcome::Requeue { .. }));
+        }
+    }
     let n = outcomes.len();
     if n > 0 {
         tracing::info!(count = n, "reconciled messages left in 'sending' (proven sent, or requeued after the reconcile delay without proof)");
@@ -1787,6 +1812,15 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
         shared.emit(o);
     }
     Ok(n)
+}
+
+/// Where the webhook receiver stores Meta's events for the inbound processor.
+const WEBHOOK_EVENT_MODEL: &str = "whatsapp.webhook.event";
+
+/// Stored events the inbound processor has not read yet (those it waits on carry their reason
+/// in `processing_error` and are not a backlog).
+fn unread_webhook_events() -> Domain {
+    Domain::leaf("processed", "=", false).and("processing_error", "=", false)
 }
 
 // ----- write-back ------------------------------------------------------------------------

@@ -10,3 +10,5 @@ from . import res_partner
 from . import sale_order
 from . import account_move
 from . import res_config_settings
+from . import whatsapp_text
+from . import whatsapp_cursor

@@ -2,11 +2,15 @@
 """WhatsApp indicators on sale orders.
 
 The daemon writes the ``x_whatsapp_*`` fields once the matching message is
-sent (or once the customer pressed Validate or Cancel).
+sent (or once the customer pressed Validate or Cancel). It notices new orders
+and "Send details" requests by polling ``write_date`` (indexed here).
 """
 
 from odoo import _, fields, models
-from odoo.tools.misc import formatLang
+from odoo.exceptions import UserError
+from odoo.tools.sql import create_index
+
+from .whatsapp_message import check_phone_number
 
 REPORT_NAME = "sale.report_saleorder"
 
@@ -38,6 +42,13 @@ class SaleOrder(models.Model):
     x_whatsapp_details_sent_date = fields.Datetime(
         string="WhatsApp: details date", copy=False, readonly=True
     )
+    x_whatsapp_details_requested_at = fields.Datetime(
+        string="WhatsApp: details requested",
+        copy=False,
+        readonly=True,
+        help="Set by 'Send details by WhatsApp'; the daemon composes the details in the "
+        "customer's language, queues them and clears it.",
+    )
     whatsapp_message_count = fields.Integer(
         string="WhatsApp messages", compute="_compute_whatsapp_message_count"
     )
@@ -57,25 +68,49 @@ class SaleOrder(models.Model):
             body=_("Your order %(name)s", name=self.name),
         )
 
-    def action_whatsapp_send_details(self):
-        messages = self.env["whatsapp.message"]._queue_document_details(
-            (
-                order,
-                order.partner_id,
-                REPORT_NAME,
-                "order_details",
-                _(
-                    "Order %(name)s: total %(amount)s",
-                    name=order.name,
-                    amount=order._whatsapp_format_amount(order.amount_total),
-                ),
-            )
-            for order in self
+    def init(self):
+        # The daemon's change detection asks for the orders written since its cursor.
+        create_index(
+            self.env.cr, "sale_order_write_date_index", self._table, ["write_date"]
         )
-        return messages._queued_notification()
 
-    def _whatsapp_format_amount(self, amount):
-        return formatLang(self.env, amount, currency_obj=self.currency_id)
+    def action_whatsapp_send_details(self):
+        """Ask the daemon for the details of these orders: it writes them in each
+        customer's language (lines, totals, portal link) and sends them."""
+        accounts = {}
+        for order in self:
+            partner = order.partner_id
+            number = partner._whatsapp_number()
+            if not number:
+                raise UserError(
+                    _("The contact %(partner)s has no WhatsApp number: add a mobile "
+                      "number on the contact.", partner=partner.display_name)
+                )
+            check_phone_number(number)
+            company = order.company_id
+            if company not in accounts:
+                accounts[company] = self.env["whatsapp.account"]._get_default_account(company)
+            if not accounts[company]:
+                raise UserError(
+                    _("%(company)s has no default WhatsApp account: choose one in "
+                      "Settings > WhatsApp.", company=company.display_name)
+                )
+        # A WhatsApp user may ask for details without being a salesperson of the order.
+        self.sudo().write({"x_whatsapp_details_requested_at": fields.Datetime.now()})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("WhatsApp"),
+                "message": _(
+                    "Details of %(count)s order(s) requested: the daemon writes them in "
+                    "the customer's language and sends them shortly.",
+                    count=len(self),
+                ),
+                "type": "success",
+                "sticky": False,
+            },
+        }
 
     def action_view_whatsapp_messages(self):
         self.ensure_one()

@@ -123,7 +123,23 @@ class WhatsappAccount(models.Model):
     paused_at = fields.Datetime(copy=False, readonly=True)
     # Automations.
     auto_send_order_creation = fields.Boolean(
-        string="Send new sale orders", tracking=True
+        string="Send new sale orders",
+        tracking=True,
+        help="The daemon sends each quotation created from now on to its customer (opted "
+        "in, with a number) with the buttons Validate, Cancel and Details. Orders "
+        "created before the switch was turned on are never sent.",
+    )
+    order_creation_enabled_at = fields.Datetime(
+        string="New orders sent since",
+        readonly=True,
+        copy=False,
+        help="When 'Send new sale orders' was last turned on: only orders created "
+        "after it are sent.",
+    )
+    order_details_pdf = fields.Boolean(
+        string="Attach the PDF to order details",
+        default=True,
+        help="The order details sent on WhatsApp are followed by the order's PDF.",
     )
     auto_send_invoice_posted = fields.Boolean(
         string="Send posted invoices",
@@ -158,7 +174,8 @@ class WhatsappAccount(models.Model):
         "whatsapp.template",
         string="Template for new orders",
         domain="[('account_id', '=', id), ('status', '=', 'approved')]",
-        help="Used outside the 24-hour customer service window.",
+        help="Used outside the 24-hour customer service window. Its first three "
+        "quick-reply buttons act as Validate, Cancel and Details, in that order.",
     )
     template_invoice_posted_id = fields.Many2one(
         "whatsapp.template",
@@ -255,11 +272,25 @@ class WhatsappAccount(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        now = fields.Datetime.now()
+        for vals in vals_list:
+            if vals.get("auto_send_order_creation") and not vals.get("order_creation_enabled_at"):
+                vals["order_creation_enabled_at"] = now
         accounts = super().create(vals_list)
         for account, vals in zip(accounts, vals_list):
             if not vals.get("opt_out_confirmation"):
                 account._translate_default_confirmation()
         return accounts
+
+    def write(self, vals):
+        if vals.get("auto_send_order_creation") and "order_creation_enabled_at" not in vals:
+            # Only the accounts where the switch goes on: the date marks the first order sent.
+            turned_on = self.filtered(lambda a: not a.auto_send_order_creation)
+            if turned_on:
+                super(WhatsappAccount, turned_on).write(
+                    {"order_creation_enabled_at": fields.Datetime.now()}
+                )
+        return super().write(vals)
 
     def _default_opt_out_confirmation(self):
         """The default confirmation in the language of ``self.env.lang``."""

@@ -25,6 +25,7 @@ import re
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools.sql import create_index
 
 _PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
 
@@ -243,6 +244,30 @@ class WhatsappMessage(models.Model):
         index=True, help="Id of the button or list row the user pressed."
     )
     button_title = fields.Char()
+    # What the daemon did with a button press (received messages with a button_payload).
+    action_state = fields.Selection(
+        [
+            ("done", "Done"),
+            ("refused", "Refused"),
+            ("failed", "Failed"),
+            ("ignored", "No action"),
+        ],
+        string="Button action",
+        copy=False,
+        readonly=True,
+        help="Done: the button's action ran. Refused: the press was not acted on (not "
+        "the order's customer, a payload not made for this order...). Failed: Odoo "
+        "refused the action; the salesperson has an activity. No action: no button "
+        "action matches the button.",
+    )
+    action_result = fields.Text(
+        string="Button action result", copy=False, readonly=True,
+        help="What the daemon did, or why it did nothing.",
+    )
+    action_id = fields.Many2one(
+        "whatsapp.button.action", string="Button action run", copy=False,
+        readonly=True, ondelete="set null",
+    )
     source_reference = fields.Char(
         string="Source document", compute="_compute_source_reference"
     )
@@ -260,6 +285,17 @@ class WhatsappMessage(models.Model):
             "it was queued once already.",
         ),
     ]
+
+    def init(self):
+        # The daemon's button-action runner looks for presses not yet acted on: a few rows
+        # among millions of messages.
+        create_index(
+            self.env.cr,
+            "whatsapp_message_button_press_todo_index",
+            self._table,
+            ["id"],
+            where="button_payload IS NOT NULL AND action_state IS NULL AND direction = 'in'",
+        )
 
     # The daemon renders reports and sends attachments as its technical user: a message may only
     # name documents and files its author can read, and only the reports the addon offers.

@@ -13,32 +13,34 @@ class TestButtons(WhatsappCase):
         self.account.action_sync_templates()
         self.assertTrue(self.account.sync_requested)
 
-    def test_order_details_queue_a_document(self):
+    def test_order_details_are_requested_from_the_daemon(self):
         order = self.env["sale.order"].create(
             {"partner_id": self.partner.id, "company_id": self.company.id})
-        order.with_user(self.salesman).with_context(
+        before = self.env["whatsapp.message"].search([])
+        action = order.with_user(self.salesman).with_context(
             allowed_company_ids=self.company.ids).action_whatsapp_send_details()
-        message = self.last_message()
-        self.assertEqual((message.res_model, message.res_id), ("sale.order", order.id))
-        self.assertEqual(message.trigger, "order_details")
-        self.assertEqual(message.message_type, "document")
-        self.assertEqual(message.report_name, "sale.report_saleorder")
-        self.assertEqual(message.state, "queued")
-        self.assertEqual(message.account_id, self.account)
-        self.assertIn(order.name, message.body)
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertTrue(order.x_whatsapp_details_requested_at,
+                        "the daemon composes the details in the customer's language")
+        self.assertFalse(self.env["whatsapp.message"].search([]) - before,
+                         "nothing is queued in the user's language")
         self.assertFalse(order.x_whatsapp_details_sent, "the daemon writes it once sent")
 
-    def test_order_details_of_several_orders_queue_one_message_each(self):
+    def test_order_details_of_several_orders_request_each(self):
         Order = self.env["sale.order"]
         orders = Order.create({"partner_id": self.partner.id, "company_id": self.company.id})
         orders |= Order.create({"partner_id": self.partner.id, "company_id": self.company.id})
-        before = self.env["whatsapp.message"].search([])
         orders.with_user(self.salesman).with_context(
             allowed_company_ids=self.company.ids).action_whatsapp_send_details()
-        queued = self.env["whatsapp.message"].search([]) - before
-        self.assertEqual(sorted(queued.mapped("res_id")), sorted(orders.ids))
-        self.assertEqual(set(queued.mapped("trigger")), {"order_details"})
-        self.assertEqual(queued.account_id, self.account)
+        self.assertTrue(all(orders.mapped("x_whatsapp_details_requested_at")))
+
+    def test_order_details_need_a_default_account(self):
+        order = self.env["sale.order"].create(
+            {"partner_id": self.partner.id, "company_id": self.company.id})
+        self.account.is_default = False
+        with self.assertRaisesRegex(UserError, "has no default WhatsApp account"):
+            order.action_whatsapp_send_details()
+        self.assertFalse(order.x_whatsapp_details_requested_at)
 
     def test_order_details_without_number_refused(self):
         partner = self.env["res.partner"].create({"name": "No phone"})

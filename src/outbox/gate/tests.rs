@@ -464,6 +464,25 @@ fn template_params_come_from_the_message_or_the_variables() {
         } if model == "res.partner"
     ));
 
+    // Only buttons given (per-record quick-reply payloads): the rest from the variables.
+    let m = Message {
+        template_params_json: Some(
+            r#"{"buttons": [{"index": 1, "name": "payload", "value": "order_cancel:7:t"}]}"#.into(),
+        ),
+        ..m
+    };
+    let plan = gate(&s, &m, now()).unwrap();
+    let Content::Template {
+        params: ParamSource::VariablesWithButtons { record, buttons },
+        ..
+    } = plan.content
+    else {
+        panic!("expected variables with buttons, got {:?}", plan.content)
+    };
+    assert_eq!(record, Some(("res.partner".to_owned(), 10)));
+    assert_eq!(buttons[0].index, 1);
+    assert_eq!(buttons[0].value, "order_cancel:7:t");
+
     let m = Message {
         template_params_json: Some("{not json".into()),
         ..m

@@ -154,6 +154,7 @@ impl OdooStandin {
             Err(e) => panic!("the Odoo stand-in schema does not parse: {e}"),
         };
         let mut db = Db::new(schema, DATABASE);
+        db.base_url = format!("http://{addr}");
         seed::seed(&mut db, API_KEY);
         let (hang, _) = watch::channel(false);
         let shared = Arc::new(Shared {

@@ -40,6 +40,7 @@ model res.partner "Contact" order="complete_name asc, id desc" thread activity r
   lang sel:"en_US=English (US),fr_FR=French / Français" default=en_US string="Language"
   tz sel_any string="Timezone"
   comment html string="Notes"
+  commercial_partner_id m2o:res.partner ro string="Commercial Entity"
   category_id m2m:res.partner.category string="Tags"
   user_id m2o:res.users string="Salesperson"
   vat char string="Tax ID"
@@ -74,7 +75,19 @@ model res.country "Country" order="name" rec=name
 model res.currency "Currency" order="active desc, name" rec=name
   name char req string="Currency"
   symbol char req string="Symbol"
+  position sel:"after=After Amount,before=Before Amount" default=after string="Symbol Position"
+  decimal_places int ro string="Decimal Places"
+  rounding float default=0.01 string="Rounding Factor"
   active bool default=true
+
+model res.lang "Languages" order="active desc,name" rec=name
+  name char req
+  code char req string="Locale Code"
+  active bool
+  date_format char req string="Date Format"
+  decimal_point char req string="Decimal Separator"
+  thousands_sep char string="Thousands Separator"
+  grouping char req string="Separator Format"
 
 model res.users "User" order="name, login" rec=name
   name char string="Name"
@@ -110,6 +123,7 @@ model sale.order "Sales Order" order="date_order desc, id desc" thread activity 
   amount_total monetary string="Total"
   invoice_status sel:"upselling=Upselling Opportunity,invoiced=Fully Invoiced,to invoice=To Invoice,no=Nothing to Invoice" string="Invoice Status"
   invoice_ids m2m:account.move string="Invoices"
+  order_line o2m:sale.order.line,order_id string="Order Lines"
   x_whatsapp_creation_sent bool ro string="WhatsApp creation message sent"
   x_whatsapp_creation_sent_date datetime ro string="WhatsApp creation message date"
   x_whatsapp_validated bool ro string="Validated on WhatsApp"
@@ -118,6 +132,17 @@ model sale.order "Sales Order" order="date_order desc, id desc" thread activity 
   x_whatsapp_validation_sent_date datetime ro string="WhatsApp validation date"
   x_whatsapp_details_sent bool ro string="WhatsApp details sent"
   x_whatsapp_details_sent_date datetime ro string="WhatsApp details date"
+  x_whatsapp_details_requested_at datetime ro string="WhatsApp: details requested"
+
+model sale.order.line "Sales Order Line" order="order_id, sequence, id" rec=name
+  order_id m2o:sale.order req ondelete=cascade string="Order Reference"
+  sequence int default=10
+  name text req string="Description"
+  display_type sel:"line_section=Section,line_note=Note" string="Display Type"
+  product_uom_qty float default=1.0 string="Quantity"
+  price_unit float string="Unit Price"
+  price_subtotal monetary ro string="Subtotal"
+  company_id m2o:res.company related=order_id.company_id
 
 model account.move "Journal Entry" order="date desc, name desc, id desc" thread activity rec=name
   name char string="Number"
@@ -245,6 +270,8 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   paused_reason text
   paused_at datetime ro
   auto_send_order_creation bool string="Send new sale orders"
+  order_creation_enabled_at datetime ro string="New orders sent since"
+  order_details_pdf bool default=true string="Attach the PDF to order details"
   auto_send_invoice_posted bool string="Send posted invoices"
   auto_send_residual_change bool string="Send residual amount changes"
   residual_change_min_amount float default=0.0 string="Minimum residual change"
@@ -365,6 +392,9 @@ model whatsapp.message "WhatsApp Message" order="id desc"
   pricing_category char
   button_payload char
   button_title char
+  action_state sel:"done=Done,refused=Refused,failed=Failed,ignored=No action" ro string="Button action"
+  action_result text ro string="Button action result"
+  action_id m2o:whatsapp.button.action ro string="Button action run"
   unique wamid_uniq wamid "Another message already has this WhatsApp message ID (wamid)."
   unique dedupe_key_uniq dedupe_key "A message with this deduplication key already exists: it was queued once already."
 
@@ -455,6 +485,21 @@ model whatsapp.button.action "WhatsApp Button Action" order="sequence, id" rec=n
   scenario_id m2o:whatsapp.interactive.scenario ondelete=restrict
   server_action_id m2o:ir.actions.server ondelete=restrict
   template_id m2o:whatsapp.template
+
+model whatsapp.text "WhatsApp Customer Text" order="key, company_id, id" rec=name
+  key char req
+  name char req tr
+  description text
+  body text req tr
+  placeholders char ro
+  max_length int ro
+  company_id m2o:res.company
+  active bool default=true
+
+model whatsapp.cursor "WhatsApp Daemon Cursor" order="name" rec=name
+  name char req ro
+  value char ro
+  unique name_uniq name "The daemon keeps one cursor per name."
 
 model whatsapp.interactive.scenario "WhatsApp Interactive Scenario" order="sequence, name, id" rec=name
   name char req

@@ -1,0 +1,62 @@
+//! Automations: sale orders noticed in Odoo become queued WhatsApp messages.
+//!
+//! One loop ([`run`]) watches `sale.order` by `write_date` and queues, as `whatsapp.message`
+//! records with a `dedupe_key` (the outbox sends them; nothing here calls Meta):
+//!
+//! - **the new-order message**, when an account of the order's company has "Send new sale
+//!   orders" on, for a quotation created after the switch was turned on
+//!   (`order_creation_enabled_at`), whose customer has a number and opted in: inside the
+//!   customer's 24-hour window an interactive message with the reply buttons Validate / Cancel
+//!   / Details, outside it the account's "Template for new orders" with its first three
+//!   quick-reply buttons set to the same three payloads. Each payload names the button and the
+//!   order and carries an HMAC tag ([`crate::buttons`]), so only the payloads sent here act on
+//!   the order. `dedupe_key = order_creation:sale.order:<id>`; the outbox writes
+//!   `x_whatsapp_creation_sent` (+ date) once it is sent, and a gate failure on the message and
+//!   in the order's chatter;
+//! - **the order details**, when the "Send details by WhatsApp" button set
+//!   `x_whatsapp_details_requested_at`: composed in the customer's language
+//!   ([`crate::orders::DetailsReader`]), followed by the order's PDF when the account says so;
+//!   `dedupe_key = order_details:sale.order:<id>:<requested at>`; then the request is cleared.
+//!
+//! Change detection: each poll reads the orders written since the cursor minus an overlap
+//! window (`automations.overlap_secs`: a transaction that started before the cursor but
+//! committed after it still has its earlier `write_date`), in pages by id. Orders already
+//! handled with the same `write_date` are skipped in memory, so an idle poll is one
+//! `search_read` and nothing else. The cursor (the latest `write_date` handled) is kept in
+//! Odoo (`whatsapp.cursor`, name `sale.order`) and written only when it moves, so a restart
+//! goes on where the last run stopped; without one, the scan starts at the earliest switch-on
+//! time of the last 24 hours. The `dedupe_key` constraint is the truth: a restart, an
+//! overlapping poll or a second daemon never queues the same message twice.
+//!
+//! | file | what |
+//! |---|---|
+//! | `detect.rs` | pure: the accounts, which order needs what, the messages' values, the scan window |
+//! | `run.rs` | the loop: the only file that talks to Odoo |
+
+pub mod detect;
+mod run;
+
+pub use run::{run, step, AutomationsContext, AutomationsState, AutomationsStats, Step};
+
+use std::time::Duration;
+
+/// The `[automations]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationsSettings {
+    /// How often changed orders are looked for.
+    pub poll_interval: Duration,
+    /// Orders written this long before the cursor are read again (late commits).
+    pub overlap: Duration,
+    /// Orders read per page.
+    pub batch_size: usize,
+}
+
+impl Default for AutomationsSettings {
+    fn default() -> Self {
+        AutomationsSettings {
+            poll_interval: Duration::from_secs(1),
+            overlap: Duration::from_secs(10),
+            batch_size: 1000,
+        }
+    }
+}
