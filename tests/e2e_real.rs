@@ -24,8 +24,13 @@ use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter};
 
 const MESSAGE: &str = "whatsapp.message";
 
+/// One flow at a time: every daemon started on a database acts on all of its accounts, so two
+/// flows running together on one Odoo would answer each other's button presses.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_to_end_flow_against_a_real_odoo() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let real = match RealOdoo::setup(80).await {
         Ok(real) => real,
         Err(reason) => {
@@ -222,6 +227,7 @@ async fn flow(real: &RealOdoo) {
 /// indicators are set; Validate again changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_flow_against_a_real_odoo() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let real = match RealOdoo::setup(80).await {
         Ok(real) => real,
         Err(reason) => {
