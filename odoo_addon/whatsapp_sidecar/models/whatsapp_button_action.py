@@ -18,7 +18,12 @@ ACTION_TYPES = [
     ("send_payment_link", "Send the payment link"),
     ("start_scenario", "Start an interactive scenario"),
     ("server_action", "Run a server action"),
+    ("list_orders", "List the customer's last orders"),
+    ("list_invoices", "List the customer's open invoices"),
 ]
+
+# The records a server action can run on: the daemon sets active_model to one of these.
+SERVER_ACTION_MODELS = ("sale.order", "account.move", "res.partner")
 
 
 class WhatsappButtonAction(models.Model):
@@ -67,6 +72,12 @@ class WhatsappButtonAction(models.Model):
         domain="[('model_id.model', 'in', ('sale.order', 'account.move', 'res.partner'))]",
         help="Runs with the order, invoice or partner as the active record.",
     )
+    server_action_model = fields.Char(
+        related="server_action_id.model_name",
+        store=True,
+        string="Server action model",
+        help="The model the server action runs on; the daemon reads it to choose the record.",
+    )
     template_id = fields.Many2one(
         "whatsapp.template",
         ondelete="set null",
@@ -91,6 +102,13 @@ class WhatsappButtonAction(models.Model):
                 raise ValidationError(
                     _("Button action %(name)s runs a server action: choose it.",
                       name=action.name)
+                )
+            model = action.server_action_id.sudo().model_name
+            if action.action_type == "server_action" and model not in SERVER_ACTION_MODELS:
+                raise ValidationError(
+                    _("The server action %(action)s runs on %(model)s: a button can only run "
+                      "server actions on sale orders, invoices or contacts.",
+                      action=action.server_action_id.sudo().name, model=model)
                 )
 
     @api.constrains("button_id")
