@@ -95,6 +95,9 @@ fn given(file: &str) -> Vec<Step> {
             Replay("e_action_cancel_with_disable_cancel_warning.json"),
         ],
         "f_read_state_after_confirm.json" => vec![Replay("f_action_confirm_draft_order.json")],
+        "q_read_partner_after_server_action.json" => {
+            vec![Replay("q_ir_actions_server_run_object_write.json")]
+        }
         "e_cooldown_web_session_authenticate_correct_password.json"
         | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
         "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
@@ -131,6 +134,11 @@ const SAME_VALUES: &[&str] = &[
     "g_search_read_customer_invoices.json",
     "i_common_login_with_apikey.json",
     "i_execute_kw_with_apikey.json",
+    "q_account_move_get_base_url.json",
+    "q_ir_actions_server_run_code_raises.json",
+    "q_ir_actions_server_run_missing.json",
+    "q_ir_actions_server_run_object_write.json",
+    "q_read_partner_after_server_action.json",
 ];
 
 /// Replaces the placeholders of a recorded value.
@@ -524,6 +532,8 @@ fn expected_variant(file: &str, e: &OdooError) -> bool {
             matches!(e, UserError { .. })
         }
         "e_validation_error_recursive_partner.json" => matches!(e, ValidationError { .. }),
+        "q_ir_actions_server_run_code_raises.json" => matches!(e, UserError { .. }),
+        "q_ir_actions_server_run_missing.json" => matches!(e, MissingError { .. }),
         "e_wrong_selection_value.json" => {
             matches!(e, Other { name, .. } if name == "builtins.ValueError")
         }
@@ -577,7 +587,7 @@ fn every_recorded_error_body_maps_to_its_variant() {
         assert!(!shown.is_empty());
         checked += 1;
     }
-    assert_eq!(checked, 25, "every recorded error body is checked");
+    assert_eq!(checked, 27, "every recorded error body is checked");
 }
 
 #[test]

@@ -271,6 +271,21 @@ pub fn seed(db: &mut Db, api_key: &str) {
             json!({"module": module, "name": name, "model": model, "res_id": res_id, "noupdate": true}),
         );
     }
+    // The server actions of the q_ir_actions_server_run_* recordings (a real Odoo's ids).
+    put(
+        db,
+        "ir.actions.server",
+        345,
+        json!({"name": "WhatsApp sidecar: mark the contact (test)", "model_name": "res.partner",
+               "state": "object_write", "update_path": "ref", "value": "WA-PRESSED"}),
+    );
+    put(
+        db,
+        "ir.actions.server",
+        346,
+        json!({"name": "WhatsApp sidecar: refuse (test)", "model_name": "res.partner",
+               "state": "code", "code": "raise UserError(\"The customer has a credit hold\")"}),
+    );
     let modules = [
         ("base", "Base", "17.0.1.3"),
         ("web", "Web", "17.0.1.0"),
