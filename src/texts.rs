@@ -673,12 +673,12 @@ mod tests {
 
     #[test]
     fn the_fallbacks_are_the_shipped_english_texts() {
-        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/odoo_addon/whatsapp_sidecar/data/");
+        let data = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/odoo_addon/whatsapp_sidecar/data/"
+        );
         let mut xml = String::new();
-        for file in [
-            "whatsapp_text_data.xml",
-            "whatsapp_text_scenario_data.xml",
-        ] {
+        for file in ["whatsapp_text_data.xml", "whatsapp_text_scenario_data.xml"] {
             let path = format!("{data}{file}");
             let Ok(one) = std::fs::read_to_string(&path) else {
                 eprintln!("SKIPPED: {path} not found");

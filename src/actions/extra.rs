@@ -24,7 +24,9 @@ use crate::lang::Lang;
 use crate::odoo::{Context, Domain, OdooError, SearchOptions};
 use crate::orders::{same_number, Customer, Order};
 use crate::texts::{LangFormat, Money, TextKey, Texts};
-use crate::whatsapp::payload::{Interactive, ListAction, ListMessage, ListRow, ListSection, TextObject};
+use crate::whatsapp::payload::{
+    Interactive, ListAction, ListMessage, ListRow, ListSection, TextObject,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -98,7 +100,10 @@ impl Invoice {
 
     /// Paid, or being paid: no payment link.
     pub fn is_paid(&self) -> bool {
-        matches!(self.payment_state.as_str(), "paid" | "in_payment" | "reversed")
+        matches!(
+            self.payment_state.as_str(),
+            "paid" | "in_payment" | "reversed"
+        )
     }
 }
 
@@ -193,9 +198,9 @@ pub fn server_action_target(
         (Some(id), _) => Target::Record(model.to_owned(), id),
         (None, "res.partner") => match partner {
             Some(p) => Target::Record(model.to_owned(), p),
-            None => Target::Refused(
-                "the number matches no contact: the server action needs one".into(),
-            ),
+            None => {
+                Target::Refused("the number matches no contact: the server action needs one".into())
+            }
         },
         (None, _) => Target::Refused(format!(
             "the server action runs on {model}: the button's payload must name the record ({})",
@@ -394,9 +399,10 @@ async fn list_orders(
             c.texts.render(TextKey::OrdersNone, &customer),
             None,
         ));
-        effects
-            .outcomes
-            .push((c.press.id, c.done(State::Done, "No orders: said so.".into())));
+        effects.outcomes.push((
+            c.press.id,
+            c.done(State::Done, "No orders: said so.".into()),
+        ));
         return Ok(());
     }
     let currencies: Vec<i64> = orders.iter().filter_map(|o| o.currency_id).collect();
@@ -413,8 +419,8 @@ async fn list_orders(
             .map(|d| c.format.date(d.date_naive()))
             .unwrap_or_default();
         let state_word = c.texts.get(o.state_text()).to_owned();
-        let payload = buttons::sign(secret, "order_details", o.id)
-            .map_err(|e| OdooError::Other {
+        let payload =
+            buttons::sign(secret, "order_details", o.id).map_err(|e| OdooError::Other {
                 name: "payload".into(),
                 message: e.to_string(),
                 model: Order::MODEL.into(),
@@ -485,14 +491,13 @@ async fn list_invoices(
                 .unwrap_or_else(|| c.format.number(a, 2))
         };
         let due = inv.due.map(|d| c.format.date(d)).unwrap_or_default();
-        let payload = buttons::sign(secret, "invoice_details", inv.id).map_err(|e| {
-            OdooError::Other {
+        let payload =
+            buttons::sign(secret, "invoice_details", inv.id).map_err(|e| OdooError::Other {
                 name: "payload".into(),
                 message: e.to_string(),
                 model: Invoice::MODEL.into(),
                 method: "sign".into(),
-            }
-        })?;
+            })?;
         rows.push((
             payload,
             inv.name.clone(),
@@ -580,7 +585,9 @@ async fn invoice_action(
                         Invoice::MODEL,
                         &domain,
                         Invoice::FIELDS,
-                        &SearchOptions::new().order("invoice_date desc, id desc").limit(1),
+                        &SearchOptions::new()
+                            .order("invoice_date desc, id desc")
+                            .limit(1),
                     )
                     .await?
                     .iter()
@@ -697,7 +704,10 @@ async fn invoice_action(
                 press.id,
                 c.done(
                     State::Failed,
-                    format!("Odoo gave no portal link for {}: nothing sent.", invoice.name),
+                    format!(
+                        "Odoo gave no portal link for {}: nothing sent.",
+                        invoice.name
+                    ),
                 ),
             ));
             return Ok(());
@@ -760,7 +770,10 @@ async fn server_action(
             press.id,
             c.done(
                 State::Refused,
-                format!("The button action '{}' names no server action: nothing was run.", action.name),
+                format!(
+                    "The button action '{}' names no server action: nothing was run.",
+                    action.name
+                ),
             ),
         ));
         return Ok(effects);
@@ -977,9 +990,16 @@ mod tests {
         assert!(row.title.ends_with('…'));
         assert_eq!(row.description.as_ref().unwrap().chars().count(), 72);
         // A body too long cannot be cut silently: refused.
-        assert!(list_message(&"b".repeat(1025), "My orders", vec![("i".into(), "t".into(), String::new())]).is_none());
+        assert!(list_message(
+            &"b".repeat(1025),
+            "My orders",
+            vec![("i".into(), "t".into(), String::new())]
+        )
+        .is_none());
         // Eleven rows break the limit.
-        let many = (0..11).map(|i| (format!("r{i}"), "t".into(), String::new())).collect();
+        let many = (0..11)
+            .map(|i| (format!("r{i}"), "t".into(), String::new()))
+            .collect();
         assert!(list_message("b", "x", many).is_none());
     }
 
@@ -1014,7 +1034,7 @@ mod tests {
             ..Customer::default()
         };
         assert!(is_customer(&press, 10, std::slice::from_ref(&colleague)));
-        assert!(!is_customer(&press, 12, &[colleague.clone()]));
+        assert!(!is_customer(&press, 12, std::slice::from_ref(&colleague)));
         let by_number = Press {
             partner_id: None,
             ..press.clone()

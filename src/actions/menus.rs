@@ -31,7 +31,10 @@ pub(super) async fn partner_langs(
         .filter_map(|r| {
             Some((
                 r.get("id")?.as_i64()?,
-                r.get("lang").and_then(Value::as_str).unwrap_or("").to_owned(),
+                r.get("lang")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
             ))
         })
         .collect())
@@ -76,7 +79,9 @@ pub(super) fn send_menu(
                 effects.replies.push(message);
             }
             if let Some(c) = press.conversation_id {
-                effects.conversations.push((c, state_values(scenario.id, now)));
+                effects
+                    .conversations
+                    .push((c, state_values(scenario.id, now)));
             }
             format!("Menu '{}' sent.", scenario.name)
         }
@@ -122,7 +127,8 @@ pub(super) async fn route<'a>(
             .collect::<Vec<_>>(),
     )
     .await?;
-    let stale_after = TimeDelta::from_std(ctx.scenarios.stale_after).unwrap_or(TimeDelta::hours(24));
+    let stale_after =
+        TimeDelta::from_std(ctx.scenarios.stale_after).unwrap_or(TimeDelta::hours(24));
     let cap = ctx.scenarios.max_messages_per_press.max(1);
     let mut left = Vec::new();
     for press in items {
@@ -247,22 +253,22 @@ pub(super) async fn route<'a>(
                     .find(|s| s.id == option.scenario_id)
                     .map(|s| s.name.clone())
                     .unwrap_or_default();
-                let mut words = vec![format!(
-                    "Option '{}' of '{scenario_name}':",
-                    option.title
-                )];
+                let mut words: Vec<String> = Vec::new();
                 let mut forced = None;
                 for (i, step) in steps.iter().enumerate() {
                     match step {
                         Step::Action(a) => match actions.iter().find(|x| x.id == *a) {
                             Some(action) => forced = Some(action.clone()),
-                            None => words.push(format!(
-                                "its button action {a} is archived: not run."
-                            )),
+                            None => {
+                                words.push(format!("its button action {a} is archived: not run."))
+                            }
                         },
                         Step::Reply(text) => {
                             let mut r = reply(press, None, "scenario", text.clone(), None);
-                            r.insert("dedupe_key".into(), json!(format!("button:{}:{i}", press.id)));
+                            r.insert(
+                                "dedupe_key".into(),
+                                json!(format!("button:{}:{i}", press.id)),
+                            );
                             effects.later.push(r);
                             words.push("reply queued.".into());
                         }
@@ -281,9 +287,16 @@ pub(super) async fn route<'a>(
                 }
                 if cut {
                     tracing::warn!(press = press.id, option = %option.title, cap, "scenarios: the option's chain sends more than scenarios.max_messages_per_press messages; the rest is not sent");
-                    words.push(format!("stopped after {cap} messages (scenarios.max_messages_per_press)."));
+                    words.push(format!(
+                        "stopped after {cap} messages (scenarios.max_messages_per_press)."
+                    ));
                 }
-                let text = words.join(" ");
+                let head = format!("Option '{}' of '{scenario_name}'", option.title);
+                let text = if words.is_empty() {
+                    format!("({head}.)")
+                } else {
+                    format!("{head}: {}", words.join(" "))
+                };
                 match forced {
                     Some(action) => {
                         effects.suffix.insert(press.id, text);
@@ -296,7 +309,7 @@ pub(super) async fn route<'a>(
                             outcome(
                                 if nothing { State::Ignored } else { State::Done },
                                 if nothing {
-                                    format!("{text} it has no action, reply or next scenario.")
+                                    format!("{head}: it has no action, reply or next scenario.")
                                 } else {
                                     text
                                 },

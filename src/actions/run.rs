@@ -165,8 +165,11 @@ pub fn todo_domain(since: chrono::DateTime<Utc>) -> Domain {
         .and("action_state", "=", false)
         .and_domain(Domain::or(
             Domain::leaf("button_payload", "!=", false),
-            Domain::leaf("message_type", "=", "text")
-                .and("received_at", ">=", crate::odoo::format_datetime(since)),
+            Domain::leaf("message_type", "=", "text").and(
+                "received_at",
+                ">=",
+                crate::odoo::format_datetime(since),
+            ),
         ))
 }
 
@@ -260,10 +263,10 @@ async fn user_langs(
         .iter()
         .copied()
         .filter(|id| {
-            !state
+            state
                 .users
                 .get(id)
-                .is_some_and(|(at, _)| at.elapsed() < CACHE_TTL)
+                .is_none_or(|(at, _)| at.elapsed() >= CACHE_TTL)
         })
         .collect();
     if missing.is_empty() {

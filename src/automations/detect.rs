@@ -457,7 +457,7 @@ mod tests {
                 .id,
             5
         );
-        assert!(creation_account(&[off.clone()], Some(1)).is_none());
+        assert!(creation_account(std::slice::from_ref(&off), Some(1)).is_none());
         assert!(creation_account(&list, Some(2)).is_none());
         assert!(creation_account(&list, None).is_none());
         assert_eq!(default_account(&[other, off], Some(1)).unwrap().id, 0);

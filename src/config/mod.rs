@@ -399,7 +399,7 @@ fn automations_settings(
         )
         .unwrap_or(d.poll_interval),
         overlap: match raw.overlap_secs {
-            s if s.is_finite() && s >= 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+            s if (0.0..=86_400.0).contains(&s) => Duration::from_secs_f64(s),
             s => {
                 problems.push(format!(
                     "automations.overlap_secs: {s} is not a number of seconds between 0 and 86400 \

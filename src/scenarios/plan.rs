@@ -3,8 +3,8 @@
 //! means, stale menus, the chain of messages one press may send).
 
 use crate::whatsapp::payload::{
-    ButtonReply, ButtonsAction, Interactive, InteractiveHeader, ListAction, ListMessage,
-    ListRow, ListSection, PayloadError, ReplyButton, ReplyButtons, TextObject,
+    ButtonReply, ButtonsAction, Interactive, InteractiveHeader, ListAction, ListMessage, ListRow,
+    ListSection, PayloadError, ReplyButton, ReplyButtons, TextObject,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
@@ -589,7 +589,11 @@ mod tests {
         s.options[0].title = "x".repeat(21);
         assert!(s.interactive().unwrap_err().to_string().contains("20"));
         // A list: 10 rows in sections, descriptions; 11 rows refused.
-        let mut list = scenario(2, "", (1..=10).map(|i| option(i, 2, &format!("r{i}"))).collect());
+        let mut list = scenario(
+            2,
+            "",
+            (1..=10).map(|i| option(i, 2, &format!("r{i}"))).collect(),
+        );
         list.kind = Kind::List;
         list.list_label = Some("Open".into());
         for o in list.options.iter_mut().take(5) {
@@ -647,7 +651,14 @@ mod tests {
             TextDecision::OptOut
         );
         assert_eq!(
-            on_text("where is my parcel?", &list, Some(&account), None, Some(&conv), now),
+            on_text(
+                "where is my parcel?",
+                &list,
+                Some(&account),
+                None,
+                Some(&conv),
+                now
+            ),
             TextDecision::DefaultReply(2)
         );
         let replied = ConversationState {
@@ -749,7 +760,15 @@ mod tests {
         );
         // An older menu's option, the current menu stale: the current one is sent.
         assert_eq!(
-            on_press("a_only", &list, None, None, Some(&state(2, 30)), at(100), day),
+            on_press(
+                "a_only",
+                &list,
+                None,
+                None,
+                Some(&state(2, 30)),
+                at(100),
+                day
+            ),
             PressDecision::Stale(2)
         );
         // Just within the setting: it runs.
@@ -809,7 +828,10 @@ mod tests {
             "button_action_id": [3, "List"]}))
         .unwrap();
         let s = Scenario::with_options(vec![s], vec![o]);
-        assert_eq!(s[0].option("menu_orders").unwrap().button_action_id, Some(3));
+        assert_eq!(
+            s[0].option("menu_orders").unwrap().button_action_id,
+            Some(3)
+        );
         let c = ConversationState::from_record(&json!({"id": 2, "scenario_id": [4, "W"],
             "scenario_started_at": "2026-03-01 10:00:00", "default_reply_at": false}))
         .unwrap();

@@ -95,10 +95,9 @@ impl MenuCache {
             .iter()
             .copied()
             .filter(|id| {
-                !self
-                    .accounts
+                self.accounts
                     .get(id)
-                    .is_some_and(|(at, _)| at.elapsed() < CACHE_TTL)
+                    .is_none_or(|(at, _)| at.elapsed() >= CACHE_TTL)
             })
             .collect();
         missing.sort_unstable();

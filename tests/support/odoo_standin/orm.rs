@@ -716,7 +716,8 @@ impl Db {
             "activity_schedule" if model.mail_thread => {
                 let ids = p.ids()?;
                 self.check_access(env, model, "read")?;
-                self.activity_schedule(env, model, &ids, kwargs, txn).map(Some)
+                self.activity_schedule(env, model, &ids, kwargs, txn)
+                    .map(Some)
             }
             "get_portal_url" if ["sale.order", "account.move"].contains(&model.name.as_str()) => {
                 let ids = p.ids()?;
@@ -724,7 +725,11 @@ impl Db {
                 if !self.exists(&model.name, id) {
                     return Err(OdooErr::missing(&model.name, &[id], env.uid));
                 }
-                let path = if model.name == "sale.order" { "orders" } else { "invoices" };
+                let path = if model.name == "sale.order" {
+                    "orders"
+                } else {
+                    "invoices"
+                };
                 Ok(Some(json!(format!(
                     "/my/{path}/{id}?access_token=00000000-0000-4000-8000-{id:012}"
                 ))))
@@ -2156,7 +2161,12 @@ impl Db {
 }
 
 impl Db {
-    fn server_action_run(&mut self, env: &Env, ids: &[i64], txn: &mut Txn) -> Result<Value, OdooErr> {
+    fn server_action_run(
+        &mut self,
+        env: &Env,
+        ids: &[i64],
+        txn: &mut Txn,
+    ) -> Result<Value, OdooErr> {
         let actions = self
             .model("ir.actions.server")
             .cloned()
@@ -2245,7 +2255,10 @@ impl Db {
             let mut vals = Map::new();
             vals.insert("res_model".into(), json!(model.name));
             vals.insert("res_id".into(), json!(id));
-            vals.insert("user_id".into(), kwargs.get("user_id").cloned().unwrap_or(json!(env.uid)));
+            vals.insert(
+                "user_id".into(),
+                kwargs.get("user_id").cloned().unwrap_or(json!(env.uid)),
+            );
             for k in ["summary", "note"] {
                 if let Some(v) = kwargs.get(k) {
                     vals.insert(k.into(), v.clone());
