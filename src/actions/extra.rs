@@ -341,6 +341,9 @@ pub(super) async fn run(
                 let mut one = Effects::default();
                 one.replies = own.replies;
                 one.outcomes = own.outcomes;
+                if let Some(more) = effects.suffix.remove(&press.id) {
+                    one.suffix.insert(press.id, more);
+                }
                 commit(ctx, state, one).await?;
             }
             other => effects.outcomes.push((

@@ -130,8 +130,15 @@ pub(super) async fn route<'a>(
     let stale_after =
         TimeDelta::from_std(ctx.scenarios.stale_after).unwrap_or(TimeDelta::hours(24));
     let cap = ctx.scenarios.max_messages_per_press.max(1);
+    let max_age = TimeDelta::from_std(ctx.settings.max_age).unwrap_or(TimeDelta::hours(24));
     let mut left = Vec::new();
     for press in items {
+        // A press handled days late (the daemon was stopped): refused by the button actions,
+        // no menu sent out of the blue.
+        if !press.payload.is_empty() && press.received_at.is_some_and(|t| now - t > max_age) {
+            left.push((press, None));
+            continue;
+        }
         let scenarios = scenarios_for(ctx, state, &langs, press).await?;
         let account = press.account_id.and_then(|a| accounts.get(&a));
         let conv = press.conversation_id.and_then(|c| convs.get(&c));

@@ -803,11 +803,16 @@ pub(super) async fn commit(
         enqueue(&ctx.odoo, std::mem::take(&mut effects.replies)).await?;
     }
     if !effects.conversations.is_empty() {
+        // One write per conversation: the last menu sent wins.
+        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
+        for (id, values) in std::mem::take(&mut effects.conversations) {
+            match merged.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, v)) => v.extend(values),
+                None => merged.push((id, values)),
+            }
+        }
         ctx.odoo
-            .write_each(
-                crate::scenarios::plan::ConversationState::MODEL,
-                &effects.conversations,
-            )
+            .write_each(crate::scenarios::plan::ConversationState::MODEL, &merged)
             .await?;
     }
     if !effects.notes.is_empty() {

@@ -10,6 +10,7 @@ daemon's ``scenarios.stale_after_hours`` gets that menu again instead of acting.
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.sql import create_index
 
 
 class WhatsappAccount(models.Model):
@@ -60,3 +61,20 @@ class WhatsappConversation(models.Model):
         readonly=True,
         help="When the account's welcome scenario was last sent as the default reply.",
     )
+
+
+class WhatsappMessage(models.Model):
+    _inherit = "whatsapp.message"
+
+    def init(self):
+        result = super().init()
+        # The daemon reads the inbound texts of the last hours it has not looked at yet
+        # (keywords, the default reply): a few rows among millions of messages.
+        create_index(
+            self.env.cr,
+            "whatsapp_message_text_todo_index",
+            self._table,
+            ["received_at"],
+            where="message_type = 'text' AND action_state IS NULL AND direction = 'in'",
+        )
+        return result

@@ -106,3 +106,12 @@ class TestScenarios(WhatsappCase):
             self.env.ref("whatsapp_sidecar.text_action_failed").with_context(lang="en_US").body,
             "Sorry, something went wrong; we will get back to you.",
         )
+
+    def test_the_daemons_look_for_new_texts_has_its_index(self):
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+            ("whatsapp_message_text_todo_index",),
+        )
+        (definition,) = self.env.cr.fetchone()
+        self.assertIn("received_at", definition)
+        self.assertIn("action_state IS NULL", definition)
