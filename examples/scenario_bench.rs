@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! cargo build --release
-//! cargo run --release --example scenario_bench -- [presses=200] [gap_ms=250]
+//! cargo run --release --example scenario_bench -- [presses=200] [gap_ms=250] [section.key=value...]
 //! ```
+//!
+//! `section.key=value` arguments change the daemon's configuration (e.g.
+//! `outbox.poll_interval_secs=0.25`) to compare settings.
 //!
 //! Each press comes from its own customer (so Meta's pair rate never delays a reply), `gap_ms`
 //! apart plus a random 0-100 ms, alternating two options: a pure reply (the option's reply
@@ -47,6 +50,18 @@ async fn main() {
     // The shipped settings, not the tests' short intervals.
     w.config.default_intervals();
     w.config.set("log.filter", "warn");
+    for setting in std::env::args().skip(3) {
+        let Some((key, value)) = setting.split_once('=') else {
+            panic!("{setting}: expected section.key=value");
+        };
+        match value.parse::<i64>() {
+            Ok(n) => w.config.set(key, n),
+            Err(_) => match value.parse::<f64>() {
+                Ok(f) => w.config.set(key, f),
+                Err(_) => w.config.set(key, value),
+            },
+        }
+    }
     let reply_action = w.odoo.insert(
         "whatsapp.button.action",
         json!({"name": "Thanks", "button_id": "bench_thanks", "action_type": "server_action",
@@ -93,6 +108,9 @@ async fn main() {
             ..Default::default()
         }) {
             panic!("inject: {e}");
+        }
+        if std::env::var_os("E2E_LOG").is_some() {
+            eprintln!("{} press {i} injected", chrono::Utc::now().format("%H:%M:%S%.3f"));
         }
         pending.push((i, at));
         let jitter = Duration::from_millis(fastrand::u64(0..100));
