@@ -110,7 +110,10 @@ async fn main() {
             panic!("inject: {e}");
         }
         if std::env::var_os("E2E_LOG").is_some() {
-            eprintln!("{} press {i} injected", chrono::Utc::now().format("%H:%M:%S%.3f"));
+            eprintln!(
+                "{} press {i} injected",
+                chrono::Utc::now().format("%H:%M:%S%.3f")
+            );
         }
         pending.push((i, at));
         let jitter = Duration::from_millis(fastrand::u64(0..100));

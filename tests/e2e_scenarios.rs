@@ -476,3 +476,166 @@ async fn two_presses_confirm_once_and_a_pure_reply_replies_twice() {
     );
     assert!(w.stop_daemon().await.success());
 }
+
+/// The demo welcome menu on a real Odoo 17 with this addon and its demo data: runs when
+/// `ODOO_URL`, `ODOO_DB`, `ODOO_LOGIN` and `ODOO_PASSWORD` or `ODOO_API_KEY` are set, prints
+/// `SKIPPED: ...` otherwise (or when the database has no demo welcome menu). It makes its own
+/// account, partner and quotation, and deletes them at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_welcome_menu_on_a_real_odoo() {
+    use e2e_support::RealOdoo;
+    use futures_util::FutureExt;
+    let real = match RealOdoo::setup(80).await {
+        Ok(real) => real,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let outcome = std::panic::AssertUnwindSafe(real_menu(&real))
+        .catch_unwind()
+        .await;
+    real.cleanup().await;
+    match outcome {
+        Ok(Some(reason)) => println!("SKIPPED: {reason}"),
+        Ok(None) => {}
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+async fn real_menu(real: &e2e_support::RealOdoo) -> Option<String> {
+    use e2e_support::{Daemon, DaemonConfig, Logs, LogsOnPanic};
+    use whatsapp_sidecar::odoo::{Domain, SearchOptions};
+    let demo = real
+        .client
+        .search_read::<Value>(
+            "ir.model.data",
+            &Domain::leaf("module", "=", "whatsapp_sidecar").and(
+                "name",
+                "=",
+                "demo_scenario_main_menu",
+            ),
+            &["res_id"],
+            &SearchOptions::new(),
+        )
+        .await
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r["res_id"].as_i64()));
+    let Some(welcome) = demo else {
+        return Some("no demo welcome menu (install the addon with demo data)".into());
+    };
+    let fields = real
+        .client
+        .fields_get("whatsapp.conversation", &["type"])
+        .await
+        .unwrap_or_default();
+    if !fields.contains_key("scenario_id") {
+        return Some("the installed addon has no menus (update it)".into());
+    }
+    let number = format!("+3361{}", &real.stamp[real.stamp.len() - 7..]);
+    let partner = real.partner("Menu", &number, true).await;
+    let order = real
+        .create(
+            "sale.order",
+            json!({"partner_id": partner, "client_order_ref": format!("e2e {}", real.stamp)}),
+        )
+        .await
+        .expect("a quotation");
+
+    let mut meta_config = real.meta_config(80);
+    meta_config.limits.pair_rate_period_ms = 1;
+    meta_config.limits.pair_rate_burst = 100;
+    let (meta, _meta_stop) = e2e_support::start_meta(meta_config).await;
+    let mut config = DaemonConfig::new(&real.target, &meta.base_url());
+    config.set("odoo.timeout_secs", 30);
+    config.set("outbox.pair_interval_secs", 0.01);
+    meta.set_callback(
+        Some(config.url("/webhook").parse().expect("callback URL")),
+        Some(whatsapp_sidecar::secret::Secret::new(
+            real.app_secret.as_str(),
+        )),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = Logs::default();
+    let _print = LogsOnPanic(logs.clone());
+    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
+    daemon
+        .ready(&real.verify_token, Duration::from_secs(60))
+        .await;
+    // Only this test's account: the company's default account may send the quotation too.
+    let sent = || {
+        meta.messages(&RecordFilter {
+            to: Some(number.clone()),
+            ..RecordFilter::default()
+        })
+        .expect("sandbox record")
+        .into_iter()
+        .filter(|m| m.phone_number_id == real.phone_id)
+        .collect::<Vec<_>>()
+    };
+    let inject = |request: InjectRequest| {
+        meta.inject(&InjectRequest {
+            from: number.clone(),
+            phone_number_id: Some(real.phone_id.clone()),
+            ..request
+        })
+        .expect("inject")
+    };
+
+    inject(InjectRequest {
+        text: Some("Menu".into()),
+        ..Default::default()
+    });
+    eventually("the welcome menu", Duration::from_secs(60), || {
+        !sent().is_empty()
+    })
+    .await;
+    let titles: Vec<String> = rows(&sent()[0]).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(titles, vec!["My orders", "My invoices", "Talk to us"]);
+
+    inject(InjectRequest {
+        list_reply: Some(ListRef {
+            id: "menu_orders".into(),
+            title: None,
+            description: None,
+        }),
+        ..Default::default()
+    });
+    eventually("the list of orders", Duration::from_secs(60), || {
+        sent().len() >= 2
+    })
+    .await;
+    let order_rows = rows(&sent()[1]);
+    assert_eq!(order_rows.len(), 1, "{order_rows:?}");
+    assert!(order_rows[0]
+        .0
+        .starts_with(&format!("order_details:{order}:")));
+
+    inject(InjectRequest {
+        list_reply: Some(ListRef {
+            id: order_rows[0].0.clone(),
+            title: None,
+            description: None,
+        }),
+        ..Default::default()
+    });
+    eventually("the order details", Duration::from_secs(60), || {
+        sent().len() >= 3
+    })
+    .await;
+    let details = text(&sent()[2].payload()["text"]["body"]);
+    assert!(details.contains(&order_rows[0].1), "{details}");
+    let conversation = real
+        .client
+        .search_read::<Value>(
+            "whatsapp.conversation",
+            &Domain::leaf("account_id", "=", real.account),
+            &["scenario_id"],
+            &SearchOptions::new(),
+        )
+        .await
+        .expect("the conversation");
+    assert_eq!(conversation[0]["scenario_id"][0], json!(welcome));
+    let _ = daemon.terminate(Duration::from_secs(15)).await;
+    None
+}
