@@ -64,7 +64,7 @@ pub struct ActionsSettings {
 impl Default for ActionsSettings {
     fn default() -> Self {
         ActionsSettings {
-            poll_interval: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(250),
             batch_size: 100,
             max_age: Duration::from_secs(24 * 3600),
         }

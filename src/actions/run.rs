@@ -378,30 +378,52 @@ async fn handle(
     let mut order_ids: Vec<i64> = work.iter().filter_map(|(_, _, o)| *o).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut orders: HashMap<i64, Order> = ctx
-        .odoo
-        .read::<Value>(Order::MODEL, &order_ids, Order::FIELDS)
-        .await?
+    // The orders and the pressers' contacts at once (the presser is usually the customer).
+    let mut press_partners: Vec<i64> = work.iter().filter_map(|(p, _, _)| p.partner_id).collect();
+    press_partners.sort_unstable();
+    press_partners.dedup();
+    let (orders, pressers) = tokio::join!(
+        ctx.odoo
+            .read::<Value>(Order::MODEL, &order_ids, Order::FIELDS),
+        ctx.odoo
+            .read::<Value>(Customer::MODEL, &press_partners, Customer::FIELDS),
+    );
+    let mut orders: HashMap<i64, Order> = orders?
         .iter()
         .filter_map(Order::from_record)
         .map(|o| (o.id, o))
         .collect();
-    let mut partner_ids: Vec<i64> = orders.values().map(|o| o.partner_id).collect();
-    partner_ids.extend(work.iter().filter_map(|(p, _, _)| p.partner_id));
-    partner_ids.sort_unstable();
-    partner_ids.dedup();
-    let customers: HashMap<i64, Customer> = ctx
-        .odoo
-        .read::<Value>(Customer::MODEL, &partner_ids, Customer::FIELDS)
-        .await?
+    let mut customers: HashMap<i64, Customer> = pressers?
         .iter()
         .filter_map(Customer::from_record)
         .map(|c| (c.id, c))
         .collect();
-    let entities: Vec<i64> = orders
+    let mut missing: Vec<i64> = orders
         .values()
-        .filter_map(|o| customers.get(&o.partner_id))
-        .map(|c| c.commercial_partner_id.unwrap_or(c.id))
+        .map(|o| o.partner_id)
+        .filter(|p| !customers.contains_key(p))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        customers.extend(
+            ctx.odoo
+                .read::<Value>(Customer::MODEL, &missing, Customer::FIELDS)
+                .await?
+                .iter()
+                .filter_map(Customer::from_record)
+                .map(|c| (c.id, c)),
+        );
+    }
+    // The contacts of the customers' companies, only when a press is not from the customer
+    // itself.
+    let entities: Vec<i64> = work
+        .iter()
+        .filter_map(|(press, _, order)| {
+            let customer = customers.get(&orders.get(&(*order)?)?.partner_id)?;
+            (press.partner_id != Some(customer.id))
+                .then(|| customer.commercial_partner_id.unwrap_or(customer.id))
+        })
         .collect();
     let contacts: Vec<Customer> = if entities.is_empty() {
         Vec::new()
