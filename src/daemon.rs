@@ -165,7 +165,8 @@ pub async fn run(
     ));
     // Customers' button presses, recorded by inbound processing, acted on.
     tracker.spawn(crate::actions::run(
-        crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone()),
+        crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())
+            .with_scenarios(config.scenarios.clone()),
         stop.clone(),
     ));
 

@@ -42,6 +42,7 @@ pub mod orders;
 pub mod outbox;
 pub mod phone;
 pub mod sandbox;
+pub mod scenarios;
 pub mod secret;
 pub mod systemd;
 pub mod telemetry;

@@ -50,11 +50,24 @@ pub enum TextKey {
     StateSent,
     StateSale,
     StateCancel,
+    // Menus and invoice buttons (data/whatsapp_text_scenario_data.xml).
+    ActionFailed,
+    OrdersListBody,
+    OrdersListButton,
+    OrdersListRow,
+    OrdersNone,
+    InvoicesListBody,
+    InvoicesListButton,
+    InvoicesListRow,
+    InvoicesNone,
+    InvoiceSent,
+    PaymentLink,
+    InvoicePaid,
 }
 
 impl TextKey {
     /// Every key, in the order of the addon's data file.
-    pub const ALL: [TextKey; 24] = [
+    pub const ALL: [TextKey; 36] = [
         TextKey::OrderCreated,
         TextKey::ButtonValidate,
         TextKey::ButtonCancel,
@@ -79,6 +92,18 @@ impl TextKey {
         TextKey::StateSent,
         TextKey::StateSale,
         TextKey::StateCancel,
+        TextKey::ActionFailed,
+        TextKey::OrdersListBody,
+        TextKey::OrdersListButton,
+        TextKey::OrdersListRow,
+        TextKey::OrdersNone,
+        TextKey::InvoicesListBody,
+        TextKey::InvoicesListButton,
+        TextKey::InvoicesListRow,
+        TextKey::InvoicesNone,
+        TextKey::InvoiceSent,
+        TextKey::PaymentLink,
+        TextKey::InvoicePaid,
     ];
 
     /// The record's `key` in Odoo.
@@ -108,6 +133,18 @@ impl TextKey {
             TextKey::StateSent => "state_sent",
             TextKey::StateSale => "state_sale",
             TextKey::StateCancel => "state_cancel",
+            TextKey::ActionFailed => "action_failed",
+            TextKey::OrdersListBody => "orders_list_body",
+            TextKey::OrdersListButton => "orders_list_button",
+            TextKey::OrdersListRow => "orders_list_row",
+            TextKey::OrdersNone => "orders_none",
+            TextKey::InvoicesListBody => "invoices_list_body",
+            TextKey::InvoicesListButton => "invoices_list_button",
+            TextKey::InvoicesListRow => "invoices_list_row",
+            TextKey::InvoicesNone => "invoices_none",
+            TextKey::InvoiceSent => "invoice_sent",
+            TextKey::PaymentLink => "payment_link",
+            TextKey::InvoicePaid => "invoice_paid",
         }
     }
 
@@ -138,6 +175,18 @@ impl TextKey {
             TextKey::StateSent => "Quotation sent",
             TextKey::StateSale => "Confirmed",
             TextKey::StateCancel => "Cancelled",
+            TextKey::ActionFailed => "Sorry, something went wrong; we will get back to you.",
+            TextKey::OrdersListBody => "Your last orders: choose one to see its details.",
+            TextKey::OrdersListButton => "My orders",
+            TextKey::OrdersListRow => "{date} · {amount} · {state}",
+            TextKey::OrdersNone => "You have no orders with us yet.",
+            TextKey::InvoicesListBody => "Your open invoices: choose one to receive it.",
+            TextKey::InvoicesListButton => "My invoices",
+            TextKey::InvoicesListRow => "{residual} to pay by {due}",
+            TextKey::InvoicesNone => "You have no open invoices. Thank you!",
+            TextKey::InvoiceSent => "Your invoice {invoice} of {amount}: {residual} to pay by {due}.",
+            TextKey::PaymentLink => "Pay your invoice {invoice} ({residual}) online: {link}",
+            TextKey::InvoicePaid => "Your invoice {invoice} is paid. Thank you!",
         }
     }
 
@@ -624,14 +673,19 @@ mod tests {
 
     #[test]
     fn the_fallbacks_are_the_shipped_english_texts() {
-        let path = concat!(
+        let data = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/odoo_addon/whatsapp_sidecar/data/whatsapp_text_data.xml"
+            "/odoo_addon/whatsapp_sidecar/data/"
         );
-        let Ok(xml) = std::fs::read_to_string(path) else {
-            eprintln!("SKIPPED: {path} not found");
-            return;
-        };
+        let mut xml = String::new();
+        for file in ["whatsapp_text_data.xml", "whatsapp_text_scenario_data.xml"] {
+            let path = format!("{data}{file}");
+            let Ok(one) = std::fs::read_to_string(&path) else {
+                eprintln!("SKIPPED: {path} not found");
+                return;
+            };
+            xml.push_str(&one);
+        }
         let unescape = |s: &str| {
             s.replace("&lt;", "<")
                 .replace("&gt;", ">")

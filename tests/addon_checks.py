@@ -92,13 +92,14 @@ EXTERNAL_MODELS: dict[str, dict[str, str | None]] = {
     "sale.order": {
         "name": None, "state": None, "partner_id": "res.partner", "company_id": "res.company",
         "amount_total": None, "currency_id": "res.currency", "user_id": "res.users",
-        "locked": None, "invoice_count": None,
+        "locked": None, "invoice_count": None, "order_line": "sale.order.line",
     },
     "account.move": {
         "name": None, "state": None, "move_type": None, "partner_id": "res.partner",
         "company_id": "res.company", "amount_total": None, "amount_residual": None,
         "currency_id": "res.currency", "payment_state": None, "journal_id": None,
         "invoice_date": None, "invoice_date_due": None,
+        "invoice_line_ids": "account.move.line",
     },
     "res.config.settings": {"company_id": "res.company"},
     "res.company": {"name": None, "country_id": "res.country", "currency_id": "res.currency",
@@ -110,7 +111,7 @@ EXTERNAL_MODELS: dict[str, dict[str, str | None]] = {
     "res.partner.category": {"name": None},
     "ir.attachment": {"name": None, "datas": None, "raw": None, "res_model": None,
                       "res_id": None, "mimetype": None},
-    "ir.actions.server": {"name": None, "model_id": "ir.model"},
+    "ir.actions.server": {"name": None, "model_id": "ir.model", "model_name": None},
     "ir.model": {"model": None, "name": None},
     "ir.ui.view": {"name": None, "model": None, "arch": None, "inherit_id": "ir.ui.view",
                    "priority": None, "mode": None},
@@ -143,6 +144,7 @@ KNOWN_EXTERNAL_XMLIDS = {
     "sale.view_order_form", "sale.view_sales_order_filter", "sale.model_sale_order",
     "account.view_move_form", "account.model_account_move",
     "sales_team.group_sale_salesman_all_leads", "account.group_account_invoice",
+    "base.group_partner_manager", "product.product_product_25",
 }
 REQUIRED_DEPENDS = {"base", "mail", "contacts", "sale_management", "account"}
 ALLOWED_LICENSES = {"LGPL-3", "AGPL-3", "GPL-3", "OPL-1", "OEEL-1", "Other proprietary"}

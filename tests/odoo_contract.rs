@@ -113,6 +113,9 @@ fn given(file: &str) -> Vec<Step> {
             vec![Replay("n_inbound_create_activity.json")]
         }
         "n_inbound_read_confirmation_fr.json" => vec![Seed(seed_account)],
+        "q_read_partner_after_server_action.json" => {
+            vec![Replay("q_ir_actions_server_run_object_write.json")]
+        }
         "e_cooldown_web_session_authenticate_correct_password.json"
         | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
         "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
@@ -157,6 +160,10 @@ const SAME_VALUES: &[&str] = &[
     "l_search_read_res_lang_fr.json",
     "l_search_read_sale_order_lines.json",
     "l_search_read_whatsapp_text_fr.json",
+    "q_ir_actions_server_run_code_raises.json",
+    "q_ir_actions_server_run_missing.json",
+    "q_ir_actions_server_run_object_write.json",
+    "q_read_partner_after_server_action.json",
 ];
 
 /// Replaces the placeholders of a recorded value.
@@ -554,6 +561,8 @@ fn expected_variant(file: &str, e: &OdooError) -> bool {
             matches!(e, UserError { .. })
         }
         "e_validation_error_recursive_partner.json" => matches!(e, ValidationError { .. }),
+        "q_ir_actions_server_run_code_raises.json" => matches!(e, UserError { .. }),
+        "q_ir_actions_server_run_missing.json" => matches!(e, MissingError { .. }),
         "e_wrong_selection_value.json" => {
             matches!(e, Other { name, .. } if name == "builtins.ValueError")
         }
@@ -607,7 +616,7 @@ fn every_recorded_error_body_maps_to_its_variant() {
         assert!(!shown.is_empty());
         checked += 1;
     }
-    assert_eq!(checked, 26, "every recorded error body is checked");
+    assert_eq!(checked, 28, "every recorded error body is checked");
 }
 
 #[test]

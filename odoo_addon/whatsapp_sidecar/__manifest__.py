@@ -25,6 +25,7 @@
         "views/whatsapp_interactive_scenario_views.xml",
         "views/whatsapp_text_views.xml",
         "views/whatsapp_cursor_views.xml",
+        "views/whatsapp_scenario_state_views.xml",
         "wizards/whatsapp_send_message_views.xml",
         "wizards/whatsapp_send_partner_message_views.xml",
         "views/res_partner_views.xml",
@@ -34,6 +35,8 @@
         "views/whatsapp_menus.xml",
         "data/whatsapp_text_data.xml",
         "data/whatsapp_button_action_data.xml",
+        "data/whatsapp_text_scenario_data.xml",
+        "data/whatsapp_scenario_data.xml",
     ],
     "demo": [
         "demo/whatsapp_sidecar_demo.xml",

@@ -41,6 +41,8 @@
 //! | `plan.rs` | pure: presses and actions as read, matching, the customer check, results and notes |
 //! | `run.rs` | the loop: the only file that talks to Odoo |
 
+pub mod extra;
+mod menus;
 pub mod plan;
 mod run;
 

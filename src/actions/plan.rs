@@ -33,9 +33,13 @@ pub struct Press {
     /// The presser's WhatsApp id (digits).
     pub wa_id: Option<String>,
     pub wamid: Option<String>,
-    /// The reply id or quick-reply payload.
+    /// The reply id or quick-reply payload (empty for a text).
     pub payload: String,
     pub received_at: Option<DateTime<Utc>>,
+    /// `text` for a text (scenario keywords, default reply), else the press's type.
+    pub message_type: String,
+    /// A text's words.
+    pub body: Option<String>,
 }
 
 impl Press {
@@ -49,6 +53,8 @@ impl Press {
         "wamid",
         "button_payload",
         "received_at",
+        "message_type",
+        "body",
     ];
 
     pub fn from_record(value: &Value) -> Option<Press> {
@@ -63,6 +69,8 @@ impl Press {
             wamid: text(r, "wamid"),
             payload: text(r, "button_payload").unwrap_or_default(),
             received_at: text(r, "received_at").and_then(|s| crate::odoo::parse_datetime(&s)),
+            message_type: text(r, "message_type").unwrap_or_default(),
+            body: text(r, "body"),
         })
     }
 
@@ -86,6 +94,11 @@ pub struct ActionRow {
     /// In the language it was read in.
     pub reply_text: Option<String>,
     pub template_id: Option<i64>,
+    /// `start_scenario`: the scenario.
+    pub scenario_id: Option<i64>,
+    /// `server_action`: the `ir.actions.server` and the model it runs on.
+    pub server_action_id: Option<i64>,
+    pub server_action_model: Option<String>,
 }
 
 impl ActionRow {
@@ -100,6 +113,9 @@ impl ActionRow {
         "action_type",
         "reply_text",
         "template_id",
+        "scenario_id",
+        "server_action_id",
+        "server_action_model",
     ];
 
     pub fn from_record(value: &Value) -> Option<ActionRow> {
@@ -115,6 +131,9 @@ impl ActionRow {
             action_type: text(r, "action_type").unwrap_or_default(),
             reply_text: text(r, "reply_text").filter(|t| !t.trim().is_empty()),
             template_id: m2o(r, "template_id"),
+            scenario_id: m2o(r, "scenario_id"),
+            server_action_id: m2o(r, "server_action_id"),
+            server_action_model: text(r, "server_action_model"),
         })
     }
 

@@ -14,6 +14,7 @@ use crate::orders::{
     cancel_decision, confirm_decision, CancelDecision, ConfirmDecision, Customer, DetailsReader,
     Order,
 };
+use crate::scenarios::{MenuCache, ScenarioSettings};
 use crate::texts::{TextCache, TextKey};
 use chrono::{TimeDelta, Utc};
 use serde_json::{json, Map, Value};
@@ -32,6 +33,8 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 pub struct ActionsContext {
     pub odoo: OdooClient,
     pub settings: ActionsSettings,
+    /// Menus: stale presses, the chain cap ([`crate::scenarios`]).
+    pub scenarios: ScenarioSettings,
     pub details: Arc<DetailsReader>,
     pub stats: Arc<ActionsStats>,
 }
@@ -43,8 +46,15 @@ impl ActionsContext {
             details: Arc::new(DetailsReader::new(odoo.clone(), texts)),
             odoo,
             settings,
+            scenarios: ScenarioSettings::default(),
             stats: Arc::new(ActionsStats::default()),
         }
+    }
+
+    /// With these menu settings.
+    pub fn with_scenarios(mut self, scenarios: ScenarioSettings) -> ActionsContext {
+        self.scenarios = scenarios;
+        self
     }
 }
 
@@ -68,6 +78,8 @@ pub struct ActionsState {
     /// Accounts: attach the PDF to details.
     details_pdf: HashMap<i64, (Instant, bool)>,
     note_subtype: Option<Option<i64>>,
+    /// Scenarios and accounts' menu settings.
+    pub(super) menus: MenuCache,
 }
 
 /// What one step did.
@@ -91,6 +103,17 @@ pub enum StepError {
     Secret(#[from] buttons::LoadError),
     #[error("{0}")]
     Details(#[from] crate::orders::DetailsError),
+}
+
+impl StepError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StepError::Odoo(e) => e.is_retryable(),
+            StepError::Enqueue(e) => e.is_retryable(),
+            StepError::Secret(e) => e.is_retryable(),
+            StepError::Details(e) => e.is_retryable(),
+        }
+    }
 }
 
 /// Runs until `shutdown`.
@@ -135,11 +158,19 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
     tracing::info!("button actions stopped");
 }
 
-/// The domain of the presses not yet acted on.
-pub fn todo_domain() -> Domain {
+/// The domain of the presses not yet acted on, and of the texts received since `since` not
+/// yet looked at (scenario keywords, the default reply).
+pub fn todo_domain(since: chrono::DateTime<Utc>) -> Domain {
     Domain::leaf("direction", "=", "in")
-        .and("button_payload", "!=", false)
         .and("action_state", "=", false)
+        .and_domain(Domain::or(
+            Domain::leaf("button_payload", "!=", false),
+            Domain::leaf("message_type", "=", "text").and(
+                "received_at",
+                ">=",
+                crate::odoo::format_datetime(since),
+            ),
+        ))
 }
 
 /// One step: a batch of presses acted on.
@@ -150,7 +181,10 @@ pub async fn step(ctx: &ActionsContext, state: &mut ActionsState) -> Step {
         .odoo
         .search_read(
             Press::MODEL,
-            &todo_domain(),
+            &todo_domain(
+                Utc::now()
+                    - TimeDelta::from_std(ctx.settings.max_age).unwrap_or(TimeDelta::hours(24)),
+            ),
             Press::FIELDS,
             &SearchOptions::new().order("id asc").limit(limit as u64),
         )
@@ -180,10 +214,16 @@ pub async fn step(ctx: &ActionsContext, state: &mut ActionsState) -> Step {
 
 /// What acting on the presses produced, written at the end of the batch.
 #[derive(Default)]
-struct Effects {
-    replies: Vec<Map<String, Value>>,
+pub(super) struct Effects {
+    pub(super) replies: Vec<Map<String, Value>>,
     notes: Vec<(i64, String)>,
-    outcomes: Vec<(i64, Outcome)>,
+    pub(super) outcomes: Vec<(i64, Outcome)>,
+    /// Queued after `replies`: what a scenario option does after its button action.
+    pub(super) later: Vec<Map<String, Value>>,
+    /// Added to a press's result: what its scenario option did.
+    pub(super) suffix: HashMap<i64, String>,
+    /// Conversations' menu state.
+    pub(super) conversations: Vec<(i64, Map<String, Value>)>,
 }
 
 async fn actions_in(
@@ -285,10 +325,13 @@ async fn handle(
     let max_age = TimeDelta::from_std(ctx.settings.max_age).unwrap_or(TimeDelta::hours(24));
     let mut effects = Effects::default();
 
-    // Which action each press runs, and the order it names.
+    // Texts and scenario options first; what is left runs button actions (an option's own
+    // action included).
     let matching = actions_in(ctx, state, "en_US").await?;
+    let routed = super::menus::route(ctx, state, presses, &matching, now, &mut effects).await?;
     let mut work: Vec<(&Press, ActionRow, Option<i64>)> = Vec::new();
-    for press in presses {
+    let mut extra: Vec<(&Press, ActionRow)> = Vec::new();
+    for (press, forced) in routed {
         let outcome = |state: State, result: String, action: Option<&ActionRow>| Outcome {
             state,
             result,
@@ -303,7 +346,7 @@ async fn handle(
             ));
             continue;
         }
-        let Some(action) = match_action(&matching, press) else {
+        let Some(action) = forced.as_ref().or_else(|| match_action(&matching, press)) else {
             effects.outcomes.push((
                 press.id,
                 outcome(
@@ -327,14 +370,7 @@ async fn handle(
                     ),
                 )),
             },
-            other => effects.outcomes.push((
-                press.id,
-                outcome(
-                    State::Ignored,
-                    words::not_run(Lang::En, &action.name, other),
-                    Some(action),
-                ),
-            )),
+            _ => extra.push((press, action.clone())),
         }
     }
 
@@ -765,9 +801,41 @@ async fn handle(
         }
     }
 
+    // Menus, lists, invoices and server actions.
+    super::extra::run(ctx, state, &secret, extra, now, &mut effects).await?;
+
     // Replies queued (once each), notes posted, outcomes written on the presses.
+    commit(ctx, state, effects).await
+}
+
+/// Queues the replies (then what options do after their actions), posts the notes, writes
+/// the conversations' menu state and the outcomes on the presses.
+pub(super) async fn commit(
+    ctx: &ActionsContext,
+    state: &mut ActionsState,
+    mut effects: Effects,
+) -> Result<(), StepError> {
+    effects.replies.append(&mut effects.later);
+    for (id, o) in effects.outcomes.iter_mut() {
+        if let Some(more) = effects.suffix.remove(id) {
+            o.result = format!("{} {more}", o.result);
+        }
+    }
     if !effects.replies.is_empty() {
         enqueue(&ctx.odoo, std::mem::take(&mut effects.replies)).await?;
+    }
+    if !effects.conversations.is_empty() {
+        // One write per conversation: the last menu sent wins.
+        let mut merged: Vec<(i64, Map<String, Value>)> = Vec::new();
+        for (id, values) in std::mem::take(&mut effects.conversations) {
+            match merged.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, v)) => v.extend(values),
+                None => merged.push((id, values)),
+            }
+        }
+        ctx.odoo
+            .write_each(crate::scenarios::plan::ConversationState::MODEL, &merged)
+            .await?;
     }
     if !effects.notes.is_empty() {
         post_notes(ctx, state, &effects.notes).await;
@@ -785,7 +853,7 @@ async fn handle(
 }
 
 /// A reply to `press` (the presser's number, quoting the press), once per press.
-fn reply(
+pub(super) fn reply(
     press: &Press,
     order_id: Option<i64>,
     trigger: &str,

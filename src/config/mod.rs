@@ -46,6 +46,7 @@ pub struct Config {
     pub accounts: AccountsSettings,
     pub automations: crate::automations::AutomationsSettings,
     pub actions: crate::actions::ActionsSettings,
+    pub scenarios: crate::scenarios::ScenarioSettings,
     pub log: LogConfig,
 }
 
@@ -294,6 +295,7 @@ impl Config {
 
         let automations = automations_settings(&raw.automations, &mut problems);
         let actions = actions_settings(&raw.actions, &mut problems);
+        let scenarios = scenario_settings(&raw.scenarios, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -369,6 +371,7 @@ impl Config {
                 accounts,
                 automations,
                 actions,
+                scenarios,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -437,6 +440,33 @@ fn actions_settings(
         poll_interval: Duration::from_millis(raw.poll_interval_ms.max(1)),
         batch_size: raw.batch_size.max(1),
         max_age,
+    }
+}
+
+fn scenario_settings(
+    raw: &raw::RawScenarios,
+    problems: &mut Vec<String>,
+) -> crate::scenarios::ScenarioSettings {
+    let d = crate::scenarios::ScenarioSettings::default();
+    let stale_after = if raw.stale_after_hours.is_finite() && raw.stale_after_hours > 0.0 {
+        Duration::from_secs_f64(raw.stale_after_hours * 3600.0)
+    } else {
+        problems.push(format!(
+            "scenarios.stale_after_hours: {} is not a positive number of hours (a press on a menu \
+             older than this gets the menu again; 24 is the default)",
+            raw.stale_after_hours
+        ));
+        d.stale_after
+    };
+    if raw.max_messages_per_press == 0 {
+        problems.push(
+            "scenarios.max_messages_per_press: must be at least 1 (messages one press may queue; 4 is the default)"
+                .to_owned(),
+        );
+    }
+    crate::scenarios::ScenarioSettings {
+        stale_after,
+        max_messages_per_press: raw.max_messages_per_press.max(1),
     }
 }
 

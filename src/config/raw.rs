@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub accounts: RawAccounts,
     pub automations: RawAutomations,
     pub actions: RawActions,
+    pub scenarios: RawScenarios,
     pub log: RawLog,
 }
 
@@ -57,6 +58,23 @@ impl Default for RawActions {
             poll_interval_ms: d.poll_interval.as_millis() as u64,
             batch_size: d.batch_size,
             max_age_hours: d.max_age.as_secs_f64() / 3600.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawScenarios {
+    pub stale_after_hours: f64,
+    pub max_messages_per_press: usize,
+}
+
+impl Default for RawScenarios {
+    fn default() -> Self {
+        let d = crate::scenarios::ScenarioSettings::default();
+        RawScenarios {
+            stale_after_hours: d.stale_after.as_secs_f64() / 3600.0,
+            max_messages_per_press: d.max_messages_per_press,
         }
     }
 }

@@ -336,3 +336,39 @@ fn the_webhook_batch_idle_time_is_read_and_checked_against_the_linger() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_scenario_settings_are_read_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!("{VALID}\n[scenarios]\nstale_after_hours = 2\nmax_messages_per_press = 6\n"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.scenarios.stale_after, Duration::from_secs(7200));
+        assert_eq!(config.scenarios.max_messages_per_press, 6);
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        jail.create_file("whatsapp-sidecar.toml", VALID)?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.scenarios.stale_after, Duration::from_secs(24 * 3600));
+        assert_eq!(config.scenarios.max_messages_per_press, 4);
+        Ok(())
+    });
+    let found = problems(&format!(
+        "{VALID}\n[scenarios]\nstale_after_hours = -1\nmax_messages_per_press = 0\n"
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("scenarios.stale_after_hours: -1")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("scenarios.max_messages_per_press: must be at least 1")),
+        "{found:?}"
+    );
+}

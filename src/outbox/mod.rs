@@ -104,7 +104,7 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         OutboxSettings {
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(500),
             batch_size: 500,
             max_in_flight: 1000,
             concurrency: 64,

@@ -12,3 +12,4 @@ from . import account_move
 from . import res_config_settings
 from . import whatsapp_text
 from . import whatsapp_cursor
+from . import whatsapp_scenario_state

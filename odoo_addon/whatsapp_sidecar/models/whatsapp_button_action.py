@@ -18,7 +18,12 @@ ACTION_TYPES = [
     ("send_payment_link", "Send the payment link"),
     ("start_scenario", "Start an interactive scenario"),
     ("server_action", "Run a server action"),
+    ("list_orders", "List the customer's last orders"),
+    ("list_invoices", "List the customer's open invoices"),
 ]
+
+# The records a server action can run on: the daemon sets active_model to one of these.
+SERVER_ACTION_MODELS = ("sale.order", "account.move", "res.partner")
 
 
 class WhatsappButtonAction(models.Model):
@@ -58,9 +63,10 @@ class WhatsappButtonAction(models.Model):
         ACTION_TYPES,
         required=True,
         default="reply_text",
-        help="Not run yet by this version of the whatsapp-sidecar daemon: send the "
-        "invoice, send the payment link, start an interactive scenario and run a "
-        "server action (a press is only recorded in the conversation).",
+        help="What the daemon does when a customer presses the button: reply with a "
+        "text, confirm or cancel the order, send the order's details, send the invoice "
+        "or its payment link, list the customer's orders or open invoices, start an "
+        "interactive scenario, or run a server action on the record the button names.",
     )
     reply_text = fields.Text(
         translate=True, help="Sent after the action (or alone for 'Reply with a text')."
@@ -73,6 +79,12 @@ class WhatsappButtonAction(models.Model):
         ondelete="restrict",
         domain="[('model_id.model', 'in', ('sale.order', 'account.move', 'res.partner'))]",
         help="Runs with the order, invoice or partner as the active record.",
+    )
+    server_action_model = fields.Char(
+        related="server_action_id.model_name",
+        store=True,
+        string="Server action model",
+        help="The model the server action runs on; the daemon reads it to choose the record.",
     )
     template_id = fields.Many2one(
         "whatsapp.template",
@@ -98,6 +110,13 @@ class WhatsappButtonAction(models.Model):
                 raise ValidationError(
                     _("Button action %(name)s runs a server action: choose it.",
                       name=action.name)
+                )
+            model = action.server_action_id.sudo().model_name
+            if action.action_type == "server_action" and model not in SERVER_ACTION_MODELS:
+                raise ValidationError(
+                    _("The server action %(action)s runs on %(model)s: a button can only run "
+                      "server actions on sale orders, invoices or contacts.",
+                      action=action.server_action_id.sudo().name, model=model)
                 )
 
     @api.constrains("button_id")

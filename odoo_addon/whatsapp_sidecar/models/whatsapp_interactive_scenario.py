@@ -261,3 +261,10 @@ class WhatsappInteractiveScenarioOption(models.Model):
         "whatsapp.interactive.scenario", ondelete="set null"
     )
     button_action_id = fields.Many2one("whatsapp.button.action", ondelete="set null")
+
+    @api.constrains(
+        "scenario_id", "button_id", "title", "description", "section_title", "sequence"
+    )
+    def _check_scenario_limits(self):
+        # An option edited on its own (not through the scenario form) is checked too.
+        self.scenario_id._check_limits()

@@ -7,3 +7,4 @@ from . import test_conversation
 from . import test_views
 from . import test_inbound_settings
 from . import test_orders
+from . import test_scenarios

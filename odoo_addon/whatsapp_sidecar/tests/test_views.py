@@ -83,7 +83,6 @@ class TestViews(WhatsappCase):
         for button in ("action_generate_queue", "action_start", "action_resume"):
             self.assertIn("Not run yet",
                           campaign.xpath(f"//button[@name='{button}']")[0].get("help"))
-        self.assertTrue(self.arch("whatsapp_interactive_scenario_view_form").xpath(NOT_RUN_YET))
         self.assertTrue(self.arch("whatsapp_account_view_form").xpath(
             f"//page[@name='automations']{NOT_RUN_YET}"))
         fields_ = self.env["whatsapp.account"]._fields
@@ -92,10 +91,6 @@ class TestViews(WhatsappCase):
             self.assertIn("Not run yet", fields_[name].help)
         self.assertNotIn("Not run yet", fields_["auto_send_order_creation"].help or "")
 
-        # Button actions: only the types the daemon does not run get the banner.
-        banner = self.arch("whatsapp_button_action_view_form").xpath(NOT_RUN_YET)[0]
-        hidden_unless = banner.get("invisible")
-        for kind in ("send_invoice", "send_payment_link", "start_scenario", "server_action"):
-            self.assertIn(f"'{kind}'", hidden_unless)
-        for kind in ("reply_text", "confirm_order", "cancel_order", "send_order_details"):
-            self.assertNotIn(f"'{kind}'", hidden_unless)
+        # Button actions and scenarios: the daemon runs every type, no banner.
+        self.assertFalse(self.arch("whatsapp_button_action_view_form").xpath(NOT_RUN_YET))
+        self.assertFalse(self.arch("whatsapp_interactive_scenario_view_form").xpath(NOT_RUN_YET))

@@ -426,6 +426,11 @@ impl OdooStandin {
             .unwrap_or(0)
     }
 
+    /// The addon's per-database secret of button payloads (to make bound payloads in tests).
+    pub fn button_secret(&self) -> String {
+        lock(&self.shared.db).button_secret.clone()
+    }
+
     /// The PDF reports served: `(report name, ids)`.
     pub fn reports_served(&self) -> Vec<(String, Vec<i64>)> {
         lock(&self.shared.reports).clone()

@@ -290,6 +290,8 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   inbound_notification sel:"none=No notification,activity=Activity,message=Discuss message" req default=activity string="Notify when a customer writes"
   responsible_user_id m2o:res.users string="Responsible"
   template_ids o2m:whatsapp.template,account_id
+  default_reply_enabled bool string="Default reply"
+  welcome_scenario_id m2o:whatsapp.interactive.scenario string="Welcome scenario"
   unique phone_number_id_uniq phone_number_id "Another WhatsApp account already uses this phone number ID."
 
 model whatsapp.template "WhatsApp Template" order="name, language, id" rec=name
@@ -336,6 +338,9 @@ model whatsapp.conversation "WhatsApp Conversation" order="last_inbound_at desc,
   last_notified_at datetime ro string="Last notification"
   window_expires_at datetime
   whatsapp_message_ids o2m:whatsapp.message,conversation_id string="WhatsApp messages"
+  scenario_id m2o:whatsapp.interactive.scenario ro string="Current menu"
+  scenario_started_at datetime ro string="Menu sent at"
+  default_reply_at datetime ro string="Default reply sent at"
   unique account_wa_id_uniq account_id,wa_id "This account already has a conversation with this WhatsApp ID."
   unique account_user_id_uniq account_id,user_id "This account already has a conversation with this business-scoped user ID."
 
@@ -480,10 +485,11 @@ model whatsapp.button.action "WhatsApp Button Action" order="sequence, id" rec=n
   account_id m2o:whatsapp.account ondelete=cascade
   button_id char req
   match_type sel:"exact=Exact,prefix=Prefix" req default=exact
-  action_type sel:"reply_text=Reply with a text,confirm_order=Confirm the order,cancel_order=Cancel the order,send_order_details=Send the order details,send_invoice=Send the invoice,send_payment_link=Send a payment link,start_scenario=Start a scenario,server_action=Run a server action" req default=reply_text
+  action_type sel:"reply_text=Reply with a text,confirm_order=Confirm the order,cancel_order=Cancel the order,send_order_details=Send the order details,send_invoice=Send the invoice,send_payment_link=Send a payment link,start_scenario=Start a scenario,server_action=Run a server action,list_orders=List the customer's last orders,list_invoices=List the customer's open invoices" req default=reply_text
   reply_text text
   scenario_id m2o:whatsapp.interactive.scenario ondelete=restrict
   server_action_id m2o:ir.actions.server ondelete=restrict
+  server_action_model char related=server_action_id.model_name string="Server action model"
   template_id m2o:whatsapp.template
 
 model whatsapp.text "WhatsApp Customer Text" order="key, company_id, id" rec=name
@@ -530,6 +536,10 @@ model ir.actions.server "Server Actions" order="sequence, name" rec=name
   name char req string="Action Name"
   sequence int default=5
   model_name char string="Model Name"
+  state sel:"object_write=Update Record,object_create=Create Record,code=Execute Code,webhook=Send Webhook Notification,multi=Execute Existing Actions" req default=object_write string="Type"
+  update_path char string="Field to Update Path"
+  value text
+  code text string="Python Code"
 "#;
 
 /// An Odoo field type.

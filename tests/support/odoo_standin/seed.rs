@@ -90,13 +90,21 @@ fn po_translations(text: &str, model: &str) -> std::collections::HashMap<(String
     out
 }
 
-/// The customer texts the addon ships (`data/whatsapp_text_data.xml`), with their French
-/// translations from `i18n/fr.po`, as a database with the addon installed has them.
+/// The customer texts the addon ships (`data/whatsapp_text_data.xml` and
+/// `data/whatsapp_text_scenario_data.xml`), with their French translations from
+/// `i18n/fr.po`, as a database with the addon installed has them.
 fn seed_texts(db: &mut Db) {
     let dir = addon_dir();
-    let Ok(xml) = std::fs::read_to_string(dir.join("data/whatsapp_text_data.xml")) else {
-        return;
-    };
+    let mut xml = String::new();
+    for file in [
+        "data/whatsapp_text_data.xml",
+        "data/whatsapp_text_scenario_data.xml",
+    ] {
+        let Ok(one) = std::fs::read_to_string(dir.join(file)) else {
+            return;
+        };
+        xml.push_str(&one);
+    }
     let po = std::fs::read_to_string(dir.join("i18n/fr.po")).unwrap_or_default();
     let french = po_translations(&po, "whatsapp.text");
     for (n, record) in xml.split("<record id=\"").skip(1).enumerate() {
@@ -140,6 +148,13 @@ fn seed_texts(db: &mut Db) {
             "Send the order details",
             "order_details",
             "send_order_details",
+        ),
+        // data/whatsapp_scenario_data.xml: the rows of the "My invoices" list.
+        (
+            4,
+            "Send the invoice picked in a list",
+            "invoice_details",
+            "send_invoice",
         ),
     ] {
         put(
@@ -485,6 +500,21 @@ pub fn seed(db: &mut Db, api_key: &str) {
             json!({"module": module, "name": name, "model": model, "res_id": res_id, "noupdate": true}),
         );
     }
+    // The server actions of the q_ir_actions_server_run_* recordings (a real Odoo's ids).
+    put(
+        db,
+        "ir.actions.server",
+        345,
+        json!({"name": "WhatsApp sidecar: mark the contact (test)", "model_name": "res.partner",
+               "state": "object_write", "update_path": "ref", "value": "WA-PRESSED"}),
+    );
+    put(
+        db,
+        "ir.actions.server",
+        346,
+        json!({"name": "WhatsApp sidecar: refuse (test)", "model_name": "res.partner",
+               "state": "code", "code": "raise UserError(\"The customer has a credit hold\")"}),
+    );
     let modules = [
         ("base", "Base", "17.0.1.3"),
         ("web", "Web", "17.0.1.0"),
