@@ -14,8 +14,9 @@
 //! how ([`Mode`]): a "To do" activity "Reply on WhatsApp to ..." due today, on the order or
 //! invoice answered, else on the contact, else on the conversation; or a Discuss message
 //! (`message_notify`: in the user's inbox, or by e-mail if their preferences say so), about
-//! the same record. What a user reads is in their language. Reactions, opt-out keywords and
-//! WhatsApp's own system messages tell no one (the first two are noted).
+//! the same record. What a user reads is in their language. Reactions, button and list-row
+//! presses (answered by the button actions), opt-out keywords and WhatsApp's own system
+//! messages tell no one (all but the last are noted).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
@@ -106,9 +107,11 @@ pub fn worth_a_note(message_type: &str) -> bool {
     !matches!(message_type, "system" | "request_welcome")
 }
 
-/// True for messages someone should answer: those worth a note, but reactions.
+/// True for messages someone should answer: those worth a note, but reactions and presses of
+/// buttons or list rows (`interactive`, `button`), which the button actions answer (and which
+/// tell the account's responsible themselves when an action fails).
 pub fn calls_for_reply(message_type: &str) -> bool {
-    worth_a_note(message_type) && message_type != "reaction"
+    worth_a_note(message_type) && !matches!(message_type, "reaction" | "interactive" | "button")
 }
 
 /// The users who may be told about a customer of `account`, in order: the contact's

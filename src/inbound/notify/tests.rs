@@ -205,6 +205,47 @@ fn reactions_opt_outs_and_system_messages_tell_nobody_and_only_the_first_two_are
 }
 
 #[test]
+fn button_and_list_presses_are_noted_but_tell_nobody() {
+    let users = HashMap::from([(5, user(5, "en_US"))]);
+    let acc = account(Mode::Activity, Some(5));
+    let reply = message("w1", "interactive", Some("Validate"), 0);
+    let quick = message("w2", "button", Some("Yes"), 0);
+    let text = message("w3", "text", Some("Hello"), 0);
+    let (r1, r2, r3) = (
+        routed(&reply, &acc),
+        routed(&quick, &acc),
+        routed(&text, &acc),
+    );
+    assert_eq!(
+        due(
+            &acc,
+            None,
+            None,
+            &[&r1, &r2],
+            NOBODY_OPTED_OUT,
+            &users,
+            at(0)
+        ),
+        Due::No
+    );
+    assert_eq!(
+        due(
+            &acc,
+            None,
+            None,
+            &[&r1, &r2, &r3],
+            NOBODY_OPTED_OUT,
+            &users,
+            at(0)
+        ),
+        Due::User(5)
+    );
+    assert!(worth_a_note("interactive") && worth_a_note("button"));
+    assert!(!calls_for_reply("interactive") && !calls_for_reply("button"));
+    assert!(calls_for_reply("text") && calls_for_reply("image"));
+}
+
+#[test]
 fn the_note_says_who_wrote_to_which_account_about_what_in_escaped_html() {
     let acc = account(Mode::Activity, None);
     let m = message(
