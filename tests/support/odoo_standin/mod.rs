@@ -154,6 +154,7 @@ impl OdooStandin {
             Err(e) => panic!("the Odoo stand-in schema does not parse: {e}"),
         };
         let mut db = Db::new(schema, DATABASE);
+        db.base_url = format!("http://{addr}");
         seed::seed(&mut db, API_KEY);
         let (hang, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -456,6 +457,15 @@ impl OdooStandin {
         if let Some(n) = db.write_counts.get_mut(&(model.to_owned(), id)) {
             *n = n.saturating_sub(1);
         }
+    }
+
+    /// The `lang` translation of a translatable field, read when a call's context has that
+    /// `lang` (as Odoo 17 keeps translations beside the English value).
+    pub fn set_translation(&self, model: &str, id: i64, field: &str, lang: &str, value: &str) {
+        lock(&self.shared.db).translations.insert(
+            (model.to_owned(), field.to_owned(), id, lang.to_owned()),
+            value.to_owned(),
+        );
     }
 
     /// A record as `read` returns it (every field), or `None`.

@@ -102,6 +102,13 @@ pub struct Db {
     pub write_counts: HashMap<(String, i64), u64>,
     /// The addon's per-database button secret (`whatsapp.account.whatsapp_button_secret`).
     pub button_secret: String,
+    /// Translated values of translatable fields: (model, field, id, lang) → text, read when the
+    /// call's context has that `lang` (Odoo 17 keeps them in the column's jsonb).
+    pub translations: HashMap<(String, String, i64, String), String>,
+    /// The `lang` of the call being served.
+    read_lang: Option<String>,
+    /// `web.base.url`, what `get_base_url` answers.
+    pub base_url: String,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
     unique: HashMap<(String, usize), UniqueIndex>,
     /// Records by value of the fields in [`VALUE_INDEXED`]: (model, field) → value key → ids.
@@ -210,6 +217,9 @@ impl Db {
                 .collect(),
             unique: HashMap::new(),
             values: HashMap::new(),
+            translations: HashMap::new(),
+            read_lang: None,
+            base_url: "http://127.0.0.1:8069".to_owned(),
         }
     }
 
@@ -507,6 +517,12 @@ impl Db {
             ))
         };
         let p = Params { args, kwargs };
+        self.read_lang = env
+            .context
+            .get("lang")
+            .and_then(Value::as_str)
+            .filter(|l| *l != "en_US")
+            .map(str::to_owned);
         match method {
             // @api.model methods
             "search" => {
@@ -702,6 +718,74 @@ impl Db {
                 p.only(method, &[])?;
                 self.check_access(env, model, "write")?;
                 Ok(Some(Value::String(self.button_secret.clone())))
+            }
+            // portal.mixin: the order's portal path with its access token (made when missing).
+            "get_portal_url" if model.name == "sale.order" => {
+                let ids = p.ids()?;
+                self.check_access(env, model, "read")?;
+                let [id] = ids.as_slice() else {
+                    return Err(OdooErr::value(format!(
+                        "Expected singleton: sale.order{}",
+                        pytuple(&ids.iter().map(|i| json!(i)).collect::<Vec<_>>())
+                    )));
+                };
+                if !self.exists(&model.name, *id) {
+                    return Err(OdooErr::missing(&model.name, &ids, env.uid));
+                }
+                let token = match self.stored(model, *id, "access_token").as_str() {
+                    Some(t) if !t.is_empty() => t.to_owned(),
+                    _ => {
+                        let token = format!(
+                            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                            fastrand::u32(..),
+                            fastrand::u16(..),
+                            fastrand::u16(..0xfff),
+                            fastrand::u16(..0xfff),
+                            fastrand::u64(..0xffff_ffff_ffff)
+                        );
+                        let mut vals = Map::new();
+                        vals.insert("access_token".into(), json!(token));
+                        self.write_records(env, model, &[*id], &vals, txn)?;
+                        token
+                    }
+                };
+                Ok(Some(json!(format!("/my/orders/{id}?access_token={token}"))))
+            }
+            "get_base_url" => {
+                let ids = p.ids()?;
+                if ids.len() > 1 {
+                    return Err(OdooErr::value(format!(
+                        "Expected singleton or no record: {}{}",
+                        model.name,
+                        pytuple(&ids.iter().map(|i| json!(i)).collect::<Vec<_>>())
+                    )));
+                }
+                Ok(Some(json!(self.base_url)))
+            }
+            // mail.activity.mixin: an activity per record; answers the recordset's repr, as a
+            // real Odoo serialises a returned recordset.
+            "activity_schedule" if model.mail_thread => {
+                let ids = p.ids()?;
+                self.check_access(env, model, "write")?;
+                let mut created = Vec::new();
+                for id in &ids {
+                    let mut vals = Map::new();
+                    vals.insert("res_model".into(), json!(model.name));
+                    vals.insert("res_id".into(), json!(id));
+                    vals.insert("automated".into(), json!(true));
+                    for key in ["summary", "note", "user_id"] {
+                        if let Some(v) = kwargs.get(key) {
+                            vals.insert(key.into(), v.clone());
+                        }
+                    }
+                    if !vals.contains_key("user_id") {
+                        vals.insert("user_id".into(), json!(env.uid));
+                    }
+                    let activity = self.model_or_err("mail.activity")?;
+                    created.push(self.create_one(env, &activity, vals, txn)?);
+                }
+                let inner: Vec<String> = created.iter().map(|i| format!("{i},")).collect();
+                Ok(Some(json!(format!("mail.activity({})", inner.join(" ")))))
             }
             "action_confirm" | "action_cancel" | "action_quotation_sent" | "action_draft"
                 if model.name == "sale.order" =>
@@ -1026,7 +1110,15 @@ impl Db {
             rec.insert("id".into(), json!(id));
             for f in fields {
                 if f != "id" {
-                    rec.insert(f.clone(), self.read_value(model, *id, f, classic));
+                    let translated = self.read_lang.as_ref().and_then(|lang| {
+                        self.translations
+                            .get(&(model.name.clone(), f.clone(), *id, lang.clone()))
+                    });
+                    let value = match translated {
+                        Some(t) => Value::String(t.clone()),
+                        None => self.read_value(model, *id, f, classic),
+                    };
+                    rec.insert(f.clone(), value);
                 }
             }
             out.push(Value::Object(rec));
@@ -1588,6 +1680,39 @@ impl Db {
                     "complete_name".into(),
                     Value::from(self.display_name(model, id)),
                 ));
+                // The commercial entity: the first company up the parents, else the top one.
+                let mut entity = id;
+                let mut cur = Some(id);
+                let mut hops = 0;
+                while let Some(p) = cur {
+                    entity = p;
+                    let row = if p == id {
+                        Some(&row_snapshot)
+                    } else {
+                        self.row("res.partner", p)
+                    };
+                    let is_company = row
+                        .and_then(|r| r.get("is_company"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    hops += 1;
+                    if is_company || hops > 32 {
+                        break;
+                    }
+                    cur = row.and_then(|r| r.get("parent_id")).and_then(Value::as_i64);
+                }
+                updates.push(("commercial_partner_id".into(), json!(entity)));
+            }
+            "sale.order.line" => {
+                let qty = row_snapshot
+                    .get("product_uom_qty")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                let price = row_snapshot
+                    .get("price_unit")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                updates.push(("price_subtotal".into(), json!(qty * price)));
             }
             "sale.order" => {
                 // Computed from the customer unless given, as in Odoo.

@@ -18,8 +18,145 @@ fn put(db: &mut Db, model: &str, id: i64, vals: Value) {
     }
 }
 
+/// The addon's directory (for the records it ships as data).
+fn addon_dir() -> std::path::PathBuf {
+    match std::env::var("WHATSAPP_ADDON_DIR") {
+        Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("odoo_addon/whatsapp_sidecar")
+        }
+    }
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The PO file's translations of `model:<model>,<field>:<module>.<xmlid>` occurrences:
+/// (field, xmlid) → msgstr.
+fn po_translations(text: &str, model: &str) -> std::collections::HashMap<(String, String), String> {
+    fn unquote(line: &str) -> String {
+        let inner = line.trim().trim_start_matches('"').trim_end_matches('"');
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(o) => out.push(o),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    let mut out = std::collections::HashMap::new();
+    for entry in text.split("\n\n") {
+        let mut occurrences = Vec::new();
+        let mut msgstr = String::new();
+        let mut in_str = false;
+        for line in entry.lines() {
+            if let Some(refs) = line.strip_prefix("#: ") {
+                for r in refs.split_whitespace() {
+                    if let Some(rest) = r.strip_prefix(&format!("model:{model},")) {
+                        if let Some((field, xmlid)) = rest.split_once(':') {
+                            let xmlid = xmlid.rsplit('.').next().unwrap_or(xmlid);
+                            occurrences.push((field.to_owned(), xmlid.to_owned()));
+                        }
+                    }
+                }
+            } else if let Some(rest) = line.strip_prefix("msgstr ") {
+                in_str = true;
+                msgstr.push_str(&unquote(rest));
+            } else if line.starts_with('"') && in_str {
+                msgstr.push_str(&unquote(line));
+            } else if line.starts_with("msgid") {
+                in_str = false;
+            }
+        }
+        if !msgstr.is_empty() {
+            for o in occurrences {
+                out.insert(o, msgstr.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The customer texts the addon ships (`data/whatsapp_text_data.xml`), with their French
+/// translations from `i18n/fr.po`, as a database with the addon installed has them.
+fn seed_texts(db: &mut Db) {
+    let dir = addon_dir();
+    let Ok(xml) = std::fs::read_to_string(dir.join("data/whatsapp_text_data.xml")) else {
+        return;
+    };
+    let po = std::fs::read_to_string(dir.join("i18n/fr.po")).unwrap_or_default();
+    let french = po_translations(&po, "whatsapp.text");
+    for (n, record) in xml.split("<record id=\"").skip(1).enumerate() {
+        let xmlid = record.split('"').next().unwrap_or_default().to_owned();
+        let field = |name: &str| {
+            let open = format!("<field name=\"{name}\">");
+            let start = record.find(&open)? + open.len();
+            let end = record[start..].find("</field>")? + start;
+            Some(xml_unescape(&record[start..end]))
+        };
+        let (Some(key), Some(body)) = (field("key"), field("body")) else {
+            continue;
+        };
+        let id = 1 + n as i64;
+        let mut vals = json!({"key": key, "name": field("name").unwrap_or_default(), "body": body});
+        if let Some(p) = field("placeholders") {
+            vals["placeholders"] = json!(p);
+        }
+        if let Some(m) = field("max_length").and_then(|m| m.parse::<i64>().ok()) {
+            vals["max_length"] = json!(m);
+        }
+        put(db, "whatsapp.text", id, vals);
+        for f in ["body", "name"] {
+            if let Some(t) = french.get(&(f.to_owned(), xmlid.clone())) {
+                db.translations.insert(
+                    (
+                        "whatsapp.text".to_owned(),
+                        f.to_owned(),
+                        id,
+                        "fr_FR".to_owned(),
+                    ),
+                    t.clone(),
+                );
+            }
+        }
+    }
+    // The order buttons' actions (data/whatsapp_button_action_data.xml).
+    for (id, name, button, action) in [
+        (1, "Validate the order", "order_validate", "confirm_order"),
+        (2, "Cancel the order", "order_cancel", "cancel_order"),
+        (
+            3,
+            "Send the order details",
+            "order_details",
+            "send_order_details",
+        ),
+    ] {
+        put(
+            db,
+            "whatsapp.button.action",
+            id,
+            json!({"name": name, "sequence": id * 10, "company_id": false, "button_id": button,
+                   "match_type": "prefix", "action_type": action}),
+        );
+    }
+}
+
 /// Fills `db` with the demo records and users.
 pub fn seed(db: &mut Db, api_key: &str) {
+    seed_texts(db);
     db.users = vec![
         User {
             uid: 1,
@@ -59,12 +196,32 @@ pub fn seed(db: &mut Db, api_key: &str) {
             json!({"name": name, "code": code, "phone_code": phone}),
         );
     }
-    put(db, "res.currency", 1, json!({"name": "USD", "symbol": "$"}));
+    put(
+        db,
+        "res.currency",
+        1,
+        json!({"name": "USD", "symbol": "$", "position": "before", "decimal_places": 2}),
+    );
     put(
         db,
         "res.currency",
         125,
-        json!({"name": "EUR", "symbol": "€"}),
+        json!({"name": "EUR", "symbol": "€", "position": "after", "decimal_places": 2}),
+    );
+    // The languages of the recording database (res.lang of Odoo 17's en_US and fr_FR).
+    put(
+        db,
+        "res.lang",
+        1,
+        json!({"name": "English (US)", "code": "en_US", "active": true, "date_format": "%m/%d/%Y",
+               "decimal_point": ".", "thousands_sep": ",", "grouping": "[3,0]"}),
+    );
+    put(
+        db,
+        "res.lang",
+        2,
+        json!({"name": "French / Français", "code": "fr_FR", "active": true, "date_format": "%d/%m/%Y",
+               "decimal_point": ",", "thousands_sep": "\u{202f}", "grouping": "[3,0]"}),
     );
     put(
         db,
