@@ -32,6 +32,7 @@
         "views/res_config_settings_views.xml",
         "views/whatsapp_menus.xml",
         "data/whatsapp_text_data.xml",
+        "data/whatsapp_text_invoice_data.xml",
         "data/whatsapp_button_action_data.xml",
     ],
     "demo": [
