@@ -1,6 +1,6 @@
 //! The accounts' "Check settings" and "Sync templates" buttons against the Odoo stand-in (with
 //! the addon's models) and the sandbox (playing Meta: number `sandbox-0001` on WABA
-//! `sandbox-waba`, templates `sidecar_hello` and `sidecar_invoice`).
+//! `sandbox-waba`, templates `sidecar_hello`, `sidecar_invoice` and `sidecar_order`).
 
 mod support;
 
@@ -219,14 +219,14 @@ async fn sync_creates_templates_with_variables_then_changes_nothing_then_follows
     assert_eq!(hello["status"], "approved");
     assert_eq!(
         w.odoo.count(VARIABLE),
-        3,
-        "the hello template has no variables"
+        6,
+        "the invoice and order templates have three each, the hello template none"
     );
     let summary = field(&w, w.account, "last_check_message");
     assert!(
         summary
             .as_str()
-            .is_some_and(|s| s.starts_with("Templates synced: 2 at Meta, 2 created")),
+            .is_some_and(|s| s.starts_with("Templates synced: 3 at Meta, 3 created")),
         "{summary}"
     );
     assert!(field(&w, w.account, "last_sync_at").is_string());
@@ -264,7 +264,7 @@ async fn sync_creates_templates_with_variables_then_changes_nothing_then_follows
     assert_eq!(template_named(&w, "sidecar_hello")["status"], "paused");
     assert_eq!(template_named(&w, "sidecar_invoice")["status"], "approved");
     assert_eq!(w.odoo.calls(TEMPLATE, "write"), 1);
-    assert_eq!(w.odoo.count(TEMPLATE), 2);
+    assert_eq!(w.odoo.count(TEMPLATE), 3);
 }
 
 #[tokio::test]
@@ -279,7 +279,7 @@ async fn a_template_gone_from_meta_is_marked_deleted_not_removed() {
         .update(ACCOUNT, w.account, json!({"sync_requested": true}));
     poll_once(&w.ctx, false).await.expect("sync");
     assert_eq!(w.odoo.field(TEMPLATE, old, "status"), json!("deleted"));
-    assert_eq!(w.odoo.count(TEMPLATE), 3);
+    assert_eq!(w.odoo.count(TEMPLATE), 4);
 }
 
 #[tokio::test]
@@ -323,7 +323,7 @@ async fn the_task_checks_every_account_at_start_then_serves_the_buttons() {
         assert!(tokio::time::Instant::now() < deadline, "sync not served");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(w.odoo.count(TEMPLATE), 2);
+    assert_eq!(w.odoo.count(TEMPLATE), 3);
 
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)

@@ -214,3 +214,298 @@ async fn flow(real: &RealOdoo) {
     let status = daemon.terminate(Duration::from_secs(20)).await;
     assert!(status.success(), "clean stop: {status}");
 }
+
+/// The order flow on a real Odoo 17: a company of the test's own (so that no other order of the
+/// database is messaged and the test's account is that company's default, with "Send new sale
+/// orders" on), an opted-in customer who wrote first, a quotation → the three buttons reach the
+/// phone → Validate → the order is confirmed (state `sale`), the reply reaches the phone and the
+/// indicators are set; Validate again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_flow_against_a_real_odoo() {
+    let real = match RealOdoo::setup(80).await {
+        Ok(real) => real,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let outcome = AssertUnwindSafe(order_flow(&real)).catch_unwind().await;
+    real.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn read_order(real: &RealOdoo, id: i64) -> Value {
+    real.read(
+        "sale.order",
+        &[id],
+        &[
+            "state",
+            "x_whatsapp_creation_sent",
+            "x_whatsapp_validated",
+            "x_whatsapp_validation_sent",
+        ],
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("the order")
+}
+
+async fn order_flow(real: &RealOdoo) {
+    // The test's company, its default account (the test's) with the switch on.
+    let uid = real.client.uid().await.expect("uid");
+    let home = real
+        .read("whatsapp.account", &[real.account], &["company_id"])
+        .await[0]["company_id"][0]
+        .as_i64()
+        .expect("the account's company");
+    let company = real
+        .create(
+            "res.company",
+            json!({"name": format!("whatsapp-sidecar e2e {}", real.stamp)}),
+        )
+        .await
+        .expect("a company of the test");
+    real.client
+        .write("res.users", &[uid], &json!({"company_ids": [[4, company]]}))
+        .await
+        .expect("the daemon's user works in the test's company");
+    real.client
+        .write(
+            "whatsapp.account",
+            &[real.account],
+            &json!({"company_id": company, "is_default": true, "auto_send_order_creation": true}),
+        )
+        .await
+        .expect("the account sends new orders");
+    real.client
+        .write(
+            "whatsapp.template",
+            &[real.template],
+            &json!({"active": true}),
+        )
+        .await
+        .expect("template");
+
+    let (meta, _meta_stop) = e2e_support::start_meta(real.meta_config(80)).await;
+    let mut config = DaemonConfig::new(&real.target, &meta.base_url());
+    config.set("odoo.timeout_secs", 30);
+    config.set("outbox.pair_interval_secs", 0.2);
+    meta.set_callback(
+        Some(config.url("/webhook").parse().expect("callback URL")),
+        Some(whatsapp_sidecar::secret::Secret::new(
+            real.app_secret.as_str(),
+        )),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = Logs::default();
+    let _print = LogsOnPanic(logs.clone());
+    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
+    daemon
+        .ready(&real.verify_token, Duration::from_secs(60))
+        .await;
+
+    let digits = format!("14{}", &real.stamp[real.stamp.len() - 6..]);
+    let phone = format!("+33 6 {digits}");
+    let e164 = format!("+336{digits}");
+    let customer = real.partner("Awa", &phone, true).await;
+    real.client
+        .write(
+            "res.partner",
+            &[customer],
+            &json!({"company_id": company, "whatsapp_number_e164": e164}),
+        )
+        .await
+        .expect("customer");
+    // The customer writes first: the new-order message may be interactive.
+    meta.inject(&InjectRequest {
+        from: e164.clone(),
+        text: Some("Bonjour".into()),
+        ..Default::default()
+    })
+    .expect("inject");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = real
+            .client
+            .search_count(
+                "whatsapp.conversation",
+                &Domain::leaf("account_id", "=", real.account).and(
+                    "window_expires_at",
+                    "!=",
+                    false,
+                ),
+            )
+            .await
+            .expect("conversations");
+        if open > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the customer's window never opened in Odoo"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let product = real
+        .client
+        .search(
+            "product.product",
+            &Domain::leaf("sale_ok", "=", true).and("type", "=", "service"),
+            &whatsapp_sidecar::odoo::SearchOptions::new().limit(1),
+        )
+        .await
+        .expect("a product")
+        .first()
+        .copied()
+        .expect("a service product in the database");
+    let order = real
+        .create(
+            "sale.order",
+            json!({"partner_id": customer, "company_id": company,
+                   "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 2}]]}),
+        )
+        .await
+        .expect("a quotation");
+
+    // The three buttons reach the phone.
+    let prefix = format!(":{order}:");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let buttons: Vec<String> = loop {
+        let ids: Vec<String> = meta
+            .messages(&RecordFilter {
+                to: Some(e164.clone()),
+                ..RecordFilter::default()
+            })
+            .expect("record")
+            .iter()
+            .filter_map(|m| serde_json::from_slice::<Value>(&m.body).ok())
+            .filter_map(|b| b["interactive"]["action"]["buttons"].as_array().cloned())
+            .flatten()
+            .filter_map(|b| b["reply"]["id"].as_str().map(str::to_owned))
+            .filter(|id| id.contains(&prefix))
+            .collect();
+        if ids.len() == 3 {
+            break ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the buttons never reached the phone: {}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(buttons[0].starts_with(&format!("order_validate:{order}:")));
+
+    // Validate → confirmed in Odoo.
+    let pressed = Instant::now();
+    let press = |id: &str| {
+        meta.inject(&InjectRequest {
+            from: e164.clone(),
+            button_reply: Some(whatsapp_sidecar::sandbox::ReplyRef {
+                id: id.to_owned(),
+                title: Some("Validate".into()),
+            }),
+            ..Default::default()
+        })
+        .expect("inject a press");
+    };
+    press(&buttons[0]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if read_order(real, order).await["state"] == "sale" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the order was not confirmed: {}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "press → confirmed in the real Odoo: {:?}",
+        pressed.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = read_order(real, order).await;
+        if o["x_whatsapp_validation_sent"] == json!(true) {
+            assert_eq!(o["x_whatsapp_validated"], json!(true));
+            assert_eq!(o["x_whatsapp_creation_sent"], json!(true));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the confirmation reply was not sent: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Again: nothing changes, the customer hears it is already confirmed.
+    press(&buttons[0]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let texts: Vec<String> = meta
+            .messages(&RecordFilter {
+                to: Some(e164.clone()),
+                ..RecordFilter::default()
+            })
+            .expect("record")
+            .iter()
+            .filter_map(|m| serde_json::from_slice::<Value>(&m.body).ok())
+            .filter_map(|b| b["text"]["body"].as_str().map(str::to_owned))
+            .collect();
+        if texts.iter().any(|t| t.contains("already confirmed")) {
+            assert!(
+                texts.iter().any(|t| t.contains("is confirmed")),
+                "{texts:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'already confirmed' reply: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(read_order(real, order).await["state"], "sale");
+    let notes: Vec<Value> = real
+        .client
+        .search_read(
+            "mail.message",
+            &Domain::leaf("model", "=", "sale.order").and("res_id", "=", order),
+            &["body"],
+            &Default::default(),
+        )
+        .await
+        .expect("chatter");
+    assert!(
+        notes
+            .iter()
+            .any(|n| text(&n["body"]).contains("Confirmed by the customer on WhatsApp, +336")),
+        "{notes:?}"
+    );
+
+    let status = daemon.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "clean stop: {status}");
+    // A confirmed order cannot be deleted: cancelled first, so the cleanup can.
+    let _: Result<Value, _> = real
+        .client
+        .with_context(
+            whatsapp_sidecar::odoo::Context::new().set("disable_cancel_warning", json!(true)),
+        )
+        .call("sale.order", "action_cancel", json!([[order]]), json!({}))
+        .await;
+    real.client
+        .write(
+            "whatsapp.account",
+            &[real.account],
+            &json!({"is_default": false, "auto_send_order_creation": false, "company_id": home}),
+        )
+        .await
+        .expect("account back");
+}

@@ -555,8 +555,8 @@ async fn templates_are_listed_page_by_page() {
             None => break,
         }
     }
-    assert_eq!(pages, 3);
-    assert_eq!(names.len(), 9);
+    assert_eq!(pages, 4);
+    assert_eq!(names.len(), 10);
     assert!(names.contains(&"sidecar_invoice".to_string()));
     assert!(names.contains(&"extra_6".to_string()));
 
@@ -772,7 +772,10 @@ async fn an_empty_config_file_gives_the_built_in_defaults() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["sidecar_hello", "sidecar_invoice"]);
+    assert_eq!(
+        names,
+        vec!["sidecar_hello", "sidecar_invoice", "sidecar_order"]
+    );
     sandbox.stop().await;
 }
 
@@ -827,7 +830,7 @@ fn demo_templates_match_the_addon_demo_data() {
         found += 1;
     }
     assert_eq!(
-        found, 2,
-        "the addon's demo data should define sidecar_hello and sidecar_invoice"
+        found, 3,
+        "the addon's demo data should define sidecar_hello, sidecar_invoice and sidecar_order"
     );
 }

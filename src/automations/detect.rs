@@ -138,24 +138,47 @@ pub fn scan_start(
         - overlap
 }
 
-/// Orders handled, by id, with the `write_date` they had: a poll skips an order read again
-/// unchanged (the overlap window reads the same orders several times).
+/// What an order looked like when it was handled: its `write_date` (whole seconds, as Odoo
+/// reads it) and the fields the automations act on, so that a second write within the same
+/// second (a "Send details" right after a send) is not taken for the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    write_date: Option<DateTime<Utc>>,
+    state: String,
+    creation_sent: bool,
+    details_requested_at: Option<String>,
+}
+
+impl Fingerprint {
+    fn of(order: &Order) -> Fingerprint {
+        Fingerprint {
+            write_date: order.write_date,
+            state: order.state.clone(),
+            creation_sent: order.creation_sent,
+            details_requested_at: order.details_requested_at.clone(),
+        }
+    }
+}
+
+/// Orders handled, by id, as they were: a poll skips an order read again unchanged (the
+/// overlap window reads the same orders several times).
 #[derive(Debug, Default)]
-pub struct Seen(HashMap<i64, Option<DateTime<Utc>>>);
+pub struct Seen(HashMap<i64, Fingerprint>);
 
 impl Seen {
-    /// True when `order` was not handled with this `write_date`.
+    /// True when `order` was not handled as it is now.
     pub fn is_new(&self, order: &Order) -> bool {
-        self.0.get(&order.id) != Some(&order.write_date)
+        self.0.get(&order.id) != Some(&Fingerprint::of(order))
     }
 
     pub fn mark(&mut self, order: &Order) {
-        self.0.insert(order.id, order.write_date);
+        self.0.insert(order.id, Fingerprint::of(order));
     }
 
     /// Forgets the orders written before `before` (no poll reads them again).
     pub fn prune(&mut self, before: DateTime<Utc>) {
-        self.0.retain(|_, w| w.is_some_and(|w| w >= before));
+        self.0
+            .retain(|_, f| f.write_date.is_some_and(|w| w >= before));
     }
 
     pub fn len(&self) -> usize {
@@ -502,6 +525,14 @@ mod tests {
             ..order()
         };
         assert!(seen.is_new(&written), "written again: looked at again");
+        let requested = Order {
+            details_requested_at: Some("2026-03-01 10:00:05".into()),
+            ..order()
+        };
+        assert!(
+            seen.is_new(&requested),
+            "a request in the same second: looked at again"
+        );
         seen.prune(at("2026-03-01 10:00:06"));
         assert!(seen.is_empty());
     }

@@ -376,17 +376,20 @@ async fn handle(
     if !creations.is_empty() {
         messages.extend(creation_messages(ctx, state, &creations).await?);
     }
+    let mut served = Vec::new();
     for (order, account) in &details {
-        let Some(customer) = customers.get(&order.partner_id) else {
-            continue;
-        };
-        let Some(requested) = &order.details_requested_at else {
+        let (Some(customer), Some(requested)) = (
+            customers.get(&order.partner_id),
+            &order.details_requested_at,
+        ) else {
+            tracing::warn!(order = %order.name, "automations: details requested for an order whose customer cannot be read; the request stays");
             continue;
         };
         let body = ctx.details.details(order, &customer.lang).await?;
         messages.extend(detect::details_messages(
             order, customer, account, requested, body,
         ));
+        served.push(order.id);
     }
     let queued = enqueue(&ctx.odoo, messages).await?;
     ctx.stats
@@ -399,12 +402,11 @@ async fn handle(
             "automations: order messages queued"
         );
     }
-    if !details.is_empty() {
-        let ids: Vec<i64> = details.iter().map(|(o, _)| o.id).collect();
+    if !served.is_empty() {
         ctx.odoo
             .write(
                 Order::MODEL,
-                &ids,
+                &served,
                 &json!({"x_whatsapp_details_requested_at": false}),
             )
             .await?;

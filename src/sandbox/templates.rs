@@ -42,6 +42,25 @@ pub fn default_templates() -> Vec<TemplateConfig> {
             ]),
             ..TemplateConfig::default()
         },
+        TemplateConfig {
+            id: "sandbox-tpl-0003".into(),
+            name: "sidecar_order".into(),
+            language: "en_US".into(),
+            status: "APPROVED".into(),
+            category: "UTILITY".into(),
+            parameter_format: "POSITIONAL".into(),
+            components: json!([
+                {"type": "BODY",
+                 "text": "Hello {{1}}, your order {{2}} of {{3}} is ready. Would you like to confirm it?",
+                 "example": {"body_text": [["Alice", "S00042", "$ 42.00"]]}},
+                {"type": "BUTTONS", "buttons": [
+                    {"type": "QUICK_REPLY", "text": "Validate"},
+                    {"type": "QUICK_REPLY", "text": "Cancel"},
+                    {"type": "QUICK_REPLY", "text": "Details"}
+                ]}
+            ]),
+            ..TemplateConfig::default()
+        },
     ]
 }
 

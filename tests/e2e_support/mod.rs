@@ -681,6 +681,130 @@ impl World {
         }
     }
 
+    // ----- sale orders ------------------------------------------------------------------
+
+    /// Turns "Send new sale orders" on for the account, as the addon does: the switch and the
+    /// time it was turned on (orders created before it are never sent).
+    pub fn send_new_orders(&self) {
+        self.odoo.update(
+            "whatsapp.account",
+            self.account,
+            json!({"auto_send_order_creation": true,
+                   "order_creation_enabled_at": odoo_time(chrono::Utc::now())}),
+        );
+    }
+
+    /// A quotation of company 1 for `partner` with one line (`qty` × `price`), totals set.
+    pub fn order(&self, partner: i64, qty: f64, price: f64) -> i64 {
+        let total = qty * price;
+        let id = self.odoo.insert(
+            "sale.order",
+            json!({"name": "S-new", "partner_id": partner, "company_id": 1, "currency_id": 1,
+                   "user_id": 2, "state": "draft", "amount_untaxed": total, "amount_tax": 0.0,
+                   "amount_total": total}),
+        );
+        self.odoo
+            .update("sale.order", id, json!({"name": format!("S{id:05}")}));
+        self.odoo.insert(
+            "sale.order.line",
+            json!({"order_id": id, "name": "Office chair", "product_uom_qty": qty, "price_unit": price}),
+        );
+        id
+    }
+
+    /// The customer writes first: their 24-hour window opens (in the sandbox and, once
+    /// processed, in Odoo).
+    pub async fn customer_writes(&self, number: &str) {
+        self.meta
+            .inject(&whatsapp_sidecar::sandbox::InjectRequest {
+                from: number.into(),
+                text: Some("Bonjour".into()),
+                ..Default::default()
+            })
+            .expect("inject");
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        eventually(
+            "the customer's window open in Odoo",
+            Duration::from_secs(15),
+            || {
+                !self
+                    .odoo
+                    .search(
+                        CONVERSATION,
+                        json!([
+                            ["wa_id", "=", digits.clone()],
+                            ["window_expires_at", "!=", false]
+                        ]),
+                    )
+                    .is_empty()
+            },
+        )
+        .await;
+    }
+
+    /// What reached `number` in the sandbox, oldest first, as request bodies.
+    pub fn received(&self, number: &str) -> Vec<Value> {
+        self.meta
+            .messages(&whatsapp_sidecar::sandbox::RecordFilter {
+                to: Some(number.into()),
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .expect("sandbox record")
+            .iter()
+            .filter_map(|m| serde_json::from_slice(&m.body).ok())
+            .collect()
+    }
+
+    /// The reply-button ids of the interactive messages that reached `number`.
+    pub fn buttons_received(&self, number: &str) -> Vec<String> {
+        self.received(number)
+            .iter()
+            .filter_map(|b| b["interactive"]["action"]["buttons"].as_array().cloned())
+            .flatten()
+            .filter_map(|b| b["reply"]["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The customer taps the reply button `id`.
+    pub fn press(&self, number: &str, id: &str) {
+        self.meta
+            .inject(&whatsapp_sidecar::sandbox::InjectRequest {
+                from: number.into(),
+                button_reply: Some(whatsapp_sidecar::sandbox::ReplyRef {
+                    id: id.into(),
+                    title: Some("Button".into()),
+                }),
+                ..Default::default()
+            })
+            .expect("inject a button reply");
+    }
+
+    /// The received button presses, newest last.
+    pub fn presses(&self) -> Vec<serde_json::Map<String, Value>> {
+        let mut ids = self.odoo.search(
+            MESSAGE,
+            json!([["direction", "=", "in"], ["button_payload", "!=", false]]),
+        );
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| self.odoo.record(MESSAGE, *id))
+            .collect()
+    }
+
+    /// Waits until every button press has an `action_state`.
+    pub async fn presses_handled(&self, count: usize) {
+        eventually(
+            &format!("{count} button presses acted on"),
+            Duration::from_secs(20),
+            || {
+                let p = self.presses();
+                p.len() >= count && p.iter().all(|m| m["action_state"].is_string())
+            },
+        )
+        .await;
+    }
+
     /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
     pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
         let mut request = self

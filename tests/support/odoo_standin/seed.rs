@@ -219,9 +219,9 @@ pub fn seed(db: &mut Db, api_key: &str) {
     put(
         db,
         "res.lang",
-        2,
+        29,
         json!({"name": "French / Français", "code": "fr_FR", "active": true, "date_format": "%d/%m/%Y",
-               "decimal_point": ",", "thousands_sep": "\u{202f}", "grouping": "[3,0]"}),
+               "decimal_point": ",", "thousands_sep": "\u{a0}", "grouping": "[3,0]"}),
     );
     put(
         db,
@@ -340,6 +340,18 @@ pub fn seed(db: &mut Db, api_key: &str) {
                 "currency_id": 1,
                 "user_id": ADMIN_UID,
             }),
+        );
+    }
+    // The lines of S00002 (as recorded: l_search_read_sale_order_lines.json).
+    for (id, name, qty, price) in [
+        (4, "Virtual Interior Design", 24.0, 75.0),
+        (5, "Virtual Home Staging", 30.0, 38.25),
+    ] {
+        put(
+            db,
+            "sale.order.line",
+            id,
+            json!({"order_id": 2, "name": name, "product_uom_qty": qty, "price_unit": price, "sequence": 10}),
         );
     }
     let invoices = [
