@@ -92,7 +92,13 @@ impl InvoiceAccount {
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0)
                 .max(0.0),
-            debounce: TimeDelta::minutes(int("residual_debounce_minutes", 10).max(0)),
+            debounce: TimeDelta::milliseconds(
+                (r.get("residual_debounce_minutes")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(10.0)
+                    .clamp(0.0, 60.0 * 24.0 * 30.0)
+                    * 60_000.0) as i64,
+            ),
             send_unpaid: flag("auto_send_unpaid_invoices"),
             unpaid_days: int("unpaid_invoice_days", 7).max(0),
             interval_days: int("unpaid_reminder_interval_days", 7).max(1),
@@ -453,7 +459,7 @@ mod tests {
             "is_default": true, "auto_send_invoice_posted": true,
             "invoice_posted_enabled_at": "2026-03-01 10:00:00", "invoice_details_pdf": false,
             "auto_send_residual_change": true, "residual_change_min_amount": 5.0,
-            "residual_debounce_minutes": 3, "auto_send_unpaid_invoices": false,
+            "residual_debounce_minutes": 3.0, "auto_send_unpaid_invoices": false,
             "unpaid_invoice_days": 0, "unpaid_reminder_interval_days": 0,
             "unpaid_reminder_schedule": " 30 8 * * 1-5 ", "unpaid_reminder_tz": false}))
         .unwrap();

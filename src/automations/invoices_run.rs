@@ -73,7 +73,8 @@ pub struct InvoicesState {
     cursor_loaded: bool,
     page: Option<(DateTime<Utc>, i64)>,
     round_max: Option<DateTime<Utc>>,
-    seen: HashMap<i64, Option<DateTime<Utc>>>,
+    /// Invoices handled, with what they were: an invoice read again unchanged is skipped.
+    seen: HashMap<i64, Fingerprint>,
     accounts: Option<(Instant, Vec<InvoiceAccount>)>,
     /// Invoices whose payment message waits for its debounce: id → (due at, write_date).
     pending: BTreeMap<i64, (DateTime<Utc>, Option<DateTime<Utc>>)>,
@@ -83,6 +84,34 @@ impl InvoicesState {
     /// The invoices whose payment message is waiting.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+}
+
+/// What an invoice was when it was handled. `write_date` alone is not enough: Odoo keeps it to
+/// the second, and a payment registered in the same second as the posting (or as another
+/// payment) must be looked at again.
+#[derive(Debug, Clone, PartialEq)]
+struct Fingerprint {
+    write_date: Option<DateTime<Utc>>,
+    state: String,
+    payment_state: String,
+    residual: u64,
+    invoice_sent: bool,
+    details_requested_at: Option<String>,
+    baseline: (u64, Option<DateTime<Utc>>),
+}
+
+impl Fingerprint {
+    fn of(i: &Invoice) -> Fingerprint {
+        Fingerprint {
+            write_date: i.write_date,
+            state: i.state.clone(),
+            payment_state: i.payment_state.clone(),
+            residual: i.amount_residual.to_bits(),
+            invoice_sent: i.invoice_sent,
+            details_requested_at: i.details_requested_at.clone(),
+            baseline: (i.last_residual_notified.to_bits(), i.last_residual_at),
+        }
     }
 }
 
@@ -337,13 +366,13 @@ async fn try_step(
         .unwrap_or(after_id);
     let fresh: Vec<&Invoice> = read
         .iter()
-        .filter(|i| state.seen.get(&i.id) != Some(&i.write_date))
+        .filter(|i| state.seen.get(&i.id) != Some(&Fingerprint::of(i)))
         .collect();
     handled += fresh.len();
     if !fresh.is_empty() {
         handle(ctx, state, &fresh, now).await?;
         for i in &fresh {
-            state.seen.insert(i.id, i.write_date);
+            state.seen.insert(i.id, Fingerprint::of(i));
         }
     }
     let page_max = read.iter().filter_map(|i| i.write_date).max();
@@ -361,7 +390,9 @@ async fn try_step(
             save_cursor(ctx, state, target).await?;
         }
     }
-    state.seen.retain(|_, w| w.is_some_and(|w| w >= since));
+    state
+        .seen
+        .retain(|_, f| f.write_date.is_some_and(|w| w >= since));
     Ok(if handled == 0 {
         InvoiceStep::Idle
     } else {

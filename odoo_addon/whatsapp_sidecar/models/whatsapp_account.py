@@ -173,9 +173,9 @@ class WhatsappAccount(models.Model):
         default=0.0,
         help="Changes of the amount due smaller than this are not notified.",
     )
-    residual_debounce_minutes = fields.Integer(
+    residual_debounce_minutes = fields.Float(
         string="Merge payments within (minutes)",
-        default=10,
+        default=10.0,
         help="Payments on one invoice less than this many minutes apart are told in one "
         "message, sent this long after the last of them.",
     )

@@ -443,6 +443,18 @@ impl OdooStandin {
         }
     }
 
+    /// Sets one stored value as it is, magic fields too (`create_date`: a record made days
+    /// ago); nothing else changes, `write_date` neither.
+    pub fn set_raw(&self, model: &str, id: i64, field: &str, value: Value) {
+        let mut db = lock(&self.shared.db);
+        match db.tables.get_mut(model).and_then(|t| t.rows.get_mut(&id)) {
+            Some(row) => {
+                row.insert(field.to_owned(), value);
+            }
+            None => panic!("stand-in set_raw: no {model}({id})"),
+        }
+    }
+
     /// Creates a record with a given id (as a recording's database has it), as the superuser.
     pub fn insert_with_id(&self, model: &str, id: i64, values: Value) {
         let vals = values.as_object().cloned().unwrap_or_default();

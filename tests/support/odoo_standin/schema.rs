@@ -285,7 +285,7 @@ model whatsapp.account "WhatsApp Account" order="is_default desc, name, id" thre
   invoice_details_pdf bool default=true string="Attach the PDF to invoice details"
   auto_send_residual_change bool string="Send residual amount changes"
   residual_change_min_amount float default=0.0 string="Minimum residual change"
-  residual_debounce_minutes int default=10 string="Merge payments within (minutes)"
+  residual_debounce_minutes float default=10.0 string="Merge payments within (minutes)"
   auto_send_unpaid_invoices bool string="Send unpaid invoice reminders"
   unpaid_invoice_days int default=7 string="Overdue days before a reminder"
   unpaid_reminder_interval_days int default=7 string="Days between reminders"
