@@ -519,3 +519,60 @@ async fn kill9_during_a_burst_of_500_posted_invoices_sends_each_once() {
     assert_eq!(to.len(), 500, "to 500 different customers");
     assert_eq!(queued.len(), 500, "one message per invoice in Odoo");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_details_brings_the_details_with_the_payment_link_then_the_pdf() {
+    let mut w = world(80).await;
+    let awa = customer(&w, "Awa Kouassi", AWA);
+    w.odoo.update("res.partner", awa, json!({"lang": "fr_FR"}));
+    let invoice = w.invoice(awa, 1180.0);
+    w.odoo.post_invoices(&[invoice]);
+    w.odoo.pay(invoice, 180.0);
+    w.start_daemon().await;
+    let _logs = e2e_support::LogsOnPanic(w.logs.clone());
+    w.customer_writes(AWA).await;
+    // What "Send details by WhatsApp" writes.
+    w.odoo.update(
+        MOVE,
+        invoice,
+        json!({"x_whatsapp_details_requested_at": odoo_time(chrono::Utc::now())}),
+    );
+    eventually("the details and the PDF", Duration::from_secs(30), || {
+        let got = w.received(AWA);
+        got.iter().any(|b| b["type"] == "text") && got.iter().any(|b| b["type"] == "document")
+    })
+    .await;
+    let details = texts_received(&w, AWA).pop().unwrap_or_default();
+    let name = w.invoice_name(invoice);
+    // In French: the customer's language.
+    assert!(
+        details.starts_with(&format!("*Facture {name}*")),
+        "{details}"
+    );
+    assert!(
+        details.contains("*Reste à payer : $\u{a0}1\u{a0}000,00*")
+            && details.contains("Déjà payé : $\u{a0}180,00"),
+        "the amount paid and due: {}",
+        details.escape_debug()
+    );
+    assert!(
+        details.contains("/payment/pay?amount=1000.0&access_token=")
+            && details.contains(&format!("invoice_id={invoice}")),
+        "Odoo's payment link for the amount due: {details}"
+    );
+    assert!(details.contains(&format!("/my/invoices/{invoice}?access_token=")));
+    assert!(w.odoo.calls("payment.link.wizard", "create") >= 1);
+    eventually("the request cleared", Duration::from_secs(10), || {
+        w.odoo
+            .field(MOVE, invoice, "x_whatsapp_details_requested_at")
+            == json!(false)
+    })
+    .await;
+    let keys: Vec<String> = w
+        .invoice_messages(invoice)
+        .iter()
+        .map(|m| text(&m["dedupe_key"]))
+        .filter(|k| k.starts_with("invoice_details:"))
+        .collect();
+    assert_eq!(keys.len(), 2, "the text and the PDF, once: {keys:?}");
+}
