@@ -200,12 +200,7 @@ async fn queued(real: &RealOdoo, ids: &[i64]) -> u64 {
         .unwrap_or(0)
 }
 
-async fn bench(
-    args: &Args,
-    real: &RealOdoo,
-    made: &Mutex<Vec<i64>>,
-    paused: &Mutex<Vec<i64>>,
-) {
+async fn bench(args: &Args, real: &RealOdoo, made: &Mutex<Vec<i64>>, paused: &Mutex<Vec<i64>>) {
     let company = real
         .read("whatsapp.account", &[real.account], &["company_id"])
         .await[0]["company_id"][0]
@@ -309,9 +304,7 @@ async fn bench(
                 set_automations(real, on).await;
                 for variant in ["one call", "one call per invoice"] {
                     let ids = drafts(real, &partners[..args.posting], company).await;
-                    made.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend(&ids);
+                    made.lock().unwrap_or_else(|p| p.into_inner()).extend(&ids);
                     let secs = if variant == "one call" {
                         post_one_call(real, &ids).await
                     } else {
@@ -414,9 +407,7 @@ async fn bench(
             .await
             .expect("resume");
         let ids = drafts(real, &partners[..args.burst], company).await;
-        made.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(&ids);
+        made.lock().unwrap_or_else(|p| p.into_inner()).extend(&ids);
         let accepted0 = meta.stats()["accepted"].as_u64().unwrap_or(0);
         let posting = post_one_call(real, &ids).await;
         let t0 = Instant::now();
@@ -427,8 +418,12 @@ async fn bench(
         );
         println!("     t   queued   PDFs sent");
         loop {
-            tokio::time::sleep(Duration::from_secs(if all_queued.is_none() { 1 } else { 10 }))
-                .await;
+            tokio::time::sleep(Duration::from_secs(if all_queued.is_none() {
+                1
+            } else {
+                10
+            }))
+            .await;
             let t = t0.elapsed().as_secs_f64();
             let q = queued(real, &ids).await as usize;
             if q >= ids.len() && all_queued.is_none() {
@@ -441,7 +436,10 @@ async fn bench(
             }
         }
         match all_queued {
-            Some(t) => println!("all {} queued {t:.1} s after the posting returned", ids.len()),
+            Some(t) => println!(
+                "all {} queued {t:.1} s after the posting returned",
+                ids.len()
+            ),
             None => println!("not all queued within the run"),
         }
         let times: Vec<u64> = meta
