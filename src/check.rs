@@ -6,11 +6,13 @@
 //! rights: [`crate::odoo::diagnose`]); then, with `mode = "cloud"`, every active WhatsApp account
 //! stored in Odoo (token, ids, Graph API version, quality, throughput:
 //! [`crate::whatsapp::CloudClient::check_account`]), each called with the account's own Graph API
-//! version.
+//! version. When Odoo answers, whether invoice details can carry a payment link (Odoo's
+//! `payment` module and the right to create `payment.link.wizard`): a warning otherwise, since
+//! the portal link still goes.
 
 use crate::accounts::mapping;
 use crate::config::{Config, Mode};
-use crate::odoo::{CheckLine, Domain, OdooClient, SearchOptions};
+use crate::odoo::{Access, CheckLine, Domain, OdooClient, OdooError, SearchOptions};
 use crate::whatsapp::{CheckStatus, CloudClient};
 use serde_json::Value;
 use std::io::Write;
@@ -38,6 +40,15 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
     let odoo_ok = odoo_lines.iter().all(|line| line.ok);
     for line in odoo_lines {
         all_ok &= print(out, line);
+    }
+
+    if odoo_ok {
+        if let Ok(odoo) = OdooClient::new(config.odoo.client_config()) {
+            let access = odoo
+                .check_access_rights(crate::invoices::PAYMENT_LINK_MODEL, Access::Create)
+                .await;
+            print(out, payment_links_line(access));
+        }
     }
 
     match config.whatsapp.mode {
@@ -127,8 +138,58 @@ async fn check_cloud_accounts(config: &Config, out: &mut impl Write) -> bool {
     all_ok
 }
 
+/// Whether invoice details can carry Odoo's payment links: never a failure (the portal link
+/// still goes), a warning that says what to do otherwise.
+fn payment_links_line(access: Result<bool, OdooError>) -> CheckLine {
+    const NAME: &str = "payment links";
+    match access {
+        Ok(true) => CheckLine::ok(
+            NAME,
+            "payment.link.wizard available: invoice details carry a link to pay the amount due",
+        ),
+        Ok(false) => CheckLine::ok(
+            NAME,
+            "(warning) the daemon's user may not create payment links (payment.link.wizard): \
+             invoice details carry the portal link only; give the user the Invoicing right \
+             (Accounting > Billing), which the group 'WhatsApp Sidecar (technical)' implies",
+        ),
+        Err(OdooError::UnknownModel { .. }) => CheckLine::ok(
+            NAME,
+            "(warning) Odoo's 'payment' module is not installed: invoice details carry the \
+             portal link only; install 'Payment Providers' (with Invoicing's online payment) \
+             for a link to pay the amount due",
+        ),
+        Err(e) => CheckLine::ok(
+            NAME,
+            format!("(warning) cannot tell whether payment links work ({e}): invoice details carry the portal link at least"),
+        ),
+    }
+}
+
 fn print(out: &mut impl Write, line: CheckLine) -> bool {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
     line.ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_links_are_a_warning_when_missing_never_a_failure() {
+        let ok = payment_links_line(Ok(true));
+        assert!(ok.ok && !ok.detail.contains("warning"));
+        let denied = payment_links_line(Ok(false));
+        assert!(
+            denied.ok && denied.detail.contains("Invoicing right"),
+            "{}",
+            denied.detail
+        );
+        let missing = payment_links_line(Err(OdooError::UnknownModel {
+            model: "payment.link.wizard".into(),
+        }));
+        assert!(missing.ok && missing.detail.contains("'payment' module is not installed"));
+        assert!(missing.detail.contains("portal link only"));
+    }
 }

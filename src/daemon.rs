@@ -163,6 +163,17 @@ pub async fn run(
         crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone()),
         stop.clone(),
     ));
+    // Invoices: posted invoices, payments and details requests; unpaid reminders on schedule.
+    let invoices =
+        crate::automations::InvoicesContext::new(odoo.clone(), config.automations.clone());
+    tracker.spawn(crate::automations::run_reminders(
+        crate::automations::OdooReminders {
+            odoo: odoo.clone(),
+            reader: invoices.reader.clone(),
+        },
+        stop.clone(),
+    ));
+    tracker.spawn(crate::automations::run_invoices(invoices, stop.clone()));
     // Customers' button presses, recorded by inbound processing, acted on.
     tracker.spawn(crate::actions::run(
         crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())

@@ -16,6 +16,7 @@
 //! | [`lang`] | the languages the daemon writes in (English, French), picked per reader |
 //! | [`texts`] | the customer texts (`whatsapp.text`) by language, amounts and dates as customers read them |
 //! | [`orders`] | sale orders as the order flows read them, the Validate/Cancel rules, the order details |
+//! | [`invoices`] | customer invoices as the invoice flows read them, their texts, portal and payment links |
 //! | [`enqueue`] | queuing messages for the outbox at most once, by `dedupe_key` |
 //! | [`automations`] | new sale orders and "Send details" requests noticed by `write_date`, their messages queued |
 //! | [`actions`] | button presses: the matching `whatsapp.button.action` run, its reply queued |
@@ -36,6 +37,7 @@ pub mod config;
 pub mod daemon;
 pub mod enqueue;
 pub mod inbound;
+pub mod invoices;
 pub mod lang;
 pub mod odoo;
 pub mod orders;

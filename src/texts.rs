@@ -63,11 +63,19 @@ pub enum TextKey {
     InvoiceSent,
     PaymentLink,
     InvoicePaid,
+    InvoicePosted,
+    InvoiceLink,
+    InvoicePaymentLink,
+    InvoiceDetailsHeader,
+    InvoiceDetailsTotals,
+    ResidualPartial,
+    ResidualPaid,
+    UnpaidReminder,
 }
 
 impl TextKey {
     /// Every key, in the order of the addon's data file.
-    pub const ALL: [TextKey; 36] = [
+    pub const ALL: [TextKey; 44] = [
         TextKey::OrderCreated,
         TextKey::ButtonValidate,
         TextKey::ButtonCancel,
@@ -104,6 +112,14 @@ impl TextKey {
         TextKey::InvoiceSent,
         TextKey::PaymentLink,
         TextKey::InvoicePaid,
+        TextKey::InvoicePosted,
+        TextKey::InvoiceLink,
+        TextKey::InvoicePaymentLink,
+        TextKey::InvoiceDetailsHeader,
+        TextKey::InvoiceDetailsTotals,
+        TextKey::ResidualPartial,
+        TextKey::ResidualPaid,
+        TextKey::UnpaidReminder,
     ];
 
     /// The record's `key` in Odoo.
@@ -145,6 +161,14 @@ impl TextKey {
             TextKey::InvoiceSent => "invoice_sent",
             TextKey::PaymentLink => "payment_link",
             TextKey::InvoicePaid => "invoice_paid",
+            TextKey::InvoicePosted => "invoice_posted",
+            TextKey::InvoiceLink => "invoice_link",
+            TextKey::InvoicePaymentLink => "invoice_payment_link",
+            TextKey::InvoiceDetailsHeader => "invoice_details_header",
+            TextKey::InvoiceDetailsTotals => "invoice_details_totals",
+            TextKey::ResidualPartial => "residual_partial",
+            TextKey::ResidualPaid => "residual_paid",
+            TextKey::UnpaidReminder => "unpaid_reminder",
         }
     }
 
@@ -187,6 +211,14 @@ impl TextKey {
             TextKey::InvoiceSent => "Your invoice {invoice} of {amount}: {residual} to pay by {due}.",
             TextKey::PaymentLink => "Pay your invoice {invoice} ({residual}) online: {link}",
             TextKey::InvoicePaid => "Your invoice {invoice} is paid. Thank you!",
+            TextKey::InvoicePosted => "Hello {customer}, here is your invoice {invoice} of {amount}, due on {due_date}.",
+            TextKey::InvoiceLink => "View, download and pay it online: {link}",
+            TextKey::InvoicePaymentLink => "Pay {amount} online: {link}",
+            TextKey::InvoiceDetailsHeader => "*Invoice {invoice}*\nCustomer: {customer}\nDate: {date}\nDue date: {due_date}",
+            TextKey::InvoiceDetailsTotals => "Untaxed: {untaxed}\nTaxes: {taxes}\n*Total: {total}*\nPaid: {paid}\n*Amount due: {residual}*",
+            TextKey::ResidualPartial => "Hello {customer}, we received your payment of {paid} for invoice {invoice}. Thank you! Remaining to pay: {residual}.",
+            TextKey::ResidualPaid => "Hello {customer}, invoice {invoice} of {amount} is now paid in full. Thank you!",
+            TextKey::UnpaidReminder => "Hello {customer}, a friendly reminder: invoice {invoice} was due on {due_date} and {residual} remains to pay.",
         }
     }
 
@@ -673,18 +705,22 @@ mod tests {
 
     #[test]
     fn the_fallbacks_are_the_shipped_english_texts() {
-        let data = concat!(
+        let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/odoo_addon/whatsapp_sidecar/data/"
         );
         let mut xml = String::new();
-        for file in ["whatsapp_text_data.xml", "whatsapp_text_scenario_data.xml"] {
-            let path = format!("{data}{file}");
-            let Ok(one) = std::fs::read_to_string(&path) else {
+        for file in [
+            "whatsapp_text_data.xml",
+            "whatsapp_text_scenario_data.xml",
+            "whatsapp_text_invoice_data.xml",
+        ] {
+            let path = format!("{dir}{file}");
+            let Ok(text) = std::fs::read_to_string(&path) else {
                 eprintln!("SKIPPED: {path} not found");
                 return;
             };
-            xml.push_str(&one);
+            xml.push_str(&text);
         }
         let unescape = |s: &str| {
             s.replace("&lt;", "<")

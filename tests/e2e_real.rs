@@ -515,3 +515,331 @@ async fn order_flow(real: &RealOdoo) {
         .await
         .expect("account back");
 }
+
+/// The invoice flow on a real Odoo: the test's account (in the user's company, not its default)
+/// sends posted invoices and payments (no debounce); an opted-in customer who wrote first;
+/// an invoice posted with `action_post` → its PDF (`%PDF`, the number as file name) reaches the
+/// phone; a partial payment registered as an accountant does (`account.payment.register`) →
+/// the payment message with the amounts; both messages end `read` in Odoo, the indicators set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoice_flow_against_a_real_odoo() {
+    let real = match RealOdoo::setup(80).await {
+        Ok(real) => real,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let invoice = std::sync::Mutex::new(None);
+    let paused = std::sync::Mutex::new(Vec::new());
+    let outcome = AssertUnwindSafe(invoice_flow(&real, &invoice, &paused))
+        .catch_unwind()
+        .await;
+    // The company's other accounts that sent posted invoices do again.
+    let paused = paused.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if !paused.is_empty() {
+        if let Err(e) = real
+            .client
+            .write(
+                "whatsapp.account",
+                &paused,
+                &json!({"auto_send_invoice_posted": true}),
+            )
+            .await
+        {
+            eprintln!("cleanup: cannot switch posted invoices back on for {paused:?}: {e}");
+        }
+    }
+    // Posted entries cannot be deleted: the test's invoice is reset and cancelled.
+    let made = *invoice.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(id) = made {
+        for method in ["button_draft", "button_cancel"] {
+            if let Err(e) = real
+                .client
+                .call::<Value>("account.move", method, json!([[id]]), json!({}))
+                .await
+            {
+                eprintln!("cleanup: account.move.{method}({id}): {e}");
+            }
+        }
+    }
+    real.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn invoice_flow(
+    real: &RealOdoo,
+    made: &std::sync::Mutex<Option<i64>>,
+    paused: &std::sync::Mutex<Vec<i64>>,
+) {
+    let company = real
+        .read("whatsapp.account", &[real.account], &["company_id"])
+        .await[0]["company_id"][0]
+        .as_i64()
+        .expect("the account's company");
+    // The company's other accounts that send posted invoices (the demo data's default does)
+    // stop for the test, so that the test's account is the one that sends; switched back on at
+    // the end.
+    let others = real
+        .client
+        .search(
+            "whatsapp.account",
+            &Domain::leaf("company_id", "=", company)
+                .and("id", "!=", real.account)
+                .and("auto_send_invoice_posted", "=", true),
+            &whatsapp_sidecar::odoo::SearchOptions::new(),
+        )
+        .await
+        .expect("accounts");
+    if !others.is_empty() {
+        real.client
+            .write(
+                "whatsapp.account",
+                &others,
+                &json!({"auto_send_invoice_posted": false}),
+            )
+            .await
+            .expect("the other accounts pause posted invoices");
+        *paused.lock().unwrap_or_else(|p| p.into_inner()) = others;
+    }
+    real.client
+        .write(
+            "whatsapp.account",
+            &[real.account],
+            &json!({"auto_send_invoice_posted": true, "auto_send_residual_change": true,
+                    "residual_debounce_minutes": 0.0}),
+        )
+        .await
+        .expect("the account sends invoices and payments");
+
+    let (meta, _meta_stop) = e2e_support::start_meta(real.meta_config(80)).await;
+    let mut config = DaemonConfig::new(&real.target, &meta.base_url());
+    config.set("odoo.timeout_secs", 60);
+    config.set("outbox.pair_interval_secs", 0.2);
+    config.set("automations.poll_interval_secs", 0.5);
+    meta.set_callback(
+        Some(config.url("/webhook").parse().expect("callback URL")),
+        Some(whatsapp_sidecar::secret::Secret::new(
+            real.app_secret.as_str(),
+        )),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = Logs::default();
+    let _print = LogsOnPanic(logs.clone());
+    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
+    daemon
+        .ready(&real.verify_token, Duration::from_secs(60))
+        .await;
+
+    let digits = format!("15{}", &real.stamp[real.stamp.len() - 6..]);
+    let e164 = format!("+336{digits}");
+    let customer = real.partner("Awa", &format!("+33 6 {digits}"), true).await;
+    real.client
+        .write(
+            "res.partner",
+            &[customer],
+            &json!({"whatsapp_number_e164": e164}),
+        )
+        .await
+        .expect("customer");
+    meta.inject(&InjectRequest {
+        from: e164.clone(),
+        text: Some("Bonjour".into()),
+        ..Default::default()
+    })
+    .expect("inject");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while real
+        .client
+        .search_count(
+            "whatsapp.conversation",
+            &Domain::leaf("account_id", "=", real.account).and("window_expires_at", "!=", false),
+        )
+        .await
+        .expect("conversations")
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the customer's window never opened in Odoo"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let invoice: i64 = real
+        .client
+        .create(
+            "account.move",
+            &json!({"move_type": "out_invoice", "partner_id": customer, "company_id": company,
+                    "invoice_line_ids": [[0, 0, {"name": "Consulting", "quantity": 2,
+                                                 "price_unit": 500.0}]]}),
+        )
+        .await
+        .expect("a draft invoice");
+    *made.lock().unwrap_or_else(|p| p.into_inner()) = Some(invoice);
+    let _: Value = real
+        .client
+        .call("account.move", "action_post", json!([[invoice]]), json!({}))
+        .await
+        .expect("posted");
+    let posted = real
+        .read(
+            "account.move",
+            &[invoice],
+            &["name", "amount_total", "x_whatsapp_posted_at"],
+        )
+        .await
+        .into_iter()
+        .next()
+        .expect("the invoice");
+    assert!(
+        posted["x_whatsapp_posted_at"].is_string(),
+        "the addon stamps the posting"
+    );
+    let name = text(&posted["name"]);
+    let total = posted["amount_total"].as_f64().unwrap_or(0.0);
+
+    let received = || -> Vec<Value> {
+        meta.messages(&RecordFilter {
+            to: Some(e164.clone()),
+            ..RecordFilter::default()
+        })
+        .expect("record")
+        .iter()
+        .filter_map(|m| serde_json::from_slice::<Value>(&m.body).ok())
+        .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let doc = loop {
+        if let Some(d) = received().into_iter().find(|b| b["type"] == "document") {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the invoice's PDF never reached the phone: {}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        text(&doc["document"]["filename"]),
+        format!("{}.pdf", name.replace('/', "_"))
+    );
+    let http = reqwest::Client::new();
+    let info: Value = http
+        .get(format!(
+            "{}/v26.0/{}",
+            meta.base_url(),
+            text(&doc["document"]["id"])
+        ))
+        .bearer_auth("e2e-token")
+        .send()
+        .await
+        .expect("media info")
+        .json()
+        .await
+        .expect("media info JSON");
+    assert_eq!(info["mime_type"], "application/pdf");
+    let pdf = http
+        .get(text(&info["url"]))
+        .bearer_auth("e2e-token")
+        .send()
+        .await
+        .expect("media")
+        .bytes()
+        .await
+        .expect("media bytes");
+    assert!(pdf.starts_with(b"%PDF"), "Odoo's PDF reached the sandbox");
+
+    // A partial payment, registered as an accountant does.
+    let context = json!({"active_model": "account.move", "active_ids": [invoice]});
+    let wizard: i64 = real
+        .client
+        .call(
+            "account.payment.register",
+            "create",
+            json!([{"amount": 300.0}]),
+            json!({"context": context}),
+        )
+        .await
+        .expect("payment wizard");
+    let _: Value = real
+        .client
+        .call(
+            "account.payment.register",
+            "action_create_payments",
+            json!([[wizard]]),
+            json!({"context": context}),
+        )
+        .await
+        .expect("payment registered");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let told = loop {
+        if let Some(t) = received()
+            .into_iter()
+            .filter(|b| b["type"] == "text")
+            .map(|b| text(&b["text"]["body"]))
+            .find(|t| t.contains("we received your payment"))
+        {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the payment message never reached the phone: {}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        told.contains("300.00") && told.contains(&format!("{:.2}", total - 300.0)),
+        "{told}"
+    );
+
+    // Both read in Odoo, the indicators set.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let states: Vec<String> = real
+            .client
+            .search_read::<Value>(
+                MESSAGE,
+                &Domain::leaf("res_model", "=", "account.move").and("res_id", "=", invoice),
+                &["state", "trigger"],
+                &whatsapp_sidecar::odoo::SearchOptions::new(),
+            )
+            .await
+            .expect("messages")
+            .iter()
+            .map(|m| format!("{}:{}", text(&m["trigger"]), text(&m["state"])))
+            .collect();
+        let mut sorted = states.clone();
+        sorted.sort();
+        if sorted == ["invoice_posted:read", "residual_change:read"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "messages: {states:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let flags = real
+        .read(
+            "account.move",
+            &[invoice],
+            &[
+                "x_whatsapp_invoice_sent",
+                "x_whatsapp_residual_sent",
+                "x_whatsapp_last_residual_notified",
+            ],
+        )
+        .await
+        .into_iter()
+        .next()
+        .expect("the invoice");
+    assert_eq!(flags["x_whatsapp_invoice_sent"], json!(true));
+    assert_eq!(flags["x_whatsapp_residual_sent"], json!(true));
+    assert_eq!(
+        flags["x_whatsapp_last_residual_notified"],
+        json!(total - 300.0)
+    );
+}

@@ -58,6 +58,14 @@ const NOT_REPLAYED: &[(&str, &str)] = &[
     ),
     ("k_latency_summary.json", "figures, not a request"),
     (
+        "p_account_payment_register_create.json",
+        "account.payment.register: how tests/e2e_real.rs registers a payment; not a daemon call",
+    ),
+    (
+        "p_account_payment_register_action_create_payments.json",
+        "account.payment.register: how tests/e2e_real.rs registers a payment; not a daemon call",
+    ),
+    (
         "h_report_action_via_execute_kw.json",
         "ir.actions.report.report_action: the client downloads PDFs from /report/pdf instead",
     ),
@@ -86,6 +94,42 @@ fn seed_account(standin: &OdooStandin) {
         "opt_out_confirmation",
         "fr_FR",
         "Vous ne recevrez plus de messages WhatsApp de notre part.",
+    );
+}
+
+/// The records the `p_*` (invoice) transcripts were recorded with: customer 42, draft invoice
+/// 25 (two lines, 1,180.00 USD), and a queued reminder (message 1).
+fn invoice_25(standin: &OdooStandin) {
+    standin.insert_with_id(
+        "res.partner",
+        42,
+        json!({"name": "Awa Kouassi (p transcripts)", "mobile": "+2250700000311",
+               "whatsapp_opt_in": true}),
+    );
+    standin.insert_with_id(
+        "account.move",
+        25,
+        json!({"name": "/", "move_type": "out_invoice", "state": "draft", "partner_id": 42,
+               "company_id": 1, "date": "2026-12-06", "invoice_date_due": "2026-12-06",
+               "amount_untaxed": 1180.0, "amount_tax": 0.0, "amount_total": 1180.0,
+               "amount_residual": 1180.0, "currency_id": 1}),
+    );
+    for (id, name, qty, price) in [
+        (69, "Office chair", 2.0, 500.0),
+        (70, "Delivery", 1.0, 180.0),
+    ] {
+        standin.insert_with_id(
+            "account.move.line",
+            id,
+            json!({"move_id": 25, "name": name, "display_type": "product", "quantity": qty,
+                   "price_unit": price}),
+        );
+    }
+    standin.insert_with_id(
+        "whatsapp.message",
+        1,
+        json!({"partner_id": 42, "to_number": "+2250700000311", "body": "p transcripts: a queued reminder",
+               "trigger": "unpaid_reminder", "res_model": "account.move", "res_id": 25}),
     );
 }
 
@@ -119,6 +163,34 @@ fn given(file: &str) -> Vec<Step> {
         "e_cooldown_web_session_authenticate_correct_password.json"
         | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
         "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
+        "p_account_move_read_draft_invoice.json"
+        | "p_account_move_action_post.json"
+        | "p_account_move_get_portal_url.json"
+        | "p_account_move_get_base_url.json"
+        | "p_account_move_write_residual_baseline.json"
+        | "p_payment_link_wizard_check_access_rights.json"
+        | "p_payment_link_wizard_create.json"
+        | "p_whatsapp_message_action_cancel.json" => vec![Seed(invoice_25)],
+        "p_account_move_action_post_already_posted.json"
+        | "p_account_move_read_posted_invoice.json"
+        | "p_account_move_read_after_partial_payment.json"
+        | "p_account_move_line_search_read.json"
+        | "p_account_move_search_read_changed_invoices.json" => {
+            vec![Seed(invoice_25), Replay("p_account_move_action_post.json")]
+        }
+        "p_payment_link_wizard_read_over_jsonrpc.json" => {
+            vec![
+                Seed(invoice_25),
+                Replay("p_payment_link_wizard_create.json"),
+            ]
+        }
+        "p_web_payment_link_wizard_create.json" => vec![Seed(invoice_25), WebLogin],
+        "p_web_payment_link_wizard_read.json" => vec![
+            Seed(invoice_25),
+            WebLogin,
+            Replay("p_payment_link_wizard_create.json"),
+            Replay("p_web_payment_link_wizard_create.json"),
+        ],
         _ => Vec::new(),
     }
 }
@@ -149,6 +221,14 @@ const SAME_VALUES: &[&str] = &[
     "f_action_confirm_draft_order.json",
     "f_read_draft_order_before_confirm.json",
     "g_read_customer_invoice.json",
+    "p_account_move_action_post.json",
+    "p_account_move_action_post_already_posted.json",
+    "p_account_move_line_search_read.json",
+    "p_account_move_write_residual_baseline.json",
+    "p_payment_link_wizard_check_access_rights.json",
+    "p_payment_link_wizard_create.json",
+    "p_payment_link_wizard_read_over_jsonrpc.json",
+    "p_whatsapp_message_action_cancel.json",
     "g_search_read_customer_invoices.json",
     "i_common_login_with_apikey.json",
     "i_execute_kw_with_apikey.json",
@@ -557,12 +637,18 @@ fn expected_variant(file: &str, e: &OdooError) -> bool {
             matches!(e, Other { name, message, .. } if name == "builtins.ValueError" && message.contains("Expected singleton"))
         }
         "e_user_error_confirm_cancelled_order.json"
-        | "e_user_error_unlink_confirmed_order.json" => {
+        | "e_user_error_unlink_confirmed_order.json"
+        | "p_account_move_action_post_already_posted.json" => {
             matches!(e, UserError { .. })
         }
         "e_validation_error_recursive_partner.json" => matches!(e, ValidationError { .. }),
         "q_ir_actions_server_run_code_raises.json" => matches!(e, UserError { .. }),
         "q_ir_actions_server_run_missing.json" => matches!(e, MissingError { .. }),
+        // Not retryable: the daemon reads payment links through the web session instead.
+        "p_payment_link_wizard_read_over_jsonrpc.json" => {
+            matches!(e, Other { name, message, .. } if name == "builtins.RuntimeError" && message == "object unbound")
+                && !e.is_retryable()
+        }
         "e_wrong_selection_value.json" => {
             matches!(e, Other { name, .. } if name == "builtins.ValueError")
         }
@@ -616,7 +702,7 @@ fn every_recorded_error_body_maps_to_its_variant() {
         assert!(!shown.is_empty());
         checked += 1;
     }
-    assert_eq!(checked, 28, "every recorded error body is checked");
+    assert_eq!(checked, 30, "every recorded error body is checked");
 }
 
 #[test]

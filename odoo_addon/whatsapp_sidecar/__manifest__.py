@@ -34,6 +34,7 @@
         "views/res_config_settings_views.xml",
         "views/whatsapp_menus.xml",
         "data/whatsapp_text_data.xml",
+        "data/whatsapp_text_invoice_data.xml",
         "data/whatsapp_button_action_data.xml",
         "data/whatsapp_text_scenario_data.xml",
         "data/whatsapp_scenario_data.xml",

@@ -28,14 +28,46 @@
 //! time of the last 24 hours. The `dedupe_key` constraint is the truth: a restart, an
 //! overlapping poll or a second daemon never queues the same message twice.
 //!
+//! Invoices are watched the same way by a second loop ([`run_invoices`], cursor `account.move`):
+//!
+//! - **the posted invoice** (`auto_send_invoice_posted`): a customer invoice posted after the
+//!   switch was turned on (`invoice_posted_enabled_at`, against the addon's
+//!   `x_whatsapp_posted_at`), customer opted in: its PDF (`account.report_invoice`, rendered
+//!   and uploaded by the outbox) with a caption (number, amount, due date, portal link);
+//!   `dedupe_key = invoice_posted:account.move:<id>`; outside the window the outbox sends the
+//!   account's "Template for posted invoices" with the PDF as its header. Nothing runs in the
+//!   transaction that posts the invoice;
+//! - **payments** (`auto_send_residual_change`): see [`invoices`] (the debounce, the stored
+//!   baseline, `dedupe_key = residual_change:account.move:<id>:<amount due>`);
+//! - **the invoice details**, when "Send details by WhatsApp" set
+//!   `x_whatsapp_details_requested_at`: composed in the customer's language with the portal
+//!   link and Odoo's payment link ([`crate::invoices`]), followed by the PDF when the account
+//!   says so; then the request is cleared.
+//!
+//! And **unpaid reminders** run on each account's cron schedule ([`reminders`],
+//! [`run_reminders`]).
+//!
 //! | file | what |
 //! |---|---|
 //! | `detect.rs` | pure: the accounts, which order needs what, the messages' values, the scan window |
-//! | `run.rs` | the loop: the only file that talks to Odoo |
+//! | `run.rs` | the order loop: the only file of the order flow that talks to Odoo |
+//! | `invoices.rs` | pure: the invoice accounts, posted/payment/details rules and messages |
+//! | `invoices_run.rs` | the invoice loop, talks to Odoo |
+//! | `reminders.rs` | pure: the cron schedule in a time zone, the reminder rules; the scheduler over a clock |
+//! | `reminders_run.rs` | the reminders' Odoo side |
 
 pub mod detect;
+pub mod invoices;
+mod invoices_run;
+pub mod reminders;
+mod reminders_run;
 mod run;
 
+pub use invoices_run::{
+    invoice_step, run_invoices, InvoiceStats, InvoiceStep, InvoicesContext, InvoicesState,
+    INVOICE_CURSOR,
+};
+pub use reminders_run::{run_reminders, OdooReminders};
 pub use run::{run, step, AutomationsContext, AutomationsState, AutomationsStats, Step};
 
 use std::time::Duration;

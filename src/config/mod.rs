@@ -79,6 +79,8 @@ pub struct OdooConfig {
     pub password: Option<Secret>,
     pub timeout: Duration,
     pub max_concurrent_requests: usize,
+    /// PDF reports rendered by Odoo at once, at most (each takes a worker and wkhtmltopdf).
+    pub max_concurrent_reports: usize,
     pub max_retries: u32,
 }
 
@@ -90,6 +92,7 @@ impl OdooConfig {
         cfg.password = self.password.clone();
         cfg.timeout = self.timeout;
         cfg.max_concurrent_requests = self.max_concurrent_requests;
+        cfg.max_concurrent_reports = self.max_concurrent_reports;
         cfg.max_retries = self.max_retries;
         cfg
     }
@@ -236,6 +239,13 @@ impl Config {
                     .to_owned(),
             );
         }
+        if raw.odoo.max_concurrent_reports == 0 {
+            problems.push(
+                "odoo.max_concurrent_reports: must be at least 1 (it bounds the PDF reports Odoo \
+                 renders for the daemon at once; keep it below Odoo's workers)"
+                    .to_owned(),
+            );
+        }
 
         let listen = socket_addr("server.listen", &raw.server.listen, &mut problems);
         let shutdown_timeout = seconds(
@@ -349,6 +359,7 @@ impl Config {
                     password,
                     timeout: odoo_timeout,
                     max_concurrent_requests: raw.odoo.max_concurrent_requests,
+                    max_concurrent_reports: raw.odoo.max_concurrent_reports,
                     max_retries: raw.odoo.max_retries,
                 },
                 server: ServerConfig {

@@ -208,6 +208,7 @@ pub struct RawOdoo {
     pub password_file: Option<PathBuf>,
     pub timeout_secs: f64,
     pub max_concurrent_requests: usize,
+    pub max_concurrent_reports: usize,
     pub max_retries: u32,
 }
 
@@ -223,6 +224,7 @@ impl Default for RawOdoo {
             password_file: None,
             timeout_secs: 30.0,
             max_concurrent_requests: 8,
+            max_concurrent_reports: 2,
             max_retries: 5,
         }
     }

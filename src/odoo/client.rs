@@ -57,6 +57,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Requests to Odoo in flight at once, at most (0 counts as 1).
     pub max_concurrent_requests: usize,
+    /// PDF reports rendered at once, at most (0 counts as 1); they also count as requests.
+    pub max_concurrent_reports: usize,
     /// Retries of a retryable failure (0: none).
     pub max_retries: u32,
 }
@@ -72,6 +74,7 @@ impl ClientConfig {
             password: None,
             timeout: Duration::from_secs(30),
             max_concurrent_requests: 4,
+            max_concurrent_reports: 2,
             max_retries: 4,
         }
     }
@@ -92,6 +95,7 @@ impl fmt::Debug for ClientConfig {
             .field("password", &self.password)
             .field("timeout", &self.timeout)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("max_concurrent_reports", &self.max_concurrent_reports)
             .field("max_retries", &self.max_retries)
             .finish()
     }
@@ -121,6 +125,8 @@ struct Inner {
     base_url: Url,
     display_url: String,
     permits: Semaphore,
+    /// Reports rendered at once (taken before a request permit).
+    report_permits: Semaphore,
     next_id: AtomicU64,
     /// Cached uid; 0 when not logged in.
     uid: AtomicI64,
@@ -193,6 +199,7 @@ impl OdooClient {
                 base_url,
                 display_url,
                 permits: Semaphore::new(concurrency),
+                report_permits: Semaphore::new(cfg.max_concurrent_reports.max(1)),
                 next_id: AtomicU64::new(1),
                 uid: AtomicI64::new(0),
                 login_lock: Mutex::new(()),
@@ -1005,6 +1012,17 @@ impl OdooClient {
         let span =
             tracing::info_span!("odoo_report", report = %report_name, ids = %format_ids(ids));
         async {
+            // Rendering takes one of Odoo's workers and a wkhtmltopdf process for a second or
+            // more: at most `max_concurrent_reports` at once, whatever asks for them.
+            let _rendering =
+                self.inner
+                    .report_permits
+                    .acquire()
+                    .await
+                    .map_err(|_| OdooError::Transport {
+                        url: self.inner.display_url.clone(),
+                        message: "the client is shut down".to_owned(),
+                    })?;
             for attempt in 0..2 {
                 let cookie = self.web_session().await?;
                 let reply = self
@@ -1050,6 +1068,78 @@ impl OdooClient {
             }
             Err(OdooError::SessionExpired {
                 message: "the report session could not be renewed".to_owned(),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Calls `model.method(*args, **kwargs)` through the web session
+    /// (`/web/dataset/call_kw/<model>/<method>`), as the web client does, with this handle's
+    /// context. For the few Odoo methods that need an HTTP request behind them and fail over
+    /// `/jsonrpc` (e.g. `payment.link.wizard`'s link, signed with `request.env`). An expired
+    /// session is renewed once.
+    pub async fn web_call<T: DeserializeOwned>(
+        &self,
+        model: &str,
+        method: &str,
+        args: Value,
+        kwargs: Value,
+    ) -> Result<T, OdooError> {
+        let mut kwargs = match kwargs {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        if !self.context.is_empty() {
+            let mut merged = self.context.as_map().clone();
+            if let Some(Value::Object(explicit)) = kwargs.remove("context") {
+                merged.extend(explicit);
+            }
+            kwargs.insert("context".into(), Value::Object(merged));
+        }
+        let url = self.web_url(&format!("web/dataset/call_kw/{model}/{method}"))?;
+        let body = protocol::call_body(
+            self.next_id(),
+            &json!({"model": model, "method": method, "args": args, "kwargs": kwargs}),
+        )
+        .map_err(|e| self.encode_error(model, method, e))?;
+        let body = Bytes::from(body);
+        let cfg = &self.inner.cfg;
+        let site = CallSite {
+            service: "web",
+            model,
+            method,
+            database: &cfg.database,
+            login: &cfg.login,
+            credential: Credential::WebPassword,
+        };
+        let span = tracing::info_span!("odoo_web", model = %model, method = %method);
+        async {
+            for attempt in 0..2 {
+                let cookie = self.web_session().await?;
+                let reply = self
+                    .retrying(|| {
+                        self.send(
+                            reqwest::Method::POST,
+                            &url,
+                            Some(body.clone()),
+                            Some(&cookie),
+                        )
+                    })
+                    .await?;
+                if reply.status != 200 {
+                    return Err(self.http_error(&url, &reply));
+                }
+                match decode_response(&reply.body, &site, &shown(&url)) {
+                    Err(OdooError::SessionExpired { .. }) if attempt == 0 => {
+                        self.drop_web_session(&cookie).await;
+                        warn!("Odoo web session expired, logging in again");
+                    }
+                    other => return other,
+                }
+            }
+            Err(OdooError::SessionExpired {
+                message: "the web session could not be renewed".to_owned(),
             })
         }
         .instrument(span)

@@ -831,6 +831,75 @@ impl World {
         .await;
     }
 
+    // ----- invoices -----------------------------------------------------------------------
+
+    /// Turns "Send posted invoices" on for the account, as the addon does: the switch and the
+    /// time it was turned on (invoices posted before it are never sent).
+    pub fn send_posted_invoices(&self) {
+        self.odoo.update(
+            "whatsapp.account",
+            self.account,
+            json!({"auto_send_invoice_posted": true,
+                   "invoice_posted_enabled_at": odoo_time(chrono::Utc::now())}),
+        );
+    }
+
+    /// A draft customer invoice of company 1 for `partner`: one line of `amount` (USD).
+    pub fn invoice(&self, partner: i64, amount: f64) -> i64 {
+        let id = self.odoo.insert(
+            "account.move",
+            json!({"name": "/", "move_type": "out_invoice", "state": "draft",
+                   "partner_id": partner, "company_id": 1, "currency_id": 1,
+                   "amount_untaxed": amount, "amount_tax": 0.0, "amount_total": amount,
+                   "amount_residual": amount}),
+        );
+        self.odoo.insert(
+            "account.move.line",
+            json!({"move_id": id, "name": "Consulting", "display_type": "product",
+                   "quantity": 1.0, "price_unit": amount}),
+        );
+        id
+    }
+
+    /// A posted invoice's number.
+    pub fn invoice_name(&self, id: i64) -> String {
+        text(&self.odoo.field("account.move", id, "name"))
+    }
+
+    /// The messages queued about an invoice, oldest first.
+    pub fn invoice_messages(&self, invoice: i64) -> Vec<serde_json::Map<String, Value>> {
+        let mut ids = self.odoo.search(
+            MESSAGE,
+            json!([["res_model", "=", "account.move"], ["res_id", "=", invoice]]),
+        );
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| self.odoo.record(MESSAGE, *id))
+            .collect()
+    }
+
+    /// A media's MIME type and bytes as the phone downloads it from the sandbox.
+    pub async fn download_media(&self, media_id: &str) -> (String, Vec<u8>) {
+        let base = self.meta.base_url();
+        let token = "sandbox-token";
+        let info: Value = match self
+            .http
+            .get(format!("{base}/v26.0/{media_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(e) => panic!("media {media_id}: {e}"),
+        };
+        let url = text(&info["url"]);
+        let bytes = match self.http.get(&url).bearer_auth(token).send().await {
+            Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+            Err(e) => panic!("media {media_id} at {url}: {e}"),
+        };
+        (text(&info["mime_type"]), bytes)
+    }
+
     /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
     pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
         let mut request = self

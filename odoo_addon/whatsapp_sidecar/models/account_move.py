@@ -1,9 +1,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
-"""WhatsApp indicators on invoices, written by the daemon after each send."""
+"""WhatsApp indicators on invoices, written by the daemon after each send.
+
+The daemon notices posted invoices, payments and "Send details" requests by
+polling ``write_date`` (indexed here); nothing WhatsApp does runs in the
+transaction that posts an invoice or registers a payment. Posting only stamps
+``x_whatsapp_posted_at`` (one UPDATE for the whole batch), so that an invoice
+posted before "Send posted invoices" was turned on is never sent.
+"""
 
 from odoo import _, fields, models
 from odoo.exceptions import UserError
-from odoo.tools.misc import formatLang
+from odoo.tools import SQL
+from odoo.tools.sql import create_index
+
+from .whatsapp_message import check_phone_number
 
 REPORT_NAME = "account.report_invoice"
 
@@ -28,6 +38,28 @@ class AccountMove(models.Model):
         currency_field="currency_id",
         copy=False,
         readonly=True,
+        help="The amount due the customer was last told about (or the amount due when the "
+        "daemon first saw the invoice posted): payments are notified from there.",
+    )
+    x_whatsapp_last_residual_at = fields.Datetime(
+        string="WhatsApp: last residual recorded",
+        copy=False,
+        readonly=True,
+        help="When the daemon recorded the last residual notified; empty: not yet.",
+    )
+    x_whatsapp_posted_at = fields.Datetime(
+        string="WhatsApp: posted at",
+        copy=False,
+        readonly=True,
+        help="When the invoice was last posted: only invoices posted after 'Send posted "
+        "invoices' was turned on are sent.",
+    )
+    x_whatsapp_details_requested_at = fields.Datetime(
+        string="WhatsApp: details requested",
+        copy=False,
+        readonly=True,
+        help="Set by 'Send details by WhatsApp'; the daemon composes the details in the "
+        "customer's language, queues them and clears it.",
     )
     x_whatsapp_unpaid_reminder_sent = fields.Boolean(
         string="WhatsApp: unpaid reminder sent", copy=False, readonly=True
@@ -41,6 +73,27 @@ class AccountMove(models.Model):
     whatsapp_message_count = fields.Integer(
         string="WhatsApp messages", compute="_compute_whatsapp_message_count"
     )
+
+    def init(self):
+        # The daemon's change detection asks for the invoices written since its cursor.
+        create_index(
+            self.env.cr, "account_move_write_date_index", self._table, ["write_date"]
+        )
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        if posted:
+            # One UPDATE, without account.move.write's business checks: posting is not
+            # slowed by WhatsApp.
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE account_move SET x_whatsapp_posted_at = %s WHERE id IN %s",
+                    fields.Datetime.now(),
+                    tuple(posted.ids),
+                )
+            )
+            posted.invalidate_recordset(["x_whatsapp_posted_at"])
+        return posted
 
     def _compute_whatsapp_message_count(self):
         counts = self.env["whatsapp.message"]._count_by_record(self)
@@ -67,6 +120,9 @@ class AccountMove(models.Model):
         )
 
     def action_whatsapp_send_details(self):
+        """Ask the daemon for the details of these invoices: it writes them in each
+        customer's language (lines, totals, amount paid and due, portal and payment
+        links), sends them, then the invoice's PDF."""
         self._whatsapp_check_invoice()
         not_posted = self.filtered(lambda move: move.state != "posted")
         if not_posted:
@@ -74,24 +130,40 @@ class AccountMove(models.Model):
                 _("Invoice %(name)s is not posted: post it before sending its "
                   "details.", name=not_posted[0].display_name)
             )
-        messages = self.env["whatsapp.message"]._queue_document_details(
-            (
-                move,
-                move.partner_id,
-                REPORT_NAME,
-                "invoice_details",
-                _(
-                    "Invoice %(name)s: total %(total)s, amount due %(due)s",
-                    name=move.name,
-                    total=formatLang(self.env, move.amount_total,
-                                     currency_obj=move.currency_id),
-                    due=formatLang(self.env, move.amount_residual,
-                                   currency_obj=move.currency_id),
+        accounts = {}
+        for move in self:
+            partner = move.partner_id
+            number = partner._whatsapp_number()
+            if not number:
+                raise UserError(
+                    _("The contact %(partner)s has no WhatsApp number: add a mobile "
+                      "number on the contact.", partner=partner.display_name)
+                )
+            check_phone_number(number)
+            company = move.company_id
+            if company not in accounts:
+                accounts[company] = self.env["whatsapp.account"]._get_default_account(company)
+            if not accounts[company]:
+                raise UserError(
+                    _("%(company)s has no default WhatsApp account: choose one in "
+                      "Settings > WhatsApp.", company=company.display_name)
+                )
+        # A WhatsApp user may ask for details without being an accountant.
+        self.sudo().write({"x_whatsapp_details_requested_at": fields.Datetime.now()})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("WhatsApp"),
+                "message": _(
+                    "Details of %(count)s invoice(s) requested: the daemon writes them in "
+                    "the customer's language and sends them shortly.",
+                    count=len(self),
                 ),
-            )
-            for move in self
-        )
-        return messages._queued_notification()
+                "type": "success",
+                "sticky": False,
+            },
+        }
 
     def action_view_whatsapp_messages(self):
         self.ensure_one()

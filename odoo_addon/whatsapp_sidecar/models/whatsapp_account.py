@@ -10,6 +10,7 @@ import re
 import secrets
 
 from odoo import _, api, fields, models
+from odoo.addons.base.models.res_partner import _tz_get
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 SECRET_GROUPS = "base.group_system,whatsapp_sidecar.group_whatsapp_technical"
@@ -17,6 +18,10 @@ BUTTON_SECRET_PARAM = "whatsapp_sidecar.button_secret"
 
 # The daemon's rule for a Graph API version (src/whatsapp/client.rs, is_api_version).
 API_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
+# One field of a five-field cron schedule, as the daemon's croner reads it (numbers, names,
+# * , - / and the L W # ? + modifiers); the daemon checks the whole expression.
+CRON_FIELD = re.compile(r"[0-9A-Za-z*,/#?+-]+")
+CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly")
 
 # The opt-out confirmation of a new account, translated into every installed language
 # (the daemon sends it in the contact's language; see _translate_default_confirmation).
@@ -144,31 +149,66 @@ class WhatsappAccount(models.Model):
     auto_send_invoice_posted = fields.Boolean(
         string="Send posted invoices",
         tracking=True,
-        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
-        "send posted invoices; the setting is kept for a version that does.",
+        help="The daemon sends each customer invoice posted from now on to its customer "
+        "(opted in, with a number): its PDF with the number, amount, due date and link. "
+        "Invoices posted before the switch was turned on are never sent.",
+    )
+    invoice_posted_enabled_at = fields.Datetime(
+        string="Posted invoices sent since",
+        readonly=True,
+        copy=False,
+        help="When 'Send posted invoices' was last turned on: only invoices posted after "
+        "it are sent.",
+    )
+    invoice_details_pdf = fields.Boolean(
+        string="Attach the PDF to invoice details",
+        default=True,
+        help="The invoice details sent on WhatsApp are followed by the invoice's PDF.",
     )
     auto_send_residual_change = fields.Boolean(
         string="Send residual amount changes",
         tracking=True,
-        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
-        "send residual amount changes; the setting is kept for a version that does.",
+        help="When a payment lowers the amount due of a posted customer invoice, the "
+        "daemon tells the customer what was paid and what remains (or thanks them once "
+        "it is paid in full).",
     )
     residual_change_min_amount = fields.Float(
         string="Minimum residual change",
         default=0.0,
         help="Changes of the amount due smaller than this are not notified.",
     )
+    residual_debounce_minutes = fields.Float(
+        string="Merge payments within (minutes)",
+        default=10.0,
+        help="Payments on one invoice less than this many minutes apart are told in one "
+        "message, sent this long after the last of them.",
+    )
     auto_send_unpaid_invoices = fields.Boolean(
         string="Send unpaid invoice reminders",
         tracking=True,
-        help="Not run yet: this version of the whatsapp-sidecar daemon does not "
-        "send unpaid invoice reminders; the setting is kept for a version that does.",
+        help="On the account's reminder schedule, the daemon reminds each customer of "
+        "their posted invoices overdue by the set number of days, at most once per "
+        "invoice per reminder interval, until the invoice is paid.",
     )
     unpaid_invoice_days = fields.Integer(
         string="Overdue days before a reminder", default=7
     )
     unpaid_reminder_interval_days = fields.Integer(
         string="Days between reminders", default=7
+    )
+    unpaid_reminder_schedule = fields.Char(
+        string="Reminder schedule",
+        default="0 9 * * *",
+        required=True,
+        help="When the daemon looks for overdue invoices, as a five-field cron expression "
+        "(minute hour day-of-month month day-of-week), e.g. 0 9 * * * for every day at "
+        "9:00 or 30 8 * * 1-5 for weekdays at 8:30, in the reminder time zone.",
+    )
+    unpaid_reminder_tz = fields.Selection(
+        _tz_get,
+        string="Reminder time zone",
+        help="The time zone of the reminder schedule and of 'today' for due dates. "
+        "Empty: the time zone of the company's address contact, else UTC.",
     )
     template_order_creation_id = fields.Many2one(
         "whatsapp.template",
@@ -270,12 +310,19 @@ class WhatsappAccount(models.Model):
         ),
     ]
 
+    # Switch → the field that records when it was last turned on.
+    _ENABLED_AT = {
+        "auto_send_order_creation": "order_creation_enabled_at",
+        "auto_send_invoice_posted": "invoice_posted_enabled_at",
+    }
+
     @api.model_create_multi
     def create(self, vals_list):
         now = fields.Datetime.now()
         for vals in vals_list:
-            if vals.get("auto_send_order_creation") and not vals.get("order_creation_enabled_at"):
-                vals["order_creation_enabled_at"] = now
+            for switch, stamp in self._ENABLED_AT.items():
+                if vals.get(switch) and not vals.get(stamp):
+                    vals[stamp] = now
         accounts = super().create(vals_list)
         for account, vals in zip(accounts, vals_list):
             if not vals.get("opt_out_confirmation"):
@@ -283,13 +330,13 @@ class WhatsappAccount(models.Model):
         return accounts
 
     def write(self, vals):
-        if vals.get("auto_send_order_creation") and "order_creation_enabled_at" not in vals:
-            # Only the accounts where the switch goes on: the date marks the first order sent.
-            turned_on = self.filtered(lambda a: not a.auto_send_order_creation)
-            if turned_on:
-                super(WhatsappAccount, turned_on).write(
-                    {"order_creation_enabled_at": fields.Datetime.now()}
-                )
+        for switch, stamp in self._ENABLED_AT.items():
+            if vals.get(switch) and stamp not in vals:
+                # Only the accounts where the switch goes on: the date marks the first
+                # document sent.
+                turned_on = self.filtered(lambda a, switch=switch: not a[switch])
+                if turned_on:
+                    super(WhatsappAccount, turned_on).write({stamp: fields.Datetime.now()})
         return super().write(vals)
 
     def _default_opt_out_confirmation(self):
@@ -309,6 +356,38 @@ class WhatsappAccount(models.Model):
                 translations[code] = text
         if translations:
             self.update_field_translations("opt_out_confirmation", translations)
+
+    @api.constrains("unpaid_reminder_schedule")
+    def _check_unpaid_reminder_schedule(self):
+        for account in self:
+            schedule = (account.unpaid_reminder_schedule or "").strip()
+            parts = schedule.split()
+            if schedule.lower() in CRON_ALIASES:
+                continue
+            if len(parts) != 5 or not all(CRON_FIELD.fullmatch(p) for p in parts):
+                raise ValidationError(
+                    _(
+                        "'%(schedule)s' is not a five-field cron schedule: write minute, "
+                        "hour, day of month, month and day of week, e.g. 0 9 * * * for "
+                        "every day at 9:00.",
+                        schedule=account.unpaid_reminder_schedule or "",
+                    )
+                )
+
+    @api.constrains("unpaid_invoice_days", "unpaid_reminder_interval_days",
+                    "residual_debounce_minutes")
+    def _check_reminder_numbers(self):
+        for account in self:
+            if account.unpaid_invoice_days < 0 or account.residual_debounce_minutes < 0:
+                raise ValidationError(
+                    _("The overdue days and the minutes to merge payments cannot be "
+                      "negative.")
+                )
+            if account.unpaid_reminder_interval_days < 1:
+                raise ValidationError(
+                    _("The days between reminders must be at least 1: a customer gets at "
+                      "most one reminder per invoice per interval.")
+                )
 
     @api.constrains("graph_api_version")
     def _check_graph_api_version(self):

@@ -388,53 +388,6 @@ class WhatsappMessage(models.Model):
         action["context"] = {"create": False}
         return action
 
-    @api.model
-    def _queue_document_details(self, items):
-        """Queue, in one ``create``, the PDF of each ``(record, partner, report_name, trigger,
-        body)`` with its summary, for its partner."""
-        accounts = {}
-        vals_list = []
-        for record, partner, report_name, trigger, body in items:
-            if not partner:
-                raise UserError(
-                    _("%(record)s has no customer: set one before sending it by "
-                      "WhatsApp.", record=record.display_name)
-                )
-            number = partner._whatsapp_number()
-            if not number:
-                raise UserError(
-                    _("The contact %(partner)s has no WhatsApp number: add a mobile "
-                      "number on the contact.", partner=partner.display_name)
-                )
-            number = check_phone_number(number)
-            company = record.company_id or self.env.company
-            if company not in accounts:
-                accounts[company] = self.env["whatsapp.account"]._get_default_account(company)
-            account = accounts[company]
-            if not account:
-                raise UserError(
-                    _("%(company)s has no default WhatsApp account: choose one in "
-                      "Settings > WhatsApp.", company=company.display_name)
-                )
-            vals_list.append(
-                {
-                    "account_id": account.id,
-                    "company_id": account.company_id.id,
-                    "partner_id": partner.id,
-                    "to_number": number,
-                    "direction": "out",
-                    "state": "queued",
-                    "message_type": "document",
-                    "trigger": trigger,
-                    "body": body,
-                    "report_name": report_name,
-                    "media_filename": f"{record.display_name}.pdf".replace("/", "_"),
-                    "res_model": record._name,
-                    "res_id": record.id,
-                }
-            )
-        return self.create(vals_list)
-
     def _queued_notification(self):
         return {
             "type": "ir.actions.client",

@@ -8,3 +8,4 @@ from . import test_views
 from . import test_inbound_settings
 from . import test_orders
 from . import test_scenarios
+from . import test_invoices

@@ -66,13 +66,19 @@ class TestButtons(WhatsappCase):
         self.assertEqual(action["context"]["default_res_model"], "account.move")
         with self.assertRaisesRegex(UserError, "is not posted"):
             invoice.action_whatsapp_send_details()
+        self.assertFalse(invoice.x_whatsapp_posted_at)
         invoice.action_post()
-        invoice.action_whatsapp_send_details()
-        message = self.last_message()
-        self.assertEqual((message.res_model, message.res_id), ("account.move", invoice.id))
-        self.assertEqual(message.trigger, "invoice_details")
-        self.assertEqual(message.report_name, "account.report_invoice")
-        self.assertEqual(invoice.whatsapp_message_count, 1)
+        self.assertTrue(invoice.x_whatsapp_posted_at, "posting stamps the time")
+        before = self.env["whatsapp.message"].search([])
+        if not self.env["whatsapp.account"]._get_default_account(invoice.company_id):
+            self.account.copy({"company_id": invoice.company_id.id, "is_default": True,
+                               "phone_number_id": "test-main-0001"})
+        action = invoice.action_whatsapp_send_details()
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertTrue(invoice.x_whatsapp_details_requested_at,
+                        "the daemon composes the details in the customer's language")
+        self.assertFalse(self.env["whatsapp.message"].search([]) - before,
+                         "nothing is queued in the user's language")
 
     def test_partner_send_and_smart_buttons(self):
         action = self.partner.action_whatsapp_send()

@@ -83,13 +83,13 @@ class TestViews(WhatsappCase):
         for button in ("action_generate_queue", "action_start", "action_resume"):
             self.assertIn("Not run yet",
                           campaign.xpath(f"//button[@name='{button}']")[0].get("help"))
-        self.assertTrue(self.arch("whatsapp_account_view_form").xpath(
+        # The automations are all run: no banner, no tooltip saying otherwise.
+        self.assertFalse(self.arch("whatsapp_account_view_form").xpath(
             f"//page[@name='automations']{NOT_RUN_YET}"))
         fields_ = self.env["whatsapp.account"]._fields
-        for name in ("auto_send_invoice_posted", "auto_send_residual_change",
-                     "auto_send_unpaid_invoices"):
-            self.assertIn("Not run yet", fields_[name].help)
-        self.assertNotIn("Not run yet", fields_["auto_send_order_creation"].help or "")
+        for name in ("auto_send_order_creation", "auto_send_invoice_posted",
+                     "auto_send_residual_change", "auto_send_unpaid_invoices"):
+            self.assertNotIn("Not run yet", fields_[name].help or "")
 
         # Button actions and scenarios: the daemon runs every type, no banner.
         self.assertFalse(self.arch("whatsapp_button_action_view_form").xpath(NOT_RUN_YET))

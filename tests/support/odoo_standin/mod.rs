@@ -478,6 +478,29 @@ impl OdooStandin {
         uid
     }
 
+    /// Sets one stored value as it is, magic fields too (`create_date`: a record made days
+    /// ago); nothing else changes, `write_date` neither.
+    pub fn set_raw(&self, model: &str, id: i64, field: &str, value: Value) {
+        let mut db = lock(&self.shared.db);
+        match db.tables.get_mut(model).and_then(|t| t.rows.get_mut(&id)) {
+            Some(row) => {
+                row.insert(field.to_owned(), value);
+            }
+            None => panic!("stand-in set_raw: no {model}({id})"),
+        }
+    }
+
+    /// Creates a record with a given id (as a recording's database has it), as the superuser.
+    pub fn insert_with_id(&self, model: &str, id: i64, values: Value) {
+        let vals = values.as_object().cloned().unwrap_or_default();
+        if let Err(e) = lock(&self.shared.db).insert_with_id(model, id, vals) {
+            panic!(
+                "stand-in insert of {model}({id}): {}: {}",
+                e.name, e.message
+            );
+        }
+    }
+
     /// Writes values on a record as the superuser (not counted as a daemon write).
     pub fn update(&self, model: &str, id: i64, values: Value) {
         let vals = values.as_object().cloned().unwrap_or_default();
@@ -492,6 +515,40 @@ impl OdooStandin {
         if let Some(n) = db.write_counts.get_mut(&(model.to_owned(), id)) {
             *n = n.saturating_sub(1);
         }
+    }
+
+    /// Posts invoices as an accountant would (`account.move.action_post`, as the superuser).
+    pub fn post_invoices(&self, ids: &[i64]) {
+        let env = Env {
+            uid: 1,
+            context: Map::new(),
+        };
+        if let Err(e) = lock(&self.shared.db).execute(
+            &env,
+            "account.move",
+            "action_post",
+            &[json!(ids)],
+            &Map::new(),
+        ) {
+            panic!("stand-in action_post of {ids:?}: {}: {}", e.name, e.message);
+        }
+    }
+
+    /// A payment of `amount` on a posted invoice, as reconciling it does in Odoo: the amount
+    /// due goes down (not below 0), the payment state follows, `write_date` moves.
+    pub fn pay(&self, invoice: i64, amount: f64) {
+        let residual = self
+            .field("account.move", invoice, "amount_residual")
+            .as_f64()
+            .unwrap_or(0.0);
+        let left = ((residual - amount) * 100.0).round() / 100.0;
+        let left = left.max(0.0);
+        self.update(
+            "account.move",
+            invoice,
+            json!({"amount_residual": left,
+                   "payment_state": if left <= 0.0 { "paid" } else { "partial" }}),
+        );
     }
 
     /// A record as `read` returns it (every field), or `None`.
@@ -1179,7 +1236,13 @@ async fn web_call_kw(
         Some(Value::Object(c)) => c,
         _ => Map::new(),
     };
-    let outcome = lock(&shared.db).execute(&Env { uid, context }, model, method, &args, &kwargs);
+    let outcome = {
+        let mut db = lock(&shared.db);
+        db.web_request = true;
+        let outcome = db.execute(&Env { uid, context }, model, method, &args, &kwargs);
+        db.web_request = false;
+        outcome
+    };
     let body = match outcome {
         Ok(r) => result_body(&id, r),
         Err(e) => error_body(&id, &e),

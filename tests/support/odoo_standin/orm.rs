@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+mod invoicing;
+
 /// An Odoo exception: its Python name (`data.name`) and message (`data.message`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OdooErr {
@@ -104,6 +106,8 @@ pub struct Db {
     pub button_secret: String,
     /// `web.base.url`, what `get_base_url` answers.
     pub base_url: String,
+    /// The call being served came through a web session (`/web/dataset/call_kw`).
+    pub web_request: bool,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
     unique: HashMap<(String, usize), UniqueIndex>,
     /// Records by value of the fields in [`VALUE_INDEXED`]: (model, field) → value key → ids.
@@ -213,6 +217,7 @@ impl Db {
             unique: HashMap::new(),
             values: HashMap::new(),
             base_url: "http://127.0.0.1:8069".to_owned(),
+            web_request: false,
         }
     }
 
@@ -509,6 +514,9 @@ impl Db {
                 model.name
             ))
         };
+        if let Some(answer) = self.invoicing(env, model, method, args, kwargs, txn)? {
+            return Ok(answer);
+        }
         let p = Params { args, kwargs };
         match method {
             // @api.model methods
@@ -1713,6 +1721,17 @@ impl Db {
                     cur = row.and_then(|r| r.get("parent_id")).and_then(Value::as_i64);
                 }
                 updates.push(("commercial_partner_id".into(), json!(entity)));
+            }
+            "account.move.line" => {
+                let qty = row_snapshot
+                    .get("quantity")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                let price = row_snapshot
+                    .get("price_unit")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                updates.push(("price_subtotal".into(), json!(qty * price)));
             }
             "sale.order.line" => {
                 let qty = row_snapshot

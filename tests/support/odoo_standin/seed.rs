@@ -91,19 +91,22 @@ fn po_translations(text: &str, model: &str) -> std::collections::HashMap<(String
 }
 
 /// The customer texts the addon ships (`data/whatsapp_text_data.xml` and
-/// `data/whatsapp_text_scenario_data.xml`), with their French translations from
-/// `i18n/fr.po`, as a database with the addon installed has them.
+/// `data/whatsapp_text_scenario_data.xml`, `data/whatsapp_text_invoice_data.xml`), with their
+/// French translations from `i18n/fr.po`, as a database with the addon installed has them.
 fn seed_texts(db: &mut Db) {
     let dir = addon_dir();
     let mut xml = String::new();
     for file in [
         "data/whatsapp_text_data.xml",
         "data/whatsapp_text_scenario_data.xml",
+        "data/whatsapp_text_invoice_data.xml",
     ] {
-        let Ok(one) = std::fs::read_to_string(dir.join(file)) else {
-            return;
-        };
-        xml.push_str(&one);
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            xml.push_str(&text);
+        }
+    }
+    if xml.is_empty() {
+        return;
     }
     let po = std::fs::read_to_string(dir.join("i18n/fr.po")).unwrap_or_default();
     let french = po_translations(&po, "whatsapp.text");
