@@ -523,6 +523,7 @@ async fn order_flow(real: &RealOdoo) {
 /// the payment message with the amounts; both messages end `read` in Odoo, the indicators set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_invoice_flow_against_a_real_odoo() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let real = match RealOdoo::setup(80).await {
         Ok(real) => real,
         Err(reason) => {

@@ -596,8 +596,14 @@ async fn real_menu(real: &e2e_support::RealOdoo) -> Option<String> {
         !sent().is_empty()
     })
     .await;
-    let titles: Vec<String> = rows(&sent()[0]).into_iter().map(|(_, t)| t).collect();
-    assert_eq!(titles, vec!["My orders", "My invoices", "Talk to us"]);
+    let first = &sent()[0];
+    let titles: Vec<String> = rows(first).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        titles,
+        vec!["My orders", "My invoices", "Talk to us"],
+        "the first message sent: {}",
+        String::from_utf8_lossy(&first.body)
+    );
 
     inject(InjectRequest {
         list_reply: Some(ListRef {
