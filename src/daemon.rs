@@ -18,6 +18,8 @@
 //! - the automations ([`crate::automations`]): new sale orders and "Send details" requests,
 //!   their messages queued for the outbox;
 //! - the button actions ([`crate::actions`]): customers' presses acted on, replies queued;
+//! - the campaigns ([`crate::campaigns`]): queues generated, due steps queued just in time,
+//!   KPIs, auto-pause;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated);
 //! - the systemd watchdog.
@@ -127,6 +129,11 @@ pub async fn run(
     // Sale orders: new-order messages and details requests, queued for the outbox.
     tracker.spawn(crate::automations::run(
         crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone()),
+        stop.clone(),
+    ));
+    // Campaigns: queues, drip steps, windows, throttle, KPIs; their messages queued just in time.
+    tracker.spawn(crate::campaigns::run(
+        crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone()),
         stop.clone(),
     ));
     // Customers' button presses, recorded by inbound processing, acted on.
