@@ -73,6 +73,24 @@ enum Step {
     FailWebLogins(u32),
     /// Fail `execute_kw` with a wrong password this many times.
     FailRpcLogins(u32),
+    /// Records the recording's database had (inserted directly).
+    Seed(fn(&OdooStandin)),
+}
+
+/// The recording's campaign 2 (campaign 1 is the demo one) and its four recipients: one
+/// pending, two read, one sent.
+fn campaign_with_recipients(odoo: &OdooStandin) {
+    let mut campaign = 0;
+    while campaign < 2 {
+        campaign = odoo.insert("whatsapp.campaign", json!({"name": "r_ transcript campaign"}));
+    }
+    for state in ["pending", "sent", "read", "read"] {
+        let partner = odoo.insert("res.partner", json!({"name": format!("Recipient {state}")}));
+        odoo.insert(
+            "whatsapp.campaign.recipient",
+            json!({"campaign_id": campaign, "partner_id": partner, "state": state}),
+        );
+    }
 }
 
 fn given(file: &str) -> Vec<Step> {
@@ -98,12 +116,14 @@ fn given(file: &str) -> Vec<Step> {
         "e_cooldown_web_session_authenticate_correct_password.json"
         | "e_cooldown_jsonrpc_login_during_web_cooldown.json" => vec![FailWebLogins(10)],
         "e_no_cooldown_on_jsonrpc_after_10_failures.json" => vec![FailRpcLogins(10)],
+        "r_read_group_recipients_by_state.json" => vec![Seed(campaign_with_recipients)],
         _ => Vec::new(),
     }
 }
 
 /// Transcripts whose values (not only shapes) the stand-in reproduces.
 const SAME_VALUES: &[&str] = &[
+    "r_read_group_recipients_by_state.json",
     "a_web_dataset_call_kw_with_session.json",
     "b_common_authenticate.json",
     "b_common_login.json",
@@ -366,6 +386,7 @@ async fn every_recorded_request_gets_the_recorded_shape_from_the_stand_in() {
                         web_login(&http, &standin, "wrong").await;
                     }
                 }
+                Step::Seed(seed) => seed(&standin),
                 Step::FailRpcLogins(n) => {
                     for _ in 0..n {
                         let body = json!({"jsonrpc": "2.0", "method": "call", "params": {"service": "object", "method": "execute_kw", "args": ["wa17", 2, "wrong-password", "res.partner", "search_count", [[]]]}, "id": 1});
