@@ -76,6 +76,14 @@ pub fn due_after(steps: &[StepInfo], step: i64, now: DateTime<Utc>) -> Option<Da
     next_step(steps, Some(step)).map(|next| now + hours(next.delay_hours))
 }
 
+/// The previous step's message of a recipient, as the next step's decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Previous {
+    /// When it was sent (`None`: not yet).
+    pub sent_at: Option<DateTime<Utc>>,
+    pub read: bool,
+}
+
 /// What to do with a due recipient.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Due {
@@ -93,15 +101,19 @@ pub enum Due {
     Finished,
 }
 
-/// The decision for a recipient due now, given its current step, whether its previous message
-/// was read, whether it replied, and when the campaign started.
+/// The decision for a recipient due now, given its current step, its previous step's message
+/// (`None` when it has none, e.g. the step was skipped), whether it replied, and when the
+/// campaign started. A next step is due `delay_hours` after the previous message was *sent*:
+/// while that message waits in the queue (or is retried), the recipient is looked at again
+/// after `recheck`.
 pub fn decide(
     steps: &[StepInfo],
     current: Option<i64>,
-    previous_read: bool,
+    previous: Option<Previous>,
     replied: bool,
     started_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    recheck: std::time::Duration,
 ) -> Due {
     let Some(step) = next_step(steps, current) else {
         return Due::Finished;
@@ -112,6 +124,21 @@ pub fn decide(
             return Due::Wait(due);
         }
     }
+    if let Some(prev) = previous {
+        match prev.sent_at {
+            None => {
+                let recheck = TimeDelta::from_std(recheck).unwrap_or(TimeDelta::seconds(5));
+                return Due::Wait(now + recheck);
+            }
+            Some(sent) => {
+                let due = sent + hours(step.delay_hours);
+                if now < due {
+                    return Due::Wait(due);
+                }
+            }
+        }
+    }
+    let previous_read = previous.is_some_and(|p| p.read);
     if step.condition.holds(previous_read, replied) {
         Due::Send(step.clone())
     } else {
@@ -412,33 +439,50 @@ mod tests {
     fn drip_steps_follow_each_other_after_their_delays() {
         let s = steps();
         let start = utc("2025-01-15T09:00:00Z");
+        let recheck = std::time::Duration::from_secs(5);
         // The first step goes at the start.
-        assert_eq!(decide(&s, None, false, false, start, start), Due::Send(s[0].clone()));
-        // The second is due 48 hours after the first was queued.
+        assert_eq!(decide(&s, None, None, false, start, start, recheck), Due::Send(s[0].clone()));
+        // The second is due 48 hours after the first was queued...
+        let queued = utc("2025-01-15T09:00:02Z");
+        assert_eq!(due_after(&s, 11, queued), Some(utc("2025-01-17T09:00:02Z")));
+        // ...and, checked then, 48 hours after it was sent: a message sent late (requeued,
+        // held) pushes the next step back.
         let sent = utc("2025-01-15T09:00:05Z");
-        assert_eq!(due_after(&s, 11, sent), Some(utc("2025-01-17T09:00:05Z")));
+        let unread = Some(Previous { sent_at: Some(sent), read: false });
+        let read = Some(Previous { sent_at: Some(sent), read: true });
+        assert_eq!(
+            decide(&s, Some(11), unread, false, start, utc("2025-01-17T09:00:02Z"), recheck),
+            Due::Wait(utc("2025-01-17T09:00:05Z"))
+        );
+        // Not sent at all yet: looked at again shortly.
+        let now = utc("2025-01-17T09:00:02Z");
+        assert_eq!(
+            decide(&s, Some(11), Some(Previous::default()), false, start, now, recheck),
+            Due::Wait(utc("2025-01-17T09:00:07Z"))
+        );
         // Not read: the reminder goes.
         let due = utc("2025-01-17T09:00:05Z");
-        assert_eq!(decide(&s, Some(11), false, false, start, due), Due::Send(s[1].clone()));
+        assert_eq!(decide(&s, Some(11), unread, false, start, due, recheck), Due::Send(s[1].clone()));
         // Read: it is skipped and the last step is due 24 hours later.
         assert_eq!(
-            decide(&s, Some(11), true, false, start, due),
+            decide(&s, Some(11), read, false, start, due, recheck),
             Due::Skip {
                 step: 12,
                 next_due: Some(utc("2025-01-18T09:00:05Z"))
             }
         );
-        // A reply skips the last step, and nothing follows it.
+        // A reply skips the last step (its previous step was skipped: no message), and
+        // nothing follows it.
         assert_eq!(
-            decide(&s, Some(12), false, true, start, due),
+            decide(&s, Some(12), None, true, start, due, recheck),
             Due::Skip {
                 step: 13,
                 next_due: None
             }
         );
-        assert_eq!(decide(&s, Some(13), false, false, start, due), Due::Finished);
+        assert_eq!(decide(&s, Some(13), unread, false, start, due, recheck), Due::Finished);
         // A step that was deleted meanwhile: nothing to follow.
-        assert_eq!(decide(&s, Some(99), false, false, start, due), Due::Finished);
+        assert_eq!(decide(&s, Some(99), unread, false, start, due, recheck), Due::Finished);
         assert_eq!(due_after(&s, 13, due), None);
     }
 
@@ -447,12 +491,13 @@ mod tests {
         let mut s = steps();
         s[0].delay_hours = 1.5;
         let start = utc("2025-01-15T09:00:00Z");
+        let recheck = std::time::Duration::from_secs(5);
         assert_eq!(
-            decide(&s, None, false, false, start, utc("2025-01-15T10:00:00Z")),
+            decide(&s, None, None, false, start, utc("2025-01-15T10:00:00Z"), recheck),
             Due::Wait(utc("2025-01-15T10:30:00Z"))
         );
         assert_eq!(
-            decide(&s, None, false, false, start, utc("2025-01-15T10:30:00Z")),
+            decide(&s, None, None, false, start, utc("2025-01-15T10:30:00Z"), recheck),
             Due::Send(s[0].clone())
         );
         // Fractions of an hour are kept (0.001 h = 3.6 s), negative delays are none.

@@ -829,23 +829,31 @@ async fn send_due(
             .into_iter()
             .filter_map(|r| Some((r.get("id")?.as_i64()?, r)))
             .collect();
-        // Whether the previous step's message was read.
+        // The previous step's messages: when they were sent, and whether they were read.
         let previous_keys: Vec<String> = recipients
             .iter()
             .filter_map(|r| r.current_step_id.map(|s| dedupe_key(c.id, s, r.id)))
             .collect();
-        let read: HashSet<String> = if previous_keys.is_empty() {
-            HashSet::new()
+        let previous: HashMap<String, plan::Previous> = if previous_keys.is_empty() {
+            HashMap::new()
         } else {
             odoo.search_read::<Row>(
                 MESSAGE,
-                &Domain::leaf("dedupe_key", "in", json!(previous_keys)).and("state", "=", "read"),
-                &["dedupe_key"],
+                &Domain::leaf("dedupe_key", "in", json!(previous_keys)),
+                &["dedupe_key", "state", "sent_at"],
                 &SearchOptions::new(),
             )
             .await?
             .iter()
-            .filter_map(|r| model::text(r, "dedupe_key"))
+            .filter_map(|r| {
+                Some((
+                    model::text(r, "dedupe_key")?,
+                    plan::Previous {
+                        sent_at: model::datetime(r, "sent_at"),
+                        read: model::text(r, "state").as_deref() == Some("read"),
+                    },
+                ))
+            })
             .collect()
         };
 
@@ -878,10 +886,11 @@ async fn send_due(
                 }
                 Opening::Never => continue,
             }
-            let previous_read = r
+            let prev = r
                 .current_step_id
-                .is_some_and(|s| read.contains(&dedupe_key(c.id, s, r.id)));
-            match plan::decide(&step_infos, r.current_step_id, previous_read, r.replied, started_at, now) {
+                .and_then(|s| previous.get(&dedupe_key(c.id, s, r.id)))
+                .cloned();
+            match plan::decide(&step_infos, r.current_step_id, prev, r.replied, started_at, now, settings.ahead) {
                 Due::Finished => put(json!({"next_due_at": false}), r.id),
                 Due::Wait(at) => put(json!({"next_due_at": format_datetime(at)}), r.id),
                 Due::Skip { step, next_due } => put(
