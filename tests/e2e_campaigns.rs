@@ -79,7 +79,8 @@ fn campaign_field(w: &World, id: i64, field: &str) -> Value {
 
 /// "Generate queue", then waits for the daemon to build it.
 async fn generate(w: &World, id: i64) {
-    w.odoo.update(CAMPAIGN, id, json!({"queue_requested": true}));
+    w.odoo
+        .update(CAMPAIGN, id, json!({"queue_requested": true}));
     eventually("the queue generated", Duration::from_secs(30), || {
         campaign_field(w, id, "queue_generated_at").is_string()
     })
@@ -118,14 +119,23 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
     let shy = w.partner("Shy", &number(900), false);
     w.odoo.update("res.partner", shy, json!({"ref": "camp13"}));
     let silent = w.partner("Silent", "", true);
-    w.odoo
-        .update("res.partner", silent, json!({"ref": "camp13", "phone": false, "mobile": false}));
+    w.odoo.update(
+        "res.partner",
+        silent,
+        json!({"ref": "camp13", "phone": false, "mobile": false}),
+    );
     let twin = w.partner("Twin", "+33 6 10 00 00 07", true);
     w.odoo.update("res.partner", twin, json!({"ref": "camp13"}));
     // Not in the audience.
     let other = w.partner("Other", &number(950), true);
 
-    let c = campaign(&w, "camp13", template, &[(0.0, "always"), (0.004, "not_read")], 60_000);
+    let c = campaign(
+        &w,
+        "camp13",
+        template,
+        &[(0.0, "always"), (0.004, "not_read")],
+        60_000,
+    );
     let steps = w.odoo.search(STEP, json!([["campaign_id", "=", c]]));
     let (step1, step2) = (steps[0].min(steps[1]), steps[0].max(steps[1]));
     w.start_daemon().await;
@@ -141,7 +151,10 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
         .iter()
         .map(|r| {
             let partner = w.odoo.field(RECIPIENT, *r, "partner_id");
-            (partner[0].as_i64().unwrap(), text(&w.odoo.field(RECIPIENT, *r, "error_message")))
+            (
+                partner[0].as_i64().unwrap(),
+                text(&w.odoo.field(RECIPIENT, *r, "error_message")),
+            )
         })
         .collect();
     assert!(reasons[&shy].contains("opted in"), "{reasons:?}");
@@ -152,36 +165,51 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
         .search(RECIPIENT, json!([["partner_id", "=", other]]))
         .is_empty());
     let summary = text(&campaign_field(&w, c, "queue_message"));
-    assert!(summary.starts_with("Queue generated: 500 new recipients"), "{summary}");
+    assert!(
+        summary.starts_with("Queue generated: 500 new recipients"),
+        "{summary}"
+    );
     // Generating again adds nobody.
     generate(&w, c).await;
-    assert_eq!(w.odoo.search(RECIPIENT, json!([["campaign_id", "=", c]])).len(), 503);
+    assert_eq!(
+        w.odoo
+            .search(RECIPIENT, json!([["campaign_id", "=", c]]))
+            .len(),
+        503
+    );
 
     start(&w, c);
     // One customer answers STOP once its step 1 arrived unread, another one just replies.
     let mut stopper = None;
     let mut replier = None;
-    eventually("two customers with an unread step 1", Duration::from_secs(30), || {
-        for (partner, n) in &people {
-            if stopper.is_some() && replier.is_some() {
-                break;
-            }
-            if stopper.as_ref().is_some_and(|(p, _): &(i64, String)| p == partner) {
-                continue;
-            }
-            let r = recipient_of(&w, c, *partner);
-            let key = format!("campaign:{c}:step:{step1}:recipient:{r}");
-            let m = w.odoo.search(MESSAGE, json!([["dedupe_key", "=", key]]));
-            if m.len() == 1 && text(&w.odoo.field(MESSAGE, m[0], "state")) == "delivered" {
-                if stopper.is_none() {
-                    stopper = Some((*partner, n.clone()));
-                } else {
-                    replier = Some((*partner, n.clone()));
+    eventually(
+        "two customers with an unread step 1",
+        Duration::from_secs(30),
+        || {
+            for (partner, n) in &people {
+                if stopper.is_some() && replier.is_some() {
+                    break;
+                }
+                if stopper
+                    .as_ref()
+                    .is_some_and(|(p, _): &(i64, String)| p == partner)
+                {
+                    continue;
+                }
+                let r = recipient_of(&w, c, *partner);
+                let key = format!("campaign:{c}:step:{step1}:recipient:{r}");
+                let m = w.odoo.search(MESSAGE, json!([["dedupe_key", "=", key]]));
+                if m.len() == 1 && text(&w.odoo.field(MESSAGE, m[0], "state")) == "delivered" {
+                    if stopper.is_none() {
+                        stopper = Some((*partner, n.clone()));
+                    } else {
+                        replier = Some((*partner, n.clone()));
+                    }
                 }
             }
-        }
-        stopper.is_some() && replier.is_some()
-    })
+            stopper.is_some() && replier.is_some()
+        },
+    )
     .await;
     let (stopper, stop_number) = stopper.unwrap();
     let (replier, reply_number) = replier.unwrap();
@@ -239,15 +267,29 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
             read_recipients += 1;
         }
     }
-    assert!(wrong.is_empty(), "{} numbers wrong: {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+    assert!(
+        wrong.is_empty(),
+        "{} numbers wrong: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
     // The contact not opted in got nothing; the twin's number got Customer 7's messages only
     // (checked above with Customer 7's).
     assert!(w.received(&number(900)).is_empty(), "not opted in");
     let stop_recipient = recipient_of(&w, c, stopper);
-    assert_eq!(text(&w.odoo.field(RECIPIENT, stop_recipient, "state")), "opted_out");
+    assert_eq!(
+        text(&w.odoo.field(RECIPIENT, stop_recipient, "state")),
+        "opted_out"
+    );
     let reply_recipient = recipient_of(&w, c, replier);
-    assert_eq!(text(&w.odoo.field(RECIPIENT, reply_recipient, "state")), "replied");
-    assert!(w.odoo.field(RECIPIENT, reply_recipient, "replied_at").is_string());
+    assert_eq!(
+        text(&w.odoo.field(RECIPIENT, reply_recipient, "state")),
+        "replied"
+    );
+    assert!(w
+        .odoo
+        .field(RECIPIENT, reply_recipient, "replied_at")
+        .is_string());
 
     // KPIs: the recipients' figures (late read receipts are counted after the end too).
     eventually("the final KPIs", Duration::from_secs(20), || {
@@ -267,7 +309,12 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
         MESSAGE,
         json!([["campaign_id", "=", c], ["priority", "=", 0]]),
     );
-    assert_eq!(low.len(), w.odoo.search(MESSAGE, json!([["campaign_id", "=", c]])).len());
+    assert_eq!(
+        low.len(),
+        w.odoo
+            .search(MESSAGE, json!([["campaign_id", "=", c]]))
+            .len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -281,7 +328,10 @@ async fn pause_stops_within_a_poll_and_a_paused_template_pauses_the_campaign() {
     w.start_daemon().await;
     generate(&w, c).await;
     start(&w, c);
-    eventually("some sent", Duration::from_secs(20), || sent_to(&w, &people) >= 40).await;
+    eventually("some sent", Duration::from_secs(20), || {
+        sent_to(&w, &people) >= 40
+    })
+    .await;
 
     // Pause (the button writes the state): the outbox claims no message of a paused
     // campaign from its next poll on, and the engine creates none from its next step on.
@@ -290,14 +340,22 @@ async fn pause_stops_within_a_poll_and_a_paused_template_pauses_the_campaign() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after_poll = sent_to(&w, &people);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sent_to(&w, &people), after_poll, "nothing is sent while paused");
+    assert_eq!(
+        sent_to(&w, &people),
+        after_poll,
+        "nothing is sent while paused"
+    );
     assert!(after_poll < 200);
     let created_after = w.odoo.search(
         MESSAGE,
         json!([["campaign_id", "=", c], ["id", "not in", existing]]),
     );
     for m in &created_after {
-        assert_eq!(w.state(*m), "queued", "a message created after the pause was not sent");
+        assert_eq!(
+            w.state(*m),
+            "queued",
+            "a message created after the pause was not sent"
+        );
     }
     assert!(
         created_after.len() <= 25,
@@ -306,8 +364,11 @@ async fn pause_stops_within_a_poll_and_a_paused_template_pauses_the_campaign() {
     );
 
     // Resume: it goes on.
-    w.odoo
-        .update(CAMPAIGN, c, json!({"state": "running", "paused_reason": false}));
+    w.odoo.update(
+        CAMPAIGN,
+        c,
+        json!({"state": "running", "paused_reason": false}),
+    );
     eventually("more sent after Resume", Duration::from_secs(10), || {
         sent_to(&w, &people) >= after_poll + 20
     })
@@ -317,9 +378,11 @@ async fn pause_stops_within_a_poll_and_a_paused_template_pauses_the_campaign() {
     // itself, saying why.
     w.odoo
         .update("whatsapp.template", template, json!({"status": "paused"}));
-    eventually("the campaign paused by the daemon", Duration::from_secs(10), || {
-        text(&campaign_field(&w, c, "state")) == "paused"
-    })
+    eventually(
+        "the campaign paused by the daemon",
+        Duration::from_secs(10),
+        || text(&campaign_field(&w, c, "state")) == "paused",
+    )
     .await;
     let reason = text(&campaign_field(&w, c, "paused_reason"));
     assert!(reason.contains("\"sidecar_hello\" is paused"), "{reason}");

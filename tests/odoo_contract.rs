@@ -82,7 +82,10 @@ enum Step {
 fn campaign_with_recipients(odoo: &OdooStandin) {
     let mut campaign = 0;
     while campaign < 2 {
-        campaign = odoo.insert("whatsapp.campaign", json!({"name": "r_ transcript campaign"}));
+        campaign = odoo.insert(
+            "whatsapp.campaign",
+            json!({"name": "r_ transcript campaign"}),
+        );
     }
     for state in ["pending", "sent", "read", "read"] {
         let partner = odoo.insert("res.partner", json!({"name": format!("Recipient {state}")}));

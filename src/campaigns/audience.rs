@@ -88,10 +88,22 @@ impl Tally {
             ),
         );
         let parts: Vec<String> = [
-            (self.not_opted_in, lang.pick("not opted in", "sans consentement")),
+            (
+                self.not_opted_in,
+                lang.pick("not opted in", "sans consentement"),
+            ),
             (self.no_number, lang.pick("no number", "sans numéro")),
-            (self.bad_number, lang.pick("invalid number", "numéro invalide")),
-            (self.duplicate, lang.pick("same number as another contact", "même numéro qu'un autre contact")),
+            (
+                self.bad_number,
+                lang.pick("invalid number", "numéro invalide"),
+            ),
+            (
+                self.duplicate,
+                lang.pick(
+                    "same number as another contact",
+                    "même numéro qu'un autre contact",
+                ),
+            ),
         ]
         .into_iter()
         .filter(|(n, _)| *n > 0)
@@ -221,21 +233,31 @@ mod tests {
             }
         );
         // The same number typed another way: skipped, naming who has it.
-        let Verdict::Skipped { reason, .. } = go(&contact(2, "Awa bis", Some("+225 0700000001"), true)) else {
+        let Verdict::Skipped { reason, .. } =
+            go(&contact(2, "Awa bis", Some("+225 0700000001"), true))
+        else {
             panic!("a duplicate number must be skipped");
         };
         assert!(reason.contains("Awa"), "{reason}");
-        let Verdict::Skipped { reason, .. } = go(&contact(3, "Koffi", Some("07 00 00 00 02"), false)) else {
+        let Verdict::Skipped { reason, .. } =
+            go(&contact(3, "Koffi", Some("07 00 00 00 02"), false))
+        else {
             panic!("not opted in must be skipped");
         };
         assert!(reason.contains("opted in"), "{reason}");
         let mut out = contact(4, "Yao", Some("0700000003"), true);
         out.opted_out = true;
-        let Verdict::Skipped { reason, .. } = go(&out) else { panic!() };
+        let Verdict::Skipped { reason, .. } = go(&out) else {
+            panic!()
+        };
         assert!(reason.contains("Opted out"), "{reason}");
-        let Verdict::Skipped { reason, .. } = go(&contact(5, "Nobody", None, true)) else { panic!() };
+        let Verdict::Skipped { reason, .. } = go(&contact(5, "Nobody", None, true)) else {
+            panic!()
+        };
         assert!(reason.contains("No WhatsApp"), "{reason}");
-        let Verdict::Skipped { reason, .. } = go(&contact(6, "Typo", Some("12"), true)) else { panic!() };
+        let Verdict::Skipped { reason, .. } = go(&contact(6, "Typo", Some("12"), true)) else {
+            panic!()
+        };
         assert!(reason.starts_with("Invalid number"), "{reason}");
         // The WhatsApp number comes before the mobile.
         let mut both = contact(7, "Both", Some("0700000009"), true);
@@ -255,7 +277,9 @@ mod tests {
             tally.summary(10, Lang::En),
             "Queue generated: 2 new recipients (10 already in the queue), 5 skipped (2 not opted in, 1 no number, 1 invalid number, 1 same number as another contact)."
         );
-        assert!(tally.summary(0, Lang::Fr).starts_with("File générée : 2 nouveaux"));
+        assert!(tally
+            .summary(0, Lang::Fr)
+            .starts_with("File générée : 2 nouveaux"));
     }
 
     #[test]

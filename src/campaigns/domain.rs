@@ -21,8 +21,25 @@ pub struct DomainError {
 
 /// Term operators Odoo 17 accepts in a domain leaf.
 const OPERATORS: &[&str] = &[
-    "=", "!=", "<=", "<", ">", ">=", "=?", "=like", "=ilike", "like", "not like", "ilike",
-    "not ilike", "in", "not in", "child_of", "parent_of", "any", "not any",
+    "=",
+    "!=",
+    "<=",
+    "<",
+    ">",
+    ">=",
+    "=?",
+    "=like",
+    "=ilike",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "in",
+    "not in",
+    "child_of",
+    "parent_of",
+    "any",
+    "not any",
 ];
 
 /// Parses a domain literal. An empty or blank text is the empty domain (everyone).
@@ -83,19 +100,21 @@ fn check_domain(terms: &[Value]) -> Result<(), DomainError> {
                         if op == "any" || op == "not any" {
                             match value {
                                 Value::Array(sub) => check_domain(sub)?,
-                                _ => return Err(bad(i, format!("{op:?} needs a list of conditions"))),
+                                _ => {
+                                    return Err(bad(
+                                        i,
+                                        format!("{op:?} needs a list of conditions"),
+                                    ))
+                                }
                             }
                         }
                     }
                     // Odoo's constant leaves (1, "=", 1) and (0, "=", 1).
                     [Value::Number(n), Value::String(op), Value::Number(m)]
-                        if op == "=" && m.as_i64() == Some(1) && matches!(n.as_i64(), Some(0 | 1)) => {}
-                    _ => {
-                        return Err(bad(
-                            i,
-                            "a condition is (field, operator, value)".to_owned(),
-                        ))
-                    }
+                        if op == "="
+                            && m.as_i64() == Some(1)
+                            && matches!(n.as_i64(), Some(0 | 1)) => {}
+                    _ => return Err(bad(i, "a condition is (field, operator, value)".to_owned())),
                 }
                 operands += 1;
             }
@@ -216,8 +235,7 @@ impl Parser {
                         'r' => out.push('\r'),
                         '0' => out.push('\0'),
                         'u' => {
-                            let hex: String =
-                                self.chars.iter().skip(self.pos).take(4).collect();
+                            let hex: String = self.chars.iter().skip(self.pos).take(4).collect();
                             let code = u32::from_str_radix(&hex, 16)
                                 .ok()
                                 .filter(|_| hex.len() == 4)
@@ -271,7 +289,10 @@ mod tests {
         assert_eq!(parse("[]").unwrap(), Vec::<serde_json::Value>::new());
         assert_eq!(
             parse(r#"[("country_id.code", "=", "CI"), ('customer_rank', '>', 0)]"#).unwrap(),
-            vec![json!(["country_id.code", "=", "CI"]), json!(["customer_rank", ">", 0])]
+            vec![
+                json!(["country_id.code", "=", "CI"]),
+                json!(["customer_rank", ">", 0])
+            ]
         );
         assert_eq!(
             parse("['|', ('is_company', '=', True), '!', ('lang', 'in', ['fr_FR', 'fr_BE']), ('tz', '=', None), ('x', '>=', -1.5)]")

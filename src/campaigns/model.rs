@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(c.window.start_minute, 570);
         assert!(c.company_rule);
         assert_eq!(c.kpis.sent, 3);
-        assert_eq!(c.started_at.unwrap().to_rfc3339(), "2025-01-15T09:00:00+00:00");
+        assert_eq!(
+            c.started_at.unwrap().to_rfc3339(),
+            "2025-01-15T09:00:00+00:00"
+        );
 
         let s = json!({"id": 5, "campaign_id": [7, "Spring"], "name": "Reminder", "delay_hours": 0.5,
             "condition": "not_read", "message_type": "template", "template_id": [9, "promo"],

@@ -441,28 +441,56 @@ mod tests {
         let start = utc("2025-01-15T09:00:00Z");
         let recheck = std::time::Duration::from_secs(5);
         // The first step goes at the start.
-        assert_eq!(decide(&s, None, None, false, start, start, recheck), Due::Send(s[0].clone()));
+        assert_eq!(
+            decide(&s, None, None, false, start, start, recheck),
+            Due::Send(s[0].clone())
+        );
         // The second is due 48 hours after the first was queued...
         let queued = utc("2025-01-15T09:00:02Z");
         assert_eq!(due_after(&s, 11, queued), Some(utc("2025-01-17T09:00:02Z")));
         // ...and, checked then, 48 hours after it was sent: a message sent late (requeued,
         // held) pushes the next step back.
         let sent = utc("2025-01-15T09:00:05Z");
-        let unread = Some(Previous { sent_at: Some(sent), read: false });
-        let read = Some(Previous { sent_at: Some(sent), read: true });
+        let unread = Some(Previous {
+            sent_at: Some(sent),
+            read: false,
+        });
+        let read = Some(Previous {
+            sent_at: Some(sent),
+            read: true,
+        });
         assert_eq!(
-            decide(&s, Some(11), unread, false, start, utc("2025-01-17T09:00:02Z"), recheck),
+            decide(
+                &s,
+                Some(11),
+                unread,
+                false,
+                start,
+                utc("2025-01-17T09:00:02Z"),
+                recheck
+            ),
             Due::Wait(utc("2025-01-17T09:00:05Z"))
         );
         // Not sent at all yet: looked at again shortly.
         let now = utc("2025-01-17T09:00:02Z");
         assert_eq!(
-            decide(&s, Some(11), Some(Previous::default()), false, start, now, recheck),
+            decide(
+                &s,
+                Some(11),
+                Some(Previous::default()),
+                false,
+                start,
+                now,
+                recheck
+            ),
             Due::Wait(utc("2025-01-17T09:00:07Z"))
         );
         // Not read: the reminder goes.
         let due = utc("2025-01-17T09:00:05Z");
-        assert_eq!(decide(&s, Some(11), unread, false, start, due, recheck), Due::Send(s[1].clone()));
+        assert_eq!(
+            decide(&s, Some(11), unread, false, start, due, recheck),
+            Due::Send(s[1].clone())
+        );
         // Read: it is skipped and the last step is due 24 hours later.
         assert_eq!(
             decide(&s, Some(11), read, false, start, due, recheck),
@@ -480,9 +508,15 @@ mod tests {
                 next_due: None
             }
         );
-        assert_eq!(decide(&s, Some(13), unread, false, start, due, recheck), Due::Finished);
+        assert_eq!(
+            decide(&s, Some(13), unread, false, start, due, recheck),
+            Due::Finished
+        );
         // A step that was deleted meanwhile: nothing to follow.
-        assert_eq!(decide(&s, Some(99), unread, false, start, due, recheck), Due::Finished);
+        assert_eq!(
+            decide(&s, Some(99), unread, false, start, due, recheck),
+            Due::Finished
+        );
         assert_eq!(due_after(&s, 13, due), None);
     }
 
@@ -493,11 +527,27 @@ mod tests {
         let start = utc("2025-01-15T09:00:00Z");
         let recheck = std::time::Duration::from_secs(5);
         assert_eq!(
-            decide(&s, None, None, false, start, utc("2025-01-15T10:00:00Z"), recheck),
+            decide(
+                &s,
+                None,
+                None,
+                false,
+                start,
+                utc("2025-01-15T10:00:00Z"),
+                recheck
+            ),
             Due::Wait(utc("2025-01-15T10:30:00Z"))
         );
         assert_eq!(
-            decide(&s, None, None, false, start, utc("2025-01-15T10:30:00Z"), recheck),
+            decide(
+                &s,
+                None,
+                None,
+                false,
+                start,
+                utc("2025-01-15T10:30:00Z"),
+                recheck
+            ),
             Due::Send(s[0].clone())
         );
         // Fractions of an hour are kept (0.001 h = 3.6 s), negative delays are none.
@@ -564,19 +614,31 @@ mod tests {
         let r = pause_reason(&h, 0.2, Lang::En).unwrap();
         assert!(r.text.contains("\"spring_sale\" is paused"), "{}", r.text);
         assert_eq!(r.resume_at, None);
-        assert!(pause_reason(&h, 0.2, Lang::Fr).unwrap().text.contains("Le modèle"));
+        assert!(pause_reason(&h, 0.2, Lang::Fr)
+            .unwrap()
+            .text
+            .contains("Le modèle"));
 
         let mut h = healthy.clone();
         h.quality = Some("red".into());
-        assert!(pause_reason(&h, 0.2, Lang::En).unwrap().text.contains("RED"));
+        assert!(pause_reason(&h, 0.2, Lang::En)
+            .unwrap()
+            .text
+            .contains("RED"));
         h.quality = Some("yellow".into());
         assert_eq!(pause_reason(&h, 0.2, Lang::En), None);
 
         let mut h = healthy.clone();
         h.error_codes = vec!["131056".into(), "131048".into()];
-        assert!(pause_reason(&h, 0.2, Lang::En).unwrap().text.contains("131048"));
+        assert!(pause_reason(&h, 0.2, Lang::En)
+            .unwrap()
+            .text
+            .contains("131048"));
         h.error_codes = vec!["131049".into()];
-        assert!(pause_reason(&h, 0.2, Lang::En).unwrap().text.contains("131049"));
+        assert!(pause_reason(&h, 0.2, Lang::En)
+            .unwrap()
+            .text
+            .contains("131049"));
         h.error_codes = vec!["131026".into()];
         assert_eq!(pause_reason(&h, 0.2, Lang::En), None);
 
@@ -595,6 +657,10 @@ mod tests {
         h.recent = (40, 200);
         assert_eq!(pause_reason(&h, 0.2, Lang::En), None);
         h.recent = (10, 10);
-        assert_eq!(pause_reason(&h, 0.2, Lang::En), None, "too few sends to judge");
+        assert_eq!(
+            pause_reason(&h, 0.2, Lang::En),
+            None,
+            "too few sends to judge"
+        );
     }
 }

@@ -212,10 +212,19 @@ async fn round(ctx: &CampaignsContext, state: &mut CampaignsState) -> Result<Ste
         json!(["queue_requested", "=", true]),
         json!("|"),
         json!(["state", "in", ["scheduled", "running", "paused"]]),
-        json!(["finished_at", ">=", format_datetime(now - TimeDelta::days(1))]),
+        json!([
+            "finished_at",
+            ">=",
+            format_datetime(now - TimeDelta::days(1))
+        ]),
     ]);
     let rows: Vec<Row> = odoo
-        .search_read(Campaign::MODEL, &domain, Campaign::FIELDS, &SearchOptions::new().order("id asc"))
+        .search_read(
+            Campaign::MODEL,
+            &domain,
+            Campaign::FIELDS,
+            &SearchOptions::new().order("id asc"),
+        )
         .await?;
     let mut campaigns: Vec<Campaign> = rows.iter().filter_map(Campaign::from_row).collect();
     let mut worked = false;
@@ -296,13 +305,23 @@ async fn round(ctx: &CampaignsContext, state: &mut CampaignsState) -> Result<Ste
                 continue;
             }
             let mps = account.map_or(0, |a| a.throughput_mps);
-            let company = c.company_id.and_then(|id| state.companies.get(&id)).cloned();
-            match send_due(ctx, state, c, &c_steps, mps, company.unwrap_or_default(), now).await? {
-                Some(full) => {
-                    worked = true;
-                    more |= full;
-                }
-                None => {}
+            let company = c
+                .company_id
+                .and_then(|id| state.companies.get(&id))
+                .cloned();
+            let done = send_due(
+                ctx,
+                state,
+                c,
+                &c_steps,
+                mps,
+                company.unwrap_or_default(),
+                now,
+            )
+            .await?;
+            if let Some(full) = done {
+                worked = true;
+                more |= full;
             }
         }
     }
@@ -313,10 +332,10 @@ async fn round(ctx: &CampaignsContext, state: &mut CampaignsState) -> Result<Ste
     if kpi_due {
         state.last_kpi = Some(Instant::now());
         for c in &campaigns {
-            if matches!(c.state.as_str(), "running" | "paused" | "done") {
-                if kpis(ctx, state, c, now).await? {
-                    worked = true;
-                }
+            if matches!(c.state.as_str(), "running" | "paused" | "done")
+                && kpis(ctx, state, c, now).await?
+            {
+                worked = true;
             }
         }
     }
@@ -353,8 +372,14 @@ async fn refresh_caches(
         let rows: Vec<Row> = odoo
             .read("res.company", &ids, &["country_id", "partner_id"])
             .await?;
-        let countries: Vec<i64> = rows.iter().filter_map(|r| model::many2one(r, "country_id")).collect();
-        let partners: Vec<i64> = rows.iter().filter_map(|r| model::many2one(r, "partner_id")).collect();
+        let countries: Vec<i64> = rows
+            .iter()
+            .filter_map(|r| model::many2one(r, "country_id"))
+            .collect();
+        let partners: Vec<i64> = rows
+            .iter()
+            .filter_map(|r| model::many2one(r, "partner_id"))
+            .collect();
         let codes: HashMap<i64, String> = odoo
             .read::<Row>("res.country", &countries, &["code"])
             .await?
@@ -373,7 +398,8 @@ async fn refresh_caches(
                 Some((
                     r.get("id")?.as_i64()?,
                     CompanyInfo {
-                        country_code: model::many2one(r, "country_id").and_then(|c| codes.get(&c).cloned()),
+                        country_code: model::many2one(r, "country_id")
+                            .and_then(|c| codes.get(&c).cloned()),
                         tz: model::many2one(r, "partner_id").and_then(|p| tzs.get(&p).cloned()),
                     },
                 ))
@@ -389,7 +415,12 @@ async fn refresh_caches(
         let rows: Vec<Row> = odoo.read("res.users", &ids, &["lang"]).await?;
         state.users = rows
             .iter()
-            .filter_map(|r| Some((r.get("id")?.as_i64()?, Lang::from_odoo(r.get("lang")?.as_str()))))
+            .filter_map(|r| {
+                Some((
+                    r.get("id")?.as_i64()?,
+                    Lang::from_odoo(r.get("lang")?.as_str()),
+                ))
+            })
             .collect();
         state.users_at = Some(Instant::now());
     }
@@ -450,7 +481,9 @@ async fn generate(
                     Recipient::MODEL,
                     &Domain::leaf("campaign_id", "=", c.id).and("id", ">", after),
                     &["partner_id", "to_e164", "state"],
-                    &SearchOptions::new().limit(ctx.settings.batch_size as u64).order("id asc"),
+                    &SearchOptions::new()
+                        .limit(ctx.settings.batch_size as u64)
+                        .order("id asc"),
                 )
                 .await?;
             for r in &page {
@@ -459,11 +492,15 @@ async fn generate(
                 }
                 if model::text(r, "state").as_deref() != Some("skipped") {
                     if let Some(n) = model::text(r, "to_e164") {
-                        numbers.insert(n, model::many2one_name(r, "partner_id").unwrap_or_default());
+                        numbers
+                            .insert(n, model::many2one_name(r, "partner_id").unwrap_or_default());
                     }
                 }
             }
-            after = page.last().and_then(|r| r.get("id")?.as_i64()).unwrap_or(after);
+            after = page
+                .last()
+                .and_then(|r| r.get("id")?.as_i64())
+                .unwrap_or(after);
             if page.len() < ctx.settings.batch_size {
                 break;
             }
@@ -520,7 +557,13 @@ async fn generate(
                 mobile: model::text(r, "mobile"),
                 phone: model::text(r, "phone"),
             };
-            let values = match audience::classify(&contact, g.region.as_deref(), &mut g.numbers, &mut g.tally, g.lang) {
+            let values = match audience::classify(
+                &contact,
+                g.region.as_deref(),
+                &mut g.numbers,
+                &mut g.tally,
+                g.lang,
+            ) {
                 Verdict::Recipient { typed, e164 } => json!({
                     "campaign_id": c.id, "partner_id": id, "phone_number": typed,
                     "to_e164": e164, "state": "pending", "next_due_at": now,
@@ -605,7 +648,11 @@ async fn read_accounts(
     ids.sort_unstable();
     ids.dedup();
     let rows: Vec<Row> = odoo
-        .read("whatsapp.account", &ids, &["throughput_mps", "quality_rating"])
+        .read(
+            "whatsapp.account",
+            &ids,
+            &["throughput_mps", "quality_rating"],
+        )
         .await?;
     Ok(rows
         .iter()
@@ -629,7 +676,9 @@ async fn read_templates(
     let mut ids: Vec<i64> = steps.iter().filter_map(|s| s.template_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows: Vec<Row> = odoo.read("whatsapp.template", &ids, &["name", "status"]).await?;
+    let rows: Vec<Row> = odoo
+        .read("whatsapp.template", &ids, &["name", "status"])
+        .await?;
     Ok(rows
         .iter()
         .filter_map(|r| {
@@ -683,7 +732,10 @@ fn blocked(
                 format!("L'étape {:?} a une condition inconnue de ce démon ({cond}) : mettez le démon à jour ou changez la condition.", s.info.name),
             );
         }
-        if !matches!(s.message_type.as_str(), "template" | "text" | "image" | "document") {
+        if !matches!(
+            s.message_type.as_str(),
+            "template" | "text" | "image" | "document"
+        ) {
             return reason(
                 format!("Step {:?} is of type {}, which campaigns do not send: use a template, a text, an image or a document.", s.info.name, s.message_type),
                 format!("L'étape {:?} est de type {}, que les campagnes n'envoient pas : utilisez un modèle, un texte, une image ou un document.", s.info.name, s.message_type),
@@ -735,7 +787,11 @@ async fn withdraw(odoo: &OdooClient, campaign: i64, now: DateTime<Utc>) -> Resul
         )
         .await?;
     if !ids.is_empty() {
-        tracing::info!(campaign, messages = ids.len(), "campaign cancelled: its queued messages are withdrawn");
+        tracing::info!(
+            campaign,
+            messages = ids.len(),
+            "campaign cancelled: its queued messages are withdrawn"
+        );
         odoo.write(
             MESSAGE,
             &ids,
@@ -773,8 +829,11 @@ async fn send_due(
             let count = odoo
                 .search_count(
                     MESSAGE,
-                    &Domain::leaf("campaign_id", "=", c.id)
-                        .and("create_date", ">=", format_datetime(day_start)),
+                    &Domain::leaf("campaign_id", "=", c.id).and(
+                        "create_date",
+                        ">=",
+                        format_datetime(day_start),
+                    ),
                 )
                 .await?;
             pace.set_day(day_start, count);
@@ -783,7 +842,11 @@ async fn send_due(
     let waiting = odoo
         .search_count(
             MESSAGE,
-            &Domain::leaf("campaign_id", "=", c.id).and("state", "in", json!(["queued", "sending"])),
+            &Domain::leaf("campaign_id", "=", c.id).and(
+                "state",
+                "in",
+                json!(["queued", "sending"]),
+            ),
         )
         .await?;
     let mut allowance = pace.allowance(Instant::now(), waiting, daily_cap);
@@ -805,7 +868,9 @@ async fn send_due(
                     .and("state", "in", json!(ACTIVE_STATES))
                     .and("next_due_at", "<=", format_datetime(now)),
                 Recipient::FIELDS,
-                &SearchOptions::new().limit(limit as u64).order("next_due_at asc, id asc"),
+                &SearchOptions::new()
+                    .limit(limit as u64)
+                    .order("next_due_at asc, id asc"),
             )
             .await?;
         if rows.is_empty() {
@@ -860,14 +925,19 @@ async fn send_due(
         let mut updates: BTreeMap<String, (Value, Vec<i64>)> = BTreeMap::new();
         let mut put = |values: Value, id: i64| {
             let key = values.to_string();
-            updates.entry(key).or_insert_with(|| (values, Vec::new())).1.push(id);
+            updates
+                .entry(key)
+                .or_insert_with(|| (values, Vec::new()))
+                .1
+                .push(id);
         };
         let mut messages: Vec<Map<String, Value>> = Vec::new();
         let mut sent_to: Vec<(i64, i64, bool)> = Vec::new();
         for r in &recipients {
             let partner = partners.get(&r.partner_id);
             let opted_in = partner.is_some_and(|p| {
-                model::boolean(p, "whatsapp_opt_in") && model::text(p, "whatsapp_opt_out_date").is_none()
+                model::boolean(p, "whatsapp_opt_in")
+                    && model::text(p, "whatsapp_opt_out_date").is_none()
             });
             if !opted_in {
                 put(json!({"state": "opted_out", "next_due_at": false}), r.id);
@@ -890,7 +960,15 @@ async fn send_due(
                 .current_step_id
                 .and_then(|s| previous.get(&dedupe_key(c.id, s, r.id)))
                 .cloned();
-            match plan::decide(&step_infos, r.current_step_id, prev, r.replied, started_at, now, settings.ahead) {
+            match plan::decide(
+                &step_infos,
+                r.current_step_id,
+                prev,
+                r.replied,
+                started_at,
+                now,
+                settings.ahead,
+            ) {
                 Due::Finished => put(json!({"next_due_at": false}), r.id),
                 Due::Wait(at) => put(json!({"next_due_at": format_datetime(at)}), r.id),
                 Due::Skip { step, next_due } => put(
@@ -1027,7 +1105,8 @@ async fn follow(ctx: &CampaignsContext, campaign: i64) -> Result<u64, OdooError>
             .iter()
             .copied()
             .filter(|s| {
-                RecipientState::parse(s).is_some_and(|st| plan::follow(st, target) == Some(target_state))
+                RecipientState::parse(s)
+                    .is_some_and(|st| plan::follow(st, target) == Some(target_state))
             })
             .collect();
         loop {
@@ -1131,7 +1210,8 @@ async fn kpis(
         return Ok(false);
     }
     if k != c.kpis || c.state == "running" {
-        odoo.write(Campaign::MODEL, &[c.id], &kpi_values(&k, now)).await?;
+        odoo.write(Campaign::MODEL, &[c.id], &kpi_values(&k, now))
+            .await?;
         ctx.stats.kpi_writes.fetch_add(1, Ordering::Relaxed);
         return Ok(true);
     }
@@ -1140,7 +1220,11 @@ async fn kpis(
 
 /// Meta's errors on the campaign's messages since `since`, held messages, and the failure
 /// ratio of its last sends.
-async fn health(ctx: &CampaignsContext, campaign: i64, since: DateTime<Utc>) -> Result<Health, OdooError> {
+async fn health(
+    ctx: &CampaignsContext,
+    campaign: i64,
+    since: DateTime<Utc>,
+) -> Result<Health, OdooError> {
     let odoo = &ctx.odoo;
     let since = format_datetime(since);
     let errors: Vec<Row> = odoo
@@ -1169,7 +1253,12 @@ async fn health(ctx: &CampaignsContext, campaign: i64, since: DateTime<Utc>) -> 
             }
             "132015" | "132016" => h.templates_not_approved.push((
                 "?".to_owned(),
-                if code == "132015" { "paused" } else { "disabled" }.to_owned(),
+                if code == "132015" {
+                    "paused"
+                } else {
+                    "disabled"
+                }
+                .to_owned(),
             )),
             _ => h.error_codes.push(code),
         }
@@ -1179,7 +1268,11 @@ async fn health(ctx: &CampaignsContext, campaign: i64, since: DateTime<Utc>) -> 
             MESSAGE,
             &Domain::leaf("campaign_id", "=", campaign)
                 .and("write_date", ">=", since)
-                .and("state", "in", json!(["sent", "delivered", "read", "failed"])),
+                .and(
+                    "state",
+                    "in",
+                    json!(["sent", "delivered", "read", "failed"]),
+                ),
             &["state"],
             &SearchOptions::new().limit(FAILURE_SAMPLE).order("id desc"),
         )
@@ -1214,7 +1307,10 @@ async fn replies(
                 )
                 .await?;
             let stored = rows.first().and_then(|r| {
-                Some((r.get("id")?.as_i64()?, model::text(r, "value")?.parse::<i64>().ok()?))
+                Some((
+                    r.get("id")?.as_i64()?,
+                    model::text(r, "value")?.parse::<i64>().ok()?,
+                ))
             });
             let cursor = match stored {
                 Some((id, value)) => (Some(id), value),
@@ -1228,7 +1324,12 @@ async fn replies(
                             &SearchOptions::new().limit(1).order("id desc"),
                         )
                         .await?;
-                    (None, last.first().and_then(|r| r.get("id")?.as_i64()).unwrap_or(0))
+                    (
+                        None,
+                        last.first()
+                            .and_then(|r| r.get("id")?.as_i64())
+                            .unwrap_or(0),
+                    )
                 }
             };
             state.reply_cursor = Some(cursor);
@@ -1240,24 +1341,34 @@ async fn replies(
             MESSAGE,
             &Domain::leaf("direction", "=", "in").and("id", ">", after),
             &["partner_id"],
-            &SearchOptions::new().limit(ctx.settings.batch_size as u64).order("id asc"),
+            &SearchOptions::new()
+                .limit(ctx.settings.batch_size as u64)
+                .order("id asc"),
         )
         .await?;
     let Some(last) = rows.last().and_then(|r| r.get("id")?.as_i64()) else {
         return Ok(false);
     };
-    let mut partners: Vec<i64> = rows.iter().filter_map(|r| model::many2one(r, "partner_id")).collect();
+    let mut partners: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| model::many2one(r, "partner_id"))
+        .collect();
     partners.sort_unstable();
     partners.dedup();
     if !partners.is_empty() {
-        let live = Domain::leaf("campaign_id.state", "in", json!(["running", "paused"]))
-            .and("partner_id", "in", json!(partners));
+        let live = Domain::leaf("campaign_id.state", "in", json!(["running", "paused"])).and(
+            "partner_id",
+            "in",
+            json!(partners),
+        );
         let replied = odoo
             .search(
                 Recipient::MODEL,
-                &live
-                    .clone()
-                    .and("state", "in", json!(["queued", "sent", "delivered", "read"])),
+                &live.clone().and(
+                    "state",
+                    "in",
+                    json!(["queued", "sent", "delivered", "read"]),
+                ),
                 &SearchOptions::new(),
             )
             .await?;
@@ -1307,8 +1418,11 @@ async fn replies(
             Some(id)
         }
         None => Some(
-            odoo.create(CURSOR_MODEL, &json!({"name": REPLY_CURSOR, "value": last.to_string()}))
-                .await?,
+            odoo.create(
+                CURSOR_MODEL,
+                &json!({"name": REPLY_CURSOR, "value": last.to_string()}),
+            )
+            .await?,
         ),
     };
     state.reply_cursor = Some((record, last));

@@ -10,7 +10,9 @@
 //! the first local time that exists after it; on a day when an hour repeats, at the first of
 //! the two.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 
 /// A campaign's send window.
@@ -88,7 +90,11 @@ pub enum Opening {
 /// With `company_rule` (the campaign's "Company's time zone"), the partner's is ignored.
 pub fn zone(partner_tz: Option<&str>, company_tz: Option<&str>, company_rule: bool) -> Tz {
     let parse = |name: Option<&str>| name.and_then(|n| n.trim().parse::<Tz>().ok());
-    let partner = if company_rule { None } else { parse(partner_tz) };
+    let partner = if company_rule {
+        None
+    } else {
+        parse(partner_tz)
+    };
     partner.or_else(|| parse(company_tz)).unwrap_or(Tz::UTC)
 }
 
@@ -160,7 +166,7 @@ mod tests {
         let now = utc("2025-01-15T10:00:00Z");
         assert_eq!(next_opening(&w, tz("Africa/Abidjan"), now), Opening::Now);
         assert_eq!(next_opening(&w, tz("Europe/Paris"), now), Opening::Now); // 11:00
-        // New York: 05:00 → opens 09:00 EST = 14:00 UTC.
+                                                                             // New York: 05:00 → opens 09:00 EST = 14:00 UTC.
         assert_eq!(
             next_opening(&w, tz("America/New_York"), now),
             Opening::At(utc("2025-01-15T14:00:00Z"))
@@ -184,7 +190,10 @@ mod tests {
     fn the_end_is_excluded_and_the_start_included() {
         let w = Window::from_hours(9.0, 19.0, true);
         let paris = tz("Europe/Paris");
-        assert_eq!(next_opening(&w, paris, utc("2025-01-15T08:00:00Z")), Opening::Now);
+        assert_eq!(
+            next_opening(&w, paris, utc("2025-01-15T08:00:00Z")),
+            Opening::Now
+        );
         assert_eq!(
             next_opening(&w, paris, utc("2025-01-15T18:00:00Z")),
             Opening::At(utc("2025-01-16T08:00:00Z"))
@@ -225,9 +234,15 @@ mod tests {
         let w = Window::from_hours(22.0, 2.0, true);
         let paris = tz("Europe/Paris");
         // 23:30 Paris: inside (evening part).
-        assert_eq!(next_opening(&w, paris, utc("2025-01-15T22:30:00Z")), Opening::Now);
+        assert_eq!(
+            next_opening(&w, paris, utc("2025-01-15T22:30:00Z")),
+            Opening::Now
+        );
         // 01:30 Paris the next day: inside (morning part).
-        assert_eq!(next_opening(&w, paris, utc("2025-01-16T00:30:00Z")), Opening::Now);
+        assert_eq!(
+            next_opening(&w, paris, utc("2025-01-16T00:30:00Z")),
+            Opening::Now
+        );
         // 03:00 Paris: opens at 22:00 the same day.
         assert_eq!(
             next_opening(&w, paris, utc("2025-01-16T02:00:00Z")),
@@ -249,7 +264,11 @@ mod tests {
             Opening::Now
         );
         assert_eq!(
-            next_opening(&Window::from_hours(9.0, 9.0, true), paris, utc("2025-01-18T03:00:00Z")),
+            next_opening(
+                &Window::from_hours(9.0, 9.0, true),
+                paris,
+                utc("2025-01-18T03:00:00Z")
+            ),
             Opening::Never
         );
     }
@@ -293,10 +312,19 @@ mod tests {
 
     #[test]
     fn the_zone_is_the_partners_else_the_companys_else_utc() {
-        assert_eq!(zone(Some("Asia/Tokyo"), Some("Europe/Paris"), false), tz("Asia/Tokyo"));
-        assert_eq!(zone(Some("Asia/Tokyo"), Some("Europe/Paris"), true), tz("Europe/Paris"));
+        assert_eq!(
+            zone(Some("Asia/Tokyo"), Some("Europe/Paris"), false),
+            tz("Asia/Tokyo")
+        );
+        assert_eq!(
+            zone(Some("Asia/Tokyo"), Some("Europe/Paris"), true),
+            tz("Europe/Paris")
+        );
         assert_eq!(zone(None, Some("Europe/Paris"), false), tz("Europe/Paris"));
-        assert_eq!(zone(Some("Mars/Olympus"), Some("Europe/Paris"), false), tz("Europe/Paris"));
+        assert_eq!(
+            zone(Some("Mars/Olympus"), Some("Europe/Paris"), false),
+            tz("Europe/Paris")
+        );
         assert_eq!(zone(None, None, false), Tz::UTC);
     }
 }

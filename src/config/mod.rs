@@ -428,7 +428,7 @@ fn campaigns_settings(
         }
     };
     let ahead = match raw.ahead_secs {
-        s if s.is_finite() && s >= 1.0 && s <= 60.0 => Duration::from_secs_f64(s),
+        s if s.is_finite() && (1.0..=60.0).contains(&s) => Duration::from_secs_f64(s),
         s => {
             problems.push(format!(
                 "campaigns.ahead_secs: {s} is not a number of seconds between 1 and 60 (seconds of \
@@ -451,8 +451,12 @@ fn campaigns_settings(
         d.max_failure_ratio
     };
     crate::campaigns::CampaignsSettings {
-        poll_interval: seconds("campaigns.poll_interval_secs", raw.poll_interval_secs, problems)
-            .unwrap_or(d.poll_interval),
+        poll_interval: seconds(
+            "campaigns.poll_interval_secs",
+            raw.poll_interval_secs,
+            problems,
+        )
+        .unwrap_or(d.poll_interval),
         kpi_interval,
         ahead,
         batch_size: raw.batch_size.max(1),

@@ -567,7 +567,9 @@ impl Db {
             "read_group" => {
                 p.only(
                     method,
-                    &["domain", "fields", "groupby", "offset", "limit", "orderby", "lazy"],
+                    &[
+                        "domain", "fields", "groupby", "offset", "limit", "orderby", "lazy",
+                    ],
                 )?;
                 self.check_access(env, model, "read")?;
                 let groupby: Vec<String> = match p.get(2, "groupby") {
@@ -579,14 +581,13 @@ impl Db {
                     _ => Vec::new(),
                 };
                 let [field] = groupby.as_slice() else {
-                    return Err(OdooErr::value(
-                        "the stand-in groups by exactly one field",
-                    ));
+                    return Err(OdooErr::value("the stand-in groups by exactly one field"));
                 };
                 let lazy = kwargs.get("lazy").map(truthy).unwrap_or(true);
                 let domain = p.get(0, "domain").cloned().unwrap_or(json!([]));
                 let ids = self.search_ids(env, model, Some(&domain), 0, None, None)?;
-                let rows = self.read_records(model, &ids, Some(std::slice::from_ref(field)), true)?;
+                let rows =
+                    self.read_records(model, &ids, Some(std::slice::from_ref(field)), true)?;
                 let mut groups: Vec<(Value, u64)> = Vec::new();
                 for row in rows {
                     let value = row.get(field).cloned().unwrap_or(Value::Bool(false));
@@ -617,7 +618,11 @@ impl Db {
                         d.push(json!([field, "=", key]));
                         let mut g = Map::new();
                         g.insert(field.clone(), value);
-                        let count_key = if lazy { format!("{field}_count") } else { "__count".to_owned() };
+                        let count_key = if lazy {
+                            format!("{field}_count")
+                        } else {
+                            "__count".to_owned()
+                        };
                         g.insert(count_key, json!(count));
                         g.insert("__domain".into(), Value::Array(d));
                         Value::Object(g)
