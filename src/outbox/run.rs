@@ -1771,10 +1771,14 @@ mod tests {
                 ["direction", "=", "out"],
                 "|",
                 ["next_attempt_at", "=", false],
-                ["next_attempt_at", "<=", "2026-03-01 12:00:00"]
+                ["next_attempt_at", "<=", "2026-03-01 12:00:00"],
+                // A campaign's messages only while it runs (Pause and Cancel stop them).
+                "|",
+                ["campaign_id", "=", false],
+                ["campaign_id.state", "=", "running"]
             ])
         );
         let with_paused = due_domain(now, &[3, 4]).to_value();
-        assert_eq!(with_paused[5], json!(["account_id", "not in", [3, 4]]));
+        assert_eq!(with_paused[8], json!(["account_id", "not in", [3, 4]]));
     }
 }
