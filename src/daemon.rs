@@ -18,6 +18,8 @@
 //! - the automations ([`crate::automations`]): new sale orders and "Send details" requests,
 //!   their messages queued for the outbox;
 //! - the button actions ([`crate::actions`]): customers' presses acted on, replies queued;
+//! - the campaigns ([`crate::campaigns`]): queues generated, due steps queued just in time,
+//!   KPIs, auto-pause;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated, and the daemon's user holds the rights it needs);
 //! - the rights check: once connected, the daemon asks Odoo whether its user may do what the
@@ -174,6 +176,11 @@ pub async fn run(
         stop.clone(),
     ));
     tracker.spawn(crate::automations::run_invoices(invoices, stop.clone()));
+    // Campaigns: queues, drip steps, windows, throttle, KPIs; their messages queued just in time.
+    tracker.spawn(crate::campaigns::run(
+        crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone()),
+        stop.clone(),
+    ));
     // Customers' button presses, recorded by inbound processing, acted on.
     tracker.spawn(crate::actions::run(
         crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())

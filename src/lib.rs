@@ -32,6 +32,7 @@ pub mod accounts;
 pub mod actions;
 pub mod automations;
 pub mod buttons;
+pub mod campaigns;
 pub mod check;
 pub mod config;
 pub mod daemon;

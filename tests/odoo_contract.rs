@@ -133,6 +133,25 @@ fn invoice_25(standin: &OdooStandin) {
     );
 }
 
+/// The recording's campaign 2 (campaign 1 is the demo one) and its four recipients: one
+/// pending, two read, one sent.
+fn campaign_with_recipients(odoo: &OdooStandin) {
+    let mut campaign = 0;
+    while campaign < 2 {
+        campaign = odoo.insert(
+            "whatsapp.campaign",
+            json!({"name": "r_ transcript campaign"}),
+        );
+    }
+    for state in ["pending", "sent", "read", "read"] {
+        let partner = odoo.insert("res.partner", json!({"name": format!("Recipient {state}")}));
+        odoo.insert(
+            "whatsapp.campaign.recipient",
+            json!({"campaign_id": campaign, "partner_id": partner, "state": state}),
+        );
+    }
+}
+
 fn given(file: &str) -> Vec<Step> {
     use Step::*;
     match file {
@@ -191,12 +210,14 @@ fn given(file: &str) -> Vec<Step> {
             Replay("p_payment_link_wizard_create.json"),
             Replay("p_web_payment_link_wizard_create.json"),
         ],
+        "r_read_group_recipients_by_state.json" => vec![Seed(campaign_with_recipients)],
         _ => Vec::new(),
     }
 }
 
 /// Transcripts whose values (not only shapes) the stand-in reproduces.
 const SAME_VALUES: &[&str] = &[
+    "r_read_group_recipients_by_state.json",
     "a_web_dataset_call_kw_with_session.json",
     "b_common_authenticate.json",
     "b_common_login.json",

@@ -47,6 +47,7 @@ pub struct Config {
     pub automations: crate::automations::AutomationsSettings,
     pub actions: crate::actions::ActionsSettings,
     pub scenarios: crate::scenarios::ScenarioSettings,
+    pub campaigns: crate::campaigns::CampaignsSettings,
     pub log: LogConfig,
 }
 
@@ -306,6 +307,7 @@ impl Config {
         let automations = automations_settings(&raw.automations, &mut problems);
         let actions = actions_settings(&raw.actions, &mut problems);
         let scenarios = scenario_settings(&raw.scenarios, &mut problems);
+        let campaigns = campaigns_settings(&raw.campaigns, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -383,6 +385,7 @@ impl Config {
                 automations,
                 actions,
                 scenarios,
+                campaigns,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -420,6 +423,58 @@ fn automations_settings(
             }
         },
         batch_size: raw.batch_size.max(1),
+    }
+}
+
+fn campaigns_settings(
+    raw: &raw::RawCampaigns,
+    problems: &mut Vec<String>,
+) -> crate::campaigns::CampaignsSettings {
+    let d = crate::campaigns::CampaignsSettings::default();
+    let kpi_interval = match raw.kpi_interval_secs {
+        s if s.is_finite() && s > 0.0 && s <= 10.0 => Duration::from_secs_f64(s),
+        s => {
+            problems.push(format!(
+                "campaigns.kpi_interval_secs: {s} is not a number of seconds above 0 and at most 10 \
+                 (KPIs are written at least every 10 s while a campaign runs; 5 is the default)"
+            ));
+            d.kpi_interval
+        }
+    };
+    let ahead = match raw.ahead_secs {
+        s if s.is_finite() && (1.0..=60.0).contains(&s) => Duration::from_secs_f64(s),
+        s => {
+            problems.push(format!(
+                "campaigns.ahead_secs: {s} is not a number of seconds between 1 and 60 (seconds of \
+                 sending queued ahead of the outbox; 5 is the default)"
+            ));
+            d.ahead
+        }
+    };
+    if raw.batch_size == 0 {
+        problems.push("campaigns.batch_size: must be at least 1 (recipients per call)".to_owned());
+    }
+    let max_failure_ratio = if (0.0..=1.0).contains(&raw.max_failure_ratio) {
+        raw.max_failure_ratio
+    } else {
+        problems.push(format!(
+            "campaigns.max_failure_ratio: {} is not a share between 0 and 1 (e.g. 0.2: a campaign \
+             pauses when more than 20 % of its last 200 sends failed)",
+            raw.max_failure_ratio
+        ));
+        d.max_failure_ratio
+    };
+    crate::campaigns::CampaignsSettings {
+        poll_interval: seconds(
+            "campaigns.poll_interval_secs",
+            raw.poll_interval_secs,
+            problems,
+        )
+        .unwrap_or(d.poll_interval),
+        kpi_interval,
+        ahead,
+        batch_size: raw.batch_size.max(1),
+        max_failure_ratio,
     }
 }
 

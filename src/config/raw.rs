@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub automations: RawAutomations,
     pub actions: RawActions,
     pub scenarios: RawScenarios,
+    pub campaigns: RawCampaigns,
     pub log: RawLog,
 }
 
@@ -39,6 +40,29 @@ impl Default for RawAutomations {
             poll_interval_secs: d.poll_interval.as_secs_f64(),
             overlap_secs: d.overlap.as_secs_f64(),
             batch_size: d.batch_size,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCampaigns {
+    pub poll_interval_secs: f64,
+    pub kpi_interval_secs: f64,
+    pub ahead_secs: f64,
+    pub batch_size: usize,
+    pub max_failure_ratio: f64,
+}
+
+impl Default for RawCampaigns {
+    fn default() -> Self {
+        let d = crate::campaigns::CampaignsSettings::default();
+        RawCampaigns {
+            poll_interval_secs: d.poll_interval.as_secs_f64(),
+            kpi_interval_secs: d.kpi_interval.as_secs_f64(),
+            ahead_secs: d.ahead.as_secs_f64(),
+            batch_size: d.batch_size,
+            max_failure_ratio: d.max_failure_ratio,
         }
     }
 }

@@ -327,7 +327,12 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
     tracing::info!("outbox stopped");
 }
 
-/// The domain of the due queued outbound messages.
+/// The order due messages are claimed in: higher `priority` first (campaign messages have 0,
+/// every other message 10 by default), then oldest first.
+pub const DUE_ORDER: &str = "priority desc, id asc";
+
+/// The domain of the due queued outbound messages. A campaign's messages are due only while
+/// the campaign runs, so Pause and Cancel stop them at the next poll.
 pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
     let mut terms = vec![
         json!(["state", "=", "queued"]),
@@ -335,6 +340,9 @@ pub fn due_domain(now: DateTime<Utc>, paused_accounts: &[i64]) -> Domain {
         json!("|"),
         json!(["next_attempt_at", "=", false]),
         json!(["next_attempt_at", "<=", format_datetime(now)]),
+        json!("|"),
+        json!(["campaign_id", "=", false]),
+        json!(["campaign_id.state", "=", "running"]),
     ];
     if !paused_accounts.is_empty() {
         terms.push(json!(["account_id", "not in", paused_accounts]));
@@ -417,7 +425,8 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
             Message::MODEL,
             &due_domain(now, &paused),
             Message::FIELDS,
-            &SearchOptions::new().limit(room as u64).order("id asc"),
+            // Transactional messages (priority 10) before campaign messages (0).
+            &SearchOptions::new().limit(room as u64).order(DUE_ORDER),
         )
         .await
     {
@@ -2097,10 +2106,14 @@ mod tests {
                 ["direction", "=", "out"],
                 "|",
                 ["next_attempt_at", "=", false],
-                ["next_attempt_at", "<=", "2026-03-01 12:00:00"]
+                ["next_attempt_at", "<=", "2026-03-01 12:00:00"],
+                // A campaign's messages only while it runs (Pause and Cancel stop them).
+                "|",
+                ["campaign_id", "=", false],
+                ["campaign_id.state", "=", "running"]
             ])
         );
         let with_paused = due_domain(now, &[3, 4]).to_value();
-        assert_eq!(with_paused[5], json!(["account_id", "not in", [3, 4]]));
+        assert_eq!(with_paused[8], json!(["account_id", "not in", [3, 4]]));
     }
 }

@@ -130,6 +130,16 @@ class WhatsappCampaign(models.Model):
         copy=False, help="Set by 'Generate queue'; the daemon builds it and clears it."
     )
     queue_generated_at = fields.Datetime(readonly=True, copy=False)
+    queue_message = fields.Text(
+        string="Queue result", readonly=True, copy=False,
+        help="What the last queue generation did (written by the daemon), or why it "
+        "could not.",
+    )
+    auto_resume_at = fields.Datetime(
+        string="Resumes at", readonly=True, copy=False,
+        help="Set by the daemon when it pauses the campaign because the number's daily "
+        "messaging limit is used up: it resumes the campaign at this time.",
+    )
     step_ids = fields.One2many("whatsapp.campaign.step", "campaign_id", copy=True)
     recipient_ids = fields.One2many("whatsapp.campaign.recipient", "campaign_id")
     whatsapp_message_ids = fields.One2many(
@@ -161,10 +171,12 @@ class WhatsappCampaign(models.Model):
     @api.constrains("send_window_start", "send_window_end")
     def _check_window(self):
         for campaign in self:
-            if not (0 <= campaign.send_window_start < campaign.send_window_end <= 24):
+            start, end = campaign.send_window_start, campaign.send_window_end
+            if not (0 <= start <= 24 and 0 <= end <= 24) or start == end:
                 raise ValidationError(
-                    _("The send window must start before it ends, between 0:00 and "
-                      "24:00 (campaign %(name)s).", name=campaign.name)
+                    _("The send window of campaign %(name)s must be two different hours "
+                      "between 0:00 and 24:00 (a start after the end runs across midnight, "
+                      "e.g. 22:00 to 02:00).", name=campaign.name)
                 )
 
     @api.constrains("throttle_per_minute", "daily_cap")
@@ -222,12 +234,25 @@ class WhatsappCampaign(models.Model):
     @api.depends(
         "partner_domain", "partner_category_ids", "throttle_per_minute",
         "daily_cap", "step_ids", "account_id.messaging_limit",
+        "account_id.throughput_mps", "send_window_start", "send_window_end",
+        "queue_generated_at",
     )
     def _compute_preview(self):
+        # As the daemon does (src/campaigns): once the queue is generated, its recipients
+        # still to reach (E.164 and one per number already applied); before, the opted-in
+        # contacts with a number. The pace is the throttle, never above the number's
+        # throughput, inside the send window, within the daily cap.
         Partner = self.env["res.partner"]
+        Recipient = self.env["whatsapp.campaign.recipient"]
         for campaign in self:
             try:
-                count = Partner.search_count(campaign._audience_domain())
+                if campaign.queue_generated_at and campaign._origin.id:
+                    count = Recipient.search_count([
+                        ("campaign_id", "=", campaign._origin.id),
+                        ("state", "not in", ("skipped",)),
+                    ])
+                else:
+                    count = Partner.search_count(campaign._audience_domain())
             except (ValidationError, ValueError):
                 campaign.preview_recipient_count = 0
                 campaign.preview_duration_hours = 0.0
@@ -235,10 +260,16 @@ class WhatsappCampaign(models.Model):
                 continue
             messages = count * max(len(campaign.step_ids), 1)
             per_hour = campaign.throttle_per_minute * 60 or 1
-            hours = messages / per_hour
+            if campaign.account_id.throughput_mps:
+                per_hour = min(per_hour, campaign.account_id.throughput_mps * 3600)
+            start, end = campaign.send_window_start, campaign.send_window_end
+            window = (end - start) if end > start else (24 - start + end)
+            window = max(window, 0.5)
+            per_day = per_hour * window
             if campaign.daily_cap:
-                window = max(campaign.send_window_end - campaign.send_window_start, 0.5)
-                per_day = min(campaign.daily_cap, per_hour * window)
+                per_day = min(campaign.daily_cap, per_day)
+            hours = messages / per_hour
+            if messages > per_day:
                 hours = (messages // per_day) * 24 + (messages % per_day) / per_hour
             warnings = []
             limit = tier_limit(campaign.account_id.messaging_limit)

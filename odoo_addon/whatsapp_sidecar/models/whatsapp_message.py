@@ -215,6 +215,12 @@ class WhatsappMessage(models.Model):
         ondelete="set null",
         help="The webhook event an inbound message came from.",
     )
+    priority = fields.Integer(
+        default=10,
+        help="Messages with a higher priority are sent first: 10 for every message by "
+        "default, 0 for campaign messages, so orders and invoices never wait behind a "
+        "campaign.",
+    )
     dedupe_key = fields.Char(
         copy=False,
         help="Makes an automatic send idempotent, e.g. invoice_posted:account.move:42.",

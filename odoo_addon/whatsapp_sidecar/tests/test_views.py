@@ -75,14 +75,13 @@ class TestViews(WhatsappCase):
         action = self.env.ref("whatsapp_sidecar.whatsapp_campaign_recipient_action")
         self.assertIn("o_view_nocontent_smiling_face", action.help or "")
 
-    def test_features_not_run_yet_say_so(self):
+    def test_features_the_daemon_runs_have_no_not_run_yet_banner(self):
+        # Campaigns are run by the daemon: no banner, no tooltip saying otherwise.
         campaign = self.arch("whatsapp_campaign_view_form")
-        self.assertTrue(campaign.xpath(NOT_RUN_YET))
-        self.assertNotIn("The daemon is generating the queue",
-                         etree.tostring(campaign, encoding="unicode"))
+        self.assertFalse(campaign.xpath(NOT_RUN_YET))
         for button in ("action_generate_queue", "action_start", "action_resume"):
-            self.assertIn("Not run yet",
-                          campaign.xpath(f"//button[@name='{button}']")[0].get("help"))
+            self.assertNotIn("Not run yet",
+                             campaign.xpath(f"//button[@name='{button}']")[0].get("help"))
         # The automations are all run: no banner, no tooltip saying otherwise.
         self.assertFalse(self.arch("whatsapp_account_view_form").xpath(
             f"//page[@name='automations']{NOT_RUN_YET}"))

@@ -410,6 +410,7 @@ model whatsapp.message "WhatsApp Message" order="id desc"
   campaign_recipient_id m2o:whatsapp.campaign.recipient
   webhook_event_id m2o:whatsapp.webhook.event
   dedupe_key char
+  priority int default=10
   attempt_count int
   next_attempt_at datetime
   claimed_at datetime
@@ -468,6 +469,8 @@ model whatsapp.campaign "WhatsApp Campaign" order="id desc" thread rec=name
   paused_reason text
   queue_requested bool
   queue_generated_at datetime ro
+  queue_message text ro string="Queue result"
+  auto_resume_at datetime ro string="Resumes at"
   step_ids o2m:whatsapp.campaign.step,campaign_id
   recipient_ids o2m:whatsapp.campaign.recipient,campaign_id
   whatsapp_message_ids o2m:whatsapp.message,campaign_id
