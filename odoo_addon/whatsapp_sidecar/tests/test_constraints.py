@@ -154,10 +154,16 @@ class TestConstraints(WhatsappCase):
 
     def test_campaign_window_and_pacing(self):
         Campaign = self.env["whatsapp.campaign"]
-        with self.assertRaisesRegex(ValidationError, "send window"):
-            Campaign.create({"name": "Bad window", "account_id": self.account.id,
-                             "company_id": self.company.id,
-                             "send_window_start": 20, "send_window_end": 8})
+        for start, end in ((9, 9), (-1, 8), (20, 25)):
+            with self.assertRaisesRegex(ValidationError, "send window"):
+                Campaign.create({"name": "Bad window", "account_id": self.account.id,
+                                 "company_id": self.company.id,
+                                 "send_window_start": start, "send_window_end": end})
+        # A start after the end runs across midnight.
+        overnight = Campaign.create({"name": "Overnight", "account_id": self.account.id,
+                                     "company_id": self.company.id,
+                                     "send_window_start": 20, "send_window_end": 8})
+        self.assertEqual((overnight.send_window_start, overnight.send_window_end), (20, 8))
         with self.assertRaisesRegex(ValidationError, "throttle"):
             Campaign.create({"name": "Bad throttle", "account_id": self.account.id,
                              "company_id": self.company.id, "throttle_per_minute": 0})
