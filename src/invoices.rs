@@ -511,34 +511,58 @@ impl InvoiceReader {
         if path.starts_with("http://") || path.starts_with("https://") {
             return Ok(Some(path.to_owned()));
         }
-        let cached = lock(&self.base_url).clone();
-        let base = match cached {
-            Some(b) => b,
-            None => {
-                let base: Value = self
-                    .odoo
-                    .call(Invoice::MODEL, "get_base_url", json!([[id]]), json!({}))
-                    .await?;
-                let base = base.as_str().unwrap_or("").trim_end_matches('/').to_owned();
-                *lock(&self.base_url) = Some(base.clone());
-                base
-            }
-        };
+        let base = self.base_url(id).await?;
         Ok(Some(format!("{base}{path}")))
     }
 
-    /// The portal links of several invoices, a few calls at a time.
+    /// The portal links of several invoices: one call per 200 invoices (the addon's
+    /// `account.move.whatsapp_portal_paths`, which makes the access tokens that are missing),
+    /// and the base URL once.
     pub async fn portal_links(&self, ids: &[i64]) -> Result<HashMap<i64, String>, OdooError> {
-        use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let found: Vec<(i64, Option<String>)> = stream::iter(ids.iter().copied())
-            .map(|id| async move { self.portal_link(id).await.map(|l| (id, l)) })
-            .buffer_unordered(4)
-            .try_collect()
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(200) {
+            let paths: Value = self
+                .odoo
+                .call(
+                    Invoice::MODEL,
+                    "whatsapp_portal_paths",
+                    json!([chunk]),
+                    json!({}),
+                )
+                .await?;
+            let Some(paths) = paths.as_object() else {
+                continue;
+            };
+            for (id, path) in paths {
+                let (Ok(id), Some(path)) = (id.parse::<i64>(), path.as_str()) else {
+                    continue;
+                };
+                if path.is_empty() {
+                    continue;
+                }
+                let link = if path.starts_with("http://") || path.starts_with("https://") {
+                    path.to_owned()
+                } else {
+                    format!("{}{path}", self.base_url(id).await?)
+                };
+                out.insert(id, link);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Odoo's `web.base.url` (asked once, through an invoice), without its trailing slash.
+    async fn base_url(&self, id: i64) -> Result<String, OdooError> {
+        if let Some(b) = lock(&self.base_url).clone() {
+            return Ok(b);
+        }
+        let base: Value = self
+            .odoo
+            .call(Invoice::MODEL, "get_base_url", json!([[id]]), json!({}))
             .await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(id, l)| l.map(|l| (id, l)))
-            .collect())
+        let base = base.as_str().unwrap_or("").trim_end_matches('/').to_owned();
+        *lock(&self.base_url) = Some(base.clone());
+        Ok(base)
     }
 
     /// Why payment links are unavailable, once a call showed it.

@@ -189,7 +189,8 @@ fn given(file: &str) -> Vec<Step> {
         | "p_account_move_write_residual_baseline.json"
         | "p_payment_link_wizard_check_access_rights.json"
         | "p_payment_link_wizard_create.json"
-        | "p_whatsapp_message_action_cancel.json" => vec![Seed(invoice_25)],
+        | "p_whatsapp_message_action_cancel.json"
+        | "p_account_move_whatsapp_portal_paths.json" => vec![Seed(invoice_25)],
         "p_account_move_action_post_already_posted.json"
         | "p_account_move_read_posted_invoice.json"
         | "p_account_move_read_after_partial_payment.json"

@@ -32,8 +32,6 @@ use tokio_util::sync::CancellationToken;
 pub const INVOICE_CURSOR: &str = "account.move";
 const CURSOR_MODEL: &str = "whatsapp.cursor";
 const ACCOUNTS_TTL: Duration = Duration::from_secs(10);
-/// Portal links asked for at once (each is one call; Odoo writes the access token).
-const LINK_CONCURRENCY: usize = 6;
 
 /// What the invoice automations need. Cheap to clone.
 #[derive(Clone)]
@@ -617,21 +615,12 @@ async fn compose(
     Ok(out)
 }
 
-/// The portal links of `ids`, a few at a time.
+/// The portal links of `ids`: one call per 200 invoices (see [`InvoiceReader::portal_links`]).
 pub(crate) async fn portal_links(
     reader: &InvoiceReader,
     ids: &[i64],
 ) -> Result<HashMap<i64, String>, OdooError> {
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let found: Vec<(i64, Option<String>)> = stream::iter(ids.iter().copied())
-        .map(|id| async move { reader.portal_link(id).await.map(|l| (id, l)) })
-        .buffer_unordered(LINK_CONCURRENCY)
-        .try_collect()
-        .await?;
-    Ok(found
-        .into_iter()
-        .filter_map(|(id, l)| l.map(|l| (id, l)))
-        .collect())
+    reader.portal_links(ids).await
 }
 
 /// Stores the amounts due told (or raised to), one `write` per distinct amount.

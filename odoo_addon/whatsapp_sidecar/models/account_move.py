@@ -95,6 +95,12 @@ class AccountMove(models.Model):
             posted.invalidate_recordset(["x_whatsapp_posted_at"])
         return posted
 
+    def whatsapp_portal_paths(self):
+        """The portal path of each invoice, with its access token (made when missing), as
+        ``{"<id>": "/my/invoices/<id>?access_token=..."}``: the daemon asks it once for a batch
+        of invoices instead of calling ``get_portal_url`` (one record at a time) per invoice."""
+        return {str(move.id): move.get_portal_url() for move in self}
+
     def _compute_whatsapp_message_count(self):
         counts = self.env["whatsapp.message"]._count_by_record(self)
         for move in self:

@@ -63,3 +63,23 @@ class TestInvoiceAutomation(WhatsappCase):
         invoice.invalidate_recordset()
         invoice.action_post()
         self.assertGreater(invoice.x_whatsapp_posted_at.year, 2020, "posted again: stamped again")
+
+    def test_portal_paths_of_a_batch_in_one_call(self):
+        journal = self.env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", self.env.company.id)], limit=1)
+        if not journal:
+            self.skipTest("no sale journal: the company has no chart of accounts")
+        invoices = self.env["account.move"].create([{
+            "move_type": "out_invoice",
+            "partner_id": self.partner.id,
+            "journal_id": journal.id,
+            "invoice_line_ids": [Command.create({"name": "Service", "quantity": 1,
+                                                 "price_unit": price})],
+        } for price in (10.0, 20.0)])
+        paths = invoices.whatsapp_portal_paths()
+        self.assertEqual(set(paths), {str(i) for i in invoices.ids})
+        for invoice in invoices:
+            self.assertTrue(invoice.access_token, "the token is made when missing")
+            self.assertEqual(paths[str(invoice.id)], invoice.get_portal_url())
+            self.assertIn(f"/my/invoices/{invoice.id}?access_token={invoice.access_token}",
+                          paths[str(invoice.id)])

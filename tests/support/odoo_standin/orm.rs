@@ -803,6 +803,21 @@ impl Db {
                     "/my/invoices/{id}?access_token=00000000-0000-4000-8000-{id:012}"
                 ))))
             }
+            // The addon's batch of invoice portal paths: {"<id>": path}, ids not found left out.
+            "whatsapp_portal_paths" if model.name == "account.move" => {
+                let ids = p.ids()?;
+                self.check_access(env, model, "read")?;
+                let mut paths = Map::new();
+                for id in ids.iter().filter(|id| self.exists(&model.name, **id)) {
+                    paths.insert(
+                        id.to_string(),
+                        json!(format!(
+                            "/my/invoices/{id}?access_token=00000000-0000-4000-8000-{id:012}"
+                        )),
+                    );
+                }
+                Ok(Some(Value::Object(paths)))
+            }
             // portal.mixin: the order's portal path with its access token (made when missing).
             "get_portal_url" if model.name == "sale.order" => {
                 let ids = p.ids()?;
