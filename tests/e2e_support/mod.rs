@@ -1183,6 +1183,17 @@ impl RealOdoo {
             if model == "whatsapp.message" {
                 continue; // deleted above with the account's messages
             }
+            if model == "res.company" {
+                // Deleting a company Odoo let go of left records pointing at it (creating an
+                // invoice then failed on "res.company(3,) does not exist"): archive it.
+                if let Err(e) = client
+                    .write(&model, &ids, &serde_json::json!({"active": false}))
+                    .await
+                {
+                    eprintln!("cleanup: cannot archive {model} {ids:?}: {e}");
+                }
+                continue;
+            }
             for chunk in ids.chunks(1000) {
                 if let Err(e) = client.unlink(&model, chunk).await {
                     eprintln!("cleanup: cannot delete {model} {chunk:?}: {e}");
