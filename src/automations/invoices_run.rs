@@ -7,6 +7,7 @@
 //! `account.move`) never moves past an invoice whose payment message is still waiting, so a
 //! restart finds it again.
 
+use super::cursor::StoredCursor;
 use super::invoices::{
     self, default_account, details_messages, posted_account, posted_message, posted_wanted,
     residual_account, residual_decision, residual_message, InvoiceAccount, Residual,
@@ -16,7 +17,7 @@ use crate::enqueue::{enqueue, EnqueueError};
 use crate::invoices::{
     details_text, posted_caption, residual_text, Invoice, InvoiceReadError, InvoiceReader,
 };
-use crate::odoo::{format_datetime, parse_datetime, Domain, OdooClient, OdooError, SearchOptions};
+use crate::odoo::{format_datetime, Domain, OdooClient, OdooError, SearchOptions};
 use crate::orders::{Customer, DetailsReader, Style};
 use crate::texts::{Money, TextCache};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The cursor's name in `whatsapp.cursor`.
 pub const INVOICE_CURSOR: &str = "account.move";
-const CURSOR_MODEL: &str = "whatsapp.cursor";
 const ACCOUNTS_TTL: Duration = Duration::from_secs(10);
 
 /// What the invoice automations need. Cheap to clone.
@@ -66,9 +66,7 @@ pub struct InvoiceStats {
 /// What survives from one step to the next.
 #[derive(Default)]
 pub struct InvoicesState {
-    cursor: Option<DateTime<Utc>>,
-    cursor_record: Option<i64>,
-    cursor_loaded: bool,
+    cursor: StoredCursor,
     page: Option<(DateTime<Utc>, i64)>,
     round_max: Option<DateTime<Utc>>,
     /// Invoices handled, with what they were: an invoice read again unchanged is skipped.
@@ -185,50 +183,6 @@ pub async fn run_invoices(ctx: InvoicesContext, shutdown: CancellationToken) {
     tracing::info!("invoice automations stopped");
 }
 
-async fn load_cursor(ctx: &InvoicesContext, state: &mut InvoicesState) -> Result<(), OdooError> {
-    let rows: Vec<Value> = ctx
-        .odoo
-        .search_read(
-            CURSOR_MODEL,
-            &Domain::leaf("name", "=", INVOICE_CURSOR),
-            &["value"],
-            &SearchOptions::new().limit(1),
-        )
-        .await?;
-    if let Some(row) = rows.first() {
-        state.cursor_record = row.get("id").and_then(Value::as_i64);
-        state.cursor = row
-            .get("value")
-            .and_then(Value::as_str)
-            .and_then(parse_datetime);
-    }
-    state.cursor_loaded = true;
-    Ok(())
-}
-
-async fn save_cursor(
-    ctx: &InvoicesContext,
-    state: &mut InvoicesState,
-    at: DateTime<Utc>,
-) -> Result<(), OdooError> {
-    let value = json!({"value": format_datetime(at)});
-    match state.cursor_record {
-        Some(id) => ctx.odoo.write(CURSOR_MODEL, &[id], &value).await?,
-        None => {
-            let id = ctx
-                .odoo
-                .create(
-                    CURSOR_MODEL,
-                    &json!({"name": INVOICE_CURSOR, "value": format_datetime(at)}),
-                )
-                .await?;
-            state.cursor_record = Some(id);
-        }
-    }
-    state.cursor = Some(at);
-    Ok(())
-}
-
 async fn accounts(
     ctx: &InvoicesContext,
     state: &mut InvoicesState,
@@ -293,8 +247,8 @@ async fn try_step(
     ctx: &InvoicesContext,
     state: &mut InvoicesState,
 ) -> Result<InvoiceStep, InvoiceStepError> {
-    if !state.cursor_loaded {
-        load_cursor(ctx, state).await?;
+    if !state.cursor.loaded() {
+        state.cursor.load(&ctx.odoo, INVOICE_CURSOR).await?;
     }
     let now = Utc::now();
     // Payment messages whose debounce is over.
@@ -322,8 +276,8 @@ async fn try_step(
     let (since, after_id) = match state.page {
         Some(page) => page,
         None => {
-            let start = if state.cursor.is_some() {
-                scan_start(state.cursor, overlap, &[], now)
+            let start = if state.cursor.at.is_some() {
+                scan_start(state.cursor.at, overlap, &[], now)
             } else {
                 let list = accounts(ctx, state).await?;
                 scan_start(None, overlap, &list, now)
@@ -384,8 +338,8 @@ async fn try_step(
         // Not past an invoice whose payment message still waits: a restart finds it again.
         let waiting = state.pending.values().filter_map(|(_, w)| *w).min();
         let target = waiting.map_or(max, |w| w.min(max));
-        if state.cursor.is_none_or(|c| target > c) {
-            save_cursor(ctx, state, target).await?;
+        if state.cursor.at.is_none_or(|c| target > c) {
+            state.cursor.save(&ctx.odoo, INVOICE_CURSOR, target).await?;
         }
     }
     state

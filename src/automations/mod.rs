@@ -49,6 +49,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `cursor.rs` | a scan's cursor kept in Odoo (`whatsapp.cursor`), loaded and saved by both loops |
 //! | `detect.rs` | pure: the accounts, which order needs what, the messages' values, the scan window |
 //! | `run.rs` | the order loop: the only file of the order flow that talks to Odoo |
 //! | `invoices.rs` | pure: the invoice accounts, posted/payment/details rules and messages |
@@ -56,6 +57,7 @@
 //! | `reminders.rs` | pure: the cron schedule in a time zone, the reminder rules; the scheduler over a clock |
 //! | `reminders_run.rs` | the reminders' Odoo side |
 
+mod cursor;
 pub mod detect;
 pub mod invoices;
 mod invoices_run;

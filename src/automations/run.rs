@@ -4,6 +4,7 @@
 //! returns a [`Step`] the loop acts on: go on at once when the page was full, wait the poll
 //! interval otherwise, back off while Odoo fails.
 
+use super::cursor::StoredCursor;
 use super::detect::{
     self, creation_account, creation_due, creation_wanted, default_account, AccountRow, Creation,
     Seen, ORDER_BUTTONS,
@@ -25,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The cursor's name in `whatsapp.cursor`.
 pub const CURSOR_NAME: &str = "sale.order";
-const CURSOR_MODEL: &str = "whatsapp.cursor";
 /// Accounts are read again after this long.
 const ACCOUNTS_TTL: Duration = Duration::from_secs(10);
 
@@ -61,9 +61,7 @@ pub struct AutomationsStats {
 /// What survives from one step to the next.
 #[derive(Default)]
 pub struct AutomationsState {
-    cursor: Option<DateTime<Utc>>,
-    cursor_record: Option<i64>,
-    cursor_loaded: bool,
+    cursor: StoredCursor,
     /// The page being read: the scan start of this round and the last id read.
     page: Option<(DateTime<Utc>, i64)>,
     /// The latest `write_date` of the round so far.
@@ -158,53 +156,6 @@ pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
     tracing::info!("automations stopped");
 }
 
-async fn load_cursor(
-    ctx: &AutomationsContext,
-    state: &mut AutomationsState,
-) -> Result<(), OdooError> {
-    let rows: Vec<Value> = ctx
-        .odoo
-        .search_read(
-            CURSOR_MODEL,
-            &Domain::leaf("name", "=", CURSOR_NAME),
-            &["value"],
-            &SearchOptions::new().limit(1),
-        )
-        .await?;
-    if let Some(row) = rows.first() {
-        state.cursor_record = row.get("id").and_then(Value::as_i64);
-        state.cursor = row
-            .get("value")
-            .and_then(Value::as_str)
-            .and_then(parse_datetime);
-    }
-    state.cursor_loaded = true;
-    Ok(())
-}
-
-async fn save_cursor(
-    ctx: &AutomationsContext,
-    state: &mut AutomationsState,
-    at: DateTime<Utc>,
-) -> Result<(), OdooError> {
-    let value = json!({"value": format_datetime(at)});
-    match state.cursor_record {
-        Some(id) => ctx.odoo.write(CURSOR_MODEL, &[id], &value).await?,
-        None => {
-            let id = ctx
-                .odoo
-                .create(
-                    CURSOR_MODEL,
-                    &json!({"name": CURSOR_NAME, "value": format_datetime(at)}),
-                )
-                .await?;
-            state.cursor_record = Some(id);
-        }
-    }
-    state.cursor = Some(at);
-    Ok(())
-}
-
 async fn accounts(
     ctx: &AutomationsContext,
     state: &mut AutomationsState,
@@ -246,16 +197,16 @@ async fn try_step(
     ctx: &AutomationsContext,
     state: &mut AutomationsState,
 ) -> Result<Step, StepError> {
-    if !state.cursor_loaded {
-        load_cursor(ctx, state).await?;
+    if !state.cursor.loaded() {
+        state.cursor.load(&ctx.odoo, CURSOR_NAME).await?;
     }
     let now = Utc::now();
     let overlap = TimeDelta::from_std(ctx.settings.overlap).unwrap_or(TimeDelta::seconds(10));
     let (since, after_id) = match state.page {
         Some(page) => page,
         None => {
-            let start = if state.cursor.is_some() {
-                detect::scan_start(state.cursor, overlap, &[], now)
+            let start = if state.cursor.at.is_some() {
+                detect::scan_start(state.cursor.at, overlap, &[], now)
             } else {
                 let list = accounts(ctx, state).await?;
                 detect::scan_start(None, overlap, &list, now)
@@ -305,8 +256,8 @@ async fn try_step(
     // The round is over: move the cursor (in Odoo only when it moved).
     state.page = None;
     if let Some(max) = state.round_max.take() {
-        if state.cursor.is_none_or(|c| max > c) {
-            save_cursor(ctx, state, max).await?;
+        if state.cursor.at.is_none_or(|c| max > c) {
+            state.cursor.save(&ctx.odoo, CURSOR_NAME, max).await?;
         }
     }
     state.seen.prune(since);
