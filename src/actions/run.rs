@@ -9,6 +9,7 @@ use super::ActionsSettings;
 use crate::buttons::{self, ButtonSecret};
 use crate::enqueue::{enqueue, EnqueueError};
 use crate::lang::Lang;
+use crate::odoo::escape_html;
 use crate::odoo::{Context, Domain, OdooClient, OdooError, SearchOptions};
 use crate::orders::{
     cancel_decision, confirm_decision, CancelDecision, ConfirmDecision, Customer, DetailsReader,
@@ -970,17 +971,14 @@ async fn post_notes(ctx: &ActionsContext, state: &mut ActionsState, notes: &[(i6
             v.insert("res_id".into(), json!(order));
             v.insert("message_type".into(), json!("comment"));
             v.insert("subtype_id".into(), json!(subtype));
-            v.insert("body".into(), json!(format!("<p>{}</p>", escape(text))));
+            v.insert(
+                "body".into(),
+                json!(format!("<p>{}</p>", escape_html(text))),
+            );
             v
         })
         .collect();
     if let Err(e) = ctx.odoo.create_many("mail.message", &values).await {
         tracing::warn!(error = %e, "button actions: the chatter notes on the orders could not be posted");
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

@@ -18,6 +18,7 @@
 //! presses (answered by the button actions), opt-out keywords and WhatsApp's own system
 //! messages tell no one (all but the last are noted).
 
+use crate::odoo::escape_html;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -581,21 +582,6 @@ fn shorten(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -41,6 +41,6 @@ pub use client::{ClientConfig, OdooClient};
 pub use diagnose::{diagnose, CheckLine};
 pub use error::{Credential, OdooError};
 pub use types::{
-    de, format_datetime, parse_datetime, Access, Context, Domain, FieldInfo, Many2one,
+    de, escape_html, format_datetime, parse_datetime, Access, Context, Domain, FieldInfo, Many2one,
     SearchOptions, ServerVersion,
 };

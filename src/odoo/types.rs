@@ -17,6 +17,22 @@ pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 /// Odoo's date format.
 pub const DATE_FORMAT: &str = "%Y-%m-%d";
 
+/// Text made safe for an Odoo `html` field (a chatter note's body): `& < > " '` escaped.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Formats a UTC time the way Odoo stores datetimes (`"2026-11-21 23:46:18"`).
 pub fn format_datetime(t: DateTime<Utc>) -> String {
     t.format(DATETIME_FORMAT).to_string()

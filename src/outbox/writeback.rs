@@ -23,6 +23,7 @@
 //!   per (model, indicator) with the same values for all its records.
 
 use crate::lang::Lang;
+use crate::odoo::escape_html;
 use crate::odoo::format_datetime;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -525,21 +526,6 @@ fn failed_note(about: &About, error: &ErrorInfo) -> String {
         (Some(to), Lang::Fr) => format!("Message WhatsApp au {to} non envoyé : {title}. {help}"),
         (None, Lang::Fr) => format!("Message WhatsApp non envoyé : {title}. {help}"),
     }
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// `mail.message` values of an internal note (`subtype_id`: the id of `mail.mt_note`).
