@@ -1032,7 +1032,10 @@ async fn campaign_flow(real: &RealOdoo) {
         })
         .expect("record");
     for n in &numbers {
-        let got: Vec<_> = sent.iter().filter(|m| format!("+{}", m.wa_id) == *n).collect();
+        let got: Vec<_> = sent
+            .iter()
+            .filter(|m| format!("+{}", m.wa_id) == *n)
+            .collect();
         assert_eq!(got.len(), 1, "{n} received {} messages", got.len());
         assert_eq!(got[0].kind, "template");
     }
