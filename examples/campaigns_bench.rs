@@ -342,11 +342,30 @@ async fn standin(args: &Args) {
         load_average()
     );
 
-    // The campaign ends (best effort: its KPIs).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while text(&w.odoo.field(CAMPAIGN, c, "state")) != "done" && Instant::now() < deadline {
+    // The campaign ends, and its KPIs catch up with the statuses (every delivery receipt
+    // processed and followed), at most two minutes more.
+    let all_sent = Instant::now();
+    let deadline = all_sent + Duration::from_secs(120);
+    let mut done_after = None;
+    let mut caught_up = None;
+    while Instant::now() < deadline {
+        if done_after.is_none() && text(&w.odoo.field(CAMPAIGN, c, "state")) == "done" {
+            done_after = Some(all_sent.elapsed());
+        }
+        let delivered = w
+            .odoo
+            .field(CAMPAIGN, c, "kpi_delivered")
+            .as_u64()
+            .unwrap_or(0);
+        if done_after.is_some() && delivered >= sent {
+            caught_up = Some(all_sent.elapsed());
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    println!(
+        "after the last acceptance: campaign done after {done_after:?}; KPIs delivered = every message sent after {caught_up:?} (None: not within 120 s)"
+    );
     let record = w.odoo.record(CAMPAIGN, c).unwrap_or_default();
     let kpis: BTreeMap<&String, &Value> = record
         .iter()
