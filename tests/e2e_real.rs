@@ -844,3 +844,296 @@ async fn invoice_flow(
         json!(total - 300.0)
     );
 }
+
+/// The campaign flow on a real Odoo 17: 100 opted-in contacts of the test (`ref` = its stamp,
+/// created in one call), a campaign of the test's account with one template step whose
+/// audience filter selects exactly them, "Generate queue" and "Start" pressed as the buttons
+/// do (`action_generate_queue`, `action_start` over `execute_kw`), the sandbox reading about
+/// half of the messages. The queue has the 100; each number receives its message once; the
+/// campaign ends `done`, its messages went with the campaign priority, and its KPI fields are
+/// the recipients' states, which are the sandbox's (read where the sandbox read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_flow_against_a_real_odoo() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let real = match RealOdoo::setup(80).await {
+        Ok(real) => real,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let outcome = AssertUnwindSafe(campaign_flow(&real)).catch_unwind().await;
+    real.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+const CAMPAIGN: &str = "whatsapp.campaign";
+const RECIPIENT: &str = "whatsapp.campaign.recipient";
+
+async fn read_campaign(real: &RealOdoo, id: i64) -> Value {
+    real.read(
+        CAMPAIGN,
+        &[id],
+        &[
+            "state",
+            "queue_requested",
+            "queue_generated_at",
+            "queue_message",
+            "paused_reason",
+            "finished_at",
+            "kpi_recipients",
+            "kpi_sent",
+            "kpi_delivered",
+            "kpi_read",
+            "kpi_replied",
+            "kpi_failed",
+            "kpi_opted_out",
+        ],
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("the campaign")
+}
+
+async fn campaign_flow(real: &RealOdoo) {
+    const PEOPLE: usize = 100;
+    let tail = &real.stamp[real.stamp.len() - 4..];
+    let numbers: Vec<String> = (0..PEOPLE).map(|i| format!("+3362{tail}{i:03}")).collect();
+    let mut people = Vec::new();
+    for (i, n) in numbers.iter().enumerate() {
+        let mut values = json!({"name": format!("Campaign customer {i} (whatsapp-sidecar e2e {})", real.stamp),
+                                "mobile": n, "whatsapp_opt_in": true, "ref": real.stamp});
+        if let Some(fr) = real.france {
+            values["country_id"] = json!(fr);
+        }
+        people.push(values);
+    }
+    let partners = real
+        .create_many("res.partner", &people)
+        .await
+        .expect("the audience, in one create");
+    assert_eq!(partners.len(), PEOPLE);
+    let campaign = real
+        .create(
+            CAMPAIGN,
+            json!({"name": format!("whatsapp-sidecar e2e {}", real.stamp),
+                   "account_id": real.account,
+                   "partner_domain": format!("[(\"ref\", \"=\", \"{}\")]", real.stamp),
+                   "send_window_start": 0.0, "send_window_end": 24.0, "send_on_weekends": true,
+                   "timezone_rule": "recipient", "throttle_per_minute": 6000, "daily_cap": 0,
+                   "step_ids": [[0, 0, {"name": "Hello", "message_type": "template",
+                                        "template_id": real.template}]]}),
+        )
+        .await
+        .expect("a campaign");
+
+    let mut meta_config = real.meta_config(80);
+    meta_config.webhooks.read_ratio = 0.5;
+    let (meta, _meta_stop) = e2e_support::start_meta(meta_config).await;
+    let mut config = DaemonConfig::new(&real.target, &meta.base_url());
+    config.set("odoo.timeout_secs", 30);
+    config.set("campaigns.poll_interval_secs", 0.5);
+    config.set("campaigns.kpi_interval_secs", 1.0);
+    meta.set_callback(
+        Some(config.url("/webhook").parse().expect("callback URL")),
+        Some(whatsapp_sidecar::secret::Secret::new(
+            real.app_secret.as_str(),
+        )),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = Logs::default();
+    let _print = LogsOnPanic(logs.clone());
+    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
+    daemon
+        .ready(&real.verify_token, Duration::from_secs(60))
+        .await;
+
+    // "Generate queue", as the button does.
+    let _: Value = real
+        .client
+        .call(
+            CAMPAIGN,
+            "action_generate_queue",
+            json!([[campaign]]),
+            json!({}),
+        )
+        .await
+        .expect("Generate queue");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let generated = loop {
+        let c = read_campaign(real, campaign).await;
+        if c["queue_generated_at"].is_string() {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue was not generated: {c}\n{}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(generated["queue_requested"], json!(false));
+    assert!(
+        text(&generated["queue_message"]).starts_with("Queue generated: 100 new recipients"),
+        "{generated}"
+    );
+    let queued: Vec<Value> = real
+        .client
+        .search_read(
+            RECIPIENT,
+            &Domain::leaf("campaign_id", "=", campaign),
+            &["partner_id", "state", "to_e164"],
+            &Default::default(),
+        )
+        .await
+        .expect("recipients");
+    assert_eq!(queued.len(), PEOPLE, "one recipient per contact");
+    assert!(queued.iter().all(|r| r["state"] == "pending"), "{queued:?}");
+
+    // "Start", as the button does.
+    let started = Instant::now();
+    let _: Value = real
+        .client
+        .call(CAMPAIGN, "action_start", json!([[campaign]]), json!({}))
+        .await
+        .expect("Start");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let c = read_campaign(real, campaign).await;
+        if c["state"] == "done" {
+            break;
+        }
+        assert!(
+            c["state"] == "running",
+            "the campaign left running for {}: {c}",
+            c["state"]
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the campaign is not done after 120 s: {c}\n{}",
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "campaign of {PEOPLE}: Start → done in the real Odoo: {:?}",
+        started.elapsed()
+    );
+
+    // Each number received the template once.
+    let sent = meta
+        .messages(&RecordFilter {
+            limit: Some(1000),
+            ..RecordFilter::default()
+        })
+        .expect("record");
+    for n in &numbers {
+        let got: Vec<_> = sent
+            .iter()
+            .filter(|m| format!("+{}", m.wa_id) == *n)
+            .collect();
+        assert_eq!(got.len(), 1, "{n} received {} messages", got.len());
+        assert_eq!(got[0].kind, "template");
+    }
+    let messages: Vec<Value> = real
+        .client
+        .search_read(
+            MESSAGE,
+            &Domain::leaf("campaign_id", "=", campaign),
+            &["priority", "state"],
+            &Default::default(),
+        )
+        .await
+        .expect("messages");
+    assert_eq!(messages.len(), PEOPLE);
+    assert!(
+        messages.iter().all(|m| m["priority"] == json!(0)),
+        "campaign messages go with the low priority"
+    );
+
+    // The KPIs are the recipients' states, which follow the sandbox's statuses (late read
+    // receipts included).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let by_sandbox = meta
+            .messages(&RecordFilter {
+                limit: Some(1000),
+                ..RecordFilter::default()
+            })
+            .expect("record");
+        let sandbox_read = by_sandbox
+            .iter()
+            .filter(|m| m.status.as_str() == "read")
+            .count() as i64;
+        let sandbox_delivered = by_sandbox
+            .iter()
+            .filter(|m| matches!(m.status.as_str(), "delivered" | "read"))
+            .count() as i64;
+        let states: Vec<String> = real
+            .client
+            .search_read::<Value>(
+                RECIPIENT,
+                &Domain::leaf("campaign_id", "=", campaign),
+                &["state"],
+                &Default::default(),
+            )
+            .await
+            .expect("recipients")
+            .iter()
+            .map(|r| text(&r["state"]))
+            .collect();
+        let count = |wanted: &[&str]| {
+            states
+                .iter()
+                .filter(|s| wanted.contains(&s.as_str()))
+                .count() as i64
+        };
+        let expected = json!({
+            "kpi_recipients": states.len(),
+            "kpi_sent": count(&["sent", "delivered", "read", "replied"]),
+            "kpi_delivered": count(&["delivered", "read", "replied"]),
+            "kpi_read": count(&["read", "replied"]),
+            "kpi_replied": count(&["replied"]),
+            "kpi_failed": count(&["failed"]),
+            "kpi_opted_out": count(&["opted_out"]),
+        });
+        let c = read_campaign(real, campaign).await;
+        let kpis: serde_json::Map<String, Value> = expected
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(|k| (k.clone(), c[k].clone()))
+            .collect();
+        let settled = Value::Object(kpis.clone()) == expected
+            && expected["kpi_read"] == json!(sandbox_read)
+            && expected["kpi_delivered"] == json!(sandbox_delivered)
+            && sandbox_delivered == PEOPLE as i64;
+        if settled {
+            assert_eq!(expected["kpi_recipients"], json!(PEOPLE));
+            assert_eq!(expected["kpi_sent"], json!(PEOPLE));
+            assert_eq!(expected["kpi_failed"], json!(0));
+            assert!(
+                sandbox_read > 0 && sandbox_read < PEOPLE as i64,
+                "the sandbox reads about half: {sandbox_read}"
+            );
+            println!("campaign KPIs in the real Odoo: {}", Value::Object(kpis));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the KPIs {} are not the recipients' {expected} (sandbox: {sandbox_delivered} delivered, {sandbox_read} read)\n{}",
+            Value::Object(kpis),
+            logs.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let c = read_campaign(real, campaign).await;
+    assert!(c["finished_at"].is_string(), "{c}");
+
+    let status = daemon.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "clean stop: {status}");
+}

@@ -152,6 +152,30 @@ fn campaign_with_recipients(odoo: &OdooStandin) {
     }
 }
 
+/// The recording's campaign 16 (`r_whatsapp_campaign_*`): a draft of the database's account
+/// with one template step, an audience matching no one.
+fn campaign_16(odoo: &OdooStandin) {
+    let account = odoo.add_account("Sandbox", "sandbox-0001", 80);
+    let template = odoo.insert(
+        "whatsapp.template",
+        json!({"name": "sidecar_hello", "language": "en_US", "account_id": account,
+               "status": "approved"}),
+    );
+    odoo.insert_with_id(
+        "whatsapp.campaign",
+        16,
+        json!({"name": "r_ transcript campaign (buttons)", "account_id": account,
+               "state": "draft", "partner_domain": "[(\"id\", \"=\", 0)]",
+               "send_window_start": 0.0, "send_window_end": 24.0, "send_on_weekends": true,
+               "throttle_per_minute": 600, "daily_cap": 0}),
+    );
+    odoo.insert(
+        "whatsapp.campaign.step",
+        json!({"campaign_id": 16, "name": "Hello", "message_type": "template",
+               "template_id": template}),
+    );
+}
+
 fn given(file: &str) -> Vec<Step> {
     use Step::*;
     match file {
@@ -212,6 +236,19 @@ fn given(file: &str) -> Vec<Step> {
             Replay("p_web_payment_link_wizard_create.json"),
         ],
         "r_read_group_recipients_by_state.json" => vec![Seed(campaign_with_recipients)],
+        "r_whatsapp_campaign_action_generate_queue.json" => vec![Seed(campaign_16)],
+        "r_whatsapp_campaign_read_after_generate_queue.json"
+        | "r_whatsapp_campaign_action_start.json" => vec![
+            Seed(campaign_16),
+            Replay("r_whatsapp_campaign_action_generate_queue.json"),
+        ],
+        "r_whatsapp_campaign_read_after_start.json"
+        | "r_whatsapp_campaign_action_start_running.json"
+        | "r_whatsapp_campaign_action_generate_queue_running.json" => vec![
+            Seed(campaign_16),
+            Replay("r_whatsapp_campaign_action_generate_queue.json"),
+            Replay("r_whatsapp_campaign_action_start.json"),
+        ],
         _ => Vec::new(),
     }
 }
@@ -219,6 +256,11 @@ fn given(file: &str) -> Vec<Step> {
 /// Transcripts whose values (not only shapes) the stand-in reproduces.
 const SAME_VALUES: &[&str] = &[
     "r_read_group_recipients_by_state.json",
+    "r_whatsapp_campaign_action_generate_queue.json",
+    "r_whatsapp_campaign_read_after_generate_queue.json",
+    "r_whatsapp_campaign_action_start.json",
+    "r_whatsapp_campaign_action_start_running.json",
+    "r_whatsapp_campaign_action_generate_queue_running.json",
     "a_web_dataset_call_kw_with_session.json",
     "b_common_authenticate.json",
     "b_common_login.json",
@@ -665,6 +707,11 @@ fn expected_variant(file: &str, e: &OdooError) -> bool {
         }
         "e_validation_error_recursive_partner.json" => matches!(e, ValidationError { .. }),
         "q_ir_actions_server_run_code_raises.json" => matches!(e, UserError { .. }),
+        // The campaign buttons refuse a campaign in the wrong state.
+        "r_whatsapp_campaign_action_start_running.json"
+        | "r_whatsapp_campaign_action_generate_queue_running.json" => {
+            matches!(e, UserError { .. }) && !e.is_retryable()
+        }
         "q_ir_actions_server_run_missing.json" => matches!(e, MissingError { .. }),
         // Not retryable: the daemon reads payment links through the web session instead.
         "p_payment_link_wizard_read_over_jsonrpc.json" => {
@@ -724,7 +771,7 @@ fn every_recorded_error_body_maps_to_its_variant() {
         assert!(!shown.is_empty());
         checked += 1;
     }
-    assert_eq!(checked, 30, "every recorded error body is checked");
+    assert_eq!(checked, 32, "every recorded error body is checked");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+mod campaigns;
 mod invoicing;
 
 /// An Odoo exception: its Python name (`data.name`) and message (`data.message`).
@@ -515,6 +516,9 @@ impl Db {
             ))
         };
         if let Some(answer) = self.invoicing(env, model, method, args, kwargs, txn)? {
+            return Ok(answer);
+        }
+        if let Some(answer) = self.campaign_buttons(env, model, method, args, kwargs, txn)? {
             return Ok(answer);
         }
         let p = Params { args, kwargs };
