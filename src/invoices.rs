@@ -574,10 +574,20 @@ impl InvoiceReader {
     /// `None` when nothing is due or payment links are unavailable (said once in the log). A
     /// passing failure is an error (the caller tries again later).
     pub async fn payment_link(&self, invoice: &Invoice) -> Result<Option<PaymentLink>, OdooError> {
-        if invoice.amount_residual <= 0.0 || lock(&self.no_payment_link).is_some() {
+        self.payment_link_of(invoice.id, invoice.amount_residual)
+            .await
+    }
+
+    /// [`InvoiceReader::payment_link`] for the invoice `id` whose amount due is `residual`.
+    pub async fn payment_link_of(
+        &self,
+        id: i64,
+        residual: f64,
+    ) -> Result<Option<PaymentLink>, OdooError> {
+        if residual <= 0.0 || lock(&self.no_payment_link).is_some() {
             return Ok(None);
         }
-        match self.try_payment_link(invoice).await {
+        match self.try_payment_link(id, residual).await {
             Ok(link) => Ok(link.map(|url| PaymentLink { url })),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
@@ -592,15 +602,14 @@ impl InvoiceReader {
         }
     }
 
-    async fn try_payment_link(&self, invoice: &Invoice) -> Result<Option<String>, OdooError> {
-        let context = json!({"active_model": Invoice::MODEL, "active_id": invoice.id});
+    async fn try_payment_link(&self, id: i64, residual: f64) -> Result<Option<String>, OdooError> {
+        let context = json!({"active_model": Invoice::MODEL, "active_id": id});
         let id: Value = self
             .odoo
             .web_call(
                 PAYMENT_LINK_MODEL,
                 "create",
-                json!([{"res_model": Invoice::MODEL, "res_id": invoice.id,
-                        "amount": invoice.amount_residual}]),
+                json!([{"res_model": Invoice::MODEL, "res_id": id, "amount": residual}]),
                 json!({"context": context}),
             )
             .await?;

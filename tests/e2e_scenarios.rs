@@ -651,3 +651,47 @@ async fn real_menu(real: &e2e_support::RealOdoo) -> Option<String> {
     let _ = daemon.terminate(Duration::from_secs(15)).await;
     None
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_and_invoice_buttons_send_odoos_payment_link_and_the_pdf() {
+    let mut w = world().await;
+    let partner = w.partner("Camille", "+33 6 12 34 56 01", true);
+    action(&w, "Pay", "pay", false, "send_payment_link", json!({}));
+    action(
+        &w,
+        "Invoice",
+        "my_invoice",
+        false,
+        "send_invoice",
+        json!({}),
+    );
+    let invoice = w.invoice(partner, 250.0);
+    w.odoo.post_invoices(&[invoice]);
+    w.odoo.pay(invoice, 50.0);
+    let name = w.invoice_name(invoice);
+    w.start_daemon().await;
+
+    inject_text(&w, "hello");
+    inject_button(&w, "pay", "Pay");
+    let link = nth_message(&w, 1, "the payment link").await;
+    let body = text(&link.payload()["text"]["body"]);
+    assert!(body.contains(&name), "{body}");
+    assert!(
+        body.contains("/payment/pay?amount=200.0&access_token=")
+            && body.contains(&format!("invoice_id={invoice}")),
+        "Odoo's payment link for the amount due, not the portal page: {body}"
+    );
+    assert!(w.odoo.calls("payment.link.wizard", "create") >= 1);
+
+    inject_button(&w, "my_invoice", "Invoice");
+    let pdf = nth_message(&w, 2, "the invoice PDF").await;
+    let doc = &pdf.payload()["document"];
+    assert_eq!(
+        text(&doc["filename"]),
+        format!("{}.pdf", name.replace('/', "_"))
+    );
+    let (mime, bytes) = w.download_media(&text(&doc["id"])).await;
+    assert_eq!(mime, "application/pdf");
+    assert!(bytes.starts_with(b"%PDF"));
+    assert!(w.stop_daemon().await.success());
+}

@@ -8,7 +8,8 @@
 //!   so that a row sends its details through the `send_order_details` / `send_invoice` actions.
 //! - `send_invoice` sends the invoice the payload names (bound, of the presser's company), else
 //!   the presser's last posted invoice, as its PDF (`account.report_invoice`) with a caption;
-//!   `send_payment_link` its portal link (where the customer pays online), or says it is paid.
+//!   `send_payment_link` Odoo's payment link for the amount due (module `payment`, as the
+//!   invoice details get it), else its portal link, or says it is paid.
 //! - `server_action` runs the `ir.actions.server` with `active_model`, `active_id` and
 //!   `active_ids` set to the order, invoice or contact the payload names (bound), or to the
 //!   conversation's contact for an action on contacts, as the daemon's user. Its result is
@@ -701,7 +702,16 @@ async fn invoice_action(
         );
         format!("{} is paid: the customer is told.", invoice.name)
     } else {
-        let link = portal_link(ctx, invoice.id).await?;
+        // Odoo's own payment link for the amount due (module `payment`), else the portal
+        // link, where the customer can pay too.
+        let link = match ctx
+            .invoices
+            .payment_link_of(invoice.id, invoice.amount_residual)
+            .await?
+        {
+            Some(payment) => Some(payment.url),
+            None => portal_link(ctx, invoice.id).await?,
+        };
         let Some(link) = link else {
             effects.outcomes.push((
                 press.id,

@@ -37,14 +37,21 @@ pub struct ActionsContext {
     /// Menus: stale presses, the chain cap ([`crate::scenarios`]).
     pub scenarios: ScenarioSettings,
     pub details: Arc<DetailsReader>,
+    /// Odoo's payment links (`send_payment_link`), as the invoice details get them.
+    pub invoices: Arc<crate::invoices::InvoiceReader>,
     pub stats: Arc<ActionsStats>,
 }
 
 impl ActionsContext {
     pub fn new(odoo: OdooClient, settings: ActionsSettings) -> ActionsContext {
         let texts = Arc::new(TextCache::new(odoo.clone(), TextCache::DEFAULT_TTL));
+        let details = Arc::new(DetailsReader::new(odoo.clone(), texts));
         ActionsContext {
-            details: Arc::new(DetailsReader::new(odoo.clone(), texts)),
+            invoices: Arc::new(crate::invoices::InvoiceReader::new(
+                odoo.clone(),
+                details.clone(),
+            )),
+            details,
             odoo,
             settings,
             scenarios: ScenarioSettings::default(),
