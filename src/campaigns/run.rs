@@ -858,7 +858,10 @@ async fn send_due(
     // allowance; read on while there is some, a few pages at most.
     for _ in 0..4 {
         if allowance == 0 {
-            return Ok(Some(worked));
+            // The pace is used up: more is due, but not now. Going round again at once would
+            // queue a tenth of a second of sending per round (nine calls each); the next poll
+            // finds a poll interval's worth, and the queue stays `ahead` seconds ahead.
+            return Ok(Some(false));
         }
         let limit = (allowance as usize).clamp(1, settings.batch_size);
         let rows: Vec<Row> = odoo
