@@ -18,8 +18,8 @@
 //! carry the portal link only, `check` says why, and the log says it once.
 
 use crate::odoo::{parse_datetime, Domain, OdooClient, OdooError, SearchOptions};
-use crate::orders::{DetailsReader, Line, Style, MAX_DETAILS};
-use crate::texts::{quantity, TextKey};
+use crate::orders::{fit_details, truncate, DetailsReader, Line, Style, MAX_DETAILS};
+use crate::texts::TextKey;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -218,15 +218,6 @@ impl InvoiceLine {
     }
 }
 
-fn truncate(text: String, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text;
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 fn due_date(invoice: &Invoice, style: &Style<'_>) -> String {
     invoice
         .invoice_date_due
@@ -320,56 +311,8 @@ pub fn details_text(
     if let Some(l) = portal {
         links.push(t.render(TextKey::InvoiceLink, &[("link", l)]));
     }
-    let rendered: Vec<String> = lines
-        .iter()
-        .filter(|l| l.display_type != "line_note")
-        .map(|l| {
-            if l.display_type == "line_section" {
-                t.render(
-                    TextKey::DetailsSection,
-                    &[("description", l.description.trim())],
-                )
-            } else {
-                t.render(
-                    TextKey::DetailsLine,
-                    &[
-                        ("description", l.description.trim()),
-                        ("quantity", &quantity(l.quantity, style.lang)),
-                        ("unit_price", &amount(l.price_unit)),
-                        ("subtotal", &amount(l.subtotal)),
-                    ],
-                )
-            }
-        })
-        .collect();
-    let assemble = |shown: &[String], more: usize| {
-        let mut parts = vec![header.clone()];
-        if !shown.is_empty() || more > 0 {
-            let mut block = shown.join("\n");
-            if more > 0 {
-                if !block.is_empty() {
-                    block.push('\n');
-                }
-                block.push_str(
-                    &t.render(TextKey::DetailsMoreLines, &[("count", &more.to_string())]),
-                );
-            }
-            parts.push(block);
-        }
-        parts.push(totals.clone());
-        if !links.is_empty() {
-            parts.push(links.join("\n"));
-        }
-        parts.join("\n\n")
-    };
-    let mut shown = rendered.len();
-    loop {
-        let text = assemble(&rendered[..shown], rendered.len() - shown);
-        if text.chars().count() <= MAX_DETAILS || shown == 0 {
-            return truncate(text, MAX_DETAILS);
-        }
-        shown -= 1;
-    }
+    let links = (!links.is_empty()).then(|| links.join("\n"));
+    fit_details(header, lines, style, totals, links)
 }
 
 /// The message about payments: what was paid since the customer was last told and what

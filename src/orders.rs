@@ -342,6 +342,21 @@ pub fn details_text(
         ],
     );
     let link = link.map(|l| t.render(TextKey::DetailsLink, &[("link", l)]));
+    fit_details(header, lines, style, totals, link)
+}
+
+/// The details message of an order or an invoice: the header, the lines (sections as
+/// headings, notes left out), the totals and the links, at most [`MAX_DETAILS`] characters.
+/// Lines that do not fit are counted as "… and N more lines"; the totals and links stay.
+pub fn fit_details(
+    header: String,
+    lines: &[Line],
+    style: &Style<'_>,
+    totals: String,
+    links: Option<String>,
+) -> String {
+    let t = style.texts;
+    let amount = |a: f64| style.money.format(a, style.lang);
     let rendered: Vec<String> = lines
         .iter()
         .filter(|l| l.display_type != "line_note")
@@ -379,7 +394,7 @@ pub fn details_text(
             parts.push(block);
         }
         parts.push(totals.clone());
-        if let Some(l) = &link {
+        if let Some(l) = &links {
             parts.push(l.clone());
         }
         parts.join("\n\n")
@@ -394,7 +409,7 @@ pub fn details_text(
     }
 }
 
-fn truncate(text: String, max: usize) -> String {
+pub(crate) fn truncate(text: String, max: usize) -> String {
     if text.chars().count() <= max {
         return text;
     }
