@@ -49,7 +49,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `cursor.rs` | a scan's cursor kept in Odoo (`whatsapp.cursor`), loaded and saved by both loops |
+//! | `cursor.rs` | a cursor kept in Odoo (`whatsapp.cursor`): the order and invoice scans, the reminders' last runs |
 //! | `detect.rs` | pure: the accounts, which order needs what, the messages' values, the scan window |
 //! | `run.rs` | the order loop: the only file of the order flow that talks to Odoo |
 //! | `invoices.rs` | pure: the invoice accounts, posted/payment/details rules and messages |

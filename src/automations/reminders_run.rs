@@ -1,6 +1,7 @@
 //! The unpaid reminders' Odoo side: [`OdooReminders`] is the [`ReminderIo`] the daemon runs
 //! [`schedule_loop`] with; the only part of the reminders that talks to Odoo.
 
+use super::cursor::StoredCursor;
 use super::invoices::{reminder_message, InvoiceAccount};
 use super::invoices_run::portal_links;
 use super::reminders::{
@@ -9,7 +10,7 @@ use super::reminders::{
 };
 use crate::enqueue::{enqueue, MESSAGE_MODEL};
 use crate::invoices::{reminder_text, Invoice, InvoiceReader};
-use crate::odoo::{format_datetime, parse_datetime, Domain, OdooClient, SearchOptions};
+use crate::odoo::{parse_datetime, Domain, OdooClient, SearchOptions};
 use crate::orders::{Customer, Style};
 use crate::texts::Money;
 use chrono::{DateTime, Utc};
@@ -17,8 +18,6 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-const CURSOR_MODEL: &str = "whatsapp.cursor";
 
 /// The reminders' Odoo side.
 pub struct OdooReminders {
@@ -41,28 +40,6 @@ fn m2o(row: &Value, field: &str) -> Option<i64> {
 }
 
 impl OdooReminders {
-    async fn cursor(
-        &self,
-        account_id: i64,
-    ) -> Result<Option<(i64, Option<String>)>, ReminderError> {
-        let rows: Vec<Value> = self
-            .odoo
-            .search_read(
-                CURSOR_MODEL,
-                &Domain::leaf("name", "=", cursor_name(account_id)),
-                &["value"],
-                &SearchOptions::new().limit(1),
-            )
-            .await?;
-        Ok(rows.first().and_then(|r| {
-            let id = r.get("id").and_then(Value::as_i64)?;
-            Some((
-                id,
-                r.get("value").and_then(Value::as_str).map(str::to_owned),
-            ))
-        }))
-    }
-
     /// What each invoice's earlier reminders were: their count and the date of the last one
     /// not cancelled, in the schedule's time zone.
     async fn reminded(
@@ -166,30 +143,16 @@ impl ReminderIo for OdooReminders {
     }
 
     async fn last_run(&self, account_id: i64) -> Result<Option<DateTime<Utc>>, ReminderError> {
-        Ok(self
-            .cursor(account_id)
-            .await?
-            .and_then(|(_, v)| v)
-            .and_then(|v| parse_datetime(&v)))
+        let mut cursor = StoredCursor::default();
+        cursor.load(&self.odoo, &cursor_name(account_id)).await?;
+        Ok(cursor.at)
     }
 
     async fn save_run(&self, account_id: i64, at: DateTime<Utc>) -> Result<(), ReminderError> {
-        let value = format_datetime(at);
-        match self.cursor(account_id).await? {
-            Some((id, _)) => {
-                self.odoo
-                    .write(CURSOR_MODEL, &[id], &json!({"value": value}))
-                    .await?
-            }
-            None => {
-                self.odoo
-                    .create(
-                        CURSOR_MODEL,
-                        &json!({"name": cursor_name(account_id), "value": value}),
-                    )
-                    .await?;
-            }
-        }
+        let name = cursor_name(account_id);
+        let mut cursor = StoredCursor::default();
+        cursor.load(&self.odoo, &name).await?;
+        cursor.save(&self.odoo, &name, at).await?;
         Ok(())
     }
 
