@@ -794,31 +794,17 @@ impl Db {
                 let ids = p.ids()?;
                 self.server_action_run(env, &ids, txn).map(Some)
             }
-            // portal.mixin on invoices: the payment link's path with an access token
-            // (q_account_move_get_portal_url.json).
-            "get_portal_url" if model.name == "account.move" => {
-                let ids = p.ids()?;
-                self.check_access(env, model, "read")?;
-                let id = ids.first().copied().unwrap_or(0);
-                if !self.exists(&model.name, id) {
-                    return Err(OdooErr::missing(&model.name, &[id], env.uid));
-                }
-                Ok(Some(json!(format!(
-                    "/my/invoices/{id}?access_token=00000000-0000-4000-8000-{id:012}"
-                ))))
-            }
-            // The addon's batch of invoice portal paths: {"<id>": path}, ids not found left out.
+            // The addon's batch of invoice portal paths: {"<id>": path}, ids not found left out;
+            // the same paths and tokens as `get_portal_url`.
             "whatsapp_portal_paths" if model.name == "account.move" => {
                 let ids = p.ids()?;
                 self.check_access(env, model, "read")?;
                 let mut paths = Map::new();
-                for id in ids.iter().filter(|id| self.exists(&model.name, **id)) {
-                    paths.insert(
-                        id.to_string(),
-                        json!(format!(
-                            "/my/invoices/{id}?access_token=00000000-0000-4000-8000-{id:012}"
-                        )),
-                    );
+                for id in ids {
+                    if self.exists(&model.name, id) {
+                        let path = self.portal_path(env, model, id, txn)?;
+                        paths.insert(id.to_string(), json!(path));
+                    }
                 }
                 Ok(Some(Value::Object(paths)))
             }
@@ -835,24 +821,7 @@ impl Db {
                 if !self.exists(&model.name, *id) {
                     return Err(OdooErr::missing(&model.name, &ids, env.uid));
                 }
-                let token = match self.stored(model, *id, "access_token").as_str() {
-                    Some(t) if !t.is_empty() => t.to_owned(),
-                    _ => {
-                        let token = format!(
-                            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-                            fastrand::u32(..),
-                            fastrand::u16(..),
-                            fastrand::u16(..0xfff),
-                            fastrand::u16(..0xfff),
-                            fastrand::u64(..0xffff_ffff_ffff)
-                        );
-                        let mut vals = Map::new();
-                        vals.insert("access_token".into(), json!(token));
-                        self.write_records(env, model, &[*id], &vals, txn)?;
-                        token
-                    }
-                };
-                Ok(Some(json!(format!("/my/orders/{id}?access_token={token}"))))
+                Ok(Some(json!(self.portal_path(env, model, *id, txn)?)))
             }
             "get_base_url" => {
                 let ids = p.ids()?;
@@ -2383,6 +2352,40 @@ impl Db {
                 }
             }
         }
+    }
+
+    /// portal.mixin's path of an order or an invoice with its access token, made (and
+    /// written) when the record has none yet, as `_portal_ensure_token` does.
+    pub(super) fn portal_path(
+        &mut self,
+        env: &Env,
+        model: &Model,
+        id: i64,
+        txn: &mut Txn,
+    ) -> Result<String, OdooErr> {
+        let token = match self.stored(model, id, "access_token").as_str() {
+            Some(t) if !t.is_empty() => t.to_owned(),
+            _ => {
+                let token = format!(
+                    "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                    fastrand::u32(..),
+                    fastrand::u16(..),
+                    fastrand::u16(..0xfff),
+                    fastrand::u16(..0xfff),
+                    fastrand::u64(..0xffff_ffff_ffff)
+                );
+                let mut vals = Map::new();
+                vals.insert("access_token".into(), json!(token));
+                self.write_records(env, model, &[id], &vals, txn)?;
+                token
+            }
+        };
+        let kind = if model.name == "sale.order" {
+            "orders"
+        } else {
+            "invoices"
+        };
+        Ok(format!("/my/{kind}/{id}?access_token={token}"))
     }
 
     fn sale_action(

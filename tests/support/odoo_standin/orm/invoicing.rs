@@ -44,24 +44,7 @@ impl Db {
                 if !self.exists(&model.name, *id) {
                     return Err(OdooErr::missing(&model.name, &ids, env.uid));
                 }
-                let token = match self.stored(model, *id, "access_token").as_str() {
-                    Some(t) if !t.is_empty() => t.to_owned(),
-                    _ => {
-                        let token = format!(
-                            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-                            fastrand::u32(..),
-                            fastrand::u16(..),
-                            fastrand::u16(..0xfff),
-                            fastrand::u16(..0xfff),
-                            fastrand::u64(..0xffff_ffff_ffff)
-                        );
-                        let mut vals = Map::new();
-                        vals.insert("access_token".into(), json!(token));
-                        self.write_records(env, model, &[*id], &vals, txn)?;
-                        token
-                    }
-                };
-                Some(json!(format!("/my/invoices/{id}?access_token={token}")))
+                Some(json!(self.portal_path(env, model, *id, txn)?))
             }
             ("payment.link.wizard", "create") => {
                 self.check_access(env, model, "create")?;
