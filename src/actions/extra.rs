@@ -710,7 +710,7 @@ async fn invoice_action(
             .await?
         {
             Some(payment) => Some(payment.url),
-            None => portal_link(ctx, invoice.id).await?,
+            None => ctx.invoices.portal_link(invoice.id).await?,
         };
         let Some(link) = link else {
             effects.outcomes.push((
@@ -744,28 +744,6 @@ async fn invoice_action(
         .outcomes
         .push((press.id, c.done(State::Done, result)));
     Ok(())
-}
-
-/// The invoice's portal link with its access token, absolute.
-async fn portal_link(ctx: &ActionsContext, id: i64) -> Result<Option<String>, OdooError> {
-    let path: Value = ctx
-        .odoo
-        .call(Invoice::MODEL, "get_portal_url", json!([[id]]), json!({}))
-        .await?;
-    let Some(path) = path.as_str().filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    if path.starts_with("http://") || path.starts_with("https://") {
-        return Ok(Some(path.to_owned()));
-    }
-    let base: Value = ctx
-        .odoo
-        .call(Invoice::MODEL, "get_base_url", json!([[id]]), json!({}))
-        .await?;
-    Ok(Some(format!(
-        "{}{path}",
-        base.as_str().unwrap_or("").trim_end_matches('/')
-    )))
 }
 
 async fn server_action(
