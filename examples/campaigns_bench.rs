@@ -424,7 +424,7 @@ async fn real(args: &Args) {
 }
 
 async fn real_campaign(real: &e2e_support::RealOdoo, args: &Args) {
-    use e2e_support::{Daemon, DaemonConfig, Logs};
+    use e2e_support::DaemonConfig;
     let n = args.real;
     assert!(n <= 10_000, "--real: at most 10,000 recipients");
     let tail = &real.stamp[real.stamp.len() - 3..];
@@ -473,19 +473,7 @@ async fn real_campaign(real: &e2e_support::RealOdoo, args: &Args) {
     config.set("odoo.timeout_secs", 30);
     config.set("log.filter", "warn");
     apply(&mut config, &args.settings);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("url")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = e2e_support::LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     let rss = RssSampler::start(daemon.pid());
     let timeout = Duration::from_secs(args.timeout_secs);
     let read_campaign = move || async move {

@@ -35,7 +35,7 @@ mod e2e_support;
 mod support;
 
 use clap::Parser;
-use e2e_support::{Daemon, DaemonConfig, Logs, RealOdoo, MESSAGE};
+use e2e_support::{DaemonConfig, RealOdoo, MESSAGE};
 use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
@@ -280,18 +280,7 @@ async fn bench(args: &Args, real: &RealOdoo, made: &Mutex<Vec<i64>>, paused: &Mu
     config.set("odoo.timeout_secs", 120);
     config.set("odoo.max_concurrent_reports", args.reports as i64);
     config.set("log.filter", "warn");
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     println!(
         "Odoo {} ({}); {} customers; daemon odoo.max_concurrent_reports = {}",
         real.target.url, real.target.database, customers, args.reports

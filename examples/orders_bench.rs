@@ -269,7 +269,7 @@ async fn bulk(n: usize) {
 }
 
 async fn real_presses(n: usize, settings: &[String]) {
-    use e2e_support::{Daemon, DaemonConfig, Logs, RealOdoo};
+    use e2e_support::{DaemonConfig, RealOdoo};
     use whatsapp_sidecar::odoo::Domain;
     let real = match RealOdoo::setup(80).await {
         Ok(r) => r,
@@ -309,18 +309,7 @@ async fn real_presses(n: usize, settings: &[String]) {
     config.set("odoo.timeout_secs", 30);
     config.set("log.filter", "warn");
     apply(&mut config, settings);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("url")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     let product = real
         .client
         .search(

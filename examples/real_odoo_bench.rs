@@ -24,7 +24,7 @@ mod e2e_support;
 mod support;
 
 use clap::Parser;
-use e2e_support::{proc_sample, Daemon, DaemonConfig, Logs, OdooProxy, RealOdoo, MESSAGE};
+use e2e_support::{proc_sample, DaemonConfig, OdooProxy, RealOdoo, MESSAGE};
 use futures_util::FutureExt;
 use serde_json::json;
 use std::panic::AssertUnwindSafe;
@@ -148,18 +148,7 @@ async fn bench(args: Args, real: &RealOdoo) {
         };
         config.set(key, value);
     }
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (mut daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
     let pid = daemon.pid();
     let p0 = proc_sample(pid).unwrap_or_default();
     let r0 = proxy.counts.lock().map(|c| c.requests).unwrap_or(0);

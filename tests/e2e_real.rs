@@ -14,7 +14,7 @@
 mod e2e_support;
 mod support;
 
-use e2e_support::{text, Daemon, DaemonConfig, Logs, LogsOnPanic, RealOdoo};
+use e2e_support::{text, DaemonConfig, RealOdoo};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use std::panic::AssertUnwindSafe;
@@ -70,19 +70,7 @@ async fn flow(real: &RealOdoo) {
     let (meta, _meta_stop) = e2e_support::start_meta(real.meta_config(80)).await;
     let mut config = DaemonConfig::new(&real.target, &meta.base_url());
     config.set("odoo.timeout_secs", 30);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
 
     // A message queued in Odoo reaches Meta and comes back read.
     // A French mobile, typed without the usual spacing.
@@ -300,19 +288,7 @@ async fn order_flow(real: &RealOdoo) {
     let mut config = DaemonConfig::new(&real.target, &meta.base_url());
     config.set("odoo.timeout_secs", 30);
     config.set("outbox.pair_interval_secs", 0.2);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
 
     let digits = format!("14{}", &real.stamp[real.stamp.len() - 6..]);
     let phone = format!("+33 6 {digits}");
@@ -621,19 +597,7 @@ async fn invoice_flow(
     config.set("odoo.timeout_secs", 60);
     config.set("outbox.pair_interval_secs", 0.2);
     config.set("automations.poll_interval_secs", 0.5);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (_daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
 
     let digits = format!("15{}", &real.stamp[real.stamp.len() - 6..]);
     let e164 = format!("+336{digits}");
@@ -938,19 +902,7 @@ async fn campaign_flow(real: &RealOdoo) {
     config.set("odoo.timeout_secs", 30);
     config.set("campaigns.poll_interval_secs", 0.5);
     config.set("campaigns.kpi_interval_secs", 1.0);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
 
     // "Generate queue", as the button does.
     let _: Value = real

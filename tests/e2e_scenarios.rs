@@ -510,7 +510,7 @@ async fn the_demo_welcome_menu_on_a_real_odoo() {
 }
 
 async fn real_menu(real: &e2e_support::RealOdoo) -> Option<String> {
-    use e2e_support::{Daemon, DaemonConfig, Logs, LogsOnPanic};
+    use e2e_support::DaemonConfig;
     use whatsapp_sidecar::odoo::{Domain, SearchOptions};
     let demo = real
         .client
@@ -555,19 +555,7 @@ async fn real_menu(real: &e2e_support::RealOdoo) -> Option<String> {
     let mut config = DaemonConfig::new(&real.target, &meta.base_url());
     config.set("odoo.timeout_secs", 30);
     config.set("outbox.pair_interval_secs", 0.01);
-    meta.set_callback(
-        Some(config.url("/webhook").parse().expect("callback URL")),
-        Some(whatsapp_sidecar::secret::Secret::new(
-            real.app_secret.as_str(),
-        )),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = Logs::default();
-    let _print = LogsOnPanic(logs.clone());
-    let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
-    daemon
-        .ready(&real.verify_token, Duration::from_secs(60))
-        .await;
+    let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     // Only this test's account: the company's default account may send the quotation too.
     let sent = || {
         meta.messages(&RecordFilter {

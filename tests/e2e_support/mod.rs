@@ -932,6 +932,13 @@ impl Drop for World {
 /// Prints the daemon's output when the test fails (dropped while panicking).
 pub struct LogsOnPanic(pub Logs);
 
+/// What a daemon started by [`RealOdoo::start_daemon`] needs kept: its config directory, and
+/// its logs printed on a panic.
+pub struct DaemonKeep {
+    _dir: tempfile::TempDir,
+    _print: LogsOnPanic,
+}
+
 impl Drop for LogsOnPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -1125,6 +1132,38 @@ impl RealOdoo {
 
     /// The sandbox settings for this account: its number at `throughput_mps`, the demo
     /// templates under its WABA, statuses within a few hundred milliseconds.
+    /// Starts the daemon binary on this Odoo with `config`, `meta` calling back its webhook
+    /// with this account's app secret, and waits until it is ready. Keep the third value alive
+    /// as long as the daemon runs: it holds the config's directory and prints the logs on a
+    /// panic.
+    pub async fn start_daemon(
+        &self,
+        meta: &SandboxHandle,
+        config: &DaemonConfig,
+    ) -> (Daemon, Logs, DaemonKeep) {
+        meta.set_callback(
+            Some(config.url("/webhook").parse().expect("callback URL")),
+            Some(whatsapp_sidecar::secret::Secret::new(
+                self.app_secret.as_str(),
+            )),
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = Logs::default();
+        let print = LogsOnPanic(logs.clone());
+        let mut daemon = Daemon::spawn(&config.write(dir.path()), config.listen, &logs, 1);
+        daemon
+            .ready(&self.verify_token, Duration::from_secs(60))
+            .await;
+        (
+            daemon,
+            logs,
+            DaemonKeep {
+                _dir: dir,
+                _print: print,
+            },
+        )
+    }
+
     pub fn meta_config(&self, throughput_mps: u32) -> SandboxConfig {
         let mut config = meta_config(throughput_mps);
         config.phone_numbers = vec![PhoneNumberConfig {
