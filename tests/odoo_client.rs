@@ -52,6 +52,22 @@ async fn version_and_login_with_the_api_key() {
 }
 
 #[tokio::test]
+async fn jsonrpc_calls_carry_one_session_cookie_bound_to_the_database() {
+    let s = OdooStandin::start().await;
+    let c = client(&s);
+    for _ in 0..4 {
+        c.search_count("res.partner", &Domain::all()).await.unwrap();
+    }
+    // Clones share it: asked for once, carried by every /jsonrpc call (login and the 4 counts).
+    c.clone()
+        .search_count("res.partner", &Domain::all())
+        .await
+        .unwrap();
+    assert_eq!(s.calls("web", "login?db"), 1);
+    assert_eq!(s.calls("jsonrpc", "with db session"), 6);
+}
+
+#[tokio::test]
 async fn password_is_used_when_no_api_key_is_set() {
     let s = OdooStandin::start().await;
     let mut cfg = client_config(&s);

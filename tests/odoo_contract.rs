@@ -575,7 +575,7 @@ async fn every_recorded_request_gets_the_recorded_shape_from_the_stand_in() {
             c.starts_with("session_id=") && c.contains("HttpOnly") && c.contains("Path=/")
         });
         if rec_cookie.starts_with("session_id=")
-            && file.contains("authenticate")
+            && (file.contains("authenticate") || file.contains("login_db"))
             && !has_session_cookie
         {
             diffs.push("no session_id cookie".into());

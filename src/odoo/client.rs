@@ -13,6 +13,12 @@
 //!   make Odoo refuse the duplicate.
 //! - One reqwest client (connection pool) and a semaphore bounding the requests in flight, so
 //!   the daemon never takes more than `max_concurrent_requests` of Odoo's workers.
+//! - `/jsonrpc` calls carry a session cookie bound to the database (no login: web's
+//!   `GET /web/login?db=<db>` hands it out, renewed daily). Without any cookie, Odoo lists the
+//!   databases on every request, over a new PostgreSQL connection to `postgres` that its pool
+//!   does not keep: measured on a real Odoo 17, a small call took 13.8 ms without it and 8.3 ms
+//!   with it, and PostgreSQL spent 15 ms of CPU per call without it, 3.6 ms with it. When Odoo
+//!   gives no such cookie, calls go without one (tried again after a minute).
 
 use super::batch::{self, load_outcome};
 use super::error::{CallSite, Credential, OdooError};
@@ -133,6 +139,8 @@ struct Inner {
     login_lock: Mutex<()>,
     /// The web session cookie value.
     session: Mutex<Option<Secret>>,
+    /// The session cookie bound to the database that `/jsonrpc` calls carry.
+    db_pin: Mutex<DbPin>,
     /// Field types per model, for `load`.
     field_types: StdMutex<HashMap<String, Arc<HashMap<String, String>>>>,
 }
@@ -147,6 +155,22 @@ impl fmt::Debug for OdooClient {
             .finish_non_exhaustive()
     }
 }
+
+/// The database-bound session cookie of the `/jsonrpc` calls, and when to ask for one again.
+#[derive(Default)]
+struct DbPin {
+    cookie: Option<Secret>,
+    renew_at: Option<tokio::time::Instant>,
+}
+
+/// A database-bound session is asked for again after this long (Odoo forgets sessions unused
+/// for a week; one it forgot only costs the calls their speed, not their answer).
+const DB_PIN_RENEW: Duration = Duration::from_secs(24 * 3600);
+/// After Odoo gave no database-bound session (down, or answering otherwise), ask again after
+/// this long.
+const DB_PIN_RETRY: Duration = Duration::from_secs(60);
+/// The longest the request for a database-bound session may take (the calls wait for it).
+const DB_PIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A reply as read off the wire.
 struct Reply {
@@ -204,6 +228,7 @@ impl OdooClient {
                 uid: AtomicI64::new(0),
                 login_lock: Mutex::new(()),
                 session: Mutex::new(None),
+                db_pin: Mutex::new(DbPin::default()),
                 field_types: StdMutex::new(HashMap::new()),
                 cfg,
             }),
@@ -785,13 +810,59 @@ impl OdooClient {
         site: &CallSite<'_>,
     ) -> Result<T, OdooError> {
         let url = &self.inner.jsonrpc_url;
+        let pin = self.db_cookie().await;
         let reply = self
-            .send(reqwest::Method::POST, url, Some(body), None)
+            .send(reqwest::Method::POST, url, Some(body), pin.as_ref())
             .await?;
+        if let Some(fresh) = &reply.session {
+            // Odoo made a new session for the database (the old one was forgotten): keep it.
+            let mut p = self.inner.db_pin.lock().await;
+            if p.cookie.as_ref().map(Secret::expose) != Some(fresh.as_str()) {
+                p.cookie = Some(Secret::new(fresh.clone()));
+            }
+        }
         if reply.status != 200 {
             return Err(self.http_error(url, &reply));
         }
         decode_response(&reply.body, site, &shown(url))
+    }
+
+    /// The database-bound session cookie for `/jsonrpc` calls, asked for when there is none or
+    /// it is a day old. `None` when Odoo gives none: the calls then go without.
+    async fn db_cookie(&self) -> Option<Secret> {
+        let mut pin = self.inner.db_pin.lock().await;
+        let now = tokio::time::Instant::now();
+        if pin.renew_at.is_some_and(|at| now < at) {
+            return pin.cookie.clone();
+        }
+        let mut url = self.inner.base_url.join("web/login").ok()?;
+        url.query_pairs_mut()
+            .append_pair("db", &self.inner.cfg.database);
+        let reply = tokio::time::timeout(
+            DB_PIN_TIMEOUT,
+            self.send(reqwest::Method::GET, &url, None, None),
+        )
+        .await;
+        match reply {
+            Ok(Ok(Reply {
+                status: 302 | 303,
+                session: Some(cookie),
+                ..
+            })) => {
+                pin.cookie = Some(Secret::new(cookie));
+                pin.renew_at = Some(now + DB_PIN_RENEW);
+            }
+            other => {
+                let outcome = match other {
+                    Ok(Ok(reply)) => format!("HTTP {} without a session cookie", reply.status),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no answer within {DB_PIN_TIMEOUT:?}"),
+                };
+                tracing::debug!(%outcome, "no database-bound session from Odoo; calls go without one");
+                pin.renew_at = Some(now + DB_PIN_RETRY);
+            }
+        }
+        pin.cookie.clone()
     }
 
     /// Runs `f` again on retryable errors, with jittered exponential delays, logging each.

@@ -97,6 +97,8 @@ struct Shared {
     db: Mutex<Db>,
     base_url: String,
     sessions: Mutex<HashMap<String, i64>>,
+    /// Sessions bound to the database without a login (`GET /web/login?db=`).
+    db_sessions: Mutex<std::collections::HashSet<String>>,
     calls: Mutex<BTreeMap<(String, String), u64>>,
     contexts: Mutex<BTreeMap<(String, String), Map<String, Value>>>,
     faults: Mutex<Vec<FaultRule>>,
@@ -161,6 +163,7 @@ impl OdooStandin {
             db: Mutex::new(db),
             base_url: format!("http://{addr}"),
             sessions: Mutex::new(HashMap::new()),
+            db_sessions: Mutex::new(std::collections::HashSet::new()),
             calls: Mutex::new(BTreeMap::new()),
             contexts: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(Vec::new()),
@@ -378,7 +381,9 @@ impl OdooStandin {
     // ----- counters ---------------------------------------------------------------------------
 
     /// `execute_kw` calls of `model.method` received (also `("common", "authenticate")`,
-    /// `("db", "list")`, `("web", "session/authenticate")`, `("report", "<name>")`).
+    /// `("db", "list")`, `("web", "session/authenticate")`, `("report", "<name>")`,
+    /// `("web", "login?db")` and `("jsonrpc", "with db session")`: `/jsonrpc` requests that
+    /// carried a session cookie from `GET /web/login?db=`).
     pub fn calls(&self, model: &str, method: &str) -> u64 {
         lock(&self.shared.calls)
             .get(&(model.to_owned(), method.to_owned()))
@@ -909,6 +914,9 @@ async fn jsonrpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    if cookie_sid(&headers).is_some_and(|sid| lock(&shared.db_sessions).contains(sid)) {
+        count(&shared, "jsonrpc", "with db session");
+    }
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let params = request.get("params").cloned().unwrap_or(json!({}));
     let service = params.get("service").and_then(Value::as_str).unwrap_or("");
@@ -1117,12 +1125,16 @@ fn session_cookie_header(sid: &str) -> String {
     format!("session_id={sid}; Expires={expires}; Max-Age=604800; HttpOnly; Path=/")
 }
 
-fn cookie_uid(shared: &Shared, headers: &HeaderMap) -> Option<i64> {
+fn cookie_sid(headers: &HeaderMap) -> Option<&str> {
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let sid = cookies
+    cookies
         .split(';')
         .filter_map(|c| c.trim().strip_prefix("session_id="))
-        .next()?;
+        .next()
+}
+
+fn cookie_uid(shared: &Shared, headers: &HeaderMap) -> Option<i64> {
+    let sid = cookie_sid(headers)?;
     lock(&shared.sessions).get(sid).copied()
 }
 
@@ -1250,8 +1262,32 @@ async fn web_call_kw(
     json_response(StatusCode::OK, body, None)
 }
 
-async fn web_login_page(State(shared): State<Arc<Shared>>) -> Response {
+/// `GET /web/login`: the login page; with `?db=<db>` and no session of that database, web's
+/// `ensure_db` instead: a 302 to the same URL with a new session cookie bound to the database
+/// (no login), as recorded in `a_web_login_db_session.json`.
+async fn web_login_page(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     let _guard = enter(&shared).await;
+    if let Some(query) = query.filter(|q| q.split('&').any(|p| p.starts_with("db="))) {
+        count(&shared, "web", "login?db");
+        let location = format!("/web/login?{query}");
+        let mut resp = html_response(
+            StatusCode::FOUND,
+            format!("<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"{location}\">{location}</a>. If not click the link."),
+        );
+        let sid: String = (0..40).map(|_| fastrand::alphanumeric()).collect();
+        lock(&shared.db_sessions).insert(sid.clone());
+        let headers = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("{}{location}", shared.base_url)) {
+            headers.insert(header::LOCATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&session_cookie_header(&sid)) {
+            headers.insert(header::SET_COOKIE, v);
+        }
+        return resp;
+    }
     html_response(
         StatusCode::OK,
         "<!DOCTYPE html>\n<html><head><title>Odoo</title></head><body><form class=\"oe_login_form\" action=\"/web/login\" method=\"post\"><input name=\"login\"/><input name=\"password\" type=\"password\"/></form></body></html>".to_owned(),
