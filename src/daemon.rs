@@ -59,6 +59,8 @@ pub enum DaemonError {
     WhatsApp(#[from] WhatsAppError),
     #[error("cannot start the built-in sandbox: {0}")]
     Sandbox(#[from] SandboxError),
+    #[error("{0}")]
+    Spool(#[from] webhook::SpoolError),
     #[error("the HTTP server failed: {0}")]
     Server(#[source] std::io::Error),
     #[error("some tasks did not finish within {0:?} after shutdown was requested")]
@@ -133,10 +135,23 @@ pub async fn run(
         watch_rights(&connect_state, &connect_stop).await;
     });
 
-    // Webhooks: stored in Odoo by the group commit, then processed from there.
+    // Webhooks: stored in Odoo by the group commit (or kept in the local spool and forwarded
+    // to Odoo), then processed from there.
     let stored = Arc::new(tokio::sync::Notify::new());
-    let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
-    let ingest = Ingest::spawn(store, config.webhook.ingest.clone(), &tracker, stop.clone());
+    let ingest = match &config.webhook.spool_file {
+        None => {
+            let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
+            Ingest::spawn(store, config.webhook.ingest.clone(), &tracker, stop.clone())
+        }
+        Some(path) => spawn_spool(
+            path,
+            &config.webhook,
+            &odoo,
+            stored.clone(),
+            &tracker,
+            &stop,
+        )?,
+    };
     let keys = webhook::spawn_refresher(
         OdooKeySource::new(odoo.clone()),
         config.webhook.keys.clone(),
@@ -243,6 +258,49 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Opens the local webhook spool and starts its forwarder; returns the group commit that
+/// appends to it. Each batch is committed to the spool as soon as the previous one is (no
+/// waiting for company: a local commit takes about a millisecond), one at a time.
+fn spawn_spool(
+    path: &std::path::Path,
+    config: &webhook::WebhookConfig,
+    odoo: &OdooClient,
+    stored: Arc<tokio::sync::Notify>,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<Ingest, DaemonError> {
+    let spool = Arc::new(webhook::Spool::open(path)?);
+    tracing::info!(
+        spool = %path.display(),
+        left_from_last_run = spool.len(),
+        "webhooks are kept in the local spool until Odoo has them (webhook.spool_file)"
+    );
+    let gate = Arc::new(webhook::OdooGate::default());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    // The forwarder retries by itself, after checking what Odoo already has.
+    let sink = OdooEventStore::new(odoo.without_retries());
+    let forwarder = webhook::Forwarder::new(
+        spool.clone(),
+        sink,
+        gate.clone(),
+        stored,
+        config.forward.batch_max,
+    );
+    tracker.spawn(webhook::forward::run(
+        forwarder,
+        config.forward.interval,
+        wake.clone(),
+        stop.clone(),
+    ));
+    let store = webhook::SpoolStore::new(spool, gate, wake, config.forward.max_events);
+    let ingest = webhook::IngestConfig {
+        idle: Duration::ZERO,
+        max_in_flight: 1,
+        ..config.ingest.clone()
+    };
+    Ok(Ingest::spawn(store, ingest, tracker, stop.clone()))
 }
 
 /// Starts the built-in sandbox, points its status webhooks at this daemon's `/webhook`, and

@@ -1,7 +1,9 @@
 //! Odoo stops answering for 10 s in the middle of a run (the port closed, or every request
 //! frozen): the daemon says so in its log, answers Meta's webhooks 503 so Meta retries them,
 //! carries on once Odoo is back, and nothing is lost: every queued message ends read, sent
-//! exactly once, and every webhook refused during the outage is stored after it.
+//! exactly once, and every webhook refused during the outage is stored after it. The same with
+//! a local spool (`webhook.spool_file`): the webhooks answered 200 before the daemon noticed
+//! the outage (all of them while Odoo hangs) wait there and are stored after it.
 
 mod e2e_support;
 mod support;
@@ -26,8 +28,11 @@ fn inbound_text(wamid: &str, from: &str, body: &str) -> String {
     .to_string()
 }
 
-async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
+async fn odoo_goes_away_for_ten_seconds(mode: Outage, spool: bool) {
     let mut w = World::new(80).await;
+    if spool {
+        w.use_spool();
+    }
     let template = w.hello_template("approved");
     let ids: Vec<i64> = (0..MESSAGES)
         .map(|i| {
@@ -64,13 +69,32 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
             ..Default::default()
         })
         .expect("inject");
-    // ... and a webhook is answered 503, not 200: it could not be stored.
+    // ... and a webhook is answered 503, not 200: it could not be stored. With a spool, the
+    // first ones are kept there until the forwarder finds Odoo gone (at once when Odoo refuses
+    // connections); those are stored after the outage.
     let refused = inbound_text("wamid.OUTAGE-1", "33699000002", "answered 503");
-    assert_eq!(
-        w.post_webhook(&refused, Some(APP_SECRET)).await,
-        503,
-        "a webhook that cannot be stored is answered 503 so Meta retries it"
-    );
+    let mut spooled = Vec::new();
+    if spool && mode == Outage::Refuse {
+        for n in 0.. {
+            let early = inbound_text(&format!("wamid.SPOOLED-{n}"), "33699000003", "spooled");
+            if w.post_webhook(&early, Some(APP_SECRET)).await != 200 {
+                break;
+            }
+            assert!(
+                down_at.elapsed() < Duration::from_secs(5),
+                "still answered 200 after 5 s"
+            );
+            spooled.push(format!("wamid.SPOOLED-{n}"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    if !spool || mode == Outage::Refuse {
+        assert_eq!(
+            w.post_webhook(&refused, Some(APP_SECRET)).await,
+            503,
+            "a webhook that cannot be stored is answered 503 so Meta retries it"
+        );
+    }
     if mode == Outage::Refuse {
         let readyz = w.http.get(w.config.url("/readyz")).send().await.unwrap();
         assert_eq!(readyz.status(), 503, "/readyz says Odoo is unreachable");
@@ -91,8 +115,20 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
     );
     w.odoo.come_back().await;
 
-    // Meta retries the refused webhook: stored now.
-    assert_eq!(w.post_webhook(&refused, Some(APP_SECRET)).await, 200);
+    // Meta retries the refused webhook: stored now (with a spool, once the forwarder has found
+    // Odoo back: its retries are at most 2 s apart).
+    let back = Instant::now();
+    loop {
+        let status = w.post_webhook(&refused, Some(APP_SECRET)).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            spool && back.elapsed() < Duration::from_secs(5),
+            "the retried webhook is answered {status} after Odoo came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Nothing lost: every message read, each sent once; both inbound messages received once.
     w.until_all(&ids, &["read"], Duration::from_secs(40)).await;
@@ -125,10 +161,12 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
             "message {id}: sent ≤ delivered ≤ read, as Meta reported them: {stamps:?}"
         );
     }
-    for (wamid_or_body, field) in [
+    let mut expected = vec![
         ("wamid.OUTAGE-1", "wamid"),
         ("sent during the outage", "body"),
-    ] {
+    ];
+    expected.extend(spooled.iter().map(|w| (w.as_str(), "wamid")));
+    for (wamid_or_body, field) in expected {
         eventually(
             &format!("the inbound message {wamid_or_body}"),
             Duration::from_secs(15),
@@ -148,10 +186,20 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odoo_refusing_connections_for_ten_seconds_loses_nothing() {
-    odoo_goes_away_for_ten_seconds(Outage::Refuse).await;
+    odoo_goes_away_for_ten_seconds(Outage::Refuse, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_spool_odoo_refusing_connections_for_ten_seconds_loses_nothing() {
+    odoo_goes_away_for_ten_seconds(Outage::Refuse, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_spool_odoo_hanging_for_ten_seconds_loses_nothing() {
+    odoo_goes_away_for_ten_seconds(Outage::Hang, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odoo_hanging_for_ten_seconds_loses_nothing() {
-    odoo_goes_away_for_ten_seconds(Outage::Hang).await;
+    odoo_goes_away_for_ten_seconds(Outage::Hang, false).await;
 }

@@ -292,7 +292,19 @@ impl Config {
                 ));
             }
         }
-        let webhook = webhook_config(&raw.webhook, &mut problems);
+        let mut webhook = webhook_config(&raw.webhook, &mut problems);
+        webhook.spool_file = raw.webhook.spool_file.clone().map(|path| match &base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
+        });
+        if let Some(dir) = webhook.spool_file.as_deref().and_then(Path::parent) {
+            if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                problems.push(format!(
+                    "webhook.spool_file: the directory {} does not exist; create it (writable by                      the daemon's user, on a local disk) or remove the key to store webhooks in                      Odoo directly",
+                    dir.display()
+                ));
+            }
+        }
         let inbound = inbound_config(&raw.inbound, &mut problems);
         let outbox = outbox_settings(&raw.outbox, &mut problems);
         let accounts = AccountsSettings {
@@ -589,6 +601,11 @@ fn webhook_config(
     if let Some(refresh) = seconds("webhook.keys_refresh_secs", raw.keys_refresh_secs, problems) {
         cfg.keys.refresh_interval = refresh;
     }
+    cfg.forward.max_events =
+        at_least_one("webhook.spool_max_events", raw.spool_max_events, problems);
+    cfg.forward.batch_max =
+        at_least_one("webhook.forward_batch_max", raw.forward_batch_max, problems);
+    cfg.forward.interval = Duration::from_millis(raw.forward_interval_ms);
     cfg
 }
 

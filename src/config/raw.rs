@@ -177,6 +177,10 @@ pub struct RawWebhook {
     pub batch_idle_ms: u64,
     pub reply_timeout_secs: f64,
     pub keys_refresh_secs: f64,
+    pub spool_file: Option<PathBuf>,
+    pub spool_max_events: usize,
+    pub forward_interval_ms: u64,
+    pub forward_batch_max: usize,
 }
 
 impl Default for RawWebhook {
@@ -189,6 +193,10 @@ impl Default for RawWebhook {
             batch_idle_ms: d.ingest.idle.as_millis() as u64,
             reply_timeout_secs: d.ingest.reply_timeout.as_secs_f64(),
             keys_refresh_secs: d.keys.refresh_interval.as_secs_f64(),
+            spool_file: None,
+            spool_max_events: d.forward.max_events,
+            forward_interval_ms: d.forward.interval.as_millis() as u64,
+            forward_batch_max: d.forward.batch_max,
         }
     }
 }

@@ -372,3 +372,37 @@ fn the_scenario_settings_are_read_and_checked() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_webhook_spool_file_is_relative_to_the_config_and_its_directory_must_exist() {
+    Jail::expect_with(|jail| {
+        jail.create_dir("etc")?;
+        jail.create_dir("etc/state")?;
+        jail.create_file(
+            "etc/whatsapp-sidecar.toml",
+            &format!(
+                "{VALID}\n[webhook]\nspool_file = \"state/webhooks.redb\"\nforward_interval_ms = 100\n"
+            ),
+        )?;
+        let config = Config::load(Some(Path::new("etc/whatsapp-sidecar.toml")))
+            .map_err(|e| e.to_string())?;
+        assert_eq!(
+            config.webhook.spool_file.as_deref(),
+            Some(Path::new("etc/state/webhooks.redb"))
+        );
+        assert_eq!(config.webhook.forward.interval, Duration::from_millis(100));
+        assert_eq!(config.webhook.forward.max_events, 100_000);
+        jail.create_file(
+            "etc/whatsapp-sidecar.toml",
+            &format!("{VALID}\n[webhook]\nspool_file = \"/nonexistent/state/webhooks.redb\"\n"),
+        )?;
+        let err = Config::load(Some(Path::new("etc/whatsapp-sidecar.toml")))
+            .expect_err("a spool in a missing directory")
+            .to_string();
+        assert!(
+            err.contains("webhook.spool_file: the directory /nonexistent/state does not exist"),
+            "{err}"
+        );
+        Ok(())
+    });
+}

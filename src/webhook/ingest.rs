@@ -31,8 +31,9 @@ use tokio_util::task::TaskTracker;
 
 use super::warn::RateLimitedWarning;
 
-/// A verified webhook body, ready to be stored as a `whatsapp.webhook.event`.
-#[derive(Debug, Clone, PartialEq)]
+/// A verified webhook body, ready to be stored as a `whatsapp.webhook.event` (kept as JSON in
+/// the local spool, when there is one).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewEvent {
     /// The body as received (invalid UTF-8, if any, replaced and noted in `processing_error`).
     pub raw_body: String,

@@ -30,9 +30,11 @@
 //! ```
 
 pub mod envelope;
+pub mod forward;
 pub mod ingest;
 pub mod keys;
 pub mod odoo;
+pub mod spool;
 pub mod warn;
 
 use axum::body::Bytes;
@@ -46,11 +48,13 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use forward::{EventSink, ForwardConfig, Forwarder};
 pub use ingest::{EventStore, Ingest, IngestConfig, IngestError, NewEvent, StoreError};
 pub use keys::{
     spawn_refresher, AccountKey, KeyCache, KeyError, KeySource, Keys, RefreshConfig, Refusal,
 };
 pub use odoo::{OdooEventStore, OdooKeySource};
+pub use spool::{OdooGate, Spool, SpoolError, SpoolStore};
 
 use crate::whatsapp::signature::SIGNATURE_HEADER;
 use warn::RateLimitedWarning;
@@ -67,6 +71,11 @@ pub struct WebhookConfig {
     pub refused_log_period: Duration,
     pub ingest: IngestConfig,
     pub keys: RefreshConfig,
+    /// The local spool (`webhook.spool_file`); without it, webhooks are stored in Odoo before
+    /// they are answered.
+    pub spool_file: Option<std::path::PathBuf>,
+    /// How spooled webhooks go to Odoo.
+    pub forward: ForwardConfig,
 }
 
 impl Default for WebhookConfig {
@@ -76,6 +85,8 @@ impl Default for WebhookConfig {
             refused_log_period: Duration::from_secs(10),
             ingest: IngestConfig::default(),
             keys: RefreshConfig::default(),
+            spool_file: None,
+            forward: ForwardConfig::default(),
         }
     }
 }

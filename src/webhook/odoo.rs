@@ -1,16 +1,19 @@
-//! The receiver's two Odoo peers: where events are stored ([`OdooEventStore`]) and where the
-//! webhook keys come from ([`OdooKeySource`]). The only file of [`crate::webhook`] that calls
-//! Odoo.
+//! The receiver's two Odoo peers: where events are stored ([`OdooEventStore`], directly by
+//! the group commit, or by the forwarder from the local spool) and where the webhook keys come
+//! from ([`OdooKeySource`]). The only file of [`crate::webhook`] that calls Odoo.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+use super::forward::{EventSink, KeyedEvent, SinkError};
 use super::ingest::{EventStore, NewEvent, StoreError};
 use super::keys::{AccountKey, KeyError, KeySource};
+use crate::odoo::OdooError;
 use crate::odoo::{de, format_datetime, Domain, OdooClient, SearchOptions};
 use crate::secret::Secret;
+use std::collections::HashSet;
 
 const EVENT: &str = "whatsapp.webhook.event";
 const ACCOUNT: &str = "whatsapp.account";
@@ -73,6 +76,63 @@ impl EventStore for OdooEventStore {
             }
             Err(e) => Err(StoreError::Refused(e.to_string())),
         }
+    }
+}
+
+fn sink_error(e: OdooError) -> SinkError {
+    if e.is_unreachable() || e.is_retryable() {
+        SinkError::Unavailable(e.to_string())
+    } else {
+        SinkError::Refused(e.to_string())
+    }
+}
+
+/// The forwarder's side: the client should have no retries of its own (a `create` retried
+/// after a timeout could store twice; the forwarder checks the spool keys first instead).
+impl EventSink for OdooEventStore {
+    async fn create(&self, events: Vec<KeyedEvent>) -> Result<(), SinkError> {
+        let values: Vec<Map<String, Value>> = events
+            .iter()
+            .map(|k| {
+                let mut v = event_values(&k.event);
+                v.insert("spool_key".into(), json!(k.key));
+                v
+            })
+            .collect();
+        let ids = self
+            .odoo
+            .create_many(EVENT, &values)
+            .await
+            .map_err(sink_error)?;
+        if ids.len() != values.len() {
+            return Err(SinkError::Refused(format!(
+                "{} events were sent but Odoo returned {} ids",
+                values.len(),
+                ids.len()
+            )));
+        }
+        if let Some(stored) = &self.stored {
+            stored.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn stored_keys(&self, keys: Vec<String>) -> Result<HashSet<String>, SinkError> {
+        #[derive(Deserialize)]
+        struct Row {
+            spool_key: String,
+        }
+        let rows: Vec<Row> = self
+            .odoo
+            .search_read(
+                EVENT,
+                &Domain::leaf("spool_key", "in", json!(keys)),
+                &["spool_key"],
+                &SearchOptions::new(),
+            )
+            .await
+            .map_err(sink_error)?;
+        Ok(rows.into_iter().map(|r| r.spool_key).collect())
     }
 }
 

@@ -556,6 +556,23 @@ impl World {
         }
     }
 
+    /// Keeps webhooks in a local spool before Odoo (`webhook.spool_file`, in the world's
+    /// directory, kept across restarts).
+    pub fn use_spool(&mut self) {
+        self.config.set("webhook.spool_file", "webhooks.redb");
+    }
+
+    /// How many `whatsapp.webhook.event` records hold each raw body.
+    pub fn event_bodies(&self) -> std::collections::HashMap<String, usize> {
+        let mut bodies = std::collections::HashMap::new();
+        for id in self.odoo.search(EVENT, json!([])) {
+            *bodies
+                .entry(text(&self.odoo.field(EVENT, id, "raw_body")))
+                .or_insert(0) += 1;
+        }
+        bodies
+    }
+
     /// Writes the configuration and starts the daemon (again); waits until it is ready.
     pub async fn start_daemon(&mut self) {
         assert!(self.daemon.is_none(), "the daemon is already running");

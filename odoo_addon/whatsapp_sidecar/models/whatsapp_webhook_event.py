@@ -51,6 +51,14 @@ class WhatsappWebhookEvent(models.Model):
         help="What the payload holds: messages, statuses, template or account updates.",
     )
     message_ids = fields.One2many("whatsapp.message", "webhook_event_id")
+    spool_key = fields.Char(
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Set when the daemon kept the webhook in its local spool before storing it here "
+        "(webhook.spool_file): which spool and which entry. After a crash the daemon looks "
+        "these up so that no webhook is stored twice.",
+    )
 
     @api.depends("raw_body")
     def _compute_summary(self):

@@ -447,6 +447,7 @@ model whatsapp.webhook.event "WhatsApp Webhook Event" order="received_at desc, i
   account_id m2o:whatsapp.account
   event_field char string="Change field"
   message_ids o2m:whatsapp.message,webhook_event_id
+  spool_key char ro
 
 model whatsapp.campaign "WhatsApp Campaign" order="id desc" thread rec=name
   name char req
