@@ -196,10 +196,13 @@ pub async fn run(
         crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone()),
         stop.clone(),
     ));
-    // Customers' button presses, recorded by inbound processing, acted on.
+    // Customers' button presses, recorded by inbound processing, acted on (at once: inbound
+    // processing says when it recorded some).
+    let received = Arc::new(tokio::sync::Notify::new());
     tracker.spawn(crate::actions::run(
         crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())
-            .with_scenarios(config.scenarios.clone()),
+            .with_scenarios(config.scenarios.clone())
+            .woken_by(received.clone()),
         stop.clone(),
     ));
 
@@ -214,6 +217,7 @@ pub async fn run(
             }),
             in_flight,
             lookups: Default::default(),
+            received: Some(received),
         },
         stop.clone(),
     ));

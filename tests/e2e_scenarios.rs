@@ -483,6 +483,31 @@ async fn two_presses_confirm_once_and_a_pure_reply_replies_twice() {
     assert!(w.stop_daemon().await.success());
 }
 
+/// The button actions look for presses when inbound processing says it recorded some, not only
+/// at their poll: with a poll of a minute, a press is still answered (within the 20 s the test
+/// waits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_is_acted_on_when_inbound_processing_records_it_not_at_the_next_poll() {
+    let mut w = world().await;
+    w.config.set("actions.poll_interval_ms", 60_000);
+    w.partner("Camille", "+33 6 12 34 56 01", true);
+    action(
+        &w,
+        "Hours",
+        "hours",
+        false,
+        "reply_text",
+        json!({"reply_text": "We are open 8-18."}),
+    );
+    w.start_daemon().await;
+    // The first poll is done at the start; the press comes after it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    inject_button(&w, "hours", "Hours");
+    let reply = nth_message(&w, 1, "the reply to the press").await;
+    assert_eq!(reply.payload()["text"]["body"], "We are open 8-18.");
+    assert!(w.stop_daemon().await.success());
+}
+
 /// The demo welcome menu on a real Odoo 17 with this addon and its demo data: runs when
 /// `ODOO_URL`, `ODOO_DB`, `ODOO_LOGIN` and `ODOO_PASSWORD` or `ODOO_API_KEY` are set, prints
 /// `SKIPPED: ...` otherwise (or when the database has no demo welcome menu). It makes its own

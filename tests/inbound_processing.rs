@@ -38,6 +38,7 @@ async fn setup() -> Setup {
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),
+        received: None,
     };
     Setup { odoo, ctx, account }
 }

@@ -95,6 +95,7 @@ async fn start() -> World {
         }),
         in_flight: Default::default(),
         lookups: Default::default(),
+        received: None,
     };
     World {
         odoo,

@@ -246,6 +246,7 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),
+        received: None,
     };
     let report = whatsapp_sidecar::inbound::step(
         &ctx,

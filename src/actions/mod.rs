@@ -53,7 +53,8 @@ use std::time::Duration;
 /// The `[actions]` settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionsSettings {
-    /// How often presses are looked for.
+    /// How often presses are looked for when inbound processing did not say it recorded some
+    /// (it does at once for those of this daemon).
     pub poll_interval: Duration,
     /// Presses handled per step.
     pub batch_size: usize,
@@ -64,7 +65,7 @@ pub struct ActionsSettings {
 impl Default for ActionsSettings {
     fn default() -> Self {
         ActionsSettings {
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_secs(2),
             batch_size: 100,
             max_age: Duration::from_secs(24 * 3600),
         }

@@ -1,8 +1,8 @@
 //! The button-action loop: the only part of the button actions that talks to Odoo.
 //!
 //! Each [`step`] reads a batch of presses not yet acted on and returns a [`Step`] the loop
-//! acts on: step again at once after a full batch, wait the poll interval otherwise, back off
-//! while Odoo fails.
+//! acts on: step again at once after a full batch, wait the poll interval otherwise (or until
+//! inbound processing says it recorded received messages), back off while Odoo fails.
 
 use super::plan::{from_customer, match_action, words, ActionRow, Outcome, Press, State};
 use super::ActionsSettings;
@@ -40,6 +40,9 @@ pub struct ActionsContext {
     /// Odoo's payment links (`send_payment_link`), as the invoice details get them.
     pub invoices: Arc<crate::invoices::InvoiceReader>,
     pub stats: Arc<ActionsStats>,
+    /// Told when inbound processing recorded received messages: the loop steps at once
+    /// instead of at its next poll.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ActionsContext {
@@ -56,7 +59,14 @@ impl ActionsContext {
             settings,
             scenarios: ScenarioSettings::default(),
             stats: Arc::new(ActionsStats::default()),
+            wake: None,
         }
+    }
+
+    /// Steps as soon as `received` is told (inbound processing recorded messages).
+    pub fn woken_by(mut self, received: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(received);
+        self
     }
 
     /// With these menu settings.
@@ -157,9 +167,16 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
             }
         };
         if !wait.is_zero() {
+            let woken = async {
+                match &ctx.wake {
+                    Some(wake) if failures == 0 => wake.notified().await,
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
+                () = woken => {}
             }
         }
     }

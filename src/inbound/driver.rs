@@ -79,6 +79,9 @@ pub struct InboundContext {
     pub in_flight: crate::outbox::InFlight,
     /// What the notes and notifications look up once an hour rather than every batch.
     pub lookups: Lookups,
+    /// Told after a batch that recorded received messages (texts, button presses), so the
+    /// button actions look at them at once rather than at their next poll.
+    pub received: Option<Arc<Notify>>,
 }
 
 /// The Cloud API client that downloads received files, and how.
@@ -403,6 +406,11 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         }
         if files_received {
             media_wake.notify_one();
+        }
+        if let (Ok(report), Some(received)) = (&result, &ctx.received) {
+            if report.messages_created > 0 {
+                received.notify_one();
+            }
         }
         match result {
             Ok(_) => {

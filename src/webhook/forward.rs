@@ -5,7 +5,8 @@
 //! without a clear answer), creates the others with their spool keys in one call, and removes
 //! them from the spool. The loop ([`run`]) starts a step as soon as a webhook is spooled, but
 //! at most one per `interval`: a lone webhook goes to Odoo at once, a stream goes in batches
-//! of `interval` (5 calls a second by default, whatever the rate).
+//! of `interval` (2 calls a second by default, whatever the rate; inbound processing takes at
+//! most 2 batches a second too).
 //!
 //! When a call fails, the [`OdooGate`] closes (new webhooks are answered 503, Meta retries
 //! them) and the step is tried again after a jittered exponential delay (0.5 s to 2 s: new
@@ -80,7 +81,7 @@ impl Default for ForwardConfig {
     fn default() -> Self {
         ForwardConfig {
             batch_max: 500,
-            interval: Duration::from_millis(200),
+            interval: Duration::from_millis(500),
             max_events: 100_000,
         }
     }

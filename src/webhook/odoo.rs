@@ -81,9 +81,16 @@ impl EventStore for OdooEventStore {
 
 fn sink_error(e: OdooError) -> SinkError {
     if e.is_unreachable() || e.is_retryable() {
-        SinkError::Unavailable(e.to_string())
+        return SinkError::Unavailable(e.to_string());
+    }
+    let text = e.to_string();
+    if text.contains("spool_key") {
+        SinkError::Refused(format!(
+            "{text}: the addon in Odoo is older than webhook.spool_file; upgrade it (Apps > \
+             WhatsApp Sidecar > Upgrade, or odoo-bin -u whatsapp_sidecar)"
+        ))
     } else {
-        SinkError::Refused(e.to_string())
+        SinkError::Refused(text)
     }
 }
 
