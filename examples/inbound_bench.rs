@@ -92,6 +92,7 @@ async fn prepare(count: usize) -> Run {
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),
+        received: None,
     };
     odoo.reset_counters();
     Run {
