@@ -196,6 +196,9 @@ fn given(file: &str) -> Vec<Step> {
             Replay("e_action_cancel_with_disable_cancel_warning.json"),
         ],
         "f_read_state_after_confirm.json" => vec![Replay("f_action_confirm_draft_order.json")],
+        "s_webhook_event_search_read_spool_keys.json" => {
+            vec![Replay("s_webhook_event_create_with_spool_key.json")]
+        }
         "n_inbound_search_open_activities.json" => {
             vec![Replay("n_inbound_create_activity.json")]
         }
