@@ -4,9 +4,10 @@
 //! which of them it already has when that is unsure (left by a crash, or a call that failed
 //! without a clear answer), creates the others with their spool keys in one call, and removes
 //! them from the spool. The loop ([`run`]) starts a step as soon as a webhook is spooled, but
-//! at most one per `interval`: a lone webhook goes to Odoo at once, a stream goes in batches
-//! of `interval` (2 calls a second by default, whatever the rate; inbound processing takes at
-//! most 2 batches a second too).
+//! at most one per `interval` after a partial batch: a lone webhook goes to Odoo at once, a
+//! stream goes in batches of `interval` (2 calls a second by default, whatever the rate;
+//! inbound processing takes at most 2 batches a second too), and a backlog (full batches) goes
+//! as fast as Odoo takes it.
 //!
 //! When a call fails, the [`OdooGate`] closes (new webhooks are answered 503, Meta retries
 //! them) and the step is tried again after a jittered exponential delay (0.5 s to 2 s: new
@@ -92,8 +93,9 @@ impl Default for ForwardConfig {
 pub enum Step {
     /// The spool is empty.
     Empty,
-    /// This many entries are now in Odoo (some may have been there already).
-    Forwarded(usize),
+    /// This many entries are now in Odoo (some may have been there already); `full` when the
+    /// batch was as large as allowed (more may be waiting).
+    Forwarded { count: usize, full: bool },
     /// Nothing moved; try again after a delay.
     Failed(String),
 }
@@ -158,6 +160,7 @@ impl<S: EventSink> Forwarder<S> {
             return Step::Empty;
         };
         let count = entries.len();
+        let full = count >= max;
         if entries[0].seq <= self.unsure_up_to {
             let unsure: Vec<String> = entries
                 .iter()
@@ -211,7 +214,7 @@ impl<S: EventSink> Forwarder<S> {
             }
         }
         self.stored_now();
-        Step::Forwarded(count)
+        Step::Forwarded { count, full }
     }
 
     /// A lone entry Odoo refused: stored with NUL characters replaced and the refusal noted.
@@ -246,7 +249,11 @@ impl<S: EventSink> Forwarder<S> {
             return Step::Failed(e);
         }
         self.stored_now();
-        Step::Forwarded(1)
+        // One at a time: the batch of one was full, the others come next at once.
+        Step::Forwarded {
+            count: 1,
+            full: true,
+        }
     }
 
     fn stored_now(&mut self) {
@@ -299,7 +306,7 @@ pub async fn run<S: EventSink>(
     let mut backoff: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
     loop {
         if let Some(start) = last_start {
-            // At most one step per interval.
+            // At most one step per interval, unless a backlog is being worked off.
             tokio::select! {
                 () = tokio::time::sleep_until(start + interval) => {}
                 () = shutdown.cancelled() => break,
@@ -307,13 +314,16 @@ pub async fn run<S: EventSink>(
         }
         last_start = Some(Instant::now());
         match forwarder.step().await {
-            Step::Forwarded(count) => {
+            Step::Forwarded { count, full } => {
                 tracing::debug!(
                     count,
                     spooled = forwarder.spool.len(),
                     "webhooks forwarded to Odoo"
                 );
                 backoff = None;
+                if full {
+                    last_start = None;
+                }
             }
             Step::Empty => {
                 backoff = None;
@@ -337,7 +347,7 @@ pub async fn run<S: EventSink>(
         }
     }
     // Forward what is spooled now, briefly; what is left waits for the next start.
-    let flush = async { while let Step::Forwarded(_) = forwarder.step().await {} };
+    let flush = async { while let Step::Forwarded { .. } = forwarder.step().await {} };
     if tokio::time::timeout(SHUTDOWN_FLUSH, flush).await.is_err() {
         tracing::warn!(
             spooled = forwarder.spool.len(),

@@ -114,9 +114,11 @@ async fn spooled_webhooks_go_to_odoo_in_batches_with_their_keys_and_leave_the_sp
     let spool = Arc::new(Spool::open(&s.path).unwrap());
     append(&spool, 0..5);
     let mut f = s.forwarder(&spool, 2);
-    assert_eq!(f.step().await, Step::Forwarded(2));
-    assert_eq!(f.step().await, Step::Forwarded(2));
-    assert_eq!(f.step().await, Step::Forwarded(1));
+    let full = |count| Step::Forwarded { count, full: true };
+    let partial = |count| Step::Forwarded { count, full: false };
+    assert_eq!(f.step().await, full(2));
+    assert_eq!(f.step().await, full(2));
+    assert_eq!(f.step().await, partial(1));
     assert_eq!(f.step().await, Step::Empty);
     assert!(spool.is_empty());
     assert_eq!(*s.odoo.creates.lock().unwrap(), vec![2, 2, 1]);
@@ -157,7 +159,13 @@ async fn an_outage_closes_the_gate_keeps_the_entries_and_a_lost_answer_stores_no
     assert_eq!(spool.len(), 3);
     append(&spool, 3..4);
     // Odoo is asked which it has; only the new one is created.
-    assert_eq!(f.step().await, Step::Forwarded(4));
+    assert_eq!(
+        f.step().await,
+        Step::Forwarded {
+            count: 4,
+            full: false
+        }
+    );
     assert!(spool.is_empty());
     assert_eq!(
         s.odoo.bodies(),
@@ -216,14 +224,34 @@ async fn a_body_odoo_refuses_is_stored_marked_and_does_not_hold_up_the_others() 
     let mut f = s.forwarder(&spool, 10);
     // The batch is refused: entries go one at a time until one is stored.
     assert!(matches!(f.step().await, Step::Failed(_)));
-    assert_eq!(f.step().await, Step::Forwarded(1)); // "a"
+    assert_eq!(
+        f.step().await,
+        Step::Forwarded {
+            count: 1,
+            full: true
+        }
+    ); // "a"
     s.gate.open();
     assert!(
         matches!(f.step().await, Step::Failed(_)),
         "refused as a batch again"
     );
-    assert_eq!(f.step().await, Step::Forwarded(1), "the bad one, marked");
-    assert_eq!(f.step().await, Step::Forwarded(2), "batches again");
+    assert_eq!(
+        f.step().await,
+        Step::Forwarded {
+            count: 1,
+            full: true
+        },
+        "the bad one, marked"
+    );
+    assert_eq!(
+        f.step().await,
+        Step::Forwarded {
+            count: 2,
+            full: false
+        },
+        "batches again"
+    );
     assert_eq!(f.step().await, Step::Empty);
     let stored = s.odoo.stored.lock().unwrap().clone();
     let bodies: Vec<&str> = stored.iter().map(|k| k.event.raw_body.as_str()).collect();
