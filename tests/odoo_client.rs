@@ -64,7 +64,7 @@ async fn jsonrpc_calls_carry_one_session_cookie_bound_to_the_database() {
         .await
         .unwrap();
     assert_eq!(s.calls("web", "login?db"), 1);
-    assert_eq!(s.calls("jsonrpc", "with db session"), 6);
+    assert_eq!(s.jsonrpc_with_db_session(), 6);
 }
 
 #[tokio::test]
