@@ -66,21 +66,6 @@ struct Args {
     settings: Vec<String>,
 }
 
-fn apply(config: &mut e2e_support::DaemonConfig, settings: &[String]) {
-    for setting in settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            panic!("--set {setting}: expected section.key=value");
-        };
-        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
-            Ok(mut t) => t
-                .remove("v")
-                .unwrap_or(toml::Value::String(value.to_owned())),
-            Err(_) => toml::Value::String(value.to_owned()),
-        };
-        config.set(key, value);
-    }
-}
-
 fn main() {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -167,7 +152,7 @@ async fn standin(args: &Args) {
     let mut w = World::with_meta(meta, 1000).await;
     w.config.default_intervals();
     w.config.set("log.filter", "warn");
-    apply(&mut w.config, &args.settings);
+    w.config.apply(&args.settings);
     let template = w.hello_template("approved");
 
     let made = Instant::now();
@@ -472,7 +457,7 @@ async fn real_campaign(real: &e2e_support::RealOdoo, args: &Args) {
     config.default_intervals();
     config.set("odoo.timeout_secs", 30);
     config.set("log.filter", "warn");
-    apply(&mut config, &args.settings);
+    config.apply(&args.settings);
     let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     let rss = RssSampler::start(daemon.pid());
     let timeout = Duration::from_secs(args.timeout_secs);

@@ -75,16 +75,7 @@ async fn bench(args: Args) {
     let mut w = World::with_meta(meta, args.mps).await;
     w.config.default_intervals();
     w.config.set("log.filter", "warn");
-    for setting in &args.settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            panic!("--set {setting}: expected section.key=value");
-        };
-        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
-            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
-            Err(_) => toml::Value::String(value.into()),
-        };
-        w.config.set(key, value);
-    }
+    w.config.apply(&args.settings);
     let template = w.hello_template("approved");
     let partners: Vec<i64> = (0..args.recipients)
         .map(|i| w.partner(&format!("R{i}"), &format!("+3361{i:07}"), true))

@@ -47,21 +47,6 @@ struct Args {
     settings: Vec<String>,
 }
 
-fn apply(config: &mut e2e_support::DaemonConfig, settings: &[String]) {
-    for setting in settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            panic!("--set {setting}: expected section.key=value");
-        };
-        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
-            Ok(mut t) => t
-                .remove("v")
-                .unwrap_or(toml::Value::String(value.to_owned())),
-            Err(_) => toml::Value::String(value.to_owned()),
-        };
-        config.set(key, value);
-    }
-}
-
 fn main() {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,7 +87,7 @@ async fn latency(orders: usize, settings: &[String]) {
     let mut w = World::with_meta(meta, 80).await;
     w.config.default_intervals();
     w.config.set("log.filter", "warn");
-    apply(&mut w.config, settings);
+    w.config.apply(settings);
     w.send_new_orders();
     let customers: Vec<(i64, String)> = (0..orders).map(|i| customer(&w, i)).collect();
     w.start_daemon().await;
@@ -308,7 +293,7 @@ async fn real_presses(n: usize, settings: &[String]) {
     config.default_intervals();
     config.set("odoo.timeout_secs", 30);
     config.set("log.filter", "warn");
-    apply(&mut config, settings);
+    config.apply(settings);
     let (daemon, _logs, _keep) = real.start_daemon(&meta, &config).await;
     let product = real
         .client

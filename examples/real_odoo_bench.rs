@@ -138,16 +138,7 @@ async fn bench(args: Args, real: &RealOdoo) {
     config.set("odoo.timeout_secs", 30);
     config.default_intervals();
     config.set("log.filter", "warn");
-    for setting in &args.settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            panic!("--set {setting}: expected section.key=value");
-        };
-        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
-            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
-            Err(_) => toml::Value::String(value.into()),
-        };
-        config.set(key, value);
-    }
+    config.apply(&args.settings);
     let (mut daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
     let pid = daemon.pid();
     let p0 = proc_sample(pid).unwrap_or_default();

@@ -64,7 +64,9 @@ mod e2e_support;
 mod support;
 
 use clap::Parser;
-use e2e_support::{odoo_time, proc_sample, DaemonConfig, OdooTarget, RealOdoo, EVENT, MESSAGE};
+use e2e_support::{
+    clock_ticks, odoo_time, proc_sample, DaemonConfig, OdooTarget, RealOdoo, EVENT, MESSAGE,
+};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -193,21 +195,6 @@ fn status_body(target: &Target, item: &Item) -> String {
 }
 
 // ----- CPU figures --------------------------------------------------------------------------
-
-/// Clock ticks per second for `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 when unknown).
-fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|t| *t > 0)
-            .unwrap_or(100)
-    })
-}
 
 /// `(ppid, utime, stime, cutime, cstime)` in ticks from `/proc/<pid>/stat`.
 fn stat_ticks(pid: u32) -> Option<(u32, u64, u64, u64, u64)> {
@@ -803,16 +790,7 @@ async fn bench(args: &Args, real: &RealOdoo, peer: Option<&Peer>) {
     config.set("odoo.timeout_secs", 30);
     config.default_intervals();
     config.set("log.filter", "warn");
-    for setting in &args.settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            panic!("--set {setting}: expected section.key=value");
-        };
-        let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
-            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
-            Err(_) => toml::Value::String(value.into()),
-        };
-        config.set(key, value);
-    }
+    config.apply(&args.settings);
     let (mut daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
     let sidecar = Arc::new(Target {
         url: config.url("/webhook"),

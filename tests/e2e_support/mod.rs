@@ -272,6 +272,23 @@ impl DaemonConfig {
         }
     }
 
+    /// Applies the benches' `--set section.key=value` settings; the value is read as a TOML
+    /// value (`500`, `1.5`, `true`, `"text"`), else taken as a string.
+    pub fn apply(&mut self, settings: &[String]) {
+        for setting in settings {
+            let Some((key, value)) = setting.split_once('=') else {
+                panic!("--set {setting}: expected section.key=value");
+            };
+            let value: toml::Value = match format!("v = {value}").parse::<toml::Table>() {
+                Ok(mut t) => t
+                    .remove("v")
+                    .unwrap_or(toml::Value::String(value.to_owned())),
+                Err(_) => toml::Value::String(value.to_owned()),
+            };
+            self.set(key, value);
+        }
+    }
+
     /// Drops the short test intervals: the daemon's defaults (the shipped configuration's)
     /// apply, as benchmarks want.
     pub fn default_intervals(&mut self) {
@@ -1273,7 +1290,7 @@ pub struct ProcSample {
 }
 
 /// Clock ticks per second for `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 when unknown).
-fn clock_ticks() -> u64 {
+pub fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
         std::process::Command::new("getconf")
