@@ -8,7 +8,8 @@
 //! [`crate::whatsapp::CloudClient::check_account`]), each called with the account's own Graph API
 //! version. When Odoo answers, whether invoice details can carry a payment link (Odoo's
 //! `payment` module and the right to create `payment.link.wizard`): a warning otherwise, since
-//! the portal link still goes.
+//! the portal link still goes. With `webhook.spool_file`, whether the file can be used and the
+//! addon knows `spool_key`.
 
 use crate::accounts::mapping;
 use crate::config::{Config, Mode};
@@ -48,6 +49,19 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
                 .check_access_rights(crate::invoices::PAYMENT_LINK_MODEL, Access::Create)
                 .await;
             print(out, payment_links_line(access));
+        }
+    }
+
+    if let Some(path) = &config.webhook.spool_file {
+        all_ok &= print(out, spool_line(path));
+        if odoo_ok {
+            if let Ok(odoo) = OdooClient::new(config.odoo.client_config()) {
+                let fields = odoo.fields_get(SPOOLED_MODEL, &["type"]).await;
+                all_ok &= print(
+                    out,
+                    spool_key_line(fields.map(|f| f.contains_key("spool_key"))),
+                );
+            }
         }
     }
 
@@ -166,6 +180,63 @@ fn payment_links_line(access: Result<bool, OdooError>) -> CheckLine {
     }
 }
 
+const SPOOL: &str = "webhook spool";
+const SPOOLED_MODEL: &str = "whatsapp.webhook.event";
+
+/// Whether the spool file can be used: opened (and closed again) when it exists, its directory
+/// written to when it does not; held by a running daemon is fine.
+fn spool_line(path: &Path) -> CheckLine {
+    if !path.exists() {
+        let probe = path.with_file_name(format!(".whatsapp-sidecar-check-{}", std::process::id()));
+        return match std::fs::write(&probe, b"") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+                CheckLine::ok(
+                    SPOOL,
+                    format!("{} does not exist yet; the daemon creates it at start", path.display()),
+                )
+            }
+            Err(e) => CheckLine::fail(
+                SPOOL,
+                format!(
+                    "cannot create files in {} ({e}): give the daemon's user a writable directory for webhook.spool_file",
+                    path.parent().unwrap_or(path).display()
+                ),
+            ),
+        };
+    }
+    match crate::webhook::Spool::open(path) {
+        Ok(spool) => CheckLine::ok(
+            SPOOL,
+            format!(
+                "{} ({} webhooks not in Odoo yet)",
+                path.display(),
+                spool.len()
+            ),
+        ),
+        Err(crate::webhook::SpoolError::InUse { .. }) => CheckLine::ok(
+            SPOOL,
+            format!("{} is open in a running daemon", path.display()),
+        ),
+        Err(e) => CheckLine::fail(SPOOL, e.to_string()),
+    }
+}
+
+/// Whether the addon in Odoo knows the spool's keys (`whatsapp.webhook.event.spool_key`).
+fn spool_key_line(has_field: Result<bool, OdooError>) -> CheckLine {
+    const NAME: &str = "addon ready for the webhook spool";
+    match has_field {
+        Ok(true) => CheckLine::ok(NAME, "whatsapp.webhook.event has spool_key"),
+        Ok(false) => CheckLine::fail(
+            NAME,
+            "whatsapp.webhook.event has no spool_key: the addon in Odoo is older than \
+             webhook.spool_file; upgrade it (Apps > WhatsApp Sidecar > Upgrade, or odoo-bin -u \
+             whatsapp_sidecar), or remove webhook.spool_file",
+        ),
+        Err(e) => CheckLine::fail(NAME, e.to_string()),
+    }
+}
+
 fn print(out: &mut impl Write, line: CheckLine) -> bool {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -175,6 +246,45 @@ fn print(out: &mut impl Write, line: CheckLine) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spool_line_says_whether_the_file_can_be_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhooks.redb");
+        let line = spool_line(&path);
+        assert!(
+            line.ok && line.detail.contains("does not exist yet"),
+            "{line}"
+        );
+        assert!(!path.exists(), "check creates no spool");
+        let spool = crate::webhook::Spool::open(&path).unwrap();
+        let line = spool_line(&path);
+        assert!(
+            line.ok && line.detail.contains("open in a running daemon"),
+            "{line}"
+        );
+        drop(spool);
+        let line = spool_line(&path);
+        assert!(
+            line.ok && line.detail.contains("0 webhooks not in Odoo yet"),
+            "{line}"
+        );
+        let line = spool_line(Path::new("/nonexistent-dir/webhooks.redb"));
+        assert!(
+            !line.ok && line.detail.contains("writable directory"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_addon_without_spool_key_is_a_failure_that_says_to_upgrade() {
+        assert!(spool_key_line(Ok(true)).ok);
+        let old = spool_key_line(Ok(false));
+        assert!(
+            !old.ok && old.detail.contains("-u whatsapp_sidecar"),
+            "{old}"
+        );
+    }
 
     #[test]
     fn payment_links_are_a_warning_when_missing_never_a_failure() {

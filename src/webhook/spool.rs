@@ -39,6 +39,12 @@ pub enum SpoolError {
          daemon's user can write, on a local disk (e.g. /var/lib/whatsapp-sidecar/webhooks.redb)"
     )]
     Open { path: PathBuf, message: String },
+    /// Another process holds the file (redb takes a lock on it).
+    #[error(
+        "webhook.spool_file {path} is in use by another process (a whatsapp-sidecar running \
+         already?): give each daemon its own spool file"
+    )]
+    InUse { path: PathBuf },
     /// Reading or writing failed (disk full, I/O error): the webhook is answered 503.
     #[error("the webhook spool {path} could not be used: {message}")]
     Io { path: PathBuf, message: String },
@@ -86,7 +92,12 @@ impl Spool {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let db = Database::create(path).map_err(|e| open_error(&e))?;
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => SpoolError::InUse {
+                path: path.to_path_buf(),
+            },
+            e => open_error(&e),
+        })?;
         let tx = db.begin_write().map_err(|e| open_error(&e))?;
         let (id, len, left_up_to) = {
             let mut meta = tx.open_table(META).map_err(|e| open_error(&e))?;
@@ -380,6 +391,21 @@ mod tests {
             "{text}"
         );
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_spool_held_by_another_process_is_named_as_such() {
+        let (_dir, path) = temp_path("spool.redb");
+        // redb locks the file; a second open stands for another daemon on the same file.
+        let first = Spool::open(&path).unwrap();
+        let second = Spool::open(&path).unwrap_err();
+        assert!(matches!(second, SpoolError::InUse { .. }), "{second}");
+        assert!(
+            second.to_string().contains("its own spool file"),
+            "{second}"
+        );
+        drop(first);
+        Spool::open(&path).unwrap();
     }
 
     #[tokio::test]
