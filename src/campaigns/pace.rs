@@ -91,6 +91,21 @@ impl Pace {
         n
     }
 
+    /// How many messages may be queued now when the account's own pace (the outbox's) is the
+    /// slower one (the throttle is at or above the number's throughput): the queue is kept
+    /// `ahead` seconds full whatever was queued before, so the outbox never waits for the next
+    /// round (queuing exactly the account's rate each round lost 2-5 % of it to the rounds'
+    /// jitter); the daily cap still holds.
+    pub fn allowance_unthrottled(&mut self, now: Instant, waiting: u64, daily_cap: u64) -> u64 {
+        self.refill(now);
+        let mut n = (self.capacity - waiting as f64).max(0.0).floor() as u64;
+        if daily_cap > 0 {
+            let today = self.day.map_or(0, |(_, c)| c);
+            n = n.min(daily_cap.saturating_sub(today));
+        }
+        n
+    }
+
     /// `n` messages were queued.
     pub fn took(&mut self, n: u64) {
         self.tokens = (self.tokens - n as f64).max(0.0);
@@ -131,6 +146,27 @@ mod tests {
         assert_eq!(rate_per_second(600_000, 80), 80.0);
         assert_eq!(rate_per_second(120, 0), 2.0);
         assert_eq!(rate_per_second(0, 80), 1.0 / 60.0);
+    }
+
+    #[tokio::test]
+    async fn without_a_binding_throttle_the_queue_is_kept_a_few_seconds_ahead_at_once() {
+        let now = Instant::now();
+        // 1,000 a second (the number's rate), 5 seconds ahead: 5,000 may wait in the queue.
+        let mut pace = Pace::new(1000.0, Duration::from_secs(5), now);
+        assert_eq!(pace.allowance_unthrottled(now, 0, 0), 5000);
+        pace.took(5000);
+        assert_eq!(
+            pace.allowance_unthrottled(now, 4200, 0),
+            800,
+            "what was sent is topped up"
+        );
+        assert_eq!(pace.allowance_unthrottled(now, 6000, 0), 0);
+        pace.set_day(Utc::now(), 9_500);
+        assert_eq!(
+            pace.allowance_unthrottled(now, 0, 10_000),
+            500,
+            "the daily cap holds"
+        );
     }
 
     #[tokio::test(start_paused = true)]

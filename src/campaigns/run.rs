@@ -849,7 +849,14 @@ async fn send_due(
             ),
         )
         .await?;
-    let mut allowance = pace.allowance(Instant::now(), waiting, daily_cap);
+    // A throttle at or above the number's throughput does not bind: the outbox paces the
+    // account, and the queue only has to stay `ahead` seconds full.
+    let throttled = account_mps <= 0 || (c.throttle_per_minute as f64 / 60.0) < account_mps as f64;
+    let mut allowance = if throttled {
+        pace.allowance(Instant::now(), waiting, daily_cap)
+    } else {
+        pace.allowance_unthrottled(Instant::now(), waiting, daily_cap)
+    };
     let step_infos: Vec<StepInfo> = steps.iter().map(|s| s.info.clone()).collect();
     let by_id: HashMap<i64, &StepRow> = steps.iter().map(|s| (s.info.id, *s)).collect();
     let started_at = c.started_at.unwrap_or(now);
