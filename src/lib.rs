@@ -44,6 +44,7 @@ pub mod odoo;
 pub mod orders;
 pub mod outbox;
 pub mod phone;
+pub mod poll;
 pub mod sandbox;
 pub mod scenarios;
 pub mod secret;

@@ -137,7 +137,7 @@ impl StepError {
 /// Runs until `shutdown`.
 pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
     let mut state = ActionsState::default();
-    let mut failures: u32 = 0;
+    let mut failures = crate::poll::Failures::default();
     tracing::info!(poll_interval = ?ctx.settings.poll_interval, "button actions started");
     loop {
         let step = tokio::select! {
@@ -146,30 +146,24 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
         };
         let wait = match step {
             Step::More(_) => {
-                failures = 0;
+                failures.reset();
                 Duration::ZERO
             }
             Step::Idle | Step::Done(_) => {
-                failures = 0;
+                failures.reset();
                 ctx.settings.poll_interval
             }
-            Step::Failed(err) => {
-                failures = failures.saturating_add(1);
-                if failures == 1 {
-                    tracing::warn!(error = %err, "button actions: cannot work with Odoo; the presses wait and are acted on once it answers");
-                } else {
-                    tracing::debug!(error = %err, failures, "button actions: Odoo still failing");
-                }
-                ctx.settings
-                    .poll_interval
-                    .saturating_mul(2u32.saturating_pow(failures.min(5)))
-                    .min(Duration::from_secs(30))
-            }
+            Step::Failed(err) => failures.failed(
+                &err,
+                ctx.settings.poll_interval,
+                "button actions",
+                "the presses wait and are acted on once it answers",
+            ),
         };
         if !wait.is_zero() {
             let woken = async {
                 match &ctx.wake {
-                    Some(wake) if failures == 0 => wake.notified().await,
+                    Some(wake) if failures.count() == 0 => wake.notified().await,
                     _ => std::future::pending().await,
                 }
             };

@@ -144,7 +144,7 @@ impl InvoiceStepError {
 /// Runs until `shutdown`.
 pub async fn run_invoices(ctx: InvoicesContext, shutdown: CancellationToken) {
     let mut state = InvoicesState::default();
-    let mut failures: u32 = 0;
+    let mut failures = crate::poll::Failures::default();
     tracing::info!("invoice automations started (posted invoices, payments, details requests)");
     loop {
         let step = tokio::select! {
@@ -153,25 +153,19 @@ pub async fn run_invoices(ctx: InvoicesContext, shutdown: CancellationToken) {
         };
         let wait = match step {
             InvoiceStep::More(_) => {
-                failures = 0;
+                failures.reset();
                 Duration::ZERO
             }
             InvoiceStep::Done(_) | InvoiceStep::Idle => {
-                failures = 0;
+                failures.reset();
                 ctx.settings.poll_interval
             }
-            InvoiceStep::Failed(err) => {
-                failures = failures.saturating_add(1);
-                if failures == 1 {
-                    tracing::warn!(error = %err, "invoice automations: cannot work with Odoo; trying again until it answers");
-                } else {
-                    tracing::debug!(error = %err, failures, "invoice automations: Odoo still failing");
-                }
-                ctx.settings
-                    .poll_interval
-                    .saturating_mul(2u32.saturating_pow(failures.min(5)))
-                    .min(Duration::from_secs(30))
-            }
+            InvoiceStep::Failed(err) => failures.failed(
+                &err,
+                ctx.settings.poll_interval,
+                "invoice automations",
+                "trying again until it answers",
+            ),
         };
         if !wait.is_zero() {
             tokio::select! {

@@ -112,7 +112,7 @@ impl StepError {
 /// Runs until `shutdown`.
 pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
     let mut state = AutomationsState::default();
-    let mut failures: u32 = 0;
+    let mut failures = crate::poll::Failures::default();
     tracing::info!(
         poll_interval = ?ctx.settings.poll_interval,
         overlap = ?ctx.settings.overlap,
@@ -126,25 +126,19 @@ pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
         let wait = match step {
             Step::More(n) => {
                 tracing::debug!(orders = n, "automations: a full page of orders; reading on");
-                failures = 0;
+                failures.reset();
                 Duration::ZERO
             }
             Step::Done(_) | Step::Idle => {
-                failures = 0;
+                failures.reset();
                 ctx.settings.poll_interval
             }
-            Step::Failed(err) => {
-                failures = failures.saturating_add(1);
-                if failures == 1 {
-                    tracing::warn!(error = %err, "automations: cannot work with Odoo; trying again until it answers");
-                } else {
-                    tracing::debug!(error = %err, failures, "automations: Odoo still failing");
-                }
-                ctx.settings
-                    .poll_interval
-                    .saturating_mul(2u32.saturating_pow(failures.min(5)))
-                    .min(Duration::from_secs(30))
-            }
+            Step::Failed(err) => failures.failed(
+                &err,
+                ctx.settings.poll_interval,
+                "automations",
+                "trying again until it answers",
+            ),
         };
         if !wait.is_zero() {
             tokio::select! {

@@ -266,7 +266,7 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
     let tasks = TaskTracker::new();
     tasks.spawn(reconcile_loop(shared.clone(), shutdown.clone()));
 
-    let mut failures: u32 = 0;
+    let mut failures = crate::poll::Failures::default();
     let mut last_housekeeping = Instant::now();
     while !shutdown.is_cancelled() {
         let step = dispatch(&shared, &tasks, &shutdown).await;
@@ -283,25 +283,20 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
             Step::Saturated => Duration::from_millis(20),
             Step::OdooFailed(ref err) => {
                 shared.ctx.stats.odoo_errors.fetch_add(1, Ordering::Relaxed);
-                failures = failures.saturating_add(1);
-                let wait = settings
-                    .poll_interval
-                    .saturating_mul(2u32.saturating_pow(failures.min(5)))
-                    .min(Duration::from_secs(30));
-                if failures == 1 {
-                    tracing::warn!(error = %err, "the outbox cannot work with Odoo; it tries again until Odoo answers");
-                } else {
-                    tracing::debug!(error = %err, failures, "Odoo still failing");
-                }
-                wait
+                failures.failed(
+                    err,
+                    settings.poll_interval,
+                    "the outbox",
+                    "it tries again until Odoo answers",
+                )
             }
         };
         if !matches!(step, Step::OdooFailed(_)) {
-            if failures > 0 {
-                tracing::info!(failures, "Odoo answers again; the outbox goes on");
+            let failed = failures.reset();
+            if failed > 0 {
+                tracing::info!(failures = failed, "Odoo answers again; the outbox goes on");
                 *lock(&shared.settled_from) = Utc::now();
             }
-            failures = 0;
         }
         if last_housekeeping.elapsed() > Duration::from_secs(30) {
             shared.pacer.housekeeping();
