@@ -118,9 +118,7 @@ impl EventSink for OdooEventStore {
                 ids.len()
             )));
         }
-        if let Some(stored) = &self.stored {
-            stored.notify_one();
-        }
+        // Inbound processing is told by the forwarder, once the entries left the spool.
         Ok(())
     }
 
