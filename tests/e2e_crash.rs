@@ -23,8 +23,13 @@ fn accepted(w: &World) -> u64 {
     w.meta.stats()["accepted"].as_u64().unwrap_or(0)
 }
 
+/// One test of this file at a time: they stop and restart daemons and Odoo's port, and a port
+/// one of them frees for a moment can be handed to the other's new daemon or stand-in.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let started = Instant::now();
     let mut meta = e2e_support::meta_config(MPS);
     // Meta groups statuses of one number in one POST when they are due together.
@@ -153,6 +158,7 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
 /// restart, every webhook answered 200 is in Odoo exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_webhooks_in_the_spool_loses_none_and_stores_none_twice() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut w = World::new(80).await;
     w.use_spool();
     // Slow forwarding, so that the spool holds a backlog when the daemon is killed.

@@ -28,7 +28,12 @@ fn inbound_text(wamid: &str, from: &str, body: &str) -> String {
     .to_string()
 }
 
+/// One test of this file at a time: they stop and restart daemons and Odoo's port, and a port
+/// one of them frees for a moment can be handed to the other's new daemon or stand-in.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn odoo_goes_away_for_ten_seconds(mode: Outage, spool: bool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut w = World::new(80).await;
     if spool {
         w.use_spool();
