@@ -6,6 +6,16 @@ polling ``write_date`` (indexed here); nothing WhatsApp does runs in the
 transaction that posts an invoice or registers a payment. Posting only stamps
 ``x_whatsapp_posted_at`` (one UPDATE for the whole batch), so that an invoice
 posted before "Send posted invoices" was turned on is never sent.
+
+The daemon is also woken at once by a bus notification (``whatsapp_bus``: one per
+transaction; the only query reads the account switch, once per company and
+transaction): when a
+customer invoice is posted while an account of its company has "Send posted
+invoices" on, when the amount due of a posted customer invoice changes
+(payments, reconciliation, unreconciliation) while one has "Send residual amount
+changes" on, and when "Send details by WhatsApp" is pressed. ``amount_residual``
+and ``payment_state`` are stored computed fields: the ORM writes their new values
+with ``_write`` when it flushes, never with ``write``, so ``_write`` is the hook.
 """
 
 from odoo import _, fields, models
@@ -13,9 +23,13 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 from odoo.tools.sql import create_index
 
+from . import whatsapp_bus
 from .whatsapp_message import check_phone_number
 
 REPORT_NAME = "account.report_invoice"
+# The moves the daemon's invoice loop reads ("Send details" works on all of them; the posted
+# invoice and payment messages only on out_invoice).
+CUSTOMER_MOVE_TYPES = ("out_invoice", "out_refund", "out_receipt")
 
 
 class AccountMove(models.Model):
@@ -93,7 +107,31 @@ class AccountMove(models.Model):
                 )
             )
             posted.invalidate_recordset(["x_whatsapp_posted_at"])
+            whatsapp_bus.notify_where(
+                posted.filtered(lambda m: m.move_type == "out_invoice"),
+                "auto_send_invoice_posted",
+            )
         return posted
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("x_whatsapp_details_requested_at"):
+            # "Send details" is sent from the company's default account.
+            whatsapp_bus.notify_where(
+                self.filtered(lambda m: m.move_type in CUSTOMER_MOVE_TYPES), "is_default"
+            )
+        return result
+
+    def _write(self, vals):
+        # Called by the flush with the recomputed amount due and payment state (see the
+        # module's docstring); state and move_type are read from the cache.
+        result = super()._write(vals)
+        if "amount_residual" in vals or "payment_state" in vals:
+            whatsapp_bus.notify_where(
+                self.filtered(lambda m: m.state == "posted" and m.move_type == "out_invoice"),
+                "auto_send_residual_change",
+            )
+        return result
 
     def whatsapp_portal_paths(self):
         """The portal path of each invoice, with its access token (made when missing), as

@@ -3,13 +3,17 @@
 
 The daemon writes the ``x_whatsapp_*`` fields once the matching message is
 sent (or once the customer pressed Validate or Cancel). It notices new orders
-and "Send details" requests by polling ``write_date`` (indexed here).
+and "Send details" requests by polling ``write_date`` (indexed here), and is
+woken at once by a bus notification (``whatsapp_bus``) when a quotation is
+created while an account of its company has "Send new sale orders" on, or when
+"Send details by WhatsApp" is pressed.
 """
 
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.sql import create_index
 
+from . import whatsapp_bus
 from .whatsapp_message import check_phone_number
 
 REPORT_NAME = "sale.report_saleorder"
@@ -52,6 +56,22 @@ class SaleOrder(models.Model):
     whatsapp_message_count = fields.Integer(
         string="WhatsApp messages", compute="_compute_whatsapp_message_count"
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        orders = super().create(vals_list)
+        # As the daemon: only quotations, of a company with "Send new sale orders" on.
+        whatsapp_bus.notify_where(
+            orders.filtered(lambda o: o.state in ("draft", "sent")), "auto_send_order_creation"
+        )
+        return orders
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("x_whatsapp_details_requested_at"):
+            # "Send details" is sent from the company's default account.
+            whatsapp_bus.notify_where(self, "is_default")
+        return result
 
     def _compute_whatsapp_message_count(self):
         counts = self.env["whatsapp.message"]._count_by_record(self)

@@ -4,6 +4,10 @@
 The addon only stores the configuration. The whatsapp-sidecar daemon reads it,
 fills the read-only fields (quality, limits, check results) and carries out the
 requests the buttons write (``check_requested``, ``sync_requested``).
+
+Those requests, and changes of what the daemon's sending and automations read
+(``BUS_WAKE_FIELDS``, a cleared ``paused``), are notified on the bus
+(``whatsapp_bus``) so the daemon acts on them at once.
 """
 
 import re
@@ -12,6 +16,8 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.addons.base.models.res_partner import _tz_get
 from odoo.exceptions import AccessError, UserError, ValidationError
+
+from . import whatsapp_bus
 
 SECRET_GROUPS = "base.group_system,whatsapp_sidecar.group_whatsapp_technical"
 BUTTON_SECRET_PARAM = "whatsapp_sidecar.button_secret"
@@ -26,6 +32,27 @@ CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourl
 # The opt-out confirmation of a new account, translated into every installed language
 # (the daemon sends it in the contact's language; see _translate_default_confirmation).
 DEFAULT_OPT_OUT_CONFIRMATION = "You will no longer receive WhatsApp messages from us."
+
+# Fields the daemon's outbox and automations read from an account: a change is notified on
+# the bus so that it re-reads the account at once (with check_requested, sync_requested and
+# a cleared paused). The fields the daemon writes itself (quality, limits, check results,
+# paused) are not among them.
+BUS_WAKE_FIELDS = frozenset({
+    "active",
+    "company_id",
+    "is_default",
+    "phone_number_id",
+    "waba_id",
+    "access_token",
+    "graph_api_version",
+    "throughput_mps",
+    "auto_send_order_creation",
+    "auto_send_invoice_posted",
+    "auto_send_residual_change",
+    "auto_send_unpaid_invoices",
+    "unpaid_reminder_schedule",
+    "unpaid_reminder_tz",
+})
 
 QUALITY_RATINGS = [
     ("green", "High (green)"),
@@ -327,6 +354,8 @@ class WhatsappAccount(models.Model):
         for account, vals in zip(accounts, vals_list):
             if not vals.get("opt_out_confirmation"):
                 account._translate_default_confirmation()
+        whatsapp_bus.forget_switches(self.env)
+        whatsapp_bus.notify_records(accounts.filtered("active"))
         return accounts
 
     def write(self, vals):
@@ -337,7 +366,24 @@ class WhatsappAccount(models.Model):
                 turned_on = self.filtered(lambda a, switch=switch: not a[switch])
                 if turned_on:
                     super(WhatsappAccount, turned_on).write({stamp: fields.Datetime.now()})
-        return super().write(vals)
+        # "Resume" (or unticking Paused): the outbox sends from these accounts again.
+        resumed = self.filtered("paused") if "paused" in vals and not vals["paused"] else None
+        result = super().write(vals)
+        whatsapp_bus.forget_switches(self.env)
+        if (
+            vals.get("check_requested")
+            or vals.get("sync_requested")
+            or BUS_WAKE_FIELDS.intersection(vals)
+        ):
+            whatsapp_bus.notify_records(self)
+        elif resumed:
+            whatsapp_bus.notify_records(resumed)
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        whatsapp_bus.forget_switches(self.env)
+        return result
 
     def _default_opt_out_confirmation(self):
         """The default confirmation in the language of ``self.env.lang``."""

@@ -5,6 +5,10 @@ The buttons only change the state or set ``queue_requested``; the daemon
 streams the audience into ``whatsapp.campaign.recipient`` lines, turns due
 steps into queued messages, honours the send window, throttle and daily cap,
 and writes the KPI fields while the campaign runs.
+
+A campaign started, scheduled, paused, resumed or cancelled, or whose queue is
+requested, is notified on the bus (``whatsapp_bus``): the daemon's campaign
+runner acts on it at once.
 """
 
 import re
@@ -13,6 +17,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
+from . import whatsapp_bus
 from .whatsapp_message import MESSAGE_TYPES
 
 CAMPAIGN_STATES = [
@@ -41,6 +46,9 @@ STEP_TYPES = [
     for value, label in MESSAGE_TYPES
     if value in ("text", "template", "image", "document", "interactive")
 ]
+
+# The states the daemon's campaign runner acts on when a campaign enters them.
+BUS_WAKE_STATES = ("scheduled", "running", "paused", "cancelled")
 
 # The same grammar as the daemon (src/outbox/limit.rs, tier_limit).
 _TIER_RE = re.compile(r"(?:TIER_)?(\d+)(K?)", re.IGNORECASE)
@@ -305,6 +313,12 @@ class WhatsappCampaign(models.Model):
         for campaign in self:
             campaign.recipient_count = recipients.get(campaign, 0)
             campaign.message_count = messages.get(campaign, 0)
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("queue_requested") or vals.get("state") in BUS_WAKE_STATES:
+            whatsapp_bus.notify_records(self)
+        return result
 
     def _check_startable(self):
         for campaign in self:

@@ -19,6 +19,10 @@ JSON fields (all written with ``json.dumps``):
 * ``meta_response_json``: Meta's raw response or error body.
 
 This is a high-volume log: no mail.thread and no field tracking.
+
+A message created or written ``queued`` (outbound) is notified on the bus
+(``whatsapp_bus``): the daemon's outbox sends it at once instead of at its next
+poll; all the messages of a transaction make one notification.
 """
 
 import re
@@ -26,6 +30,8 @@ import re
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
+
+from . import whatsapp_bus
 
 _PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
 
@@ -315,12 +321,18 @@ class WhatsappMessage(models.Model):
     def create(self, vals_list):
         messages = super().create(vals_list)
         messages._check_sources_readable()
+        whatsapp_bus.notify_records(
+            messages.filtered(lambda m: m.state == "queued" and m.direction == "out")
+        )
         return messages
 
     def write(self, vals):
         result = super().write(vals)
         if set(self.SOURCE_FIELDS) & set(vals):
             self._check_sources_readable()
+        if vals.get("state") == "queued":
+            # Requeued (Retry, or the daemon putting a message back): the outbox has work.
+            whatsapp_bus.notify_records(self)
         return result
 
     def _check_sources_readable(self):

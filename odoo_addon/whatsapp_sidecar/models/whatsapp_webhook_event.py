@@ -4,12 +4,16 @@
 The daemon answers Meta only after the body is stored here: this model is the
 durable inbox and the inbound payload trace. Processing runs from these
 records, idempotently; ``processed`` and ``processing_error`` tell the result.
+"Process again" notifies the events on the bus (``whatsapp_bus``) so the daemon
+processes them at once.
 High volume: no mail.thread.
 """
 
 import json
 
 from odoo import _, api, fields, models
+
+from . import whatsapp_bus
 
 
 class WhatsappWebhookEvent(models.Model):
@@ -128,6 +132,7 @@ class WhatsappWebhookEvent(models.Model):
     def action_reprocess(self):
         """Hand the events back to the daemon, which processes them again."""
         self.write({"processed": False, "processing_error": False})
+        whatsapp_bus.notify_records(self)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

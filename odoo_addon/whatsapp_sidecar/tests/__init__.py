@@ -9,3 +9,4 @@ from . import test_inbound_settings
 from . import test_orders
 from . import test_scenarios
 from . import test_invoices
+from . import test_bus_notify
