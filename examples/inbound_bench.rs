@@ -89,6 +89,7 @@ async fn prepare(count: usize) -> Run {
         odoo: client,
         config: InboundConfig::default(),
         wake: Arc::new(tokio::sync::Notify::new()),
+        bus: Default::default(),
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),

@@ -65,6 +65,10 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
         }
     }
 
+    if odoo_ok {
+        print(out, bus_line(&config).await);
+    }
+
     match config.whatsapp.mode {
         Mode::Sandbox => {
             print(
@@ -234,6 +238,50 @@ fn spool_key_line(has_field: Result<bool, OdooError>) -> CheckLine {
              whatsapp_sidecar), or remove webhook.spool_file",
         ),
         Err(e) => CheckLine::fail(NAME, e.to_string()),
+    }
+}
+
+/// Whether Odoo's bus can be subscribed to. Never a failure: without it the daemon polls.
+async fn bus_line(config: &Config) -> CheckLine {
+    const NAME: &str = "odoo bus";
+    let polls = "the daemon will poll Odoo at the usual rates (a change made in Odoo waits for \
+                 the next poll)";
+    if !config.bus.enabled {
+        return CheckLine::ok(NAME, format!("bus.enabled = false: {polls}"));
+    }
+    if config.odoo.password.as_ref().is_none_or(|p| p.is_blank()) {
+        return CheckLine::ok(
+            NAME,
+            format!(
+                "(warning) not used: it needs odoo.password (Odoo's web session refuses API \
+                 keys); {polls}"
+            ),
+        );
+    }
+    let odoo = match OdooClient::new(config.odoo.client_config()) {
+        Ok(odoo) => odoo,
+        Err(e) => return CheckLine::ok(NAME, format!("(warning) {e}; {polls}")),
+    };
+    let url = config.bus.url.as_ref().unwrap_or(&config.odoo.url);
+    let client = match crate::bus::BusClient::new(odoo, url, config.odoo.timeout) {
+        Ok(client) => client,
+        Err(e) => return CheckLine::ok(NAME, format!("(warning) {e}; {polls}")),
+    };
+    match client.connect(0).await {
+        Ok(connection) => {
+            connection.close().await;
+            CheckLine::ok(
+                NAME,
+                format!(
+                    "subscribed at {} (channel {}): changes made in Odoo wake the daemon at \
+                     once; idle components poll every {} s",
+                    client.url(),
+                    crate::bus::protocol::CHANNEL,
+                    config.bus.slow_poll_interval.as_secs_f64()
+                ),
+            )
+        }
+        Err(e) => CheckLine::ok(NAME, format!("(warning) not reachable: {e}; {polls}")),
     }
 }
 

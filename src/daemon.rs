@@ -20,6 +20,8 @@
 //! - the button actions ([`crate::actions`]): customers' presses acted on, replies queued;
 //! - the campaigns ([`crate::campaigns`]): queues generated, due steps queued just in time,
 //!   KPIs, auto-pause;
+//! - Odoo's bus ([`crate::bus`]): one websocket whose notifications wake the loops above at
+//!   once; while it is up their idle polls are slow, when it drops they poll as before;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
 //!   and authenticated, and the daemon's user holds the rights it needs);
 //! - the rights check: once connected, the daemon asks Odoo whether its user may do what the
@@ -160,8 +162,13 @@ pub async fn run(
     );
     let webhook_state = WebhookState::new(keys, ingest, &config.webhook);
 
+    // Odoo's bus: which loops a model's notifications wake (subscribed below, once they are
+    // all known).
+    let mut hub = crate::bus::Hub::new(config.bus.slow_poll_interval);
+
     // The send pipeline; it shares with inbound processing the set of messages it holds.
-    let outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
+    let mut outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
+    outbox.bus = hub.wake(&["whatsapp.message", "whatsapp.account", "whatsapp.campaign"]);
     let in_flight = outbox.in_flight.clone();
     tracker.spawn(crate::outbox::run(outbox, stop.clone()));
 
@@ -171,18 +178,20 @@ pub async fn run(
             odoo: odoo.clone(),
             whatsapp: cloud.clone(),
             poll_interval: config.accounts.poll_interval,
+            bus: hub.wake(&["whatsapp.account"]),
         },
         stop.clone(),
     ));
 
     // Sale orders: new-order messages and details requests, queued for the outbox.
-    tracker.spawn(crate::automations::run(
-        crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone()),
-        stop.clone(),
-    ));
+    let mut orders =
+        crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone());
+    orders.bus = hub.wake(&["sale.order"]);
+    tracker.spawn(crate::automations::run(orders, stop.clone()));
     // Invoices: posted invoices, payments and details requests; unpaid reminders on schedule.
-    let invoices =
+    let mut invoices =
         crate::automations::InvoicesContext::new(odoo.clone(), config.automations.clone());
+    invoices.bus = hub.wake(&["account.move"]);
     tracker.spawn(crate::automations::run_reminders(
         crate::automations::OdooReminders {
             odoo: odoo.clone(),
@@ -192,17 +201,18 @@ pub async fn run(
     ));
     tracker.spawn(crate::automations::run_invoices(invoices, stop.clone()));
     // Campaigns: queues, drip steps, windows, throttle, KPIs; their messages queued just in time.
-    tracker.spawn(crate::campaigns::run(
-        crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone()),
-        stop.clone(),
-    ));
+    let mut campaigns =
+        crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone());
+    campaigns.bus = hub.wake(&["whatsapp.campaign"]);
+    tracker.spawn(crate::campaigns::run(campaigns, stop.clone()));
     // Customers' button presses, recorded by inbound processing, acted on (at once: inbound
     // processing says when it recorded some).
     let received = Arc::new(tokio::sync::Notify::new());
     tracker.spawn(crate::actions::run(
         crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())
             .with_scenarios(config.scenarios.clone())
-            .woken_by(received.clone()),
+            .woken_by(received.clone())
+            .with_bus(hub.wake(&[])),
         stop.clone(),
     ));
 
@@ -211,6 +221,7 @@ pub async fn run(
             odoo: odoo.clone(),
             config: config.inbound.clone(),
             wake: stored,
+            bus: hub.wake(&["whatsapp.webhook.event"]),
             media: Some(MediaFetch {
                 client: cloud.clone(),
                 config: MediaConfig::default(),
@@ -221,6 +232,8 @@ pub async fn run(
         },
         stop.clone(),
     ));
+
+    spawn_bus(&config, &odoo, hub, &tracker, &stop);
 
     tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
     let router = Router::new()
@@ -305,6 +318,38 @@ fn spawn_spool(
         ..config.ingest.clone()
     };
     Ok(Ingest::spawn(store, ingest, tracker, stop.clone()))
+}
+
+/// Subscribes to Odoo's bus (`bus.enabled`, with the password's web session), or says why the
+/// daemon polls only.
+fn spawn_bus(
+    config: &Config,
+    odoo: &OdooClient,
+    hub: crate::bus::Hub,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    if !config.bus.enabled {
+        tracing::info!("bus.enabled = false: the daemon polls Odoo at the usual rates");
+        return;
+    }
+    if config.odoo.password.as_ref().is_none_or(|p| p.is_blank()) {
+        tracing::info!(
+            "Odoo's bus is not used: it needs odoo.password (Odoo's web session refuses API \
+             keys); the daemon polls Odoo at the usual rates"
+        );
+        return;
+    }
+    let url = config.bus.url.as_ref().unwrap_or(&config.odoo.url);
+    match crate::bus::BusClient::new(odoo.clone(), url, config.odoo.timeout) {
+        Ok(client) => {
+            tracker.spawn(crate::bus::run(client, Arc::new(hub), stop.clone()));
+        }
+        Err(err) => tracing::warn!(
+            error = %err,
+            "Odoo's bus is not used; the daemon polls Odoo at the usual rates"
+        ),
+    }
 }
 
 /// Starts the built-in sandbox, points its status webhooks at this daemon's `/webhook`, and

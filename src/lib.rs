@@ -12,6 +12,7 @@
 //! | [`whatsapp`] | the WhatsApp Cloud API client: payloads, errors, media, templates, webhooks |
 //! | [`sandbox`] | the built-in Cloud API simulator |
 //! | [`phone`] | E.164 normalisation of the numbers typed in Odoo |
+//! | [`bus`] | Odoo's bus: one websocket waking the polling loops when Odoo changes what they watch |
 //! | [`buttons`] | button payloads bound to a record by an HMAC tag, and their secret in Odoo |
 //! | [`lang`] | the languages the daemon writes in (English, French), picked per reader |
 //! | [`texts`] | the customer texts (`whatsapp.text`) by language, amounts and dates as customers read them |
@@ -24,6 +25,7 @@
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
+//! | [`poll`] | what the polling loops share: backoff after failures, and the bus's wake-ups |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
 //! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
 //! | [`systemd`] | `Type=notify` readiness, status and watchdog |
@@ -31,6 +33,7 @@
 pub mod accounts;
 pub mod actions;
 pub mod automations;
+pub mod bus;
 pub mod buttons;
 pub mod campaigns;
 pub mod check;

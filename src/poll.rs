@@ -1,10 +1,20 @@
-//! What the polling loops (outbox, sale-order and invoice automations, button actions) do when
-//! a step fails with Odoo: wait the poll interval doubled per failure in a row (up to 32 times,
-//! at most 30 s), say so once as a warning and then as debug lines, and start over once a step
-//! works again.
+//! What the polling loops (outbox, accounts, sale-order and invoice automations, campaigns,
+//! button actions, inbound processing) share:
+//!
+//! - [`Failures`]: what a loop does when a step fails with Odoo: wait the poll interval doubled
+//!   per failure in a row (up to 32 times, at most 30 s), say so once as a warning and then as
+//!   debug lines, and start over once a step works again;
+//! - [`Wake`]: when an idle loop looks again. Odoo's bus ([`crate::bus`]) wakes a loop at once
+//!   when the records it cares about change; while the bus is connected an idle loop polls only
+//!   at the slow rate (`bus.slow_poll_interval_secs`, 30 s), and when the bus drops it goes back
+//!   to its own interval at once. Polling stays the truth: a notification lost or duplicated
+//!   changes nothing but latency. A loop never sleeps past its own next timed work (a retry, a
+//!   debounce, a campaign's scheduled start), which it passes as `due`.
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{watch, Notify};
 
 /// The longest wait after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -47,9 +57,126 @@ impl Failures {
     }
 }
 
+/// How an idle polling loop is woken. Cheap to clone; clones share the wake-up.
+#[derive(Clone, Debug)]
+pub struct Wake {
+    notify: Arc<Notify>,
+    bus_up: watch::Receiver<bool>,
+    slow: Duration,
+}
+
+impl Default for Wake {
+    /// No bus: the loop polls at its own interval and is woken only by whoever holds
+    /// [`Wake::notifier`].
+    fn default() -> Self {
+        Wake::new(
+            Arc::new(Notify::new()),
+            watch::channel(false).1,
+            Duration::ZERO,
+        )
+    }
+}
+
+impl Wake {
+    /// A wake-up on `notify`; `bus_up` says whether the bus is connected, `slow` is the idle
+    /// interval while it is.
+    pub fn new(notify: Arc<Notify>, bus_up: watch::Receiver<bool>, slow: Duration) -> Wake {
+        Wake {
+            notify,
+            bus_up,
+            slow,
+        }
+    }
+
+    /// What wakes the loop (`notify_one`: a wake-up while the loop works is kept for its next
+    /// pause).
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    /// Whether Odoo's bus is connected now.
+    pub fn bus_up(&self) -> bool {
+        *self.bus_up.borrow()
+    }
+
+    /// The pause of a loop with nothing to do, whose own interval is `interval` and whose next
+    /// timed work (if any) is `due` from now: the slow interval while the bus is up (never
+    /// shorter than `interval`), else `interval`; never past `due`.
+    pub fn idle_pause(&self, interval: Duration, due: Option<Duration>) -> Duration {
+        let base = if self.bus_up() {
+            self.slow.max(interval)
+        } else {
+            interval
+        };
+        due.map_or(base, |due| base.min(due))
+    }
+
+    /// Sleeps `pause`, or less: until the loop is woken, or until the bus goes up or down (its
+    /// pause may have to change).
+    pub async fn sleep(&self, pause: Duration) {
+        let mut bus_up = self.bus_up.clone();
+        bus_up.borrow_and_update();
+        let bus_changed = async move {
+            if bus_up.changed().await.is_err() {
+                // No bus task: its state never changes.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = self.notify.notified() => {}
+            () = bus_changed => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_loop_sleeps_slowly_while_the_bus_is_up_and_wakes_when_told_or_when_it_drops() {
+        let (up_tx, up_rx) = watch::channel(false);
+        let wake = Wake::new(Arc::new(Notify::new()), up_rx, Duration::from_secs(30));
+        let poll = Duration::from_secs(1);
+        assert_eq!(wake.idle_pause(poll, None), poll);
+        up_tx.send_replace(true);
+        assert_eq!(wake.idle_pause(poll, None), Duration::from_secs(30));
+        assert_eq!(
+            wake.idle_pause(poll, Some(Duration::from_secs(4))),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            wake.idle_pause(Duration::from_secs(60), None),
+            Duration::from_secs(60)
+        );
+
+        // A wake-up given while the loop works is kept for its next sleep.
+        wake.notifier().notify_one();
+        let start = tokio::time::Instant::now();
+        wake.sleep(Duration::from_secs(30)).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+
+        // The bus dropping ends a slow sleep.
+        let sleeper = {
+            let wake = wake.clone();
+            tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                wake.sleep(Duration::from_secs(30)).await;
+                start.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        up_tx.send_replace(false);
+        assert_eq!(sleeper.await.unwrap(), Duration::from_secs(2));
+        assert_eq!(wake.idle_pause(poll, None), poll);
+
+        // Without a bus task, a sleep is a plain sleep.
+        let alone = Wake::default();
+        let start = tokio::time::Instant::now();
+        alone.sleep(Duration::from_secs(3)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
 
     #[test]
     fn the_wait_doubles_per_failure_up_to_thirty_seconds_and_starts_over_after_a_success() {

@@ -55,6 +55,7 @@ async fn world(config: SandboxConfig) -> World {
         odoo: client,
         whatsapp,
         poll_interval: Duration::from_millis(20),
+        bus: Default::default(),
     };
     World {
         odoo,

@@ -35,6 +35,7 @@ async fn setup() -> Setup {
         odoo: OdooClient::new(cfg).expect("client"),
         config: InboundConfig::default(),
         wake: Arc::new(tokio::sync::Notify::new()),
+        bus: Default::default(),
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),

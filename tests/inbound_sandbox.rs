@@ -89,6 +89,7 @@ async fn start() -> World {
         odoo: client,
         config: inbound_config,
         wake,
+        bus: Default::default(),
         media: Some(MediaFetch {
             client: graph,
             config: MediaConfig::default(),

@@ -243,6 +243,7 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         odoo: r.client.clone(),
         config: whatsapp_sidecar::inbound::InboundConfig::default(),
         wake: r.wake.clone(),
+        bus: Default::default(),
         media: None,
         in_flight: Default::default(),
         lookups: Default::default(),

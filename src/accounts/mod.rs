@@ -47,6 +47,8 @@ pub struct AccountsContext {
     pub whatsapp: CloudClient,
     /// How often the buttons' flags are looked for.
     pub poll_interval: Duration,
+    /// Woken by Odoo's bus when a check or sync is asked for; polls are slow while it is up.
+    pub bus: crate::poll::Wake,
 }
 
 #[cfg(test)]

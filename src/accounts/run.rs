@@ -3,6 +3,7 @@
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::mapping::{
@@ -17,17 +18,24 @@ use crate::whatsapp::account::{explain, CheckStep};
 /// accounts whose buttons were pressed, every `poll_interval`.
 pub async fn run(ctx: AccountsContext, shutdown: CancellationToken) {
     let mut initial_done = false;
-    let mut ticker = tokio::time::interval(ctx.poll_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pause = Duration::ZERO;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
+            _ = ctx.bus.sleep(pause) => {}
         }
+        let started = tokio::time::Instant::now();
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
             result = poll_once(&ctx, !initial_done) => result,
         };
+        // The interval runs from the start of a poll, as a ticker's would.
+        let interval = if result.is_ok() {
+            ctx.bus.idle_pause(ctx.poll_interval, None)
+        } else {
+            ctx.poll_interval
+        };
+        pause = interval.saturating_sub(started.elapsed());
         match result {
             Ok(()) => initial_done = true,
             Err(err) => tracing::warn!(

@@ -43,6 +43,9 @@ pub struct ActionsContext {
     /// Told when inbound processing recorded received messages: the loop steps at once
     /// instead of at its next poll.
     pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Odoo's bus: while it is up, an idle loop polls at the slow rate (presses are recorded by
+    /// inbound processing, which tells `wake`).
+    pub bus: crate::poll::Wake,
 }
 
 impl ActionsContext {
@@ -60,12 +63,19 @@ impl ActionsContext {
             scenarios: ScenarioSettings::default(),
             stats: Arc::new(ActionsStats::default()),
             wake: None,
+            bus: crate::poll::Wake::default(),
         }
     }
 
     /// Steps as soon as `received` is told (inbound processing recorded messages).
     pub fn woken_by(mut self, received: Arc<tokio::sync::Notify>) -> Self {
         self.wake = Some(received);
+        self
+    }
+
+    /// Polling slowly while Odoo's bus is up.
+    pub fn with_bus(mut self, bus: crate::poll::Wake) -> Self {
+        self.bus = bus;
         self
     }
 
@@ -149,7 +159,11 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
                 failures.reset();
                 Duration::ZERO
             }
-            Step::Idle | Step::Done(_) => {
+            Step::Idle => {
+                failures.reset();
+                ctx.bus.idle_pause(ctx.settings.poll_interval, None)
+            }
+            Step::Done(_) => {
                 failures.reset();
                 ctx.settings.poll_interval
             }
@@ -169,7 +183,8 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                _ = ctx.bus.sleep(wait), if failures.count() == 0 => {}
+                _ = tokio::time::sleep(wait), if failures.count() > 0 => {}
                 () = woken => {}
             }
         }

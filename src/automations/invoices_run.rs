@@ -40,6 +40,9 @@ pub struct InvoicesContext {
     pub settings: AutomationsSettings,
     pub reader: Arc<InvoiceReader>,
     pub stats: Arc<InvoiceStats>,
+    /// Woken by Odoo's bus when a customer invoice is posted, paid or its details asked for;
+    /// idle polls are slow while the bus is up (never past a payment's debounce).
+    pub bus: crate::poll::Wake,
 }
 
 impl InvoicesContext {
@@ -51,6 +54,7 @@ impl InvoicesContext {
             odoo,
             settings,
             stats: Arc::new(InvoiceStats::default()),
+            bus: crate::poll::Wake::default(),
         }
     }
 }
@@ -80,6 +84,14 @@ impl InvoicesState {
     /// The invoices whose payment message is waiting.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How long until the first waiting payment message is due.
+    pub fn next_due(&self, now: DateTime<Utc>) -> Option<Duration> {
+        self.pending
+            .values()
+            .map(|(until, _)| (*until - now).to_std().unwrap_or_default())
+            .min()
     }
 }
 
@@ -156,7 +168,12 @@ pub async fn run_invoices(ctx: InvoicesContext, shutdown: CancellationToken) {
                 failures.reset();
                 Duration::ZERO
             }
-            InvoiceStep::Done(_) | InvoiceStep::Idle => {
+            InvoiceStep::Idle => {
+                failures.reset();
+                let due = state.next_due(Utc::now());
+                ctx.bus.idle_pause(ctx.settings.poll_interval, due)
+            }
+            InvoiceStep::Done(_) => {
                 failures.reset();
                 ctx.settings.poll_interval
             }
@@ -170,7 +187,8 @@ pub async fn run_invoices(ctx: InvoicesContext, shutdown: CancellationToken) {
         if !wait.is_zero() {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                _ = ctx.bus.sleep(wait), if failures.count() == 0 => {}
+                _ = tokio::time::sleep(wait), if failures.count() > 0 => {}
             }
         }
     }

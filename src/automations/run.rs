@@ -36,6 +36,9 @@ pub struct AutomationsContext {
     pub settings: AutomationsSettings,
     pub details: Arc<DetailsReader>,
     pub stats: Arc<AutomationsStats>,
+    /// Woken by Odoo's bus when an order is created or its details asked for; idle polls are
+    /// slow while the bus is up.
+    pub bus: crate::poll::Wake,
 }
 
 impl AutomationsContext {
@@ -46,6 +49,7 @@ impl AutomationsContext {
             odoo,
             settings,
             stats: Arc::new(AutomationsStats::default()),
+            bus: crate::poll::Wake::default(),
         }
     }
 }
@@ -129,7 +133,11 @@ pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
                 failures.reset();
                 Duration::ZERO
             }
-            Step::Done(_) | Step::Idle => {
+            Step::Idle => {
+                failures.reset();
+                ctx.bus.idle_pause(ctx.settings.poll_interval, None)
+            }
+            Step::Done(_) => {
                 failures.reset();
                 ctx.settings.poll_interval
             }
@@ -143,7 +151,8 @@ pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
         if !wait.is_zero() {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                _ = ctx.bus.sleep(wait), if failures.count() == 0 => {}
+                _ = tokio::time::sleep(wait), if failures.count() > 0 => {}
             }
         }
     }

@@ -58,6 +58,9 @@ pub struct CampaignsContext {
     pub odoo: OdooClient,
     pub settings: CampaignsSettings,
     pub stats: Arc<CampaignsStats>,
+    /// Woken by Odoo's bus when a campaign is started, paused, resumed, cancelled or its queue
+    /// asked for; while the bus is up and no campaign runs or is due to, polls are slow.
+    pub bus: crate::poll::Wake,
 }
 
 impl CampaignsContext {
@@ -66,6 +69,7 @@ impl CampaignsContext {
             odoo,
             settings,
             stats: Arc::new(CampaignsStats::default()),
+            bus: crate::poll::Wake::default(),
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct CampaignsState {
     companies_at: Option<Instant>,
     users: HashMap<i64, Lang>,
     users_at: Option<Instant>,
+    /// When the next campaign needs this loop on its own: `Some(ZERO)` while one runs, the
+    /// time to a scheduled start or an automatic resume, `None` when none waits.
+    next_due: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -168,7 +175,15 @@ pub async fn run(ctx: CampaignsContext, shutdown: CancellationToken) {
                 failures = 0;
                 Duration::ZERO
             }
-            Step::Done | Step::Idle => {
+            Step::Idle => {
+                failures = 0;
+                match state.next_due {
+                    // A running campaign is paced by this loop: its own rate.
+                    Some(due) if due.is_zero() => ctx.settings.poll_interval,
+                    due => ctx.bus.idle_pause(ctx.settings.poll_interval, due),
+                }
+            }
+            Step::Done => {
                 failures = 0;
                 ctx.settings.poll_interval
             }
@@ -189,10 +204,25 @@ pub async fn run(ctx: CampaignsContext, shutdown: CancellationToken) {
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.bus.sleep(wait), if failures == 0 => {}
+            _ = tokio::time::sleep(wait), if failures > 0 => {}
         }
     }
     tracing::info!("campaigns stopped");
+}
+
+/// When the campaigns need the loop on their own (see [`CampaignsState`]'s `next_due`).
+fn next_due(campaigns: &[Campaign], now: DateTime<Utc>) -> Option<Duration> {
+    campaigns
+        .iter()
+        .filter_map(|c| match c.state.as_str() {
+            "running" => Some(now),
+            "scheduled" => Some(c.scheduled_at.unwrap_or(now)),
+            "paused" => c.auto_resume_at,
+            _ => None,
+        })
+        .map(|at| (at - now).to_std().unwrap_or_default())
+        .min()
 }
 
 /// One round over the campaigns.
@@ -227,6 +257,7 @@ async fn round(ctx: &CampaignsContext, state: &mut CampaignsState) -> Result<Ste
         )
         .await?;
     let mut campaigns: Vec<Campaign> = rows.iter().filter_map(Campaign::from_row).collect();
+    state.next_due = next_due(&campaigns, now);
     let mut worked = false;
     let mut more = false;
     refresh_caches(ctx, state, &campaigns).await?;

@@ -48,6 +48,7 @@ pub struct Config {
     pub actions: crate::actions::ActionsSettings,
     pub scenarios: crate::scenarios::ScenarioSettings,
     pub campaigns: crate::campaigns::CampaignsSettings,
+    pub bus: crate::bus::BusSettings,
     pub log: LogConfig,
 }
 
@@ -320,6 +321,7 @@ impl Config {
         let actions = actions_settings(&raw.actions, &mut problems);
         let scenarios = scenario_settings(&raw.scenarios, &mut problems);
         let campaigns = campaigns_settings(&raw.campaigns, &mut problems);
+        let bus = bus_settings(&raw.bus, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -398,6 +400,7 @@ impl Config {
                 actions,
                 scenarios,
                 campaigns,
+                bus,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -405,6 +408,34 @@ impl Config {
             }),
             _ => Err(ConfigError { problems }),
         }
+    }
+}
+
+fn bus_settings(raw: &raw::RawBus, problems: &mut Vec<String>) -> crate::bus::BusSettings {
+    let d = crate::bus::BusSettings::default();
+    let url = raw.url.as_deref().and_then(|value| {
+        let parsed = Url::parse(value.trim()).ok().filter(|u| u.host().is_some());
+        match parsed {
+            Some(url) if crate::bus::protocol::websocket_url(&url).is_ok() => Some(url),
+            _ => {
+                problems.push(format!(
+                    "bus.url: {value:?} is not an http(s) or ws(s) URL; remove it to use odoo.url, \
+                     or give Odoo's gevent port (e.g. http://127.0.0.1:8072) when Odoo runs with \
+                     workers > 0"
+                ));
+                None
+            }
+        }
+    });
+    crate::bus::BusSettings {
+        enabled: raw.enabled,
+        url,
+        slow_poll_interval: seconds(
+            "bus.slow_poll_interval_secs",
+            raw.slow_poll_interval_secs,
+            problems,
+        )
+        .unwrap_or(d.slow_poll_interval),
     }
 }
 

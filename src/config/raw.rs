@@ -22,7 +22,27 @@ pub struct RawConfig {
     pub actions: RawActions,
     pub scenarios: RawScenarios,
     pub campaigns: RawCampaigns,
+    pub bus: RawBus,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBus {
+    pub enabled: bool,
+    pub url: Option<String>,
+    pub slow_poll_interval_secs: f64,
+}
+
+impl Default for RawBus {
+    fn default() -> Self {
+        let d = crate::bus::BusSettings::default();
+        RawBus {
+            enabled: d.enabled,
+            url: None,
+            slow_poll_interval_secs: d.slow_poll_interval.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -70,6 +70,9 @@ pub struct InboundContext {
     /// Notified when new events were stored (the webhook receiver does it), so they are
     /// processed without waiting for the next poll.
     pub wake: Arc<Notify>,
+    /// Odoo's bus: an event put back to be processed again wakes the loop; while the bus is up,
+    /// an idle loop polls at the slow rate (its events come from the wake above).
+    pub bus: crate::poll::Wake,
     /// Where received files are downloaded from; `None` leaves them as Meta media ids.
     pub media: Option<MediaFetch>,
     /// The messages the outbox of this process has claimed and not yet written back. A status
@@ -450,9 +453,12 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
             }
         }
         let waiting_for_outbox = some_waiting || !deferred.is_empty();
+        if failures == 0 && !full && !waiting_for_outbox {
+            pause = ctx.bus.idle_pause(pause, None);
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(pause) => {}
+            () = ctx.bus.sleep(pause) => {}
             () = ctx.in_flight.released(), if failures == 0 && !full && waiting_for_outbox => {
                 // The outbox wrote results back: the statuses it held can be applied now
                 // (still no sooner than the batch interval, so they come in one batch).

@@ -4,7 +4,7 @@
 //!   (or the password when no key is set); the uid is cached and refreshed when Odoo stops
 //!   accepting it.
 //! - A web session (`/web/session/authenticate`, password only) whose cookie downloads PDF
-//!   reports from `/report/pdf/<report>/<ids>`; a redirect to `/web/login` means the session
+//!   reports from `/report/pdf/<report>/<ids>` (and opens the bus websocket); a redirect to `/web/login` means the session
 //!   expired: the client logs in again once, and never returns the login page as a PDF.
 //! - Retries with jittered exponential backoff (backon) for retryable errors only
 //!   ([`OdooError::is_retryable`]), each logged as a warning with its attempt number. A call
@@ -1217,8 +1217,9 @@ impl OdooClient {
         .await
     }
 
-    /// The current web session cookie, logging in if there is none.
-    async fn web_session(&self) -> Result<Secret, OdooError> {
+    /// The current web session cookie (the one PDF reports use), logging in with the password
+    /// if there is none. Odoo's bus subscription ([`crate::bus`]) rides on it.
+    pub async fn web_session(&self) -> Result<Secret, OdooError> {
         let mut session = self.inner.session.lock().await;
         if let Some(cookie) = session.as_ref() {
             return Ok(cookie.clone());
@@ -1228,8 +1229,9 @@ impl OdooClient {
         Ok(cookie)
     }
 
-    /// Forgets `cookie` unless another task already replaced it.
-    async fn drop_web_session(&self, cookie: &Secret) {
+    /// Forgets `cookie` (Odoo no longer accepts it) unless another task already replaced it;
+    /// the next [`OdooClient::web_session`] logs in again.
+    pub async fn drop_web_session(&self, cookie: &Secret) {
         let mut session = self.inner.session.lock().await;
         if session.as_ref() == Some(cookie) {
             *session = None;

@@ -64,6 +64,9 @@ pub struct OutboxContext {
     /// Messages claimed and not yet written back; shared with the inbound processor.
     pub in_flight: InFlight,
     pub stats: Arc<OutboxStats>,
+    /// Woken by Odoo's bus when a message is queued or an account or campaign changes; idle
+    /// polls are slow while the bus is up.
+    pub bus: crate::poll::Wake,
 }
 
 impl OutboxContext {
@@ -75,6 +78,7 @@ impl OutboxContext {
             settings,
             in_flight: InFlight::new(),
             stats: Arc::new(OutboxStats::default()),
+            bus: crate::poll::Wake::default(),
         }
     }
 }
@@ -279,6 +283,10 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
                 tracing::trace!(claimed = n, "batch claimed");
                 settings.poll_interval
             }
+            Step::Empty if shared.ctx.bus.bus_up() => {
+                let due = next_retry_in(&shared.ctx.odoo).await;
+                shared.ctx.bus.idle_pause(settings.poll_interval, due)
+            }
             Step::Empty => settings.poll_interval,
             Step::Saturated => Duration::from_millis(20),
             Step::OdooFailed(ref err) => {
@@ -307,9 +315,11 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
             last_housekeeping = Instant::now();
         }
         if !wait.is_zero() {
+            let woken = matches!(step, Step::Empty | Step::Partial(_));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = shared.ctx.bus.sleep(wait), if woken => {}
+                _ = tokio::time::sleep(wait), if !woken => {}
             }
         }
     }
@@ -320,6 +330,35 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
         tracing::error!(error = %e, "the outbox writer ended abnormally");
     }
     tracing::info!("outbox stopped");
+}
+
+/// How long until the queued message retried soonest is due (`None`: none waits, or Odoo did
+/// not say): an idle outbox polling slowly (the bus is up) must not sleep past it. One indexed
+/// `search_read` per slow poll.
+async fn next_retry_in(odoo: &OdooClient) -> Option<Duration> {
+    let now = Utc::now();
+    let domain = Domain::from_terms(vec![
+        json!(["state", "=", "queued"]),
+        json!(["direction", "=", "out"]),
+        json!(["next_attempt_at", ">", format_datetime(now)]),
+    ]);
+    let rows: Vec<Value> = odoo
+        .search_read(
+            Message::MODEL,
+            &domain,
+            &["next_attempt_at"],
+            &SearchOptions::new().limit(1).order("next_attempt_at asc"),
+        )
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "outbox: cannot read the next retry time"))
+        .ok()?;
+    let at = rows
+        .first()
+        .and_then(|r| r.get("next_attempt_at"))
+        .and_then(Value::as_str)
+        .and_then(crate::odoo::parse_datetime)?;
+    // A second later: Odoo keeps datetimes to the second.
+    Some((at - now).to_std().unwrap_or_default() + Duration::from_secs(1))
 }
 
 /// The order due messages are claimed in: higher `priority` first (campaign messages have 0,

@@ -4,8 +4,8 @@
 //! Routes: `POST /jsonrpc` (`common`: version, login, authenticate; `db`: list, db_exist,
 //! server_version; `object`: execute_kw, execute), `POST /web/session/authenticate`,
 //! `POST /web/session/get_session_info`, `POST /web/dataset/call_kw/...`,
-//! `GET /report/pdf/<report>/<ids>` (session cookie required, else 303 to `/web/login`), and
-//! `GET /web/login`. Answers and error bodies follow the recorded transcripts in
+//! `GET /report/pdf/<report>/<ids>` (session cookie required, else 303 to `/web/login`),
+//! `GET /web/login`, and the bus websocket `GET /websocket` ([`websocket`]). Answers and error bodies follow the recorded transcripts in
 //! `shared/odoo17-jsonrpc/` (checked by `tests/odoo_contract.rs`).
 //!
 //! Layout: `schema` (models and fields, as a text table), `orm` (records and model methods),
@@ -19,12 +19,13 @@
 //! The server runs on the caller's tokio runtime: a test that also waits on a child process
 //! (the daemon) must do so without blocking the runtime (`tokio::process`, or
 //! `#[tokio::test(flavor = "multi_thread")]`). Not served: non-stored computed fields, external ids in
-//! `load`, and the websocket bus.
+//! `load`, and bus channels other than the addon's.
 
 pub mod domain;
 pub mod orm;
 pub mod schema;
 pub mod seed;
+mod websocket;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -113,6 +114,12 @@ struct Shared {
     requests: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// The bus websocket ([`websocket`]): served or 404, subscriptions made, connections open,
+    /// and the closes asked for by tests.
+    ws_enabled: AtomicBool,
+    ws_subscriptions: AtomicU64,
+    ws_open: AtomicUsize,
+    ws_close: tokio::sync::broadcast::Sender<u16>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,6 +186,10 @@ impl OdooStandin {
             requests: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            ws_enabled: AtomicBool::new(true),
+            ws_subscriptions: AtomicU64::new(0),
+            ws_open: AtomicUsize::new(0),
+            ws_close: tokio::sync::broadcast::channel(4).0,
         });
         let task = serve(listener, shared.clone());
         OdooStandin {
@@ -222,6 +233,8 @@ impl OdooStandin {
                 self.shared.hang.send_replace(true);
             }
             Outage::Refuse => {
+                // Odoo stopping closes its websockets (`_kick_all`: going away).
+                let _ = self.shared.ws_close.send(1001);
                 let task = self.server.lock().await.take();
                 if let Some(task) = task {
                     task.cancel.cancel();
@@ -261,6 +274,38 @@ impl OdooStandin {
             "the Odoo stand-in cannot listen on {} again: {last_err:?}",
             self.addr
         );
+    }
+
+    // ----- the bus websocket ------------------------------------------------------------------
+
+    /// Serves `/websocket` (`true`, the default) or answers it 404.
+    pub fn set_websocket(&self, enabled: bool) {
+        self.shared.ws_enabled.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Closes every open websocket with `code` (1001: Odoo stopping, 4002: its hourly renewal).
+    pub fn close_websockets(&self, code: u16) {
+        let _ = self.shared.ws_close.send(code);
+    }
+
+    /// Subscribe frames received so far.
+    pub fn websocket_subscriptions(&self) -> u64 {
+        self.shared.ws_subscriptions.load(Ordering::SeqCst)
+    }
+
+    /// Websockets open now.
+    pub fn websockets_open(&self) -> usize {
+        self.shared.ws_open.load(Ordering::SeqCst)
+    }
+
+    /// The messages the addon wrote on its bus channel, oldest first.
+    pub fn bus_rows(&self) -> Vec<Value> {
+        lock(&self.shared.db)
+            .bus
+            .rows
+            .iter()
+            .map(|(id, _, m)| json!({"id": id, "message": m}))
+            .collect()
     }
 
     // ----- faults, latency, switches ----------------------------------------------------------
@@ -756,6 +801,7 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> ServerTask {
         .route("/web/dataset/call_kw/{*path}", post(web_call_kw))
         .route("/report/pdf/{report}/{ids}", get(report_pdf))
         .route("/web/login", get(web_login_page))
+        .route("/websocket", get(websocket::websocket))
         .with_state(shared);
     let cancel = CancellationToken::new();
     let token = cancel.clone();

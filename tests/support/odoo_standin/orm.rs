@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+pub mod bus;
 mod campaigns;
 mod invoicing;
 
@@ -94,6 +95,8 @@ pub struct Txn {
     saved: Vec<(String, i64, Option<Row>)>,
     seen: HashSet<(String, i64)>,
     writes: Vec<(String, i64)>,
+    /// The addon's bus notifications, sent if the call succeeds (see [`bus`]).
+    bus: BTreeMap<String, std::collections::BTreeSet<i64>>,
 }
 
 pub struct Db {
@@ -107,6 +110,8 @@ pub struct Db {
     pub button_secret: String,
     /// `web.base.url`, what `get_base_url` answers.
     pub base_url: String,
+    /// The addon's bus notifications ([`bus`]).
+    pub bus: bus::BusLog,
     /// The call being served came through a web session (`/web/dataset/call_kw`).
     pub web_request: bool,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
@@ -219,6 +224,7 @@ impl Db {
             values: HashMap::new(),
             base_url: "http://127.0.0.1:8069".to_owned(),
             web_request: false,
+            bus: bus::BusLog::default(),
         }
     }
 
@@ -426,6 +432,7 @@ impl Db {
                 for key in txn.writes {
                     *self.write_counts.entry(key).or_insert(0) += 1;
                 }
+                self.bus_commit(txn.bus);
                 Ok(v)
             }
             Err(e) => {
@@ -1436,6 +1443,7 @@ impl Db {
         for (f, value) in x2many {
             self.apply_x2many(env, model, id, &f, &value, txn)?;
         }
+        self.bus_note(&model.name, id, &vals, true, txn);
         Ok(id)
     }
 
@@ -1567,6 +1575,7 @@ impl Db {
             for (f, v) in &x2many {
                 self.apply_x2many(env, model, *id, f, v, txn)?;
             }
+            self.bus_note(&model.name, *id, vals, false, txn);
             txn.writes.push((model.name.clone(), *id));
         }
         Ok(())
