@@ -123,3 +123,43 @@ async fn a_good_account_passes_and_a_bad_token_or_id_fails_in_plain_words() {
     );
     stop.cancel();
 }
+
+/// The bus line: subscribed when Odoo serves its websocket; when it does not, a warning that
+/// says polling will be used, and `check` still passes (the daemon works without the bus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_whether_the_bus_is_reachable_and_that_polling_is_used_when_not() {
+    let odoo = OdooStandin::start().await;
+    let (meta, stop) = sandbox("\"sandbox-token\"").await;
+    let account = odoo.add_account("Main", "sandbox-0001", 80);
+    odoo.update(
+        "whatsapp.account",
+        account,
+        serde_json::json!({"waba_id": "sandbox-waba"}),
+    );
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(ok, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("odoo bus"))
+        .unwrap_or_else(|| panic!("no bus line:\n{out}"));
+    assert!(
+        line.starts_with("OK   odoo bus: subscribed at ") && line.contains("whatsapp_sidecar"),
+        "{line}"
+    );
+    assert_eq!(odoo.websocket_subscriptions(), 1);
+
+    odoo.set_websocket(false);
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(ok, "no bus is not a failure:\n{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("odoo bus"))
+        .unwrap_or_else(|| panic!("no bus line:\n{out}"));
+    assert!(
+        line.contains("(warning) not reachable")
+            && line.contains("HTTP 404")
+            && line.contains("will poll"),
+        "{line}"
+    );
+    stop.cancel();
+}

@@ -506,3 +506,83 @@ async fn each_gate_failure_says_what_to_do() {
     let status = w.stop_daemon().await;
     assert!(status.success(), "the daemon stops cleanly: {status}");
 }
+
+/// Odoo's bus: with the outbox polling only once a minute, a message queued in Odoo still goes
+/// out at once, because the addon's notification wakes the outbox; after Odoo's bus drops, the
+/// daemon polls at its own rate again and subscribes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_message_goes_out_at_once_when_the_bus_wakes_the_outbox() {
+    let mut w = World::new(80).await;
+    w.config.set("outbox.poll_interval_secs", 60);
+    w.config.set("bus.slow_poll_interval_secs", 60);
+    w.config
+        .set("log.filter", "info,whatsapp_sidecar::bus=debug");
+    let template = w.hello_template("approved");
+    let partner = w.partner("Alice", "+33 6 12 34 56 01", true);
+    w.start_daemon().await;
+    eventually("the bus subscription", Duration::from_secs(10), || {
+        w.odoo.websocket_subscriptions() >= 1
+    })
+    .await;
+    // Let the first polls (at start, and when the bus came up) pass: from here on the outbox
+    // would poll again only in a minute.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = w.queue_template(partner, template);
+    eventually(
+        "the message sent without a poll",
+        Duration::from_secs(10),
+        || matches!(w.state(id).as_str(), "sent" | "delivered" | "read"),
+    )
+    .await;
+    assert_eq!(
+        w.logs
+            .matching(&["bus notification", "whatsapp.message"])
+            .len(),
+        1,
+        "{}",
+        w.logs.tail(30)
+    );
+
+    // Odoo's bus goes away: the outbox polls at its own rate (a minute here), the daemon says
+    // so and subscribes again.
+    w.odoo.close_websockets(1001);
+    eventually("the warning", Duration::from_secs(10), || {
+        !w.logs
+            .matching(&["lost Odoo's bus", "polling at the usual rates"])
+            .is_empty()
+    })
+    .await;
+    eventually("the second subscription", Duration::from_secs(10), || {
+        w.odoo.websocket_subscriptions() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = w.queue_template(partner, template);
+    eventually("the second message sent", Duration::from_secs(10), || {
+        matches!(w.state(again).as_str(), "sent" | "delivered" | "read")
+    })
+    .await;
+    w.stop_daemon().await;
+}
+
+/// Without Odoo's bus (its route refused), everything works by polling, and the daemon says
+/// once that it polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_bus_the_daemon_polls_and_says_so() {
+    let mut w = World::new(80).await;
+    w.odoo.set_websocket(false);
+    let template = w.hello_template("approved");
+    let partner = w.partner("Alice", "+33 6 12 34 56 01", true);
+    w.start_daemon().await;
+    let id = w.queue_template(partner, template);
+    eventually("the message read", Duration::from_secs(20), || {
+        w.state(id) == "read"
+    })
+    .await;
+    let said = w
+        .logs
+        .matching(&["cannot subscribe to Odoo's bus", "HTTP 404"]);
+    assert_eq!(said.len(), 1, "{}", w.logs.tail(30));
+    assert!(said[0].contains("polls at the usual rates"), "{}", said[0]);
+    w.stop_daemon().await;
+}

@@ -917,3 +917,144 @@ async fn the_button_secret_comes_from_the_addon_and_signs_payloads_it_verifies()
     // The same secret twice: a payload made before a restart still verifies after it.
     assert_eq!(buttons::verify(&again, &payload).unwrap().record_id, 7);
 }
+
+// ----- Odoo's bus -----------------------------------------------------------------------------
+
+/// Waits until `check` holds, at most 10 s.
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `wake` is woken (or sees the bus change) within `within`.
+async fn woken(wake: &whatsapp_sidecar::poll::Wake, within: Duration) -> bool {
+    tokio::time::timeout(within, wake.sleep(Duration::from_secs(600)))
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_wakes_the_loop_of_a_change_and_catches_up_after_a_drop_or_an_ended_session() {
+    use whatsapp_sidecar::bus::{self, BusClient, Hub};
+    let odoo = OdooStandin::start().await;
+    let account = odoo.add_account("Main", "100200300", 80);
+    let partner = odoo.add_partner("Awa", "+2250700000001", true);
+    // Created long ago: a first subscription (`last = 0`) replays only the last 50 s.
+    odoo.age_bus_rows(Duration::from_secs(60));
+    let client = OdooClient::new(client_config(&odoo)).unwrap();
+    let bus_client =
+        BusClient::new(client, &odoo.url().parse().unwrap(), Duration::from_secs(5)).unwrap();
+    let mut hub = Hub::new(Duration::from_secs(30));
+    let outbox = hub.wake(&["whatsapp.message"]);
+    let accounts = hub.wake(&["whatsapp.account"]);
+    let hub = std::sync::Arc::new(hub);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(bus::run(bus_client, hub.clone(), stop.clone()));
+    until("the subscription", || hub.is_up()).await;
+    assert!(outbox.bus_up());
+    assert_eq!(
+        outbox.idle_pause(Duration::from_millis(500), None),
+        Duration::from_secs(30)
+    );
+    // The bus coming up ends the sleeps once (the loops look at once, then slowly).
+    woken(&outbox, Duration::from_millis(50)).await;
+    woken(&accounts, Duration::from_millis(50)).await;
+
+    // A queued message wakes the outbox, not the accounts.
+    odoo.queue_message(account, partner, "hello");
+    assert!(
+        woken(&outbox, Duration::from_secs(5)).await,
+        "the outbox was not woken"
+    );
+    assert!(!woken(&accounts, Duration::from_millis(300)).await);
+    // A write that queues nothing notifies nothing.
+    let sent = odoo.queue_message(account, partner, "again");
+    assert!(woken(&outbox, Duration::from_secs(5)).await);
+    odoo.update("whatsapp.message", sent, json!({"state": "sent"}));
+    assert!(!woken(&outbox, Duration::from_millis(300)).await);
+    assert_eq!(hub.delivered(), 2);
+
+    // Odoo going away: the loops are told (they poll at their own rates again); what was
+    // queued meanwhile arrives with the resubscription (`last`).
+    odoo.close_websockets(1001);
+    until("the drop", || !hub.is_up()).await;
+    assert_eq!(
+        outbox.idle_pause(Duration::from_millis(500), None),
+        Duration::from_millis(500)
+    );
+    odoo.queue_message(account, partner, "while away");
+    until("the resubscription", || hub.is_up()).await;
+    until("the missed notification", || hub.delivered() == 3).await;
+    assert_eq!(hub.subscriptions(), 2);
+
+    // A session Odoo ended: closed with 4001 at the next notification; the client logs in again
+    // and gets that notification on the new connection.
+    let logins = odoo.calls("web", "session/authenticate");
+    odoo.expire_sessions();
+    odoo.queue_message(account, partner, "after the session ended");
+    until("a new login", || {
+        odoo.calls("web", "session/authenticate") > logins
+    })
+    .await;
+    until("the notification", || hub.delivered() == 4).await;
+    until("the third subscription", || {
+        hub.subscriptions() == 3 && hub.is_up()
+    })
+    .await;
+
+    stop.cancel();
+    task.await.unwrap();
+    assert!(!hub.is_up());
+    until("the websocket closed", || odoo.websockets_open() == 0).await;
+}
+
+#[tokio::test]
+async fn a_refused_websocket_is_an_error_that_names_the_fix() {
+    use whatsapp_sidecar::bus::{BusClient, BusError};
+    let odoo = OdooStandin::start().await;
+    odoo.set_websocket(false);
+    let client = OdooClient::new(client_config(&odoo)).unwrap();
+    let bus_client =
+        BusClient::new(client, &odoo.url().parse().unwrap(), Duration::from_secs(5)).unwrap();
+    let err = match bus_client.connect(0).await {
+        Err(e) => e,
+        Ok(_) => panic!("the refused websocket was accepted"),
+    };
+    assert!(
+        matches!(err, BusError::Refused { status: 404, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 404") && text.contains("bus.url"),
+        "{text}"
+    );
+
+    // No password: the web session cannot be opened, and the error says why.
+    let mut cfg = client_config(&odoo);
+    cfg.password = None;
+    let no_password = BusClient::new(
+        OdooClient::new(cfg).unwrap(),
+        &odoo.url().parse().unwrap(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let err = match no_password.connect(0).await {
+        Err(e) => e,
+        Ok(_) => panic!("subscribed without a password"),
+    };
+    assert!(matches!(err, BusError::Session(_)), "{err:?}");
+    assert!(err.to_string().contains("password"), "{err}");
+
+    // Nothing secret in what is shown.
+    let shown = format!("{bus_client:?} {err}");
+    // (The stand-in's password is its login, "admin", so only the key is looked for.)
+    assert!(!shown.contains(odoo.api_key()), "{shown}");
+}

@@ -56,6 +56,10 @@ const NOT_REPLAYED: &[(&str, &str)] = &[
         "j_websocket_peek_notifications_no_session.json",
         "websocket bus: the daemon does not use it",
     ),
+    (
+        "j_websocket_whatsapp_sidecar_channel.json",
+        "websocket: replayed by the_bus_websocket_answers_as_recorded",
+    ),
     ("k_latency_summary.json", "figures, not a request"),
     (
         "p_account_payment_register_create.json",
@@ -833,4 +837,301 @@ fn error_messages_say_what_to_do() {
         text.starts_with("Odoo has no database 'nosuchdb': check odoo.database"),
         "{text}"
     );
+}
+
+/// The addon's notifications of a recorded or received frame list: (type, model, count, ids
+/// listed), in order; other channels' notifications are left out.
+fn addon_notifications(frames: &[Value]) -> Vec<(String, String, u64, usize)> {
+    frames
+        .iter()
+        .filter(|f| f["opcode"] == 1)
+        .flat_map(|f| f["data"].as_array().cloned().unwrap_or_default())
+        .filter(|n| n["message"]["type"] == "whatsapp_sidecar/changed")
+        .map(|n| {
+            let p = &n["message"]["payload"];
+            (
+                n["message"]["type"].as_str().unwrap_or("").to_owned(),
+                p["model"].as_str().unwrap_or("").to_owned(),
+                p["count"].as_u64().unwrap_or(0),
+                p["ids"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect()
+}
+
+/// The text frames received within `wait`, as the recorder writes them.
+async fn frames_within(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    wait: std::time::Duration,
+) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let data: Value = serde_json::from_str(&text).expect("a JSON frame");
+            assert!(
+                data.is_array(),
+                "a frame is a list of notifications: {data}"
+            );
+            frames.push(json!({"opcode": 1, "data": data}));
+        }
+    }
+    frames
+}
+
+/// Raw `GET /websocket` with `headers`: (status, content type, body).
+async fn raw_handshake(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = String::from("GET /websocket HTTP/1.1\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 8192];
+    let mut got = Vec::new();
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("read");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if status == 101 || body.len() >= length || n == 0 {
+                let content_type = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-type: ")
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
+                return (status, content_type, body.to_owned());
+            }
+        }
+        if n == 0 {
+            panic!(
+                "connection closed before an answer: {}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+}
+
+/// `j_websocket_whatsapp_sidecar_channel.json`: the stand-in's bus answers the handshake as the
+/// real Odoo did (400 without `Origin`, 101 with an unknown or a real session) and, after the
+/// same triggers, pushes the addon's notifications in the recorded shape: one per model and
+/// transaction, nothing for a write that does not queue, the missed ones on a resubscription
+/// with `last`.
+#[tokio::test]
+async fn the_bus_websocket_answers_as_recorded() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let recorded = load("j_websocket_whatsapp_sidecar_channel.json");
+    let standin = OdooStandin::start().await;
+    let addr = standin.addr();
+    let host = addr.to_string();
+    let origin = format!("http://{addr}");
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let base = [
+        ("Host", host.as_str()),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+
+    let (status, content_type, body) = raw_handshake(addr, &base).await;
+    let want = &recorded["handshake_without_origin"];
+    assert_eq!(json!(status), want["status"]);
+    assert_eq!(json!(content_type), want["content_type"]);
+    assert_eq!(json!(body), want["body"]);
+
+    let unknown_cookie = format!("session_id={}", "0".repeat(40));
+    let mut with_unknown = base.to_vec();
+    with_unknown.push(("Origin", &origin));
+    with_unknown.push(("Cookie", &unknown_cookie));
+    let (status, _, _) = raw_handshake(addr, &with_unknown).await;
+    assert_eq!(
+        json!(status),
+        recorded["handshake_with_unknown_session"]["status"]
+    );
+
+    // The same triggers as the recording, on the recording's account.
+    seed_account(&standin);
+    let account = 1;
+    let partner = standin.add_partner("Bus recording", "+33612345678", true);
+    // The recording's account was created long before (not in the last 50 s).
+    standin.age_bus_rows(std::time::Duration::from_secs(60));
+    let http = reqwest::Client::new();
+    let login = web_login(&http, &standin, "admin").await;
+    let sid = login
+        .set_cookie
+        .iter()
+        .find_map(|c| {
+            c.strip_prefix("session_id=")
+                .and_then(|r| r.split(';').next())
+        })
+        .expect("a session cookie")
+        .to_owned();
+    let cookie = format!("session_id={sid}");
+    let recorded_status = recorded["response"]["status"].clone();
+    let connect = |last: i64| {
+        let cookie = cookie.clone();
+        let origin = origin.clone();
+        let recorded_status = recorded_status.clone();
+        async move {
+            let mut request = format!("ws://{addr}/websocket")
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("Cookie", cookie.parse().unwrap());
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut ws, response) = tokio_tungstenite::client_async(request, stream)
+                .await
+                .expect("the stand-in accepts the handshake");
+            assert_eq!(json!(response.status().as_u16()), recorded_status);
+            for h in ["Upgrade", "Connection", "Set-Cookie"] {
+                assert!(
+                    response.headers().contains_key(h),
+                    "the 101 answer lacks {h}, which Odoo sends"
+                );
+            }
+            let subscribe = json!({"event_name": "subscribe",
+                                   "data": {"channels": ["whatsapp_sidecar"], "last": last}});
+            ws.send(Message::text(subscribe.to_string())).await.unwrap();
+            ws
+        }
+    };
+    let mut ws = connect(0).await;
+    let wait = std::time::Duration::from_millis(700);
+    let message = |body: &str| {
+        json!({"account_id": account, "partner_id": partner, "direction": "out",
+               "message_type": "text", "state": "queued", "to_number": "+33612345678",
+               "body": body})
+    };
+    let call = |method: &'static str, args: Value| {
+        let http = http.clone();
+        let url = standin.url();
+        async move {
+            let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+                "service": "object", "method": "execute_kw",
+                "args": [support::odoo_standin::DATABASE, 2, support::odoo_standin::API_KEY,
+                         "whatsapp.message", method, args]}});
+            let answer: Value = http
+                .post(format!("{url}/jsonrpc"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(answer.get("error").is_none(), "{answer}");
+            answer["result"].clone()
+        }
+    };
+    let recorded_frames = &recorded["frames_received"];
+    let mut steps: Vec<(&str, Vec<Value>)> = Vec::new();
+    steps.push(("after_subscribe_1s", frames_within(&mut ws, wait).await));
+    let one = call("create", json!([message("one")])).await;
+    steps.push((
+        "after_queued_message_create_2s",
+        frames_within(&mut ws, wait).await,
+    ));
+    let three = call(
+        "create",
+        json!([[message("two"), message("three"), message("four")]]),
+    )
+    .await;
+    steps.push((
+        "after_three_queued_messages_in_one_create_2s",
+        frames_within(&mut ws, wait).await,
+    ));
+    let mut created = vec![one];
+    created.extend(three.as_array().cloned().unwrap_or_default());
+    call("write", json!([created, {"state": "cancelled"}])).await;
+    steps.push((
+        "after_messages_written_cancelled_2s",
+        frames_within(&mut ws, wait).await,
+    ));
+    // The addon's "Check settings" button sets check_requested.
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"check_requested": true}),
+    );
+    steps.push((
+        "after_account_check_settings_2s",
+        frames_within(&mut ws, wait).await,
+    ));
+    standin.update(
+        "whatsapp.account",
+        account,
+        json!({"check_requested": false}),
+    );
+    steps.push((
+        "after_account_check_request_withdrawn_2s",
+        frames_within(&mut ws, wait).await,
+    ));
+    let mut first_id = None;
+    for (name, frames) in &steps {
+        let want = recorded_frames[*name]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            addon_notifications(frames),
+            addon_notifications(&want),
+            "{name}: the stand-in's notifications differ from the recording"
+        );
+        first_id = first_id.or_else(|| frames.first().map(|f| f["data"][0]["id"].clone()));
+        for f in frames {
+            for n in f["data"].as_array().unwrap() {
+                let recorded_one = &want[0]["data"][0];
+                let mut diffs = Vec::new();
+                shape_diff("", recorded_one, n, &mut diffs);
+                assert!(diffs.is_empty(), "{name}: {diffs:?}");
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+
+    // Resubscribing with the first notification's id brings the later ones, in one frame.
+    let last = first_id
+        .and_then(|v| v.as_i64())
+        .expect("a first notification");
+    let mut again = connect(last).await;
+    let frames = frames_within(&mut again, wait).await;
+    let want = recorded["resubscribe_with_last"]["frames_received"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(frames.len(), want.len(), "{frames:?}");
+    assert_eq!(addon_notifications(&frames), addon_notifications(&want));
 }

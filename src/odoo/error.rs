@@ -149,7 +149,7 @@ pub enum OdooError {
         detail: String,
     },
     /// A PDF report was asked for but no password is configured.
-    #[error("PDF reports need odoo.password (or odoo.password_file): Odoo only opens web sessions with the user's real password, not with an API key")]
+    #[error("PDF reports and Odoo's bus need odoo.password (or odoo.password_file): Odoo only opens web sessions with the user's real password, not with an API key")]
     NoPassword,
     /// Any other Odoo error, with Odoo's exception name and message.
     #[error("Odoo error {name} in {model}.{method}: {message}")]

@@ -298,6 +298,14 @@ impl OdooStandin {
         self.shared.ws_open.load(Ordering::SeqCst)
     }
 
+    /// Makes the bus rows written so far `by` older (a first subscription, `last = 0`, gets
+    /// only those of the last 50 seconds).
+    pub fn age_bus_rows(&self, by: Duration) {
+        for row in lock(&self.shared.db).bus.rows.iter_mut() {
+            row.1 = row.1.checked_sub(by).unwrap_or(row.1);
+        }
+    }
+
     /// The messages the addon wrote on its bus channel, oldest first.
     pub fn bus_rows(&self) -> Vec<Value> {
         lock(&self.shared.db)

@@ -115,7 +115,10 @@ fn bad_request(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        format!("<title>400 Bad Request</title><h1>Bad Request</h1><p>{message}</p>"),
+        // Werkzeug's page, as recorded.
+        format!(
+            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>{message}</p>\n"
+        ),
     )
         .into_response()
 }
