@@ -94,6 +94,13 @@ impl Wake {
         self.notify.clone()
     }
 
+    /// Takes a wake-up given since the last one taken or slept on, without waiting: whether
+    /// there was one (a loop that must re-read something when told, e.g. a cache).
+    pub fn take(&self) -> bool {
+        use futures_util::FutureExt;
+        self.notify.notified().now_or_never().is_some()
+    }
+
     /// Whether Odoo's bus is connected now.
     pub fn bus_up(&self) -> bool {
         *self.bus_up.borrow()
@@ -170,6 +177,12 @@ mod tests {
         up_tx.send_replace(false);
         assert_eq!(sleeper.await.unwrap(), Duration::from_secs(2));
         assert_eq!(wake.idle_pause(poll, None), poll);
+
+        // A wake-up can be taken without waiting, once.
+        assert!(!wake.take());
+        wake.notifier().notify_one();
+        assert!(wake.take());
+        assert!(!wake.take());
 
         // Without a bus task, a sleep is a plain sleep.
         let alone = Wake::default();

@@ -385,9 +385,12 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         let mut full = false;
         let mut result = step_with(&ctx, Some(&mut deferred), Pass::New, Utc::now()).await;
         let mut files_received = false;
+        // Messages recorded by either pass (the second one's report replaces the first's).
+        let mut messages_created = 0;
         if let Ok(report) = &result {
             full = report.fetched >= config.batch_size;
             files_received = report.media_received > 0;
+            messages_created += report.messages_created;
             some_waiting |= report.waiting > 0;
             if !full && Instant::now() >= next_waiting_pass {
                 next_waiting_pass = Instant::now() + config.retry_interval;
@@ -397,6 +400,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                 result = step(&ctx, pass, Utc::now()).await;
                 if let Ok(report) = &result {
                     files_received |= report.media_received > 0;
+                    messages_created += report.messages_created;
                     // Walk the waiting events by id; start again from the first when done.
                     waiting_cursor = if report.events >= config.batch_size {
                         report.last_id
@@ -410,8 +414,8 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         if files_received {
             media_wake.notify_one();
         }
-        if let (Ok(report), Some(received)) = (&result, &ctx.received) {
-            if report.messages_created > 0 {
+        if let Some(received) = &ctx.received {
+            if messages_created > 0 {
                 received.notify_one();
             }
         }

@@ -67,6 +67,9 @@ pub struct OutboxContext {
     /// Woken by Odoo's bus when a message is queued or an account or campaign changes; idle
     /// polls are slow while the bus is up.
     pub bus: crate::poll::Wake,
+    /// Told by Odoo's bus when an account changes (resumed, settings): the accounts are read
+    /// again at the next poll instead of after `cache_ttl`.
+    pub accounts_changed: crate::poll::Wake,
 }
 
 impl OutboxContext {
@@ -79,6 +82,7 @@ impl OutboxContext {
             in_flight: InFlight::new(),
             stats: Arc::new(OutboxStats::default()),
             bus: crate::poll::Wake::default(),
+            accounts_changed: crate::poll::Wake::default(),
         }
     }
 }
@@ -843,14 +847,16 @@ async fn reread_settings(shared: &Shared, messages: &[Message]) -> Result<Snapsh
 
 async fn refresh_accounts(shared: &Shared) -> Result<(), OdooError> {
     let ttl = shared.settings().cache_ttl;
-    let stale = lock(&shared.caches)
-        .accounts_at
-        .is_none_or(|at| at.elapsed() >= ttl);
+    let changed = shared.ctx.accounts_changed.take();
+    let stale = changed
+        || lock(&shared.caches)
+            .accounts_at
+            .is_none_or(|at| at.elapsed() >= ttl);
     if !stale {
         return Ok(());
     }
     let started = Instant::now();
-    let rows: Vec<Value> = shared
+    let rows: Vec<Value> = match shared
         .ctx
         .odoo
         .search_read(
@@ -859,7 +865,17 @@ async fn refresh_accounts(shared: &Shared) -> Result<(), OdooError> {
             Account::FIELDS,
             &SearchOptions::new(),
         )
-        .await?;
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            if changed {
+                // Still to be read: keep the wake-up for the next poll.
+                shared.ctx.accounts_changed.notifier().notify_one();
+            }
+            return Err(e);
+        }
+    };
     let accounts: HashMap<i64, Account> = rows
         .iter()
         .filter_map(|r| Account::from_record(r).ok())
