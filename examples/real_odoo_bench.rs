@@ -138,6 +138,8 @@ async fn bench(args: Args, real: &RealOdoo) {
     config.set("odoo.timeout_secs", 30);
     config.default_intervals();
     config.set("log.filter", "warn");
+    // Odoo's bus straight to Odoo (the counting proxy forwards plain requests only).
+    config.set("bus.url", real.target.url.as_str());
     config.apply(&args.settings);
     let (mut daemon, logs, _keep) = real.start_daemon(&meta, &config).await;
     let pid = daemon.pid();
