@@ -25,9 +25,7 @@ mod support;
 
 use clap::Parser;
 use e2e_support::{DaemonConfig, OdooProxy, RealOdoo};
-use futures_util::FutureExt;
 use serde_json::json;
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -48,25 +46,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("runtime: {e}"));
-    runtime.block_on(async {
-        let real = match RealOdoo::setup(80).await {
-            Ok(real) => real,
-            Err(reason) => {
-                println!("SKIPPED: {reason}");
-                return;
-            }
-        };
-        let outcome = AssertUnwindSafe(bench(&args, &real)).catch_unwind().await;
-        real.cleanup().await;
-        if outcome.is_err() {
-            eprintln!("the bench failed (what it made in Odoo is deleted)");
-            std::process::exit(1);
-        }
-    });
+    RealOdoo::run_bench(80, async |real| bench(&args, real).await);
 }
 
 /// What one mode measured.

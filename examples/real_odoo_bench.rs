@@ -25,9 +25,7 @@ mod support;
 
 use clap::Parser;
 use e2e_support::{proc_sample, DaemonConfig, OdooProxy, RealOdoo, MESSAGE};
-use futures_util::FutureExt;
 use serde_json::json;
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 use whatsapp_sidecar::odoo::Domain;
 
@@ -54,25 +52,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("runtime: {e}"));
-    runtime.block_on(async {
-        let real = match RealOdoo::setup(args.mps).await {
-            Ok(real) => real,
-            Err(reason) => {
-                println!("SKIPPED: {reason}");
-                return;
-            }
-        };
-        let outcome = AssertUnwindSafe(bench(args, &real)).catch_unwind().await;
-        real.cleanup().await;
-        if outcome.is_err() {
-            eprintln!("the bench failed (what it made in Odoo is deleted)");
-            std::process::exit(1);
-        }
-    });
+    RealOdoo::run_bench(args.mps, async |real| bench(args, real).await);
 }
 
 async fn bench(args: Args, real: &RealOdoo) {

@@ -1214,6 +1214,34 @@ impl RealOdoo {
         config
     }
 
+    /// Runs a benchmark on the real Odoo of `ODOO_*`: sets up its account at `throughput_mps`,
+    /// runs `bench`, deletes what was made (also when `bench` panics, then exits 1). Prints
+    /// `SKIPPED: ...` when no real Odoo is configured.
+    pub fn run_bench(throughput_mps: u32, bench: impl AsyncFnOnce(&RealOdoo)) {
+        use futures_util::FutureExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        runtime.block_on(async {
+            let real = match RealOdoo::setup(throughput_mps).await {
+                Ok(real) => real,
+                Err(reason) => {
+                    println!("SKIPPED: {reason}");
+                    return;
+                }
+            };
+            let outcome = std::panic::AssertUnwindSafe(bench(&real))
+                .catch_unwind()
+                .await;
+            real.cleanup().await;
+            if outcome.is_err() {
+                eprintln!("the bench failed (what it made in Odoo is deleted)");
+                std::process::exit(1);
+            }
+        });
+    }
+
     /// Deletes what the test made (messages, conversations and webhook events of its account
     /// first; then the rest, newest first). Problems are printed, not raised.
     pub async fn cleanup(&self) {
