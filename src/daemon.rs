@@ -20,6 +20,8 @@
 //! - the button actions ([`crate::actions`]): customers' presses acted on, replies queued;
 //! - the campaigns ([`crate::campaigns`]): queues generated, due steps queued just in time,
 //!   KPIs, auto-pause;
+//! - the housekeeping ([`crate::housekeeping`]): old webhook events deleted, templates synced
+//!   hourly, on schedule;
 //! - Odoo's bus ([`crate::bus`]): one websocket whose notifications wake the loops above at
 //!   once; while it is up their idle polls are slow, when it drops they poll as before;
 //! - the HTTP server: `/webhook`, `/healthz` (the process is alive) and `/readyz` (Odoo reachable
@@ -234,6 +236,14 @@ pub async fn run(
     ));
 
     spawn_bus(&config, &odoo, hub, &tracker, &stop);
+    // Housekeeping: old webhook events deleted, templates synced, on schedule.
+    tracker.spawn(crate::housekeeping::run(
+        crate::housekeeping::HousekeepingContext {
+            odoo: odoo.clone(),
+            settings: config.housekeeping.clone(),
+        },
+        stop.clone(),
+    ));
 
     tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
     let router = Router::new()

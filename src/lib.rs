@@ -25,6 +25,8 @@
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
+//! | [`schedule`] | five-field cron schedules (croner), as users type them |
+//! | [`housekeeping`] | the scheduled chores: old webhook events deleted, templates synced hourly |
 //! | [`poll`] | what the polling loops share: backoff after failures, and the bus's wake-ups |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
 //! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
@@ -40,6 +42,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod enqueue;
+pub mod housekeeping;
 pub mod inbound;
 pub mod invoices;
 pub mod lang;
@@ -50,6 +53,7 @@ pub mod phone;
 pub mod poll;
 pub mod sandbox;
 pub mod scenarios;
+pub mod schedule;
 pub mod secret;
 pub mod systemd;
 pub mod telemetry;

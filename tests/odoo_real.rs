@@ -616,3 +616,111 @@ async fn the_stand_in_answers_like_the_real_odoo() {
         differences.join("\n")
     );
 }
+
+/// The housekeeping's retention on a real Odoo, at a `now` of 2016-12-31 so that only this
+/// test's events (received in 2016, before the addon existed) can match: an old processed
+/// event and an old failed one deleted, a failed one younger than 90 days and a processed one
+/// younger than 30 kept, the message of the deleted event kept with its link cleared.
+#[tokio::test]
+async fn the_retention_deletes_old_events_and_keeps_messages() {
+    use chrono::TimeZone;
+    use whatsapp_sidecar::housekeeping::{
+        retention_once, HousekeepingContext, HousekeepingSettings,
+    };
+    let cfg = real_or_skip!();
+    let odoo = OdooClient::new(cfg).unwrap();
+    let stamp = stamp();
+    let event = |at: &str, processed: bool, error: Option<&str>| {
+        json!({"raw_body": format!("{{\"test\": \"{stamp}\"}}"), "received_at": at,
+               "signature_ok": true, "processed": processed,
+               "processing_error": error.map_or(json!(false), |e| json!(e))})
+    };
+    let old_done = odoo
+        .create(
+            "whatsapp.webhook.event",
+            &event("2016-06-01 10:00:00", true, None),
+        )
+        .await
+        .unwrap();
+    let old_failed = odoo
+        .create(
+            "whatsapp.webhook.event",
+            &event("2016-06-01 10:00:00", true, Some("unknown message")),
+        )
+        .await
+        .unwrap();
+    let young_failed = odoo
+        .create(
+            "whatsapp.webhook.event",
+            &event("2016-11-15 10:00:00", false, Some("waiting")),
+        )
+        .await
+        .unwrap();
+    let young_done = odoo
+        .create(
+            "whatsapp.webhook.event",
+            &event("2016-12-15 10:00:00", true, None),
+        )
+        .await
+        .unwrap();
+    let partner = odoo
+        .create(
+            "res.partner",
+            &json!({"name": stamp.clone(), "mobile": "+33612340000"}),
+        )
+        .await
+        .unwrap();
+    let accounts = odoo
+        .search(
+            "whatsapp.account",
+            &Domain::leaf("active", "=", true),
+            &SearchOptions::new().limit(1),
+        )
+        .await
+        .unwrap();
+    let message = odoo
+        .create(
+            "whatsapp.message",
+            &json!({"account_id": accounts[0], "partner_id": partner, "direction": "in",
+                    "message_type": "text", "state": "received", "body": stamp.clone(),
+                    "webhook_event_id": old_done}),
+        )
+        .await
+        .unwrap();
+
+    let ctx = HousekeepingContext {
+        odoo: odoo.clone(),
+        settings: HousekeepingSettings::default(),
+    };
+    let now = chrono::Utc.with_ymd_and_hms(2016, 12, 31, 0, 0, 0).unwrap();
+    let done = retention_once(&ctx, now, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let left: BTreeSet<i64> = odoo
+        .search(
+            "whatsapp.webhook.event",
+            &Domain::leaf(
+                "id",
+                "in",
+                json!([old_done, old_failed, young_failed, young_done]),
+            ),
+            &SearchOptions::new(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let rows: Vec<Value> = odoo
+        .read("whatsapp.message", &[message], &["webhook_event_id"])
+        .await
+        .unwrap();
+    // Clean up before asserting.
+    let _ = odoo.unlink("whatsapp.message", &[message]).await;
+    let _ = odoo
+        .unlink("whatsapp.webhook.event", &[young_failed, young_done])
+        .await;
+    let _ = odoo.unlink("res.partner", &[partner]).await;
+    assert_eq!(done.deleted, 2, "{done:?}");
+    assert_eq!(left, BTreeSet::from([young_failed, young_done]));
+    assert_eq!(rows[0]["webhook_event_id"], json!(false));
+}

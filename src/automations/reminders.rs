@@ -27,7 +27,6 @@ use super::invoices::InvoiceAccount;
 use crate::invoices::Invoice;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -62,16 +61,10 @@ impl Schedule {
     /// Parses a five-field cron expression (or `@daily` and the like); six fields (seconds)
     /// and years are refused.
     pub fn new(pattern: &str, tz: Tz) -> Result<Schedule, ScheduleError> {
-        let parser = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .year(Year::Disallowed)
-            .build();
-        let cron = parser
-            .parse(pattern.trim())
-            .map_err(|e| ScheduleError::Cron {
-                pattern: pattern.trim().to_owned(),
-                message: e.to_string(),
-            })?;
+        let cron = crate::schedule::parse(pattern).map_err(|message| ScheduleError::Cron {
+            pattern: pattern.trim().to_owned(),
+            message,
+        })?;
         let schedule = Schedule {
             cron,
             pattern: pattern.trim().to_owned(),
@@ -104,10 +97,7 @@ impl Schedule {
 
     /// The first scheduled time strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_next_occurrence(&t.with_timezone(&self.tz), false)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
+        crate::schedule::next_after(&self.cron, self.tz, t)
     }
 
     /// The last scheduled time at or before `t`.

@@ -211,18 +211,34 @@ pub async fn run(ctx: CampaignsContext, shutdown: CancellationToken) {
     tracing::info!("campaigns stopped");
 }
 
-/// When the campaigns need the loop on their own (see [`CampaignsState`]'s `next_due`).
-fn next_due(campaigns: &[Campaign], now: DateTime<Utc>) -> Option<Duration> {
+/// How long after a campaign ended its KPIs keep their own rate (late statuses and replies
+/// come within minutes); after that they follow the idle polls.
+const KPI_TAIL: TimeDelta = TimeDelta::minutes(10);
+
+/// When the campaigns need the loop on their own (see [`CampaignsState`]'s `next_due`): at
+/// once while one runs, at a scheduled start or automatic resume, and every `kpi_interval`
+/// for the KPIs of one that ended in the last ten minutes.
+fn next_due(
+    campaigns: &[Campaign],
+    now: DateTime<Utc>,
+    kpi_interval: Duration,
+) -> Option<Duration> {
     campaigns
         .iter()
         .filter_map(|c| match c.state.as_str() {
-            "running" => Some(now),
-            "scheduled" => Some(c.scheduled_at.unwrap_or(now)),
-            "paused" => c.auto_resume_at,
+            "running" => Some(Duration::ZERO),
+            "scheduled" => Some(until(c.scheduled_at.unwrap_or(now), now)),
+            "paused" => c.auto_resume_at.map(|at| until(at, now)),
+            "done" | "cancelled" if c.finished_at.is_some_and(|f| now - f < KPI_TAIL) => {
+                Some(kpi_interval)
+            }
             _ => None,
         })
-        .map(|at| (at - now).to_std().unwrap_or_default())
         .min()
+}
+
+fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (at - now).to_std().unwrap_or_default()
 }
 
 /// One round over the campaigns.
@@ -257,7 +273,7 @@ async fn round(ctx: &CampaignsContext, state: &mut CampaignsState) -> Result<Ste
         )
         .await?;
     let mut campaigns: Vec<Campaign> = rows.iter().filter_map(Campaign::from_row).collect();
-    state.next_due = next_due(&campaigns, now);
+    state.next_due = next_due(&campaigns, now, ctx.settings.kpi_interval);
     let mut worked = false;
     let mut more = false;
     refresh_caches(ctx, state, &campaigns).await?;
@@ -1468,4 +1484,53 @@ async fn replies(
     };
     state.reply_cursor = Some((record, last));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn campaign(state: &str, extra: Value) -> Campaign {
+        let mut r = json!({"id": 7, "name": "Spring", "state": state, "company_id": [1, "Co"],
+            "account_id": false, "user_id": false, "partner_domain": "[]",
+            "partner_category_ids": [], "scheduled_at": false, "send_window_start": 0.0,
+            "send_window_end": 24.0, "send_on_weekends": true, "timezone_rule": "company",
+            "throttle_per_minute": 0, "daily_cap": 0, "started_at": false, "finished_at": false,
+            "queue_requested": false, "queue_generated_at": false, "paused_reason": false,
+            "auto_resume_at": false});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        Campaign::from_row(r.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_loop_is_needed_while_a_campaign_runs_is_due_or_just_ended() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let kpi = Duration::from_secs(5);
+        assert_eq!(next_due(&[], now, kpi), None);
+        let running = campaign("running", json!({}));
+        let scheduled = campaign("scheduled", json!({"scheduled_at": "2026-12-06 12:10:00"}));
+        let resumes = campaign("paused", json!({"auto_resume_at": "2026-12-07 00:00:00"}));
+        let paused = campaign("paused", json!({}));
+        let ended = campaign("done", json!({"finished_at": "2026-12-06 11:55:00"}));
+        let ended_long_ago = campaign("done", json!({"finished_at": "2026-12-06 11:00:00"}));
+        assert_eq!(
+            next_due(&[paused.clone(), ended_long_ago.clone()], now, kpi),
+            None
+        );
+        assert_eq!(
+            next_due(&[scheduled.clone(), resumes.clone()], now, kpi),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            next_due(&[resumes, ended, ended_long_ago], now, kpi),
+            Some(kpi)
+        );
+        assert_eq!(
+            next_due(&[scheduled, running, paused], now, kpi),
+            Some(Duration::ZERO)
+        );
+    }
 }

@@ -49,6 +49,7 @@ pub struct Config {
     pub scenarios: crate::scenarios::ScenarioSettings,
     pub campaigns: crate::campaigns::CampaignsSettings,
     pub bus: crate::bus::BusSettings,
+    pub housekeeping: crate::housekeeping::HousekeepingSettings,
     pub log: LogConfig,
 }
 
@@ -322,6 +323,7 @@ impl Config {
         let scenarios = scenario_settings(&raw.scenarios, &mut problems);
         let campaigns = campaigns_settings(&raw.campaigns, &mut problems);
         let bus = bus_settings(&raw.bus, &mut problems);
+        let housekeeping = housekeeping_settings(&raw.housekeeping, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -401,6 +403,7 @@ impl Config {
                 scenarios,
                 campaigns,
                 bus,
+                housekeeping,
                 log: LogConfig {
                     format,
                     filter: raw.log.filter,
@@ -408,6 +411,73 @@ impl Config {
             }),
             _ => Err(ConfigError { problems }),
         }
+    }
+}
+
+fn housekeeping_settings(
+    raw: &raw::RawHousekeeping,
+    problems: &mut Vec<String>,
+) -> crate::housekeeping::HousekeepingSettings {
+    let d = crate::housekeeping::HousekeepingSettings::default();
+    let schedule = |key: &str, pattern: &str, example: &str, problems: &mut Vec<String>| {
+        if pattern.trim().is_empty() {
+            return None;
+        }
+        match crate::schedule::parse(pattern) {
+            Ok(cron) => Some(cron),
+            Err(e) => {
+                problems.push(format!(
+                    "housekeeping.{key}: {pattern:?} is not a five-field cron expression ({e}); \
+                     write minute, hour, day of month, month and day of week, e.g. {example:?}, \
+                     or \"\" to turn it off"
+                ));
+                None
+            }
+        }
+    };
+    let retention = schedule(
+        "retention_schedule",
+        &raw.retention_schedule,
+        "30 3 * * *",
+        problems,
+    );
+    let template_sync = schedule(
+        "template_sync_schedule",
+        &raw.template_sync_schedule,
+        "0 * * * *",
+        problems,
+    );
+    let time_zone = match raw.time_zone.trim().parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problems.push(format!(
+                "housekeeping.time_zone: {:?} is not a time zone; use a name such as \"UTC\" or \
+                 \"Africa/Abidjan\"",
+                raw.time_zone
+            ));
+            d.time_zone
+        }
+    };
+    let min = crate::housekeeping::plan::MIN_FAILED_EVENT_DAYS;
+    if raw.failed_event_days < min {
+        problems.push(format!(
+            "housekeeping.failed_event_days: {} is fewer than {min}; events not processed or \
+             failed are the trace of what went wrong and are kept at least {min} days",
+            raw.failed_event_days
+        ));
+    }
+    if raw.batch_size == 0 {
+        problems.push(
+            "housekeeping.batch_size: must be at least 1 (events deleted per call)".to_owned(),
+        );
+    }
+    crate::housekeeping::HousekeepingSettings {
+        retention,
+        template_sync,
+        time_zone,
+        processed_event_days: raw.processed_event_days,
+        failed_event_days: raw.failed_event_days.max(min),
+        batch_size: raw.batch_size.max(1),
     }
 }
 

@@ -23,7 +23,33 @@ pub struct RawConfig {
     pub scenarios: RawScenarios,
     pub campaigns: RawCampaigns,
     pub bus: RawBus,
+    pub housekeeping: RawHousekeeping,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHousekeeping {
+    pub retention_schedule: String,
+    pub template_sync_schedule: String,
+    pub time_zone: String,
+    pub processed_event_days: u32,
+    pub failed_event_days: u32,
+    pub batch_size: usize,
+}
+
+impl Default for RawHousekeeping {
+    fn default() -> Self {
+        let d = crate::housekeeping::HousekeepingSettings::default();
+        RawHousekeeping {
+            retention_schedule: crate::housekeeping::plan::DEFAULT_RETENTION.to_owned(),
+            template_sync_schedule: crate::housekeeping::plan::DEFAULT_TEMPLATE_SYNC.to_owned(),
+            time_zone: "UTC".to_owned(),
+            processed_event_days: d.processed_event_days,
+            failed_event_days: d.failed_event_days,
+            batch_size: d.batch_size,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

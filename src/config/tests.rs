@@ -406,3 +406,48 @@ fn the_webhook_spool_file_is_relative_to_the_config_and_its_directory_must_exist
         Ok(())
     });
 }
+
+#[test]
+fn bus_and_housekeeping_settings_are_checked_with_the_fix() {
+    let found = problems(&format!(
+        "{VALID}\n[bus]\nurl = \"ftp://odoo\"\nslow_poll_interval_secs = 0\n\
+         [housekeeping]\nretention_schedule = \"every night\"\ntemplate_sync_schedule = \"0 0 * * * *\"\n\
+         time_zone = \"Mars/Olympus\"\nfailed_event_days = 30\nbatch_size = 0\n"
+    ));
+    let keys: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "bus.url",
+            "bus.slow_poll_interval_secs",
+            "housekeeping.retention_schedule",
+            "housekeeping.template_sync_schedule",
+            "housekeeping.time_zone",
+            "housekeeping.failed_event_days",
+            "housekeeping.batch_size"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].contains("gevent port"), "{}", found[0]);
+    assert!(found[2].contains("30 3 * * *"), "{}", found[2]);
+    assert!(found[5].contains("at least 90"), "{}", found[5]);
+
+    // Defaults, and "" turns a chore off.
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!("{VALID}\n[housekeeping]\ntemplate_sync_schedule = \"\"\n"),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert!(config.bus.enabled && config.bus.url.is_none());
+        assert_eq!(config.bus.slow_poll_interval, Duration::from_secs(30));
+        assert!(config.housekeeping.retention.is_some());
+        assert!(config.housekeeping.template_sync.is_none());
+        assert_eq!(config.housekeeping.processed_event_days, 30);
+        assert_eq!(config.housekeeping.failed_event_days, 90);
+        Ok(())
+    });
+}
