@@ -187,11 +187,16 @@ async fn injected_messages_flow_from_the_sandbox_into_odoo() {
         .expect("button reply recorded");
     assert_eq!(button["button_payload"], "confirm_order:7");
     assert_eq!(button["button_title"], "Confirm");
-    let confirmations = w.odoo.search(
-        MESSAGE,
-        json!([["trigger", "=", "opt_out"], ["state", "=", "queued"]]),
-    );
-    assert_eq!(confirmations.len(), 1);
+    // The confirmation is queued after the opt-out is written (a call later in the batch).
+    let confirmations = || {
+        w.odoo.search(
+            MESSAGE,
+            json!([["trigger", "=", "opt_out"], ["state", "=", "queued"]]),
+        )
+    };
+    w.until("the confirmation queued", || !confirmations().is_empty())
+        .await;
+    assert_eq!(confirmations().len(), 1);
 
     w.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), loop_task)
