@@ -465,8 +465,12 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
             () = ctx.bus.sleep(pause) => {}
             () = ctx.in_flight.released(), if failures == 0 && !full && waiting_for_outbox => {
                 // The outbox wrote results back: the statuses it held can be applied now
-                // (still no sooner than the batch interval, so they come in one batch).
-                next_waiting_pass = Instant::now();
+                // (still no sooner than the batch interval, so they come in one batch). Those
+                // kept in memory go with the next batch; a pass over the events waiting in
+                // Odoo is worth a call only when some do.
+                if some_waiting {
+                    next_waiting_pass = Instant::now();
+                }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep_until(started + config.min_batch_interval) => {}
