@@ -118,6 +118,16 @@ impl Wake {
         due.map_or(base, |due| base.min(due))
     }
 
+    /// The pause between two steps: a loop backing off after failures sleeps it all (a wake-up
+    /// must not cut its backoff short), any other as [`Wake::sleep`].
+    pub async fn pause(&self, pause: Duration, backing_off: bool) {
+        if backing_off {
+            tokio::time::sleep(pause).await;
+        } else {
+            self.sleep(pause).await;
+        }
+    }
+
     /// Sleeps `pause`, or less: until the loop is woken, or until the bus goes up or down (its
     /// pause may have to change).
     pub async fn sleep(&self, pause: Duration) {
@@ -183,6 +193,18 @@ mod tests {
         wake.notifier().notify_one();
         assert!(wake.take());
         assert!(!wake.take());
+
+        // A loop backing off is not cut short.
+        wake.notifier().notify_one();
+        let start = tokio::time::Instant::now();
+        wake.pause(Duration::from_secs(4), true).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        wake.pause(Duration::from_secs(4), false).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(4),
+            "the kept wake-up ends it"
+        );
 
         // Without a bus task, a sleep is a plain sleep.
         let alone = Wake::default();

@@ -183,8 +183,7 @@ pub async fn run(ctx: ActionsContext, shutdown: CancellationToken) {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ctx.bus.sleep(wait), if failures.count() == 0 => {}
-                _ = tokio::time::sleep(wait), if failures.count() > 0 => {}
+                _ = ctx.bus.pause(wait, failures.count() > 0) => {}
                 () = woken => {}
             }
         }

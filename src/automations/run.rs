@@ -151,8 +151,7 @@ pub async fn run(ctx: AutomationsContext, shutdown: CancellationToken) {
         if !wait.is_zero() {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ctx.bus.sleep(wait), if failures.count() == 0 => {}
-                _ = tokio::time::sleep(wait), if failures.count() > 0 => {}
+                _ = ctx.bus.pause(wait, failures.count() > 0) => {}
             }
         }
     }

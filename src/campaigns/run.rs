@@ -204,8 +204,7 @@ pub async fn run(ctx: CampaignsContext, shutdown: CancellationToken) {
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ctx.bus.sleep(wait), if failures == 0 => {}
-            _ = tokio::time::sleep(wait), if failures > 0 => {}
+            _ = ctx.bus.pause(wait, failures > 0) => {}
         }
     }
     tracing::info!("campaigns stopped");

@@ -462,7 +462,7 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = ctx.bus.sleep(pause) => {}
+            () = ctx.bus.pause(pause, failures > 0) => {}
             () = ctx.in_flight.released(), if failures == 0 && !full && waiting_for_outbox => {
                 // The outbox wrote results back: the statuses it held can be applied now
                 // (still no sooner than the batch interval, so they come in one batch). Those

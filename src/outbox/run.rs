@@ -319,11 +319,12 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
             last_housekeeping = Instant::now();
         }
         if !wait.is_zero() {
-            let woken = matches!(step, Step::Empty | Step::Partial(_));
+            // A saturated outbox waits for its sends, a failed step backs off: neither is
+            // cut short by Odoo's bus.
+            let plain = !matches!(step, Step::Empty | Step::Partial(_));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = shared.ctx.bus.sleep(wait), if woken => {}
-                _ = tokio::time::sleep(wait), if !woken => {}
+                _ = shared.ctx.bus.pause(wait, plain) => {}
             }
         }
     }
