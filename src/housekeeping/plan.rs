@@ -53,20 +53,16 @@ pub enum Job {
 impl HousekeepingSettings {
     /// The next chore after `t`, and when (`None`: none is scheduled).
     pub fn next(&self, t: DateTime<Utc>) -> Option<(DateTime<Utc>, Job)> {
-        let retention = self
-            .retention
-            .as_ref()
-            .and_then(|c| crate::schedule::next_after(c, self.time_zone, t))
-            .map(|at| (at, Job::Retention));
-        let sync = self
-            .template_sync
-            .as_ref()
-            .and_then(|c| crate::schedule::next_after(c, self.time_zone, t))
-            .map(|at| (at, Job::TemplateSync));
-        match (retention, sync) {
-            (Some(r), Some(s)) => Some(if s.0 < r.0 { s } else { r }),
-            (r, s) => r.or(s),
-        }
+        [
+            (&self.retention, Job::Retention),
+            (&self.template_sync, Job::TemplateSync),
+        ]
+        .into_iter()
+        .filter_map(|(cron, job)| {
+            let at = crate::schedule::next_after(cron.as_ref()?, self.time_zone, t)?;
+            Some((at, job))
+        })
+        .min_by_key(|(at, _)| *at)
     }
 
     /// The events that may be deleted at `now`: processed without error and older than

@@ -132,16 +132,11 @@ pub async fn run(ctx: HousekeepingContext, shutdown: CancellationToken) {
             let wait = (at - Utc::now()).to_std().unwrap_or_default();
             (tokio::time::Instant::now() + wait, job)
         });
-        let (at, job) = match (retry, scheduled) {
-            (Some(r), Some(s)) => {
-                if r.0 <= s.0 {
-                    r
-                } else {
-                    s
-                }
-            }
-            (Some(r), None) => r,
-            (None, Some(s)) => s,
+        // The retry when it comes first, else the scheduled chore.
+        let (at, job, retrying) = match (retry, scheduled) {
+            (Some(r), Some(s)) if s.0 < r.0 => (s.0, s.1, false),
+            (Some(r), _) => (r.0, r.1, true),
+            (None, Some(s)) => (s.0, s.1, false),
             (None, None) => {
                 tracing::info!("housekeeping: nothing is scheduled");
                 return;
@@ -151,7 +146,7 @@ pub async fn run(ctx: HousekeepingContext, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(at) => {}
         }
-        if retry.is_some_and(|r| r.1 == job && r.0 <= at) {
+        if retrying {
             retry = None;
         }
         if !chore(&ctx, job, &shutdown).await {
