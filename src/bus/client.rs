@@ -78,8 +78,22 @@ impl BusClient {
     /// from notification `last` on.
     pub async fn connect(&self, last: i64) -> Result<Connection, BusError> {
         let cookie = self.odoo.web_session().await.map_err(BusError::Session)?;
+        tokio::time::timeout(self.timeout, self.subscribe(cookie, last))
+            .await
+            .map_err(|_| BusError::Unreachable {
+                url: self.shown.clone(),
+                message: format!("the handshake did not complete within {:?}", self.timeout),
+            })?
+    }
+
+    /// The upgrade with `cookie`, its answer checked, and the subscribe frame.
+    async fn subscribe(&self, cookie: Secret, last: i64) -> Result<Connection, BusError> {
         let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
-        let request = self
+        let unreachable = |e: reqwest::Error| BusError::Unreachable {
+            url: self.shown.clone(),
+            message: describe(e),
+        };
+        let response = self
             .http
             .get(self.url.clone())
             .header(UPGRADE, "websocket")
@@ -87,17 +101,9 @@ impl BusClient {
             .header("Sec-WebSocket-Version", "13")
             .header("Sec-WebSocket-Key", &key)
             .header(ORIGIN, protocol::origin(&self.url))
-            .header(COOKIE, format!("session_id={}", cookie.expose()));
-        let unreachable = |e: reqwest::Error| BusError::Unreachable {
-            url: self.shown.clone(),
-            message: describe(e),
-        };
-        let response = tokio::time::timeout(self.timeout, request.send())
+            .header(COOKIE, format!("session_id={}", cookie.expose()))
+            .send()
             .await
-            .map_err(|_| BusError::Unreachable {
-                url: self.shown.clone(),
-                message: format!("no answer within {:?}", self.timeout),
-            })?
             .map_err(unreachable)?;
         let status = response.status().as_u16();
         if status != 101 {
@@ -121,26 +127,20 @@ impl BusClient {
                 ),
             });
         }
-        let upgraded = tokio::time::timeout(self.timeout, response.upgrade())
-            .await
-            .map_err(|_| BusError::Unreachable {
-                url: self.shown.clone(),
-                message: format!("the upgrade did not complete within {:?}", self.timeout),
-            })?
-            .map_err(unreachable)?;
+        let upgraded = response.upgrade().await.map_err(unreachable)?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        let ws = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
-        let mut connection = Connection {
+        let mut ws = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
+        let frame = protocol::subscribe_frame(last);
+        ws.send(Message::text(frame))
+            .await
+            .map_err(|e| broken(&self.shown, &e))?;
+        Ok(Connection {
             ws,
             cookie,
             shown: self.shown.clone(),
-        };
-        let frame = protocol::subscribe_frame(last);
-        let sent = connection.ws.send(Message::text(frame)).await;
-        sent.map_err(|e| broken(&self.shown, &e))?;
-        Ok(connection)
+        })
     }
 
     /// Forgets the web session `cookie` (Odoo ended it): the next connect logs in.
