@@ -938,6 +938,8 @@ async fn raw_handshake(
     }
 }
 
+const MESSAGE: &str = "whatsapp.message";
+
 /// `j_websocket_whatsapp_sidecar_channel.json`: the stand-in's bus answers the handshake as the
 /// real Odoo did (400 without `Origin`, 101 with an unknown or a real session) and, after the
 /// same triggers, pushes the addon's notifications in the recorded shape: one per model and
@@ -1035,47 +1037,34 @@ async fn the_bus_websocket_answers_as_recorded() {
                "message_type": "text", "state": "queued", "to_number": "+33612345678",
                "body": body})
     };
-    let call = |method: &'static str, args: Value| {
-        let http = http.clone();
-        let url = standin.url();
-        async move {
-            let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-                "service": "object", "method": "execute_kw",
-                "args": [support::odoo_standin::DATABASE, 2, support::odoo_standin::API_KEY,
-                         "whatsapp.message", method, args]}});
-            let answer: Value = http
-                .post(format!("{url}/jsonrpc"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(answer.get("error").is_none(), "{answer}");
-            answer["result"].clone()
-        }
-    };
+    // The triggers go through the daemon's own client, as the recorder's went over /jsonrpc.
+    let client =
+        whatsapp_sidecar::odoo::OdooClient::new(support::client_config(&standin)).expect("client");
     let recorded_frames = &recorded["frames_received"];
     let mut steps: Vec<(&str, Vec<Value>)> = Vec::new();
     steps.push(("after_subscribe_1s", frames_within(&mut ws, wait).await));
-    let one = call("create", json!([message("one")])).await;
+    let one = client.create(MESSAGE, &message("one")).await.unwrap();
     steps.push((
         "after_queued_message_create_2s",
         frames_within(&mut ws, wait).await,
     ));
-    let three = call(
-        "create",
-        json!([[message("two"), message("three"), message("four")]]),
-    )
-    .await;
+    let three = client
+        .create_many(
+            MESSAGE,
+            &[message("two"), message("three"), message("four")],
+        )
+        .await
+        .unwrap();
     steps.push((
         "after_three_queued_messages_in_one_create_2s",
         frames_within(&mut ws, wait).await,
     ));
     let mut created = vec![one];
-    created.extend(three.as_array().cloned().unwrap_or_default());
-    call("write", json!([created, {"state": "cancelled"}])).await;
+    created.extend(three);
+    client
+        .write(MESSAGE, &created, &json!({"state": "cancelled"}))
+        .await
+        .unwrap();
     steps.push((
         "after_messages_written_cancelled_2s",
         frames_within(&mut ws, wait).await,
