@@ -23,7 +23,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -39,8 +38,6 @@ const REQUIRED: [&str; 6] = [
     "upgrade",
     "origin",
 ];
-/// What `last = 0` replays (`bus.bus` TIMEOUT).
-const FIRST_POLL_WINDOW: Duration = Duration::from_secs(50);
 
 pub(super) async fn websocket(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
@@ -151,29 +148,9 @@ async fn serve(
                         sent = None;
                         continue;
                     }
-                    let (rows, last) = {
-                        let db = lock(&shared.db);
-                        let newest = db.bus.last_id();
-                        let mut last = frame["data"]["last"].as_i64().unwrap_or(0);
-                        if last > newest {
-                            last = 0;
-                        }
-                        let rows: Vec<Value> = db
-                            .bus
-                            .rows
-                            .iter()
-                            .filter(|(id, at, _)| {
-                                if last == 0 {
-                                    at.elapsed() < FIRST_POLL_WINDOW
-                                } else {
-                                    *id > last
-                                }
-                            })
-                            .map(|(id, _, m)| json!({"id": id, "message": m}))
-                            .collect();
-                        (rows, newest)
-                    };
-                    sent = Some(last);
+                    let last = frame["data"]["last"].as_i64().unwrap_or(0);
+                    let (rows, newest) = lock(&shared.db).bus.poll(last);
+                    sent = Some(newest);
                     if !rows.is_empty() && ws.send(Message::text(Value::from(rows).to_string())).await.is_err() {
                         break;
                     }
@@ -194,18 +171,7 @@ async fn serve(
                         break;
                     }
                 }
-                let after = sent.unwrap_or(0);
-                let (rows, newest) = {
-                    let db = lock(&shared.db);
-                    let rows: Vec<Value> = db
-                        .bus
-                        .rows
-                        .iter()
-                        .filter(|(id, _, _)| *id > after)
-                        .map(|(id, _, m)| json!({"id": id, "message": m}))
-                        .collect();
-                    (rows, db.bus.last_id())
-                };
+                let (rows, newest) = lock(&shared.db).bus.poll(sent.unwrap_or(0));
                 sent = Some(newest);
                 if !rows.is_empty() && ws.send(Message::text(Value::from(rows).to_string())).await.is_err() {
                     break;

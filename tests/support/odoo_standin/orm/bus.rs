@@ -58,7 +58,31 @@ impl BusLog {
     pub fn last_id(&self) -> i64 {
         self.rows.last().map_or(0, |r| r.0)
     }
+
+    /// What Odoo's `bus.bus._poll(channels, last)` gives: the rows after `last`, or those of
+    /// the last 50 seconds when `last` is 0 (or beyond the newest, as after a restored
+    /// database), as `{"id", "message"}`; and the newest id.
+    pub fn poll(&self, last: i64) -> (Vec<Value>, i64) {
+        let newest = self.last_id();
+        let last = if last > newest { 0 } else { last };
+        let rows = self
+            .rows
+            .iter()
+            .filter(|(id, at, _)| {
+                if last == 0 {
+                    at.elapsed() < FIRST_POLL_WINDOW
+                } else {
+                    *id > last
+                }
+            })
+            .map(|(id, _, m)| json!({"id": id, "message": m}))
+            .collect();
+        (rows, newest)
+    }
 }
+
+/// What `last = 0` gives (`bus.bus` TIMEOUT).
+const FIRST_POLL_WINDOW: std::time::Duration = std::time::Duration::from_secs(50);
 
 impl Db {
     /// After `model` record `id` was created (`vals`: its values) or written (`vals`: the
