@@ -635,34 +635,21 @@ async fn the_retention_deletes_old_events_and_keeps_messages() {
                "signature_ok": true, "processed": processed,
                "processing_error": error.map_or(json!(false), |e| json!(e))})
     };
-    let old_done = odoo
-        .create(
+    let ids = odoo
+        .create_many(
             "whatsapp.webhook.event",
-            &event("2016-06-01 10:00:00", true, None),
+            &[
+                event("2016-06-01 10:00:00", true, None),
+                event("2016-06-01 10:00:00", true, Some("unknown message")),
+                event("2016-11-15 10:00:00", false, Some("waiting")),
+                event("2016-12-15 10:00:00", true, None),
+            ],
         )
         .await
         .unwrap();
-    let old_failed = odoo
-        .create(
-            "whatsapp.webhook.event",
-            &event("2016-06-01 10:00:00", true, Some("unknown message")),
-        )
-        .await
-        .unwrap();
-    let young_failed = odoo
-        .create(
-            "whatsapp.webhook.event",
-            &event("2016-11-15 10:00:00", false, Some("waiting")),
-        )
-        .await
-        .unwrap();
-    let young_done = odoo
-        .create(
-            "whatsapp.webhook.event",
-            &event("2016-12-15 10:00:00", true, None),
-        )
-        .await
-        .unwrap();
+    let [old_done, old_failed, young_failed, young_done] = ids[..] else {
+        panic!("four events created, got {ids:?}");
+    };
     let partner = odoo
         .create(
             "res.partner",
