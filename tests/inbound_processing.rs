@@ -710,7 +710,9 @@ async fn held_statuses_are_kept_in_memory_and_written_once_the_outbox_releases_t
 
 #[tokio::test]
 async fn statuses_short_of_final_are_kept_for_the_next_batch_and_share_its_write() {
-    let s = setup().await;
+    let mut s = setup().await;
+    // The linger alone (not the status batching, tested below).
+    s.ctx.config.status_batch_interval = Duration::ZERO;
     let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
     let msg = s.sent_message(partner, "wamid.LATE");
     let writes = s.odoo.write_count(MESSAGE, msg);
@@ -765,6 +767,118 @@ async fn statuses_short_of_final_are_kept_for_the_next_batch_and_share_its_write
     for e in [read, delivered] {
         assert_eq!(s.record(EVENT, e)["processed"], json!(true));
     }
+}
+
+#[tokio::test]
+async fn while_statuses_stream_in_a_batch_of_only_statuses_waits_for_the_next_one() {
+    let mut s = setup().await;
+    s.ctx.config.status_batch_interval = Duration::from_millis(300);
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let first = s.sent_message(partner, "wamid.B1");
+    let second = s.sent_message(partner, "wamid.B2");
+    let mut kept = inbound::Deferred::default();
+
+    // Nothing applied lately: the first batch is applied at once.
+    s.store(&statuses(json!([
+        status("wamid.B1", "delivered", T0 + 2),
+        status("wamid.B1", "read", T0 + 2)
+    ])));
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.done, r.deferred), (1, 1, 0));
+    assert_eq!(s.record(MESSAGE, first)["state"], "read");
+
+    // Right after it, a batch of statuses only: kept, at the cost of one read.
+    let calls = s.odoo.requests();
+    let second_read = s.store(&statuses(json!([
+        status("wamid.B2", "delivered", T0 + 3),
+        status("wamid.B2", "read", T0 + 3)
+    ])));
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.done, r.deferred), (1, 0, 1));
+    assert_eq!(s.odoo.requests() - calls, 1, "only the read of the events");
+    assert_eq!(s.record(MESSAGE, second)["state"], "sent");
+    assert_eq!(s.record(EVENT, second_read)["processed"], json!(false));
+
+    // A customer's message is applied at once, with the kept statuses.
+    let hello = s.store(&text("33612345678", "wamid.HELLO", "hello", T0 + 4));
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.events, r.done, r.deferred), (1, 2, 2, 0));
+    assert!(kept.is_empty());
+    assert_eq!(s.record(MESSAGE, second)["state"], "read");
+    for e in [second_read, hello] {
+        assert_eq!(s.record(EVENT, e)["processed"], json!(true));
+    }
+
+    // Statuses alone again: kept, then applied once the interval is over, with or without
+    // new events.
+    let third = s.sent_message(partner, "wamid.B3");
+    s.store(&statuses(json!([
+        status("wamid.B3", "delivered", T0 + 5),
+        status("wamid.B3", "read", T0 + 5)
+    ])));
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!(r.deferred, 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let r = inbound::step_with(&s.ctx, Some(&mut kept), Pass::New, chrono::Utc::now())
+        .await
+        .expect("step");
+    assert_eq!((r.fetched, r.done, r.deferred), (0, 1, 0));
+    assert_eq!(s.record(MESSAGE, third)["state"], "read");
+}
+
+#[tokio::test]
+async fn the_loop_applies_kept_statuses_within_the_status_batch_interval() {
+    let mut s = setup().await;
+    s.ctx.config.poll_interval = Duration::from_secs(3600);
+    s.ctx.config.min_batch_interval = Duration::from_millis(10);
+    s.ctx.config.status_batch_interval = Duration::from_millis(400);
+    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A stream of final statuses, one every 50 ms: each batch of them is applied within the
+    // interval of being read, and fewer batches are applied than were read.
+    let mut messages = Vec::new();
+    for n in 0..10 {
+        let wamid = format!("wamid.S{n}");
+        messages.push(s.sent_message(partner, &wamid));
+        s.store(&statuses(json!([
+            status(&wamid, "delivered", T0 + n),
+            status(&wamid, "read", T0 + n)
+        ])));
+        s.ctx.wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let applied = async {
+        while messages
+            .iter()
+            .any(|m| s.record(MESSAGE, *m)["state"] != json!("read"))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), applied)
+        .await
+        .expect("every status applied");
+    let reads = s.odoo.calls(EVENT, "search_read");
+    let marks = s.odoo.calls(EVENT, "write");
+    assert!(
+        marks * 2 < reads,
+        "{marks} batches applied for {reads} read: statuses were batched"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
 }
 
 #[tokio::test]

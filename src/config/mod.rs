@@ -724,8 +724,15 @@ fn inbound_config(
         poll_interval: Duration::from_millis(poll_ms as u64),
         min_batch_interval: Duration::from_millis(raw.min_batch_interval_ms),
         status_linger: Duration::from_millis(raw.status_linger_ms),
+        status_batch_interval: Duration::from_millis(raw.status_batch_interval_ms),
         ..Default::default()
     };
+    if raw.status_batch_interval_ms > 60_000 {
+        problems.push(format!(
+            "inbound.status_batch_interval_ms: {} is more than a minute of statuses kept in memory; use at most 60000 (0 applies every batch at once)",
+            raw.status_batch_interval_ms
+        ));
+    }
     let wait = raw.outbox_wait_secs;
     if wait.is_finite() && (0.0..=600.0).contains(&wait) {
         cfg.outbox_wait = Duration::from_secs_f64(wait);

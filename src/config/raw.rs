@@ -254,6 +254,7 @@ pub struct RawInbound {
     pub poll_interval_ms: u64,
     pub min_batch_interval_ms: u64,
     pub status_linger_ms: u64,
+    pub status_batch_interval_ms: u64,
     pub outbox_wait_secs: f64,
     pub pending_give_up_hours: f64,
 }
@@ -266,6 +267,7 @@ impl Default for RawInbound {
             poll_interval_ms: d.poll_interval.as_millis() as u64,
             min_batch_interval_ms: d.min_batch_interval.as_millis() as u64,
             status_linger_ms: d.status_linger.as_millis() as u64,
+            status_batch_interval_ms: d.status_batch_interval.as_millis() as u64,
             outbox_wait_secs: d.outbox_wait.as_secs_f64(),
             pending_give_up_hours: d.pending_give_up.as_secs_f64() / 3600.0,
         }

@@ -16,6 +16,11 @@ pub struct InboundConfig {
     /// `read` before its `delivered`) are kept in memory for the next status of the same
     /// message, so both cost one write.
     pub status_linger: Duration,
+    /// While statuses stream in, a batch holding nothing but statuses is applied at most this
+    /// often (the events are kept in memory meanwhile, as for `status_linger`); a batch with
+    /// anything else (a customer's message, a button press) is applied at once. Zero: every
+    /// batch is applied when read.
+    pub status_batch_interval: Duration,
     /// How long statuses of a message the outbox has claimed but not written back are kept in
     /// memory for that write; after it they wait in Odoo (`processing_error`) and are retried.
     pub outbox_wait: Duration,
@@ -35,6 +40,7 @@ impl Default for InboundConfig {
             poll_interval: Duration::from_secs(1),
             min_batch_interval: Duration::from_millis(500),
             status_linger: Duration::from_secs(1),
+            status_batch_interval: Duration::from_secs(1),
             outbox_wait: Duration::from_secs(10),
             retry_interval: Duration::from_secs(2),
             pending_give_up: Duration::from_secs(24 * 3600),

@@ -3,7 +3,10 @@
 //! [`run`] repeats [`step`] until shutdown. A step reads a batch of events (new ones in order of
 //! arrival, or, every `retry_interval`, the waiting ones), processes them ([`process`]) and
 //! marks each one: processed, waiting (with the reason in `processing_error`, retried later), or
-//! processed with an error. For a batch, Odoo sees about:
+//! processed with an error. While statuses stream in, a batch of nothing but statuses is kept
+//! in memory for the next one (at most `status_batch_interval`): the lookups and writes below
+//! then happen about once a second, whatever the number of wake-ups. For a batch, Odoo sees
+//! about:
 //!
 //! | call | when |
 //! |---|---|
@@ -550,6 +553,8 @@ pub async fn step(
 pub struct Deferred {
     /// Each event, when it was first read, and why it is kept.
     events: BTreeMap<i64, (EventRow, Instant, plan::Defer)>,
+    /// When a batch was last applied.
+    last_applied: Option<Instant>,
 }
 
 impl Deferred {
@@ -576,7 +581,28 @@ fn limit_for(config: &InboundConfig, why: plan::Defer) -> Duration {
     match why {
         plan::Defer::Held => config.outbox_wait,
         plan::Defer::Linger => config.status_linger,
+        plan::Defer::Batch => config.status_batch_interval,
     }
+}
+
+/// Whether newly read `rows` may wait for a later batch: a batch was applied less than
+/// `status_batch_interval` ago, there is room in memory, and every new event is nothing but
+/// statuses (a customer's message, a button press or anything else is applied at once, with
+/// the kept ones).
+fn may_batch(config: &InboundConfig, deferred: &Deferred, rows: &[EventRow], now: Instant) -> bool {
+    let recent = deferred
+        .last_applied
+        .is_some_and(|at| now.saturating_duration_since(at) < config.status_batch_interval);
+    recent
+        && deferred.len() + rows.len() < config.batch_size.saturating_mul(2)
+        && plan::parse_events(rows).iter().all(|event| {
+            event.error.is_none()
+                && !event.items.is_empty()
+                && event
+                    .items
+                    .iter()
+                    .all(|item| matches!(item, super::model::Item::Status(_)))
+        })
 }
 
 /// [`step`], keeping deferrable events in `deferred` (new events only; a waiting pass defers
@@ -602,6 +628,19 @@ pub async fn step_with(
         last_id: rows.iter().map(|r| r.id).max().unwrap_or(0),
         ..StepReport::default()
     };
+    let seen_now = Instant::now();
+    if let Some(d) = deferred.as_deref_mut() {
+        if !rows.is_empty() && may_batch(config, d, &rows, seen_now) {
+            // Statuses streaming in: these wait for the next batch (at most
+            // `status_batch_interval`), which saves that batch's reads and writes.
+            report.deferred = rows.len();
+            report.events = rows.len() + d.len();
+            for row in rows {
+                d.events.insert(row.id, (row, seen_now, plan::Defer::Batch));
+            }
+            return Ok(report);
+        }
+    }
     if let Some(d) = &deferred {
         rows.extend(d.events.values().map(|(row, _, _)| row.clone()));
         rows.sort_by_key(|r| r.id);
@@ -610,9 +649,11 @@ pub async fn step_with(
     if rows.is_empty() {
         return Ok(report);
     }
+    if let Some(d) = deferred.as_deref_mut() {
+        d.last_applied = Some(seen_now);
+    }
     let give_up =
         chrono::Duration::from_std(config.pending_give_up).unwrap_or(chrono::Duration::MAX);
-    let seen_now = Instant::now();
     let seen_before: HashMap<i64, Instant> = deferred
         .as_ref()
         .map(|d| {

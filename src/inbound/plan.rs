@@ -280,6 +280,10 @@ pub enum Defer {
     /// no `delivered` time yet): Meta usually sends the next status within a second, and both
     /// then share one write.
     Linger,
+    /// Only statuses, read while statuses stream in: applied with a later batch, at most
+    /// `status_batch_interval` after the previous one (not a reason of the plan: the loop keeps
+    /// such events before processing them).
+    Batch,
 }
 
 /// Matches every status to its message and merges all statuses of one message into one write.

@@ -249,6 +249,7 @@ impl DaemonConfig {
         config.set("webhook.keys_refresh_secs", 1);
         config.set("inbound.poll_interval_ms", 100);
         config.set("inbound.min_batch_interval_ms", 50);
+        config.set("inbound.status_batch_interval_ms", 200);
         config.set("outbox.poll_interval_secs", 0.1);
         config.set("outbox.flush_interval_secs", 0.05);
         config.set("log.filter", "info");
@@ -296,6 +297,7 @@ impl DaemonConfig {
             "webhook.keys_refresh_secs",
             "inbound.poll_interval_ms",
             "inbound.min_batch_interval_ms",
+            "inbound.status_batch_interval_ms",
             "outbox.poll_interval_secs",
             "outbox.flush_interval_secs",
         ] {
