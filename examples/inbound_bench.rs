@@ -94,6 +94,7 @@ async fn prepare(count: usize) -> Run {
         in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
+        metrics: Default::default(),
     };
     odoo.reset_counters();
     Run {

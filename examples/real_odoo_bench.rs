@@ -211,6 +211,27 @@ async fn bench(args: Args, real: &RealOdoo) {
         },
         if over == 0 { "met" } else { "NOT met" }
     );
+    // What `/metrics` says at the end (its Odoo side read from the real Odoo).
+    let scraped = reqwest::get(config.url("/metrics")).await;
+    let text = match scraped {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => format!("GET /metrics: {e}"),
+    };
+    println!("/metrics at the end:");
+    for line in text.lines().filter(|l| {
+        [
+            "whatsapp_messages_sent_total",
+            "whatsapp_outbox_",
+            "whatsapp_inbound_",
+            "whatsapp_account_paused",
+            "whatsapp_webhook_requests_total",
+            "odoo_bus_connected",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+    }) {
+        println!("  {line}");
+    }
     let status = daemon.terminate(Duration::from_secs(30)).await;
     if !status.success() {
         println!("the daemon exited with {status}:\n{}", logs.tail(30));

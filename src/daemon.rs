@@ -37,6 +37,7 @@
 use crate::accounts::AccountsContext;
 use crate::config::{Config, Mode};
 use crate::inbound::{InboundContext, MediaConfig, MediaFetch};
+use crate::metrics::{Metrics, StateSource};
 use crate::odoo::{OdooClient, OdooError};
 use crate::outbox::OutboxContext;
 use crate::sandbox::{SandboxConfig, SandboxError, SandboxHandle};
@@ -44,6 +45,7 @@ use crate::webhook::{self, Ingest, OdooEventStore, OdooKeySource, WebhookState};
 use crate::whatsapp::{CloudClient, WhatsAppError};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use backon::{ExponentialBuilder, Retryable};
@@ -109,7 +111,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
-    let odoo = OdooClient::new(config.odoo.client_config())?;
+    // `/metrics`: every component records into these (nothing when `metrics.enabled = false`).
+    let metrics = if config.metrics.enabled {
+        Metrics::new(env!("CARGO_PKG_VERSION"))
+    } else {
+        Metrics::default()
+    };
+    let odoo = OdooClient::new(config.odoo.client_config())?.with_metrics(metrics.clone());
     let state = AppState {
         odoo: odoo.clone(),
         authenticated: Arc::new(AtomicBool::new(false)),
@@ -125,7 +133,7 @@ pub async fn run(
     if config.whatsapp.mode == Mode::Sandbox {
         whatsapp.graph_url = start_sandbox(&config, addr, &tracker, &stop).await?;
     }
-    let cloud = CloudClient::new(whatsapp)?;
+    let cloud = CloudClient::new(whatsapp)?.with_metrics(metrics.clone());
 
     let connect_state = state.clone();
     let connect_stop = stop.clone();
@@ -144,13 +152,16 @@ pub async fn run(
     let stored = Arc::new(tokio::sync::Notify::new());
     let ingest = match &config.webhook.spool_file {
         None => {
-            let store = OdooEventStore::new(odoo.clone()).notify(stored.clone());
+            let store = OdooEventStore::new(odoo.clone())
+                .with_metrics(metrics.clone())
+                .notify(stored.clone());
             Ingest::spawn(store, config.webhook.ingest.clone(), &tracker, stop.clone())
         }
         Some(path) => spawn_spool(
             path,
             &config.webhook,
             &odoo,
+            &metrics,
             stored.clone(),
             &tracker,
             &stop,
@@ -162,15 +173,17 @@ pub async fn run(
         &tracker,
         stop.clone(),
     );
-    let webhook_state = WebhookState::new(keys, ingest, &config.webhook);
+    let webhook_state =
+        WebhookState::new(keys, ingest, &config.webhook).with_metrics(metrics.clone());
 
     // Odoo's bus: which loops a model's notifications wake (subscribed below, once they are
     // all known).
-    let mut hub = crate::bus::Hub::new(config.bus.slow_poll_interval);
+    let mut hub = crate::bus::Hub::new(config.bus.slow_poll_interval).with_metrics(metrics.clone());
 
     // The send pipeline; it shares with inbound processing the set of messages it holds.
     let mut outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
     outbox.bus = hub.wake(&["whatsapp.message", "whatsapp.account", "whatsapp.campaign"]);
+    outbox.metrics = metrics.clone();
     let in_flight = outbox.in_flight.clone();
     tracker.spawn(crate::outbox::run(outbox, stop.clone()));
 
@@ -231,6 +244,7 @@ pub async fn run(
             in_flight,
             lookups: Default::default(),
             received: Some(received),
+            metrics: metrics.clone(),
         },
         stop.clone(),
     ));
@@ -245,12 +259,21 @@ pub async fn run(
         stop.clone(),
     ));
 
-    tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(webhook::router(webhook_state));
+    if metrics.is_on() {
+        tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz, /metrics)");
+        let source = Arc::new(StateSource::new(odoo.clone(), config.metrics.odoo_refresh));
+        router = router.route(
+            "/metrics",
+            get(move || scrape(metrics.clone(), source.clone())),
+        );
+    } else {
+        tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz)");
+    }
     let server_stop = stop.clone();
     let server_failure = failure_tx;
     tracker.spawn(async move {
@@ -294,6 +317,7 @@ fn spawn_spool(
     path: &std::path::Path,
     config: &webhook::WebhookConfig,
     odoo: &OdooClient,
+    metrics: &Metrics,
     stored: Arc<tokio::sync::Notify>,
     tracker: &TaskTracker,
     stop: &CancellationToken,
@@ -307,7 +331,7 @@ fn spawn_spool(
     let gate = Arc::new(webhook::OdooGate::default());
     let wake = Arc::new(tokio::sync::Notify::new());
     // The forwarder retries by itself, after checking what Odoo already has.
-    let sink = OdooEventStore::new(odoo.without_retries());
+    let sink = OdooEventStore::new(odoo.without_retries()).with_metrics(metrics.clone());
     let forwarder = webhook::Forwarder::new(
         spool.clone(),
         sink,
@@ -483,6 +507,19 @@ async fn watch_rights(state: &AppState, stop: &CancellationToken) {
             _ = tokio::time::sleep(RIGHTS_RECHECK) => {}
         }
     }
+}
+
+/// `GET /metrics`: the exposition, after reading Odoo's side again when it is stale.
+async fn scrape(metrics: Metrics, source: Arc<StateSource>) -> Response {
+    source.refresh(&metrics).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

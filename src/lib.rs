@@ -27,6 +27,7 @@
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
 //! | [`schedule`] | five-field cron schedules (croner), as users type them |
 //! | [`housekeeping`] | the scheduled chores: old webhook events deleted, templates synced hourly |
+//! | [`metrics`] | Prometheus metrics for `/metrics`: counters the components record into, backlog read from Odoo when scraped |
 //! | [`poll`] | what the polling loops share: backoff after failures, and the bus's wake-ups |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
 //! | [`check`] | `check`: one OK/FAIL line per check of the configuration and the peers |
@@ -46,6 +47,7 @@ pub mod housekeeping;
 pub mod inbound;
 pub mod invoices;
 pub mod lang;
+pub mod metrics;
 pub mod odoo;
 pub mod orders;
 pub mod outbox;

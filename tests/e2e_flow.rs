@@ -586,3 +586,152 @@ async fn without_the_bus_the_daemon_polls_and_says_so() {
     assert!(said[0].contains("polls at the usual rates"), "{}", said[0]);
     w.stop_daemon().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_count_what_the_daemon_did() {
+    let mut w = World::new(80).await;
+    let template = w.hello_template("approved");
+    let customers: Vec<i64> = (1..=3)
+        .map(|n| {
+            w.partner(
+                &format!("Customer {n}"),
+                &format!("+33 6 12 34 56 0{n}"),
+                true,
+            )
+        })
+        .collect();
+    let refuser = w.partner("Not opted in", "+33 6 12 34 56 09", false);
+    let paused = w.odoo.add_account("Paused", "1555000999", 80);
+    w.odoo
+        .update("whatsapp.account", paused, json!({"paused": true}));
+    w.start_daemon().await;
+    let before = w.scrape().await;
+    assert_eq!(w.odoo.count(EVENT), 0);
+
+    let sent: Vec<i64> = customers
+        .iter()
+        .map(|p| w.queue_template(*p, template))
+        .collect();
+    let refused = w.queue_template(refuser, template);
+    w.until_all(&sent, &["read"], Duration::from_secs(20)).await;
+    eventually("the refusal written", Duration::from_secs(10), || {
+        w.state(refused) == "failed"
+    })
+    .await;
+    eventually("every event processed", Duration::from_secs(10), || {
+        w.odoo
+            .search(EVENT, json!([["processed", "=", false]]))
+            .is_empty()
+    })
+    .await;
+    // Two messages of the paused account wait in the queue.
+    for _ in 0..2 {
+        w.odoo
+            .queue_message(paused, customers[0], "Held while paused");
+    }
+    let forged = e2e_support::status_webhook("wamid.FORGED", "read", None);
+    assert_eq!(
+        w.post_webhook(&forged, Some("not-the-app-secret")).await,
+        401
+    );
+
+    let after = w.scrape().await;
+    let account = w.account.to_string();
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        after.value(name, labels) - before.value(name, labels)
+    };
+    let events = w.odoo.count(EVENT) as f64;
+    assert!(events >= 9.0, "sent, delivered and read of three messages");
+    assert_eq!(
+        delta("whatsapp_messages_sent_total", &[("account", &account)]),
+        3.0
+    );
+    assert_eq!(
+        delta("whatsapp_api_calls_total", &[("endpoint", "send message")]),
+        3.0
+    );
+    assert_eq!(
+        delta(
+            "whatsapp_messages_failed_total",
+            &[("account", &account), ("code", "not_opted_in")]
+        ),
+        1.0
+    );
+    assert_eq!(delta("whatsapp_message_retries_total", &[]), 0.0);
+    assert_eq!(
+        delta("whatsapp_webhook_requests_total", &[("result", "stored")]),
+        events
+    );
+    assert_eq!(
+        delta(
+            "whatsapp_webhook_requests_total",
+            &[("result", "bad_signature")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("whatsapp_webhook_intake_duration_seconds_count", &[]),
+        events
+    );
+    assert_eq!(delta("whatsapp_webhook_events_per_create_sum", &[]), events);
+    assert_eq!(
+        delta(
+            "whatsapp_inbound_events_processed_total",
+            &[("outcome", "done")]
+        ),
+        events
+    );
+    // The daemon's own count of Odoo calls is what Odoo received.
+    assert_eq!(
+        after.value(
+            "odoo_calls_total",
+            &[("model", EVENT), ("method", "create")]
+        ),
+        w.odoo.calls(EVENT, "create") as f64
+    );
+    assert!(after.has("odoo_call_duration_seconds_count"));
+    assert_eq!(
+        after.value(
+            "whatsapp_sidecar_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+
+    // Read from Odoo when scraped: the held messages, the paused account, nothing in flight.
+    let paused_label = paused.to_string();
+    let mut state = w.scrape().await;
+    for _ in 0..50 {
+        if state.value("whatsapp_outbox_queued_due", &[]) == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = w.scrape().await;
+    }
+    assert_eq!(state.value("whatsapp_outbox_queued_due", &[]), 2.0);
+    assert_eq!(state.value("whatsapp_outbox_sending", &[]), 0.0);
+    assert!(state.value("whatsapp_outbox_oldest_due_age_seconds", &[]) >= 0.0);
+    assert_eq!(state.value("whatsapp_inbound_unprocessed_events", &[]), 0.0);
+    assert_eq!(
+        state.value("whatsapp_account_paused", &[("account", &paused_label)]),
+        1.0
+    );
+    assert_eq!(
+        state.value("whatsapp_account_paused", &[("account", &account)]),
+        0.0
+    );
+    assert_eq!(state.value("whatsapp_campaigns_running", &[]), 0.0);
+    assert!(state.value("whatsapp_odoo_state_age_seconds", &[]) < 5.0);
+
+    // Turned off: no endpoint.
+    assert!(w.stop_daemon().await.success());
+    w.config.set("metrics.enabled", false);
+    w.start_daemon().await;
+    let off = w
+        .http
+        .get(w.config.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(off.status().as_u16(), 404);
+}

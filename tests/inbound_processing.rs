@@ -40,6 +40,7 @@ async fn setup() -> Setup {
         in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
+        metrics: Default::default(),
     };
     Setup { odoo, ctx, account }
 }

@@ -97,6 +97,7 @@ async fn start() -> World {
         in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
+        metrics: Default::default(),
     };
     World {
         odoo,

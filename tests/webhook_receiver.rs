@@ -248,6 +248,7 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
+        metrics: Default::default(),
     };
     let report = whatsapp_sidecar::inbound::step(
         &ctx,

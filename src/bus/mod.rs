@@ -105,6 +105,8 @@ pub struct Hub {
     /// Subscriptions made, and notifications of the addon received (for tests and logs).
     subscriptions: AtomicU64,
     delivered: AtomicU64,
+    /// `odoo_bus_connected` and `odoo_bus_notifications_total`.
+    metrics: crate::metrics::Metrics,
 }
 
 impl Hub {
@@ -116,7 +118,14 @@ impl Hub {
             routes: Vec::new(),
             subscriptions: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            metrics: Default::default(),
         }
+    }
+
+    /// This hub recording the connection and the notifications in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Hub {
+        self.metrics = metrics;
+        self
     }
 
     /// The idle interval while the bus is up.
@@ -150,6 +159,7 @@ impl Hub {
     /// Wakes the loops that care about `model`; returns how many.
     pub fn deliver(&self, model: &str) -> usize {
         self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.metrics.bus_notification();
         let mut woken = 0;
         for (m, notify) in &self.routes {
             if *m == model {
@@ -165,6 +175,7 @@ impl Hub {
         if up {
             self.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
+        self.metrics.bus_connected(up);
         self.up
             .send_if_modified(|now| std::mem::replace(now, up) != up);
     }

@@ -49,6 +49,7 @@ pub struct Config {
     pub scenarios: crate::scenarios::ScenarioSettings,
     pub campaigns: crate::campaigns::CampaignsSettings,
     pub bus: crate::bus::BusSettings,
+    pub metrics: crate::metrics::MetricsSettings,
     pub housekeeping: crate::housekeeping::HousekeepingSettings,
     pub log: LogConfig,
 }
@@ -323,6 +324,15 @@ impl Config {
         let scenarios = scenario_settings(&raw.scenarios, &mut problems);
         let campaigns = campaigns_settings(&raw.campaigns, &mut problems);
         let bus = bus_settings(&raw.bus, &mut problems);
+        let metrics = crate::metrics::MetricsSettings {
+            enabled: raw.metrics.enabled,
+            odoo_refresh: seconds(
+                "metrics.odoo_refresh_secs",
+                raw.metrics.odoo_refresh_secs,
+                &mut problems,
+            )
+            .unwrap_or_default(),
+        };
         let housekeeping = housekeeping_settings(&raw.housekeeping, &mut problems);
 
         let format = match raw.log.format.as_str() {
@@ -403,6 +413,7 @@ impl Config {
                 scenarios,
                 campaigns,
                 bus,
+                metrics,
                 housekeeping,
                 log: LogConfig {
                     format,

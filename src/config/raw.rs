@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub scenarios: RawScenarios,
     pub campaigns: RawCampaigns,
     pub bus: RawBus,
+    pub metrics: RawMetrics,
     pub housekeeping: RawHousekeeping,
     pub log: RawLog,
 }
@@ -48,6 +49,23 @@ impl Default for RawHousekeeping {
             processed_event_days: d.processed_event_days,
             failed_event_days: d.failed_event_days,
             batch_size: d.batch_size,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMetrics {
+    pub enabled: bool,
+    pub odoo_refresh_secs: f64,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        let d = crate::metrics::MetricsSettings::default();
+        RawMetrics {
+            enabled: d.enabled,
+            odoo_refresh_secs: d.odoo_refresh.as_secs_f64(),
         }
     }
 }

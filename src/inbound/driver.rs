@@ -88,6 +88,8 @@ pub struct InboundContext {
     /// Told after a batch that recorded received messages (texts, button presses), so the
     /// button actions look at them at once rather than at their next poll.
     pub received: Option<Arc<Notify>>,
+    /// Events processed by outcome (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The Cloud API client that downloads received files, and how.
@@ -719,6 +721,8 @@ pub async fn step_with(
         }
     };
     mark_events(odoo, &rows, &outcomes, now, &mut report).await?;
+    ctx.metrics
+        .inbound_processed(report.done, report.waiting, report.failed);
     if let Some(d) = deferred {
         for row in rows {
             match outcomes.get(row.id) {

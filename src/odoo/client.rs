@@ -122,6 +122,8 @@ pub struct OdooClient {
     inner: Arc<Inner>,
     context: Arc<Context>,
     delays: RetryDelays,
+    /// Every `execute_kw` counted and timed (off unless [`OdooClient::with_metrics`]).
+    metrics: crate::metrics::Metrics,
 }
 
 struct Inner {
@@ -238,28 +240,35 @@ impl OdooClient {
                 max: Duration::from_secs(10),
                 times: max_retries,
             },
+            metrics: Default::default(),
         })
+    }
+
+    /// A handle recording its calls (and those of the handles made from it) in `metrics`.
+    pub fn with_metrics(&self, metrics: crate::metrics::Metrics) -> Self {
+        OdooClient {
+            metrics,
+            ..self.clone()
+        }
     }
 
     /// A handle sending `ctx` (merged over this handle's context) with every `execute_kw`.
     pub fn with_context(&self, ctx: Context) -> Self {
         OdooClient {
-            inner: self.inner.clone(),
             context: Arc::new(self.context.merged(&ctx)),
-            delays: self.delays,
+            ..self.clone()
         }
     }
 
     /// A handle retrying with these delays (default 200 ms doubling up to 10 s, jittered).
     pub fn with_retry_delays(&self, min: Duration, max: Duration) -> Self {
         OdooClient {
-            inner: self.inner.clone(),
-            context: self.context.clone(),
             delays: RetryDelays {
                 min,
                 max: max.max(min),
                 times: self.delays.times,
             },
+            ..self.clone()
         }
     }
 
@@ -267,12 +276,11 @@ impl OdooClient {
     /// daemon's connection loop) or must answer quickly (the readiness probe).
     pub fn without_retries(&self) -> Self {
         OdooClient {
-            inner: self.inner.clone(),
-            context: self.context.clone(),
             delays: RetryDelays {
                 times: 0,
                 ..self.delays
             },
+            ..self.clone()
         }
     }
 
@@ -716,7 +724,8 @@ impl OdooClient {
             kwargs.insert("context".into(), Value::Object(merged));
         }
         let span = tracing::info_span!("odoo", model = %model, method = %method, ids = %ids);
-        async {
+        let started = std::time::Instant::now();
+        let result = async {
             let uid = self.uid().await?;
             match self.execute_as(uid, model, method, args, &kwargs).await {
                 Err(e) if self.login_went_stale(&e, uid) => {
@@ -729,7 +738,14 @@ impl OdooClient {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        self.metrics.odoo_call(
+            model,
+            method,
+            started.elapsed(),
+            result.as_ref().err().map(OdooError::kind),
+        );
+        result
     }
 
     async fn execute_as<T, A>(

@@ -162,6 +162,31 @@ pub enum OdooError {
 }
 
 impl OdooError {
+    /// A short name of the kind of error, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OdooError::AccessDenied { .. } => "access_denied",
+            OdooError::AccessError { .. } => "access_error",
+            OdooError::UserError { .. } => "user_error",
+            OdooError::ValidationError { .. } => "validation_error",
+            OdooError::MissingError { .. } => "missing_record",
+            OdooError::UnknownModel { .. } => "unknown_model",
+            OdooError::UnknownMethod { .. } => "unknown_method",
+            OdooError::UnknownField { .. } => "unknown_field",
+            OdooError::BadDomain { .. } => "bad_domain",
+            OdooError::SessionExpired { .. } => "session_expired",
+            OdooError::DatabaseMissing { .. } => "database_missing",
+            OdooError::DatabaseUnavailable { .. } => "database_unavailable",
+            OdooError::Concurrency { .. } => "concurrency",
+            OdooError::Http { .. } => "http",
+            OdooError::Transport { .. } => "unreachable",
+            OdooError::Protocol { .. } => "protocol",
+            OdooError::NotAPdf { .. } => "not_a_pdf",
+            OdooError::NoPassword => "no_password",
+            OdooError::Other { .. } => "other",
+        }
+    }
+
     /// True for failures that may succeed when the same call is repeated: transport errors,
     /// HTTP 429/502/503/504, database conflicts and an unavailable database. Business errors
     /// (access, validation, user, missing records, unknown names) are not.

@@ -70,6 +70,8 @@ pub struct OutboxContext {
     /// Told by Odoo's bus when an account changes (resumed, settings): the accounts are read
     /// again at the next poll instead of after `cache_ttl`.
     pub accounts_changed: crate::poll::Wake,
+    /// Sends, failures, retries and pacing slowdowns by account (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl OutboxContext {
@@ -83,6 +85,7 @@ impl OutboxContext {
             stats: Arc::new(OutboxStats::default()),
             bus: crate::poll::Wake::default(),
             accounts_changed: crate::poll::Wake::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -226,6 +229,11 @@ impl Shared {
             lock(&self.awaiting_proof).insert(id, Instant::now() + self.settings().reconcile_delay);
         }
         self.ctx.stats.count(&outcome);
+        if let Outcome::Failed { error, about, .. } = &outcome {
+            self.ctx
+                .metrics
+                .message_failed(about.account_id, &error.code);
+        }
         if self.tx.send(outcome).is_err() {
             tracing::error!("the outbox writer stopped before the dispatcher: an outcome was not written; the message stays 'sending' and is reconciled at the next start");
         }
@@ -1341,6 +1349,14 @@ async fn send_task(
     shutdown: CancellationToken,
 ) {
     let outcome = send_one(&shared, &job, &shutdown).await;
+    let metrics = &shared.ctx.metrics;
+    match &outcome {
+        Outcome::Sent { .. } => {
+            metrics.message_sent(job.account.id, job.message.campaign_id.is_some());
+        }
+        Outcome::Retry { error, .. } => metrics.message_retry(job.account.id, &error.code),
+        _ => {}
+    }
     // Not sent and not coming back soon: the customer was not reached, the place is free.
     if matches!(outcome, Outcome::Failed { .. } | Outcome::Requeue { .. }) {
         release_limit(&shared, &job.account, job.reserved.as_ref());
@@ -1544,8 +1560,12 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
                 after_send_error(&err, &attempt, &settings.retry_policy(), Utc::now());
             match effect {
                 Effect::None => {}
-                Effect::SlowDown => shared.pacer.throughput_exceeded(job.account.id),
+                Effect::SlowDown => {
+                    shared.ctx.metrics.pacing_slowdown(job.account.id, 130429);
+                    shared.pacer.throughput_exceeded(job.account.id);
+                }
                 Effect::HoldRecipient => {
+                    shared.ctx.metrics.pacing_slowdown(job.account.id, 131056);
                     shared.pacer.pair_rate_hit(job.account.id, plan.to.digits());
                 }
                 Effect::PauseAccount { reason } => {

@@ -95,6 +95,8 @@ impl Default for WebhookConfig {
 #[derive(Clone)]
 pub struct WebhookState {
     inner: Arc<Inner>,
+    /// POSTs by result and the intake time (`/metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 struct Inner {
@@ -115,7 +117,14 @@ impl WebhookState {
                 refused: RateLimitedWarning::new(config.refused_log_period),
                 unconfigured: RateLimitedWarning::new(config.refused_log_period),
             }),
+            metrics: Default::default(),
         }
+    }
+
+    /// This state recording the POSTs in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -170,10 +179,18 @@ async fn handshake(State(state): State<WebhookState>, query: Query<Handshake>) -
 }
 
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let (result, response) = answer(&state, headers, body).await;
+    state.metrics.webhook_request(result, started.elapsed());
+    response
+}
+
+/// The answer to a POST, and its result's name for the metrics.
+async fn answer(state: &WebhookState, headers: HeaderMap, body: Bytes) -> (&'static str, Response) {
     let received_at = Utc::now();
     let inner = &state.inner;
     let Some(keys) = inner.keys.current() else {
-        return not_ready();
+        return ("keys_not_loaded", not_ready());
     };
     let signature = headers
         .get(SIGNATURE_HEADER)
@@ -185,11 +202,11 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
                 tracing::error!(held_back, "webhook answered 503: {}", Refusal::NoSecret);
             }
             inner.keys.request_reload();
-            return (
+            let response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no app secret configured\n",
-            )
-                .into_response();
+            );
+            return ("no_app_secret", response.into_response());
         }
         Err(Refusal::Signature(reason)) => {
             if let Some(held_back) = inner.refused.occurrence() {
@@ -201,7 +218,8 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
                 );
             }
             inner.keys.request_reload();
-            return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+            let response = (StatusCode::UNAUTHORIZED, "invalid signature\n");
+            return ("bad_signature", response.into_response());
         }
     }
     let seen = envelope::inspect(&body);
@@ -215,15 +233,15 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         processing_error: seen.error,
     };
     match inner.ingest.submit(event).await {
-        Ok(_) => (StatusCode::OK, "OK\n").into_response(),
+        Ok(_) => ("stored", (StatusCode::OK, "OK\n").into_response()),
         Err(error) => {
             tracing::debug!(%error, "webhook answered 503");
-            (
+            let response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
                 "not stored, retry later\n",
-            )
-                .into_response()
+            );
+            ("unavailable", response.into_response())
         }
     }
 }

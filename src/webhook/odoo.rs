@@ -23,11 +23,22 @@ const ACCOUNT: &str = "whatsapp.account";
 pub struct OdooEventStore {
     odoo: OdooClient,
     stored: Option<Arc<Notify>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl OdooEventStore {
     pub fn new(odoo: OdooClient) -> Self {
-        OdooEventStore { odoo, stored: None }
+        OdooEventStore {
+            odoo,
+            stored: None,
+            metrics: Default::default(),
+        }
+    }
+
+    /// Records the number of events of each `create` in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Notifies `stored` after each successful batch (inbound processing waits on it).
@@ -66,6 +77,7 @@ impl EventStore for OdooEventStore {
         let values: Vec<Map<String, Value>> = events.iter().map(event_values).collect();
         match self.odoo.create_many(EVENT, &values).await {
             Ok(ids) => {
+                self.metrics.events_created(ids.len());
                 if let Some(stored) = &self.stored {
                     stored.notify_one();
                 }
@@ -118,6 +130,7 @@ impl EventSink for OdooEventStore {
                 ids.len()
             )));
         }
+        self.metrics.events_created(ids.len());
         // Inbound processing is told by the forwarder, once the entries left the spool.
         Ok(())
     }

@@ -317,6 +317,8 @@ pub struct CachedUpload {
 pub struct CloudClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// Every request counted and timed (off unless [`CloudClient::with_metrics`]).
+    metrics: crate::metrics::Metrics,
 }
 
 impl fmt::Debug for CloudClient {
@@ -445,7 +447,28 @@ impl CloudClient {
                     error_chain(&e)
                 ))
             })?;
-        Ok(CloudClient { http, config })
+        Ok(CloudClient {
+            http,
+            config,
+            metrics: Default::default(),
+        })
+    }
+
+    /// This client recording its requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts and times one request.
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        started: std::time::Instant,
+        result: &Result<T, WhatsAppError>,
+    ) {
+        let error = result.as_ref().err().map(WhatsAppError::metric_code);
+        self.metrics.api_call(operation, started.elapsed(), error);
     }
 
     /// The configuration.
@@ -510,8 +533,13 @@ impl CloudClient {
         operation: &'static str,
         req: RequestBuilder,
     ) -> Result<T, WhatsAppError> {
-        let (status, body) = self.call(operation, req).await?;
-        decode(operation, status, &body)
+        let started = std::time::Instant::now();
+        let result = match self.call(operation, req).await {
+            Ok((status, body)) => decode(operation, status, &body),
+            Err(e) => Err(e),
+        };
+        self.record(operation, started, &result);
+        result
     }
 
     /// `POST /{phone-number-id}/messages`. Checks the message against Meta's limits first.
@@ -643,22 +671,28 @@ impl CloudClient {
             });
         }
         let req = self.request(Method::GET, url, &account.token, self.config.media_timeout);
-        let resp = req.send().await.map_err(|e| transport(OP, e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = read_capped(OP, resp, MAX_JSON_BYTES).await?;
-            return Err(failure(OP, status.as_u16(), &body));
+        let started = std::time::Instant::now();
+        let bytes = async {
+            let resp = req.send().await.map_err(|e| transport(OP, e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let body = read_capped(OP, resp, MAX_JSON_BYTES).await?;
+                return Err(failure(OP, status.as_u16(), &body));
+            }
+            read_capped(OP, resp, media::MAX_MEDIA_BYTES)
+                .await
+                .map_err(|e| match e {
+                    WhatsAppError::Decode { .. } => {
+                        WhatsAppError::Media(MediaError::DownloadTooLarge {
+                            max_human: media::human_size(media::MAX_MEDIA_BYTES),
+                        })
+                    }
+                    other => other,
+                })
         }
-        let bytes = read_capped(OP, resp, media::MAX_MEDIA_BYTES)
-            .await
-            .map_err(|e| match e {
-                WhatsAppError::Decode { .. } => {
-                    WhatsAppError::Media(MediaError::DownloadTooLarge {
-                        max_human: media::human_size(media::MAX_MEDIA_BYTES),
-                    })
-                }
-                other => other,
-            })?;
+        .await;
+        self.record(OP, started, &bytes);
+        let bytes = bytes?;
         media::verify_sha256(&bytes, expected)?;
         Ok(DownloadedMedia {
             sha256: expected.trim().to_ascii_lowercase(),

@@ -797,6 +797,23 @@ impl WhatsAppError {
         self.meta().map(|e| e.code)
     }
 
+    /// Meta's code as text, else a word for what failed (`http_502`, `transport`, `timeout`,
+    /// `decode`, `payload`, `media`, `config`): a bounded metrics label.
+    pub fn metric_code(&self) -> String {
+        match self {
+            WhatsAppError::Meta { error, .. } => error.code.to_string(),
+            WhatsAppError::Transport {
+                timed_out: true, ..
+            } => "timeout".into(),
+            WhatsAppError::Transport { .. } => "transport".into(),
+            WhatsAppError::Http { status, .. } => format!("http_{status}"),
+            WhatsAppError::Decode { .. } => "decode".into(),
+            WhatsAppError::Payload(_) => "payload".into(),
+            WhatsAppError::Media(_) => "media".into(),
+            WhatsAppError::Config(_) => "config".into(),
+        }
+    }
+
     /// A plain-words explanation for people (`error_help`).
     pub fn help(&self) -> String {
         self.help_in(Lang::En)

@@ -250,6 +250,7 @@ impl DaemonConfig {
         config.set("inbound.poll_interval_ms", 100);
         config.set("inbound.min_batch_interval_ms", 50);
         config.set("inbound.status_batch_interval_ms", 200);
+        config.set("metrics.odoo_refresh_secs", 0.05);
         config.set("outbox.poll_interval_secs", 0.1);
         config.set("outbox.flush_interval_secs", 0.05);
         config.set("log.filter", "info");
@@ -298,6 +299,7 @@ impl DaemonConfig {
             "inbound.poll_interval_ms",
             "inbound.min_batch_interval_ms",
             "inbound.status_batch_interval_ms",
+            "metrics.odoo_refresh_secs",
             "outbox.poll_interval_secs",
             "outbox.flush_interval_secs",
         ] {
@@ -954,6 +956,48 @@ impl World {
             Ok(r) => r.status().as_u16(),
             Err(e) => panic!("POST /webhook: {e}"),
         }
+    }
+
+    /// `GET /metrics`, parsed (the test fails on an answer other than 200 or text that does not
+    /// parse).
+    pub async fn scrape(&self) -> Scrape {
+        let response = match self.http.get(self.config.url("/metrics")).send().await {
+            Ok(r) => r,
+            Err(e) => panic!("GET /metrics: {e}"),
+        };
+        assert_eq!(response.status().as_u16(), 200, "GET /metrics");
+        let body = response.text().await.unwrap_or_default();
+        match prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))) {
+            Ok(parsed) => Scrape(parsed),
+            Err(e) => panic!("/metrics does not parse ({e}):\n{body}"),
+        }
+    }
+}
+
+/// A parsed `/metrics` answer.
+pub struct Scrape(pub prometheus_parse::Scrape);
+
+impl Scrape {
+    /// The value of `name` for the sample whose labels include `labels` (counters, gauges; a
+    /// histogram's `_count` and `_sum` are their own names). 0 when there is none: a counter
+    /// never incremented is absent.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    /// Whether a sample named `name` is there at all.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.samples.iter().any(|s| s.metric == name)
     }
 }
 
