@@ -112,7 +112,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     // `/metrics`: every component records into these (nothing when `metrics.enabled = false`).
-    let metrics = if config.metrics.enabled {
+    let metrics = if config.metrics.enabled || config.alerts.enabled {
         Metrics::new(env!("CARGO_PKG_VERSION"))
     } else {
         Metrics::default()
@@ -250,6 +250,28 @@ pub async fn run(
     ));
 
     spawn_bus(&config, &odoo, hub, &tracker, &stop);
+    // Email alerts: their own task; a mail that cannot go out waits for the next round.
+    if config.alerts.enabled {
+        let about = format!(
+            "Odoo database {} at {}",
+            config.odoo.database, config.odoo.url
+        );
+        match crate::alerts::Mailer::new(&config.alerts, &about) {
+            Ok(mailer) => {
+                tracker.spawn(crate::alerts::run(
+                    crate::alerts::AlertsContext {
+                        odoo: odoo.clone(),
+                        whatsapp: cloud.clone(),
+                        settings: config.alerts.clone(),
+                        mailer: Arc::new(mailer),
+                        metrics: metrics.clone(),
+                    },
+                    stop.clone(),
+                ));
+            }
+            Err(e) => tracing::error!(error = %e, "email alerts are off"),
+        }
+    }
     // Housekeeping: old webhook events deleted, templates synced, on schedule.
     tracker.spawn(crate::housekeeping::run(
         crate::housekeeping::HousekeepingContext {
@@ -264,7 +286,7 @@ pub async fn run(
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(webhook::router(webhook_state));
-    if metrics.is_on() {
+    if config.metrics.enabled {
         tracing::info!(%addr, "HTTP server listening (/webhook, /healthz, /readyz, /metrics)");
         let source = Arc::new(StateSource::new(odoo.clone(), config.metrics.odoo_refresh));
         router = router.route(

@@ -21,6 +21,7 @@
 //! | [`enqueue`] | queuing messages for the outbox at most once, by `dedupe_key` |
 //! | [`automations`] | new sale orders and "Send details" requests noticed by `write_date`, their messages queued |
 //! | [`actions`] | button presses: the matching `whatsapp.button.action` run, its reply queued |
+//! | [`alerts`] | email alerts (lettre): paused accounts, expiring tokens, Odoo unreachable, forged webhooks, auto-paused campaigns, failing sends, the messaging limit |
 //! | [`accounts`] | the "Check settings" and "Sync templates" buttons: account fields, templates |
 //! | [`outbox`] | the send pipeline: poll, claim, gate, render, pace, send, write back |
 //! | [`webhook`] | the HTTP receiver of Meta's webhooks: signature check, durable hand-off to Odoo |
@@ -35,6 +36,7 @@
 
 pub mod accounts;
 pub mod actions;
+pub mod alerts;
 pub mod automations;
 pub mod bus;
 pub mod buttons;

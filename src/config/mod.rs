@@ -50,6 +50,7 @@ pub struct Config {
     pub campaigns: crate::campaigns::CampaignsSettings,
     pub bus: crate::bus::BusSettings,
     pub metrics: crate::metrics::MetricsSettings,
+    pub alerts: crate::alerts::AlertSettings,
     pub housekeeping: crate::housekeeping::HousekeepingSettings,
     pub log: LogConfig,
 }
@@ -323,6 +324,7 @@ impl Config {
         let actions = actions_settings(&raw.actions, &mut problems);
         let scenarios = scenario_settings(&raw.scenarios, &mut problems);
         let campaigns = campaigns_settings(&raw.campaigns, &mut problems);
+        let alerts = alerts_settings(raw.alerts, base_dir.as_deref(), &mut problems);
         let bus = bus_settings(&raw.bus, &mut problems);
         let metrics = crate::metrics::MetricsSettings {
             enabled: raw.metrics.enabled,
@@ -414,6 +416,7 @@ impl Config {
                 campaigns,
                 bus,
                 metrics,
+                alerts,
                 housekeeping,
                 log: LogConfig {
                     format,
@@ -490,6 +493,97 @@ fn housekeeping_settings(
         failed_event_days: raw.failed_event_days.max(min),
         batch_size: raw.batch_size.max(1),
     }
+}
+
+fn alerts_settings(
+    raw: raw::RawAlerts,
+    base_dir: Option<&Path>,
+    problems: &mut Vec<String>,
+) -> crate::alerts::AlertSettings {
+    use crate::alerts::{AlertKind, AlertSettings};
+    let d = AlertSettings::default();
+    let smtp_password = secret(
+        "alerts.smtp_password",
+        raw.smtp_password,
+        raw.smtp_password_file,
+        base_dir,
+        problems,
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for name in &raw.kinds {
+        match AlertKind::from_name(name.trim()) {
+            Some(kind) => {
+                kinds.insert(kind);
+            }
+            None => problems.push(format!(
+                "alerts.kinds: {name:?} is not a kind of alert; use some of {}",
+                AlertKind::ALL.map(AlertKind::name).join(", ")
+            )),
+        }
+    }
+    let smtp_url = (!raw.smtp_url.trim().is_empty())
+        .then(|| match Url::parse(raw.smtp_url.trim()) {
+            Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some() => Some(u),
+            _ => {
+                problems.push(
+                    "alerts.smtp_url: not an smtp:// or smtps:// URL; e.g.                      smtp://smtp.example.com:587?tls=required (STARTTLS) or                      smtps://smtp.example.com:465 (TLS)"
+                        .to_owned(),
+                );
+                None
+            }
+        })
+        .flatten();
+    if smtp_url.as_ref().is_some_and(|u| u.password().is_some()) {
+        problems.push(
+            "alerts.smtp_url: holds a password; put it in alerts.smtp_password_file instead (the URL is shown in logs)"
+                .to_owned(),
+        );
+    }
+    if !(raw.send_error_ratio > 0.0 && raw.send_error_ratio <= 1.0) {
+        problems.push(format!(
+            "alerts.send_error_ratio: {} is not a share between 0 and 1 (0.2 = 20 %)",
+            raw.send_error_ratio
+        ));
+    }
+    let minutes =
+        |key: &str, value: f64, problems: &mut Vec<String>| seconds(key, value * 60.0, problems);
+    let settings = AlertSettings {
+        enabled: raw.enabled,
+        smtp_url,
+        smtp_user: Some(raw.smtp_user.trim().to_owned()).filter(|u| !u.is_empty()),
+        smtp_password,
+        from: raw.from,
+        to: raw.to,
+        kinds,
+        odoo_unreachable_after: minutes(
+            "alerts.odoo_unreachable_minutes",
+            raw.odoo_unreachable_minutes,
+            problems,
+        )
+        .unwrap_or(d.odoo_unreachable_after),
+        bad_signatures_per_hour: raw.bad_signatures_per_hour.max(1),
+        send_error_ratio: raw.send_error_ratio,
+        token_expiry_days: raw.token_expiry_days,
+        check_interval: seconds(
+            "alerts.check_interval_secs",
+            raw.check_interval_secs,
+            problems,
+        )
+        .unwrap_or(d.check_interval),
+        remind_after: seconds(
+            "alerts.remind_after_hours",
+            raw.remind_after_hours * 3600.0,
+            problems,
+        )
+        .unwrap_or(d.remind_after),
+    };
+    if settings.enabled {
+        // The addresses and the URL, checked now rather than at the first alert.
+        if let Err(e) = crate::alerts::Mailer::new(&settings, "") {
+            problems.push(e.to_string());
+        }
+    }
+    settings
 }
 
 fn bus_settings(raw: &raw::RawBus, problems: &mut Vec<String>) -> crate::bus::BusSettings {

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub campaigns: RawCampaigns,
     pub bus: RawBus,
     pub metrics: RawMetrics,
+    pub alerts: RawAlerts,
     pub housekeeping: RawHousekeeping,
     pub log: RawLog,
 }
@@ -49,6 +50,47 @@ impl Default for RawHousekeeping {
             processed_event_days: d.processed_event_days,
             failed_event_days: d.failed_event_days,
             batch_size: d.batch_size,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAlerts {
+    pub enabled: bool,
+    pub smtp_url: String,
+    pub smtp_user: String,
+    pub smtp_password: Option<RawSecret>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub kinds: Vec<String>,
+    pub odoo_unreachable_minutes: f64,
+    pub bad_signatures_per_hour: u64,
+    pub send_error_ratio: f64,
+    pub token_expiry_days: u32,
+    pub check_interval_secs: f64,
+    pub remind_after_hours: f64,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        let d = crate::alerts::AlertSettings::default();
+        RawAlerts {
+            enabled: d.enabled,
+            smtp_url: String::new(),
+            smtp_user: String::new(),
+            smtp_password: None,
+            smtp_password_file: None,
+            from: String::new(),
+            to: Vec::new(),
+            kinds: d.kinds.iter().map(|k| k.name().to_owned()).collect(),
+            odoo_unreachable_minutes: d.odoo_unreachable_after.as_secs_f64() / 60.0,
+            bad_signatures_per_hour: d.bad_signatures_per_hour,
+            send_error_ratio: d.send_error_ratio,
+            token_expiry_days: d.token_expiry_days,
+            check_interval_secs: d.check_interval.as_secs_f64(),
+            remind_after_hours: d.remind_after.as_secs_f64() / 3600.0,
         }
     }
 }

@@ -461,3 +461,59 @@ fn bus_and_housekeeping_settings_are_checked_with_the_fix() {
         Ok(())
     });
 }
+
+#[test]
+fn the_alert_settings_are_read_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.create_file("smtp.pass", "s3cret\n")?;
+        jail.create_file(
+            "whatsapp-sidecar.toml",
+            &format!(
+                "{VALID}\n[alerts]\nenabled = true\nsmtp_url = \"smtp://mail.example.com:587?tls=required\"\n\
+                 smtp_user = \"sidecar\"\nsmtp_password_file = \"smtp.pass\"\nfrom = \"Sidecar <sidecar@example.com>\"\n\
+                 to = [\"ops@example.com\"]\nkinds = [\"account_paused\", \"send_errors\"]\nodoo_unreachable_minutes = 2\n"
+            ),
+        )?;
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        let a = &config.alerts;
+        assert!(a.enabled);
+        assert_eq!(a.smtp_user.as_deref(), Some("sidecar"));
+        assert_eq!(a.smtp_password.as_ref().map(|p| p.expose()), Some("s3cret"));
+        assert_eq!(a.kinds.len(), 2);
+        assert_eq!(a.odoo_unreachable_after, Duration::from_secs(120));
+        assert!(
+            !format!("{a:?}").contains("s3cret"),
+            "the password stays out of Debug"
+        );
+        Ok(())
+    });
+    let found = problems(&format!(
+        "{VALID}\n[alerts]\nenabled = true\nsmtp_url = \"http://mail.example.com\"\nfrom = \"not an address\"\nto = []\nkinds = [\"everything\"]\nsend_error_ratio = 2\n"
+    ));
+    for expected in [
+        "alerts.smtp_url: not an smtp:// or smtps:// URL",
+        "alerts.kinds: \"everything\" is not a kind of alert",
+        "alerts.send_error_ratio: 2 is not a share",
+        "alerts.smtp_url: not set",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "{expected:?} in {found:?}"
+        );
+    }
+    let found = problems(&format!(
+        "{VALID}\n[alerts]\nenabled = true\nsmtp_url = \"smtps://u:pw@mail.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@\"]\n"
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("alerts.smtp_url: holds a password")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("alerts.to: \"b@\" is not a mail address")),
+        "{found:?}"
+    );
+}

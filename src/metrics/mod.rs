@@ -34,7 +34,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,6 +153,23 @@ struct Inner {
     state_age: FloatGauge,
     bus_connected: Gauge,
     bus_notifications: Counter,
+    /// Totals over every label, for the alerts ([`Metrics::totals`]).
+    totals: TotalCounters,
+}
+
+#[derive(Default)]
+struct TotalCounters {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    bad_signatures: AtomicU64,
+}
+
+/// Totals since start, whatever the labels ([`Metrics::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub sent: u64,
+    pub failed: u64,
+    pub bad_signatures: u64,
 }
 
 fn latency_buckets() -> Histogram {
@@ -361,12 +378,27 @@ impl Metrics {
             state_age,
             bus_connected,
             bus_notifications,
+            totals: TotalCounters::default(),
         })))
     }
 
     /// Whether this handle records.
     pub fn is_on(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// Messages sent and failed and webhooks refused for their signature since start (zeros
+    /// when off).
+    pub fn totals(&self) -> Totals {
+        let Some(m) = &self.0 else {
+            return Totals::default();
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Totals {
+            sent: get(&m.totals.sent),
+            failed: get(&m.totals.failed),
+            bad_signatures: get(&m.totals.bad_signatures),
+        }
     }
 
     /// The exposition, in Prometheus' text format (empty when off).
@@ -428,6 +460,7 @@ impl Metrics {
             account: account.to_string(),
         };
         m.sent.get_or_create(&labels).inc();
+        m.totals.sent.fetch_add(1, Ordering::Relaxed);
         if campaign {
             m.campaign_sent_total.get_or_create(&labels).inc();
         }
@@ -437,6 +470,7 @@ impl Metrics {
     pub fn message_failed(&self, account: Option<i64>, code: &str) {
         let Some(m) = &self.0 else { return };
         m.failed.get_or_create(&account_code(account, code)).inc();
+        m.totals.failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A send that failed and will be tried again.
@@ -463,6 +497,9 @@ impl Metrics {
             .inc();
         if result == "stored" {
             m.webhook_intake.observe(took.as_secs_f64());
+        }
+        if result == "bad_signature" {
+            m.totals.bad_signatures.fetch_add(1, Ordering::Relaxed);
         }
     }
 

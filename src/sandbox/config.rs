@@ -79,6 +79,9 @@ pub struct SandboxConfig {
     pub record_limit: usize,
     /// How long a media download URL stays valid, in seconds (Meta: about 5 minutes).
     pub media_url_ttl_secs: u64,
+    /// When the access tokens expire, as `GET /debug_token` reports it (Unix seconds; 0: never,
+    /// as a System User token).
+    pub token_expires_at: i64,
     /// The base URL written into media URLs and `paging.next`; default: from the request's Host.
     #[serde(deserialize_with = "de_url_opt")]
     pub public_url: Option<Url>,
@@ -103,6 +106,7 @@ impl Default for SandboxConfig {
             user_ids: true,
             record_limit: 50_000,
             media_url_ttl_secs: 300,
+            token_expires_at: 0,
             public_url: None,
             limits: LimitsConfig::default(),
             webhooks: WebhookConfig::default(),

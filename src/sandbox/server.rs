@@ -313,6 +313,18 @@ async fn get_node(
         return graph_error(&e);
     }
     let fields = query_param(uri.query(), "fields");
+    if node == "debug_token" {
+        // What Meta says of a System User token (the bearer was checked above).
+        return graph_ok(&json!({"data": {
+            "app_id": "sandbox-app",
+            "type": "SYSTEM_USER",
+            "application": "Sidecar Sandbox",
+            "data_access_expires_at": 0,
+            "expires_at": app.shared.token_expires_at,
+            "is_valid": true,
+            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
+        }}));
+    }
     if let Some(number) = app.shared.number(&node) {
         return graph_ok(&project(number.info_json(), fields.as_deref()));
     }

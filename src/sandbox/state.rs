@@ -471,6 +471,8 @@ pub struct Shared {
     with_user_ids: bool,
     /// How long media URLs stay valid.
     pub media_url_ttl: Duration,
+    /// `expires_at` of `GET /debug_token` (0: never).
+    pub token_expires_at: i64,
     /// The base URL for media URLs and paging links, when configured.
     pub public_url: Option<Url>,
     /// Webhook settings.
@@ -575,6 +577,7 @@ impl Shared {
             enforce_window: config.enforce_window,
             with_user_ids: config.user_ids,
             media_url_ttl: Duration::from_secs(config.media_url_ttl_secs),
+            token_expires_at: config.token_expires_at,
             public_url: config.public_url.clone(),
             duplicate_ratio: config.chaos.duplicate_ratio,
             plan: PlanSettings {

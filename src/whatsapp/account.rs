@@ -16,6 +16,38 @@ use super::error::WhatsAppError;
 pub const PHONE_NUMBER_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,\
 throughput,name_status,code_verification_status,platform_type";
 
+/// What Meta says about an access token (`GET /debug_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub is_valid: bool,
+    /// When it expires; `None` when it never does (a System User token).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DebugTokenEnvelope {
+    pub(crate) data: DebugTokenData,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DebugTokenData {
+    #[serde(default)]
+    pub(crate) is_valid: bool,
+    #[serde(default)]
+    pub(crate) expires_at: i64,
+}
+
+impl From<DebugTokenData> for TokenInfo {
+    fn from(d: DebugTokenData) -> Self {
+        TokenInfo {
+            is_valid: d.is_valid,
+            expires_at: (d.expires_at > 0)
+                .then(|| chrono::DateTime::from_timestamp(d.expires_at, 0))
+                .flatten(),
+        }
+    }
+}
+
 /// What Meta says about a business phone number.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PhoneNumberInfo {

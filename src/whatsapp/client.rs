@@ -21,7 +21,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 use url::Url;
 
-use super::account::{self, AccountCheck, CheckStep, PhoneNumberInfo, PHONE_NUMBER_FIELDS};
+use super::account::{
+    self, AccountCheck, CheckStep, PhoneNumberInfo, TokenInfo, PHONE_NUMBER_FIELDS,
+};
 use super::error::{ErrorEnvelope, WhatsAppError};
 use super::media::{
     self, DownloadedMedia, MediaCache, MediaError, MediaInfo, MediaUpload, UploadedMedia,
@@ -813,6 +815,20 @@ impl CloudClient {
             operation: OP,
             reason: format!("more than {MAX_TEMPLATE_PAGES} pages of templates"),
         })
+    }
+
+    /// `GET /debug_token?input_token=<the token>` with the token itself: whether Meta still
+    /// accepts it and when it expires.
+    pub async fn token_info(&self, account: &AccountHandle) -> Result<TokenInfo, WhatsAppError> {
+        const OP: &str = "debug token";
+        account.check_api_version()?;
+        account.check_token()?;
+        let mut url = self.endpoint(account, &["debug_token"]);
+        url.query_pairs_mut()
+            .append_pair("input_token", account.token.expose());
+        let req = self.request(Method::GET, url, &account.token, self.config.timeout);
+        let envelope: account::DebugTokenEnvelope = self.call_json(OP, req).await?;
+        Ok(envelope.data.into())
     }
 
     /// `GET /{phone-number-id}`: number, name, quality, throughput, name status.

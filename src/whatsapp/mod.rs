@@ -32,7 +32,7 @@ pub mod signature;
 pub mod templates;
 pub mod webhook;
 
-pub use account::{AccountCheck, CheckLine, CheckStatus, PhoneNumberInfo};
+pub use account::{AccountCheck, CheckLine, CheckStatus, PhoneNumberInfo, TokenInfo};
 pub use client::{
     is_api_version, AccountHandle, ClientConfig, CloudClient, SendResponse, SentContact,
     SentMessage, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL,

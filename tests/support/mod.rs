@@ -1,11 +1,13 @@
 //! Test-only code shared by the integration tests and the benchmark examples.
 //!
 //! - [`odoo_standin`]: an Odoo 17 stand-in on 127.0.0.1 (see its module docs).
+//! - [`smtp`]: an SMTP server on 127.0.0.1 keeping the mails it receives (the alert tests).
 //!
 //! Each test binary uses a part of it, hence `dead_code` is allowed here.
 #![allow(dead_code, unused_imports)]
 
 pub mod odoo_standin;
+pub mod smtp;
 pub mod webhook_load;
 
 pub use odoo_standin::{Fault, OdooStandin, Outage};
