@@ -9,7 +9,10 @@
 //! version. When Odoo answers, whether invoice details can carry a payment link (Odoo's
 //! `payment` module and the right to create `payment.link.wizard`): a warning otherwise, since
 //! the portal link still goes. With `webhook.spool_file`, whether the file can be used and the
-//! addon knows `spool_key`.
+//! addon knows `spool_key`. Then the daemon's Odoo user (the technical group, the companies of
+//! the accounts), whether `server.listen` can be used, and with `[alerts]` the SMTP server
+//! (connection and login, no mail). Each account's check includes its WABA's webhook
+//! subscription and the token's expiry as Meta reports them.
 
 use crate::accounts::mapping;
 use crate::config::{Config, Mode};
@@ -67,6 +70,15 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
 
     if odoo_ok {
         print(out, bus_line(&config).await);
+        if let Ok(odoo) = OdooClient::new(config.odoo.client_config()) {
+            for line in user_lines(&odoo, &config.odoo.login).await {
+                all_ok &= print(out, line);
+            }
+        }
+    }
+    all_ok &= print(out, listen_line(config.server.listen).await);
+    if config.alerts.enabled {
+        all_ok &= print(out, smtp_line(&config.alerts).await);
     }
 
     match config.whatsapp.mode {
@@ -282,6 +294,162 @@ async fn bus_line(config: &Config) -> CheckLine {
             )
         }
         Err(e) => CheckLine::ok(NAME, format!("(warning) not reachable: {e}; {polls}")),
+    }
+}
+
+/// The daemon's Odoo user: in the group "WhatsApp Sidecar (technical)" and allowed in the
+/// company of every active account (else it cannot read that account's messages).
+async fn user_lines(odoo: &OdooClient, login: &str) -> Vec<CheckLine> {
+    const NAME: &str = "odoo user";
+    let users: Result<Vec<Value>, OdooError> = odoo
+        .search_read(
+            "res.users",
+            &Domain::leaf("login", "=", login),
+            &["groups_id", "company_ids"],
+            &SearchOptions::new().limit(1),
+        )
+        .await;
+    let group: Result<Vec<Value>, OdooError> = odoo
+        .search_read(
+            "ir.model.data",
+            &Domain::leaf("module", "=", "whatsapp_sidecar")
+                .and("name", "=", "group_whatsapp_technical")
+                .and("model", "=", "res.groups"),
+            &["res_id"],
+            &SearchOptions::new().limit(1),
+        )
+        .await;
+    let accounts: Result<Vec<Value>, OdooError> = odoo
+        .search_read(
+            mapping::ACCOUNT_MODEL,
+            &Domain::leaf("active", "=", true),
+            &["name", "company_id"],
+            &SearchOptions::new().order("id"),
+        )
+        .await;
+    let (user, group, accounts) = match (users, group, accounts) {
+        (Ok(u), Ok(g), Ok(a)) => (u, g, a),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return vec![CheckLine::fail(
+                NAME,
+                format!("cannot read the user's groups and companies: {e}"),
+            )]
+        }
+    };
+    let Some(user) = user.first() else {
+        return vec![CheckLine::fail(
+            NAME,
+            format!("no user with the login '{login}'"),
+        )];
+    };
+    let ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default()
+    };
+    let groups = ids(&user["groups_id"]);
+    let companies = ids(&user["company_ids"]);
+    let mut lines = Vec::new();
+    match group.first().and_then(|g| g["res_id"].as_i64()) {
+        None => lines.push(CheckLine::fail(
+            NAME,
+            "the group whatsapp_sidecar.group_whatsapp_technical does not exist: install or upgrade the whatsapp_sidecar addon",
+        )),
+        Some(g) if !groups.contains(&g) => lines.push(CheckLine::fail(
+            NAME,
+            format!(
+                "'{login}' is not in the group \"WhatsApp Sidecar (technical)\": add it (Settings > Users & Companies > Groups, in developer mode)"
+            ),
+        )),
+        Some(_) => {}
+    }
+    let mut outside = Vec::new();
+    for a in &accounts {
+        let company = &a["company_id"];
+        if let Some(id) = company.get(0).and_then(Value::as_i64) {
+            if !companies.contains(&id) {
+                outside.push(format!(
+                    "account {} belongs to {}",
+                    a["name"].as_str().unwrap_or("?"),
+                    company.get(1).and_then(Value::as_str).unwrap_or("?")
+                ));
+            }
+        }
+    }
+    if !outside.is_empty() {
+        lines.push(CheckLine::fail(
+            NAME,
+            format!(
+                "'{login}' is not allowed in every company of an account ({}): add those companies to its Allowed Companies (Settings > Users)",
+                outside.join("; ")
+            ),
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(CheckLine::ok(
+            NAME,
+            format!(
+                "'{login}' is in the group \"WhatsApp Sidecar (technical)\" and in the companies of the {} active account(s)",
+                accounts.len()
+            ),
+        ));
+    }
+    lines
+}
+
+/// Whether `run` can listen on `server.listen`: free, or held by a daemon answering `/healthz`.
+async fn listen_line(addr: std::net::SocketAddr) -> CheckLine {
+    const NAME: &str = "server.listen";
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(_) => CheckLine::ok(NAME, format!("{addr} is free")),
+        Err(e) => {
+            let url = format!("http://{addr}/healthz");
+            let ours = async {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(2))
+                    .build()
+                    .ok()?;
+                let body = client.get(&url).send().await.ok()?.text().await.ok()?;
+                Some(body.trim() == "ok")
+            };
+            if ours.await == Some(true) {
+                CheckLine::ok(
+                    NAME,
+                    format!("{addr} is in use by a running daemon (its /healthz answers)"),
+                )
+            } else {
+                CheckLine::fail(
+                    NAME,
+                    format!(
+                        "{addr} cannot be used ({e}): another program holds it; pick another server.listen or stop that program"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The SMTP server of the alerts: reachable, greeting, accepting the credentials (no mail sent).
+async fn smtp_line(settings: &crate::alerts::AlertSettings) -> CheckLine {
+    const NAME: &str = "alerts smtp";
+    let mailer = match crate::alerts::Mailer::new(settings, "check") {
+        Ok(m) => m,
+        Err(e) => return CheckLine::fail(NAME, e.to_string()),
+    };
+    match mailer.test_connection().await {
+        Ok(()) => CheckLine::ok(
+            NAME,
+            format!(
+                "{} accepts the connection{} (no mail sent)",
+                mailer.server(),
+                if settings.smtp_password.is_some() {
+                    " and the credentials"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => CheckLine::fail(NAME, e.to_string()),
     }
 }
 

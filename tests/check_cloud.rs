@@ -11,11 +11,25 @@ use whatsapp_sidecar::sandbox::{SandboxConfig, SandboxHandle};
 const BIN: &str = env!("CARGO_BIN_EXE_whatsapp-sidecar");
 
 async fn check(odoo: &OdooStandin, graph_url: &str) -> (bool, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    check_with(
+        odoo,
+        graph_url,
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .await
+}
+
+/// `check` with more configuration (whole sections) after the Odoo and WhatsApp ones.
+async fn check_with(odoo: &OdooStandin, graph_url: &str, extra: &str) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("whatsapp-sidecar.toml");
     let text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"{}\"\nlogin = \"{}\"\napi_key = \"{}\"\npassword = \"{}\"\n\
-         max_retries = 0\n[whatsapp]\nmode = \"cloud\"\ngraph_url = \"{graph_url}\"\n",
+         max_retries = 0\n[whatsapp]\nmode = \"cloud\"\ngraph_url = \"{graph_url}\"\n{extra}",
         odoo.url(),
         odoo.database(),
         odoo.login(),
@@ -43,8 +57,12 @@ async fn check(odoo: &OdooStandin, graph_url: &str) -> (bool, String) {
 }
 
 async fn sandbox(tokens: &str) -> (SandboxHandle, CancellationToken) {
+    sandbox_with(&format!("tokens = [{tokens}]")).await
+}
+
+async fn sandbox_with(toml: &str) -> (SandboxHandle, CancellationToken) {
     let shutdown = CancellationToken::new();
-    let config = SandboxConfig::from_toml_str(&format!("tokens = [{tokens}]")).expect("config");
+    let config = SandboxConfig::from_toml_str(toml).expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -161,5 +179,122 @@ async fn check_says_whether_the_bus_is_reachable_and_that_polling_is_used_when_n
             && line.contains("will poll"),
         "{line}"
     );
+    stop.cancel();
+}
+
+/// The lines beyond Odoo and the tokens: the WABA's webhook subscription, the token's expiry,
+/// the daemon's user (group, companies), `server.listen`, the alerts' SMTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_looks_at_the_subscription_the_token_expiry_the_user_the_port_and_smtp() {
+    let odoo = OdooStandin::start().await;
+    let (meta, stop) = sandbox("\"sandbox-token\"").await;
+    let account = odoo.add_account("Main", "sandbox-0001", 80);
+    odoo.update(
+        "whatsapp.account",
+        account,
+        serde_json::json!({"waba_id": "sandbox-waba"}),
+    );
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(ok, "{out}");
+    for expected in [
+        "OK   account \"Main\": webhooks of WhatsApp Business Account sandbox-waba: subscribed app(s): Sidecar Sandbox",
+        "OK   account \"Main\": access token expiry: does not expire (a System User token)",
+        "OK   odoo user: 'admin' is in the group \"WhatsApp Sidecar (technical)\" and in the companies of the 1 active account(s)",
+    ] {
+        assert!(out.lines().any(|l| l == expected), "{expected:?} in\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("OK   server.listen: 127.0.0.1:") && l.ends_with("is free")),
+        "{out}"
+    );
+    stop.cancel();
+
+    // No app subscribed to the WABA, a token that expires in 3 days.
+    let soon = chrono::Utc::now() + chrono::Duration::days(3);
+    let (meta, stop) = sandbox_with(&format!(
+        "tokens = [\"sandbox-token\"]\nwebhook_subscribed = false\ntoken_expires_at = {}",
+        soon.timestamp()
+    ))
+    .await;
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "FAIL account \"Main\": webhooks of WhatsApp Business Account sandbox-waba: no app is subscribed"
+        ) && l.contains("/sandbox-waba/subscribed_apps")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l
+            .starts_with("OK   account \"Main\": access token expiry: (warning) expires on")
+            && l.contains(&soon.format("%Y-%m-%d").to_string())),
+        "{out}"
+    );
+    stop.cancel();
+    let (meta, stop) = sandbox("\"sandbox-token\"").await;
+
+    // The daemon's user outside the technical group and the account's company.
+    let other = odoo.insert("res.company", serde_json::json!({"name": "Other Co"}));
+    odoo.update(
+        "whatsapp.account",
+        account,
+        serde_json::json!({"company_id": other}),
+    );
+    let admin = odoo.search("res.users", serde_json::json!([["login", "=", "admin"]]))[0];
+    odoo.update("res.users", admin, serde_json::json!({"groups_id": []}));
+    let (ok, out) = check(&odoo, &meta.base_url()).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL odoo user: 'admin' is not in the group")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l
+            .starts_with("FAIL odoo user: 'admin' is not allowed in every company")
+            && l.contains("account Main belongs to Other Co")),
+        "{out}"
+    );
+    odoo.update(
+        "res.users",
+        admin,
+        serde_json::json!({"groups_id": [70], "company_ids": [1, other]}),
+    );
+
+    // server.listen held by another program; the alerts' SMTP server up, then down.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let held_port = held.local_addr().expect("addr").port();
+    let smtp = support::smtp::SmtpReceiver::start().await;
+    let alerts = |port: u16| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{held_port}\"\n[alerts]\nenabled = true\n\
+             smtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"sidecar@example.com\"\nto = [\"ops@example.com\"]\n"
+        )
+    };
+    let (ok, out) = check_with(&odoo, &meta.base_url(), &alerts(smtp.port)).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "FAIL server.listen: 127.0.0.1:{held_port} cannot be used"
+        ))),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "OK   alerts smtp: 127.0.0.1:{} accepts the connection",
+            smtp.port
+        ))),
+        "{out}"
+    );
+    assert!(smtp.mails().is_empty(), "no mail sent by check");
+    let smtp_port = smtp.port;
+    drop(smtp);
+    let (_, out) = check_with(&odoo, &meta.base_url(), &alerts(smtp_port)).await;
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!("FAIL alerts smtp: the SMTP server 127.0.0.1:{smtp_port} refused or could not be reached"))),
+        "{out}"
+    );
+    drop(held);
     stop.cancel();
 }

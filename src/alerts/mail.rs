@@ -20,7 +20,7 @@ pub enum MailError {
     #[error("alerts.{key}: {detail}")]
     Config { key: &'static str, detail: String },
     /// The SMTP server could not be reached or refused the mail.
-    #[error("the SMTP server {server} did not take the mail: {detail}")]
+    #[error("the SMTP server {server} refused or could not be reached: {detail}")]
     Smtp {
         server: String,
         detail: String,

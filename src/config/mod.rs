@@ -304,7 +304,7 @@ impl Config {
         if let Some(dir) = webhook.spool_file.as_deref().and_then(Path::parent) {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
                 problems.push(format!(
-                    "webhook.spool_file: the directory {} does not exist; create it (writable by                      the daemon's user, on a local disk) or remove the key to store webhooks in                      Odoo directly",
+                    "webhook.spool_file: the directory {} does not exist; create it (writable by the daemon's user, on a local disk) or remove the key to store webhooks in Odoo directly",
                     dir.display()
                 ));
             }
@@ -526,7 +526,7 @@ fn alerts_settings(
             Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some() => Some(u),
             _ => {
                 problems.push(
-                    "alerts.smtp_url: not an smtp:// or smtps:// URL; e.g.                      smtp://smtp.example.com:587?tls=required (STARTTLS) or                      smtps://smtp.example.com:465 (TLS)"
+                    "alerts.smtp_url: not an smtp:// or smtps:// URL; e.g. smtp://smtp.example.com:587?tls=required (STARTTLS) or smtps://smtp.example.com:465 (TLS)"
                         .to_owned(),
                 );
                 None

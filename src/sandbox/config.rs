@@ -82,6 +82,8 @@ pub struct SandboxConfig {
     /// When the access tokens expire, as `GET /debug_token` reports it (Unix seconds; 0: never,
     /// as a System User token).
     pub token_expires_at: i64,
+    /// Whether an app is subscribed to the WABAs' webhooks (`GET /{waba}/subscribed_apps`).
+    pub webhook_subscribed: bool,
     /// The base URL written into media URLs and `paging.next`; default: from the request's Host.
     #[serde(deserialize_with = "de_url_opt")]
     pub public_url: Option<Url>,
@@ -107,6 +109,7 @@ impl Default for SandboxConfig {
             record_limit: 50_000,
             media_url_ttl_secs: 300,
             token_expires_at: 0,
+            webhook_subscribed: true,
             public_url: None,
             limits: LimitsConfig::default(),
             webhooks: WebhookConfig::default(),

@@ -75,6 +75,7 @@ pub fn router(shared: Arc<Shared>, addr: SocketAddr) -> Router {
         )
         .route("/{version}/{node}/message_templates", get(templates))
         .route("/{version}/{node}/phone_numbers", get(phone_numbers))
+        .route("/{version}/{node}/subscribed_apps", get(subscribed_apps))
         .fallback(unknown_path)
         .with_state(app)
 }
@@ -301,6 +302,31 @@ fn query_param(query: Option<&str>, key: &str) -> Option<String> {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())
     })
+}
+
+/// `GET /{waba}/subscribed_apps`: the sandbox's own app, unless configured as not subscribed.
+async fn subscribed_apps(
+    State(app): State<App>,
+    Path((version, node)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = app.graph_guard(&version, uri.path(), &headers, uri.query()) {
+        return graph_error(&e);
+    }
+    if !app.shared.is_waba(&node) {
+        return graph_error(&GraphError::unknown_object("GET", &node));
+    }
+    let data = if app.shared.webhook_subscribed {
+        json!([{"whatsapp_business_api_data": {
+            "id": "sandbox-app",
+            "link": "https://www.facebook.com/games/?app_id=sandbox-app",
+            "name": "Sidecar Sandbox"
+        }}])
+    } else {
+        json!([])
+    };
+    graph_ok(&json!({"data": data}))
 }
 
 async fn get_node(

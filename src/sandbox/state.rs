@@ -473,6 +473,8 @@ pub struct Shared {
     pub media_url_ttl: Duration,
     /// `expires_at` of `GET /debug_token` (0: never).
     pub token_expires_at: i64,
+    /// Whether `GET /{waba}/subscribed_apps` lists an app.
+    pub webhook_subscribed: bool,
     /// The base URL for media URLs and paging links, when configured.
     pub public_url: Option<Url>,
     /// Webhook settings.
@@ -578,6 +580,7 @@ impl Shared {
             with_user_ids: config.user_ids,
             media_url_ttl: Duration::from_secs(config.media_url_ttl_secs),
             token_expires_at: config.token_expires_at,
+            webhook_subscribed: config.webhook_subscribed,
             public_url: config.public_url.clone(),
             duplicate_ratio: config.chaos.duplicate_ratio,
             plan: PlanSettings {

@@ -414,6 +414,70 @@ pub fn templates_line(account: &AccountHandle, seen: usize) -> CheckLine {
     )
 }
 
+/// A warning line.
+pub fn warn_line(item: &str, detail: String) -> CheckLine {
+    CheckLine::new(CheckStatus::Warn, item, detail)
+}
+
+/// The WABA's webhook subscription (`GET /{waba-id}/subscribed_apps`): without an app
+/// subscribed, Meta sends no status and no customer message to any webhook.
+pub fn subscribed_apps_line(account: &AccountHandle, apps: &[String]) -> CheckLine {
+    let item = format!("webhooks of WhatsApp Business Account {}", account.waba_id);
+    if apps.is_empty() {
+        CheckLine::new(
+            CheckStatus::Fail,
+            item,
+            format!(
+                "no app is subscribed: Meta sends no statuses and no customer messages. Subscribe the Meta app whose webhook points at this daemon: POST /{{version}}/{}/subscribed_apps with the account's token (e.g. curl -X POST -H 'Authorization: Bearer <token>' https://graph.facebook.com/v26.0/{}/subscribed_apps)",
+                account.waba_id, account.waba_id
+            ),
+        )
+    } else {
+        CheckLine::new(
+            CheckStatus::Ok,
+            item,
+            format!("subscribed app(s): {}", apps.join(", ")),
+        )
+    }
+}
+
+/// The token's validity and expiry as Meta reports them (`GET /debug_token`); a token that
+/// expires within `warn_days` is a warning.
+pub fn token_line(
+    info: &TokenInfo,
+    now: chrono::DateTime<chrono::Utc>,
+    warn_days: i64,
+) -> CheckLine {
+    let item = "access token expiry";
+    if !info.is_valid {
+        return CheckLine::new(
+            CheckStatus::Fail,
+            item,
+            "Meta says the token is no longer valid: generate a new System User token and put it in the account's Access token field",
+        );
+    }
+    match info.expires_at {
+        None => CheckLine::new(
+            CheckStatus::Ok,
+            item,
+            "does not expire (a System User token)",
+        ),
+        Some(at) if at - now <= chrono::Duration::days(warn_days) => CheckLine::new(
+            CheckStatus::Warn,
+            item,
+            format!(
+                "expires on {} UTC: replace it before then with a System User token (Meta Business Settings > Users > System users > Generate new token), which does not expire",
+                at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+        Some(at) => CheckLine::new(
+            CheckStatus::Ok,
+            item,
+            format!("expires on {} UTC", at.format("%Y-%m-%d %H:%M")),
+        ),
+    }
+}
+
 /// True when the failure means no further call can succeed (token or network problem).
 pub fn stops_the_check(err: &WhatsAppError) -> bool {
     match err {

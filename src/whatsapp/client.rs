@@ -314,6 +314,26 @@ pub struct CachedUpload {
     pub reused: bool,
 }
 
+#[derive(Deserialize)]
+struct SubscribedApps {
+    #[serde(default)]
+    data: Vec<SubscribedApp>,
+}
+
+#[derive(Deserialize)]
+struct SubscribedApp {
+    #[serde(default)]
+    whatsapp_business_api_data: SubscribedAppData,
+}
+
+#[derive(Deserialize, Default)]
+struct SubscribedAppData {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
 /// The Cloud API client.
 #[derive(Clone)]
 pub struct CloudClient {
@@ -831,6 +851,28 @@ impl CloudClient {
         Ok(envelope.data.into())
     }
 
+    /// `GET /{waba-id}/subscribed_apps`: the names (else ids) of the apps subscribed to the
+    /// WABA's webhooks (<https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/subscribed_apps/>).
+    pub async fn subscribed_apps(
+        &self,
+        account: &AccountHandle,
+    ) -> Result<Vec<String>, WhatsAppError> {
+        const OP: &str = "read subscribed apps";
+        account.check_api_version()?;
+        account.check_token()?;
+        let url = self.endpoint(account, &[&account.waba_id, "subscribed_apps"]);
+        let req = self.request(Method::GET, url, &account.token, self.config.timeout);
+        let list: SubscribedApps = self.call_json(OP, req).await?;
+        Ok(list
+            .data
+            .into_iter()
+            .map(|a| {
+                let d = a.whatsapp_business_api_data;
+                d.name.or(d.id).unwrap_or_else(|| "(unnamed app)".into())
+            })
+            .collect())
+    }
+
     /// `GET /{phone-number-id}`: number, name, quality, throughput, name status.
     pub async fn phone_number(
         &self,
@@ -905,6 +947,23 @@ impl CloudClient {
                 account,
                 &self.config,
                 &e,
+            )),
+        }
+        match self.subscribed_apps(account).await {
+            Ok(apps) => report.push(account::subscribed_apps_line(account, &apps)),
+            Err(e) => report.push(account::explain(
+                CheckStep::Templates,
+                account,
+                &self.config,
+                &e,
+            )),
+        }
+        match self.token_info(account).await {
+            Ok(info) => report.push(account::token_line(&info, chrono::Utc::now(), 7)),
+            // Meta does not always answer debug_token for every kind of token: not a failure.
+            Err(e) => report.push(account::warn_line(
+                "access token expiry",
+                format!("Meta did not say when the token expires ({e})"),
             )),
         }
         report

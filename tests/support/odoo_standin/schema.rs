@@ -99,7 +99,12 @@ model res.users "User" order="name, login" rec=name
   signature html string="Email Signature"
   active bool default=true
   share bool string="Share User"
+  groups_id m2m:res.groups string="Groups"
+  company_ids m2m:res.company string="Companies"
   unique login_key login "You can not have two users with the same login!"
+
+model res.groups "Access Groups" order="name" rec=name
+  name char req string="Name"
 
 model sale.order "Sales Order" order="date_order desc, id desc" thread activity rec=name
   name char req string="Order Reference"

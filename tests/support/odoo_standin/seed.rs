@@ -171,8 +171,17 @@ fn seed_texts(db: &mut Db) {
 }
 
 /// Fills `db` with the demo records and users.
+/// The id of the group "WhatsApp Sidecar (technical)", which the admin is in.
+pub const TECHNICAL_GROUP: i64 = 70;
+
 pub fn seed(db: &mut Db, api_key: &str) {
     seed_texts(db);
+    put(
+        db,
+        "res.groups",
+        TECHNICAL_GROUP,
+        json!({"name": "WhatsApp Sidecar (technical)"}),
+    );
     db.users = vec![
         User {
             uid: 1,
@@ -318,13 +327,15 @@ pub fn seed(db: &mut Db, api_key: &str) {
         db,
         "res.users",
         ADMIN_UID,
-        json!({"name": "Mitchell Admin", "login": "admin", "partner_id": 3, "tz": "Europe/Brussels", "signature": "<p>Mitchell Admin</p>"}),
+        json!({"name": "Mitchell Admin", "login": "admin", "partner_id": 3, "tz": "Europe/Brussels", "signature": "<p>Mitchell Admin</p>",
+               "groups_id": [TECHNICAL_GROUP], "company_ids": [1]}),
     );
     put(
         db,
         "res.users",
         DEMO_UID,
-        json!({"name": "Marc Demo", "login": "demo", "partner_id": 7, "tz": "Europe/Brussels", "signature": "<p>Marc Demo</p>"}),
+        json!({"name": "Marc Demo", "login": "demo", "partner_id": 7, "tz": "Europe/Brussels", "signature": "<p>Marc Demo</p>",
+               "groups_id": [], "company_ids": [1]}),
     );
 
     // 20 sale orders; 2, 3 and 5 are quotations (search_count state in (draft, sent) = 3).
@@ -495,6 +506,13 @@ pub fn seed(db: &mut Db, api_key: &str) {
             298,
         ),
         (13, "account", "account_invoices", "ir.actions.report", 210),
+        (
+            15,
+            "whatsapp_sidecar",
+            "group_whatsapp_technical",
+            "res.groups",
+            TECHNICAL_GROUP,
+        ),
     ] {
         put(
             db,
