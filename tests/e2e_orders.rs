@@ -144,7 +144,7 @@ async fn a_new_order_gets_three_buttons_and_validate_confirms_it_once() {
     let body = interactive["interactive"]["body"]["text"].as_str().unwrap();
     assert!(
         body.contains("Awa Kouassi")
-            && body.contains(&format!("S{order:05}"))
+            && body.contains(text(&w.odoo.field("sale.order", order, "name")).as_str())
             && body.contains("$\u{a0}1,000.00"),
         "{body}"
     );

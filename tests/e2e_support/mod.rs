@@ -761,14 +761,16 @@ impl World {
     /// A quotation of company 1 for `partner` with one line (`qty` × `price`), totals set.
     pub fn order(&self, partner: i64, qty: f64, price: f64) -> i64 {
         let total = qty * price;
+        // Its final name at once: the daemon (woken by the bus) may read the order as soon as
+        // it exists.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(90_001);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = self.odoo.insert(
             "sale.order",
-            json!({"name": "S-new", "partner_id": partner, "company_id": 1, "currency_id": 1,
+            json!({"name": format!("S{n:05}"), "partner_id": partner, "company_id": 1, "currency_id": 1,
                    "user_id": 2, "state": "draft", "amount_untaxed": total, "amount_tax": 0.0,
                    "amount_total": total}),
         );
-        self.odoo
-            .update("sale.order", id, json!({"name": format!("S{id:05}")}));
         self.odoo.insert(
             "sale.order.line",
             json!({"order_id": id, "name": "Office chair", "product_uom_qty": qty, "price_unit": price}),
