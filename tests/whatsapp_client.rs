@@ -429,6 +429,12 @@ async fn account_check_reads_number_limit_and_waba() {
             reply_json(200, json!({"messaging_limit_tier": "TIER_2K", "id": "106540352242922"}))
         } else if seen.path == "/v26.0/102290129340398/message_templates" {
             reply_json(200, json!({"data": [{"name": "hello_world", "status": "APPROVED"}], "paging": {}}))
+        } else if seen.path == "/v26.0/102290129340398/subscribed_apps" {
+            reply_json(200, json!({"data": [{"whatsapp_business_api_data": {"id": "670843887433847", "link": "https://www.facebook.com/games/?app_id=670843887433847", "name": "ACME Odoo"}}]}))
+        } else if seen.path == "/v26.0/debug_token" && q.contains(&format!("input_token={TOKEN}")) {
+            reply_json(200, json!({"data": {"app_id": "670843887433847", "type": "SYSTEM_USER", "application": "ACME Odoo",
+                                            "data_access_expires_at": 0, "expires_at": 0, "is_valid": true,
+                                            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"]}}))
         } else {
             reply_json(404, meta_error(100, Some(33), "Unsupported get request"))
         }
@@ -436,6 +442,15 @@ async fn account_check_reads_number_limit_and_waba() {
     .await;
     let report = client(&base).check_account(&account()).await;
     assert!(report.is_ok(), "{}", report.report());
+    let text = report.report();
+    assert!(
+        text.contains("OK   webhooks of WhatsApp Business Account 102290129340398: subscribed app(s): ACME Odoo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("OK   access token expiry: does not expire (a System User token)"),
+        "{text}"
+    );
     let text = report.report();
     assert!(
         text.contains("OK   access token: accepted by Meta"),
