@@ -146,6 +146,21 @@ impl App {
         self.shared.check_token(token(headers, query).as_deref())
     }
 
+    /// [`Self::graph_guard`], then the node must be a WABA the sandbox knows.
+    fn waba_guard(
+        &self,
+        version: &str,
+        node: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(), GraphError> {
+        self.graph_guard(version, uri.path(), headers, uri.query())?;
+        if !self.shared.is_waba(node) {
+            return Err(GraphError::unknown_object("GET", node));
+        }
+        Ok(())
+    }
+
     /// The base URL clients reach the sandbox at.
     fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.shared.public_url {
@@ -311,11 +326,8 @@ async fn subscribed_apps(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = app.graph_guard(&version, uri.path(), &headers, uri.query()) {
+    if let Err(e) = app.waba_guard(&version, &node, &uri, &headers) {
         return graph_error(&e);
-    }
-    if !app.shared.is_waba(&node) {
-        return graph_error(&GraphError::unknown_object("GET", &node));
     }
     let data = if app.shared.webhook_subscribed {
         json!([{"whatsapp_business_api_data": {
@@ -544,11 +556,8 @@ async fn templates(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = app.graph_guard(&version, uri.path(), &headers, uri.query()) {
+    if let Err(e) = app.waba_guard(&version, &node, &uri, &headers) {
         return graph_error(&e);
-    }
-    if !app.shared.is_waba(&node) {
-        return graph_error(&GraphError::unknown_object("GET", &node));
     }
     let pairs: Vec<(String, String)> = uri
         .query()
@@ -571,11 +580,8 @@ async fn phone_numbers(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = app.graph_guard(&version, uri.path(), &headers, uri.query()) {
+    if let Err(e) = app.waba_guard(&version, &node, &uri, &headers) {
         return graph_error(&e);
-    }
-    if !app.shared.is_waba(&node) {
-        return graph_error(&GraphError::unknown_object("GET", &node));
     }
     let fields = query_param(uri.query(), "fields");
     let data: Vec<Value> = app
