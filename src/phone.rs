@@ -95,6 +95,14 @@ pub fn region(code: &str) -> Option<Id> {
     code.parse().ok()
 }
 
+/// Parses a number written with its `+` and country code exactly as written (see
+/// [`normalize`] for why the crate is given a region without a trunk prefix).
+pub fn parse_international(
+    number: &str,
+) -> Result<phonenumber::PhoneNumber, phonenumber::ParseError> {
+    phonenumber::parse(Some(Id::DK), number)
+}
+
 /// Normalises `input` to E.164. `default_region` (an ISO country code, e.g. the company's) is
 /// used for numbers written without country code; an unknown code counts as none.
 pub fn normalize(input: &str, default_region: Option<&str>) -> Result<E164, PhoneError> {
@@ -118,7 +126,18 @@ pub fn normalize(input: &str, default_region: Option<&str>) -> Result<E164, Phon
             input: trimmed.to_owned(),
         });
     }
-    let parsed = phonenumber::parse(region, &candidate).map_err(|e| PhoneError::Unreadable {
+    // With a `+` the country code decides, and the default region must play no part. The
+    // phonenumber crate lets it: with the hint FR it strips a leading 0 after any country code
+    // ("+225 07 00 00 00 01", Côte d'Ivoire, came out invalid; "+39 06 ..." too), with US a
+    // leading 1 ("+49 151 ..." became another, valid, number), and without a hint the number's
+    // own trunk prefix ("+7 811 ..." lost its 8). Found by the property tests. A hint whose
+    // region has no trunk prefix (Denmark) reads every international number as written.
+    let parsed = if candidate.starts_with('+') {
+        parse_international(&candidate)
+    } else {
+        phonenumber::parse(region, &candidate)
+    };
+    let parsed = parsed.map_err(|e| PhoneError::Unreadable {
         input: trimmed.to_owned(),
         reason: e.to_string(),
     })?;
@@ -156,6 +175,41 @@ mod tests {
                 .as_str(),
             "+4915112345678"
         );
+    }
+
+    #[test]
+    fn an_international_number_reads_the_same_whatever_the_default_region() {
+        for number in [
+            "+2250700000001",
+            "+390669880000",
+            "+393471234567",
+            "+78110000000",
+            "+74951234567",
+            "+4915112345678",
+            "+442079460000",
+            "+919876543210",
+            "+5511987654321",
+            "+81312345678",
+            "+33612345678",
+            "+12025550123",
+            "+2348031234567",
+            "+221771234567",
+        ] {
+            for region in [
+                None,
+                Some("FR"),
+                Some("US"),
+                Some("DE"),
+                Some("RU"),
+                Some("CI"),
+            ] {
+                assert_eq!(
+                    normalize(number, region).map(E164::into_string),
+                    Ok(number.to_owned()),
+                    "{number} with the default region {region:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl NumberKeys {
             push_unique(&mut e164, plus.clone());
             push_unique(&mut search, plus.clone());
             push_unique(&mut search, form.clone());
-            if let Ok(number) = phonenumber::parse(None, &plus) {
+            if let Ok(number) = crate::phone::parse_international(&plus) {
                 region = region.or(number.country().id());
                 for mode in [Mode::International, Mode::National] {
                     push_unique(&mut search, number.format().mode(mode).to_string());
@@ -141,10 +141,12 @@ pub fn choose_partner(keys: &NumberKeys, candidates: &[PartnerNumbers]) -> Optio
 fn normalise(number: &str, region: Option<country::Id>) -> Option<String> {
     let number = number.trim();
     let parsed: PhoneNumber = if let Some(rest) = number.strip_prefix("00") {
-        phonenumber::parse(None, format!("+{rest}")).ok()?
+        crate::phone::parse_international(&format!("+{rest}")).ok()?
+    } else if number.starts_with('+') {
+        crate::phone::parse_international(number).ok()?
     } else {
         phonenumber::parse(region, number)
-            .or_else(|_| phonenumber::parse(None, format!("+{number}")))
+            .or_else(|_| crate::phone::parse_international(&format!("+{number}")))
             .ok()?
     };
     Some(parsed.format().mode(Mode::E164).to_string())
