@@ -95,12 +95,27 @@ pub fn region(code: &str) -> Option<Id> {
     code.parse().ok()
 }
 
-/// Parses a number written with its `+` and country code exactly as written (see
-/// [`normalize`] for why the crate is given a region without a trunk prefix).
+/// Parses a number written with its `+` and country code, by the rules of that country (its
+/// trunk prefix written after the country code, as in `+33 (0)6 …`, is dropped), whatever the
+/// daemon's default region.
+///
+/// The phonenumber crate applies the trunk prefix of the region it is given instead of the
+/// number's own: with `FR`, `+225 07 00 00 00 01` (Côte d'Ivoire) and `+39 06 …` (Rome) came out
+/// invalid, with `US`, `+49 151 …` came out as another, valid, number. Without a region it uses
+/// the number's own, but also where the rest is then no number (`+7 811 …` lost its 8); so such
+/// a number is read again as written (with a region that has no trunk prefix). Found by the
+/// property tests.
 pub fn parse_international(
     number: &str,
 ) -> Result<phonenumber::PhoneNumber, phonenumber::ParseError> {
-    phonenumber::parse(Some(Id::DK), number)
+    let own = phonenumber::parse(None, number)?;
+    if own.is_valid() {
+        return Ok(own);
+    }
+    match phonenumber::parse(Some(Id::DK), number) {
+        Ok(as_written) if as_written.is_valid() => Ok(as_written),
+        _ => Ok(own),
+    }
 }
 
 /// Normalises `input` to E.164. `default_region` (an ISO country code, e.g. the company's) is
@@ -126,12 +141,7 @@ pub fn normalize(input: &str, default_region: Option<&str>) -> Result<E164, Phon
             input: trimmed.to_owned(),
         });
     }
-    // With a `+` the country code decides, and the default region must play no part. The
-    // phonenumber crate lets it: with the hint FR it strips a leading 0 after any country code
-    // ("+225 07 00 00 00 01", Côte d'Ivoire, came out invalid; "+39 06 ..." too), with US a
-    // leading 1 ("+49 151 ..." became another, valid, number), and without a hint the number's
-    // own trunk prefix ("+7 811 ..." lost its 8). Found by the property tests. A hint whose
-    // region has no trunk prefix (Denmark) reads every international number as written.
+    // With a `+` the country code decides and the default region plays no part.
     let parsed = if candidate.starts_with('+') {
         parse_international(&candidate)
     } else {
@@ -194,6 +204,7 @@ mod tests {
             "+12025550123",
             "+2348031234567",
             "+221771234567",
+            "+33 (0)6 12 34 56 79",
         ] {
             for region in [
                 None,
@@ -203,9 +214,14 @@ mod tests {
                 Some("RU"),
                 Some("CI"),
             ] {
+                let expected = if number.contains("(0)") {
+                    "+33612345679".to_owned()
+                } else {
+                    number.to_owned()
+                };
                 assert_eq!(
                     normalize(number, region).map(E164::into_string),
-                    Ok(number.to_owned()),
+                    Ok(expected),
                     "{number} with the default region {region:?}"
                 );
             }
