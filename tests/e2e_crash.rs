@@ -164,8 +164,12 @@ async fn kill_9_with_webhooks_in_the_spool_loses_none_and_stores_none_twice() {
     // Slow forwarding, so that the spool holds a backlog when the daemon is killed.
     w.config.set("webhook.forward_interval_ms", 1500);
     w.start_daemon().await;
-    let body =
-        |n: usize| e2e_support::status_webhook(&format!("wamid.SPOOL-{n:04}"), "delivered", None);
+    // Each body made once: a body carries the time it was made, so making it again (for the
+    // list of accepted ones) a second later would not match what was posted.
+    let bodies: Vec<String> = (0..200)
+        .map(|n| e2e_support::status_webhook(&format!("wamid.SPOOL-{n:04}"), "delivered", None))
+        .collect();
+    let body = |n: usize| bodies[n].clone();
     let mut accepted = Vec::new();
     for (n, status) in post_all(&w, 0..150, body).await {
         assert_eq!(status, 200, "webhook {n}");
