@@ -91,7 +91,6 @@ async fn prepare(count: usize) -> Run {
         wake: Arc::new(tokio::sync::Notify::new()),
         bus: Default::default(),
         media: None,
-        in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
         metrics: Default::default(),

@@ -74,6 +74,7 @@ pub async fn run(config_path: Option<&Path>, out: &mut impl Write) -> bool {
             for line in user_lines(&odoo, &config.odoo.login).await {
                 all_ok &= print(out, line);
             }
+            all_ok &= print(out, lease_line(&odoo, &config.lease.name).await);
         }
     }
     all_ok &= print(out, listen_line(config.server.listen).await);
@@ -236,6 +237,67 @@ fn spool_line(path: &Path) -> CheckLine {
         ),
         Err(e) => CheckLine::fail(SPOOL, e.to_string()),
     }
+}
+
+/// Who holds the sending lease, and whether the addon has it at all (without it the daemon
+/// never sends).
+async fn lease_line(odoo: &OdooClient, name: &str) -> CheckLine {
+    const NAME: &str = "sending lease";
+    let rows = odoo
+        .search_read::<Value>(
+            crate::lease::MODEL,
+            &Domain::leaf("name", "=", crate::lease::NAME),
+            &["holder", "epoch", "expires_at"],
+            &SearchOptions::new().limit(1),
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(OdooError::UnknownModel { .. }) => {
+            return CheckLine::fail(
+                NAME,
+                "the addon in Odoo has no whatsapp.lease: it is older than this daemon, which \
+                 sends nothing without it; upgrade it (Apps > WhatsApp Sidecar > Upgrade, or \
+                 odoo-bin -u whatsapp_sidecar)",
+            )
+        }
+        Err(e) => return CheckLine::fail(NAME, e.to_string()),
+    };
+    let Some(row) = rows.first() else {
+        return CheckLine::ok(
+            NAME,
+            format!(
+                "free: no daemon has held it yet; this one (lease.name = {name}) takes it at start"
+            ),
+        );
+    };
+    let holder = row.get("holder").and_then(Value::as_str).unwrap_or("");
+    let epoch = row.get("epoch").and_then(Value::as_i64).unwrap_or(0);
+    let live = row
+        .get("expires_at")
+        .and_then(Value::as_str)
+        .and_then(crate::odoo::parse_datetime)
+        .is_some_and(|at| at > chrono::Utc::now());
+    if !live {
+        return CheckLine::ok(
+            NAME,
+            format!("free (last held by {holder}, epoch {epoch}); this daemon (lease.name = {name}) takes it at start"),
+        );
+    }
+    if holder == name {
+        return CheckLine::ok(
+            NAME,
+            format!(
+                "(warning) held by a daemon named {name}, like this one (epoch {epoch}): fine if \
+                 it is this daemon running or just restarted; two daemons on one database need \
+                 their own lease.name each"
+            ),
+        );
+    }
+    CheckLine::ok(
+        NAME,
+        format!("held by {holder} (epoch {epoch}): this daemon (lease.name = {name}) starts as its standby"),
+    )
 }
 
 /// Whether the addon in Odoo knows the spool's keys (`whatsapp.webhook.event.spool_key`).

@@ -80,6 +80,8 @@ struct AppState {
     authenticated: Arc<AtomicBool>,
     /// A right the daemon's Odoo user lacks, in words (and when it was last checked).
     rights: Arc<Mutex<Rights>>,
+    /// The sending lease: `/readyz` says whether this daemon leads or stands by.
+    lease: crate::lease::Lease,
 }
 
 /// What the last rights check found.
@@ -118,10 +120,13 @@ pub async fn run(
         Metrics::default()
     };
     let odoo = OdooClient::new(config.odoo.client_config())?.with_metrics(metrics.clone());
+    let (lease_driver, lease) =
+        crate::lease::LeaseDriver::new(odoo.clone(), config.lease.clone(), metrics.clone());
     let state = AppState {
         odoo: odoo.clone(),
         authenticated: Arc::new(AtomicBool::new(false)),
         rights: Arc::new(Mutex::new(Rights::default())),
+        lease: lease.clone(),
     };
     let tracker = TaskTracker::new();
     // A task that fails for good cancels this token, which stops the others.
@@ -180,106 +185,59 @@ pub async fn run(
     // all known).
     let mut hub = crate::bus::Hub::new(config.bus.slow_poll_interval).with_metrics(metrics.clone());
 
-    // The send pipeline; it shares with inbound processing the set of messages it holds.
-    let mut outbox = OutboxContext::new(odoo.clone(), cloud.clone(), config.outbox.clone());
-    outbox.bus = hub.wake(&["whatsapp.message", "whatsapp.account", "whatsapp.campaign"]);
-    outbox.metrics = metrics.clone();
-    let in_flight = outbox.in_flight.clone();
-    tracker.spawn(crate::outbox::run(outbox, stop.clone()));
-
-    // The accounts' "Check settings" and "Sync templates" buttons.
-    tracker.spawn(crate::accounts::run(
-        AccountsContext {
-            odoo: odoo.clone(),
-            whatsapp: cloud.clone(),
-            poll_interval: config.accounts.poll_interval,
-            bus: hub.wake(&["whatsapp.account"]),
-        },
-        stop.clone(),
-    ));
-
-    // Sale orders: new-order messages and details requests, queued for the outbox.
-    let mut orders =
-        crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone());
-    orders.bus = hub.wake(&["sale.order"]);
-    tracker.spawn(crate::automations::run(orders, stop.clone()));
-    // Invoices: posted invoices, payments and details requests; unpaid reminders on schedule.
-    let mut invoices =
-        crate::automations::InvoicesContext::new(odoo.clone(), config.automations.clone());
-    invoices.bus = hub.wake(&["account.move"]);
-    tracker.spawn(crate::automations::run_reminders(
-        crate::automations::OdooReminders {
-            odoo: odoo.clone(),
-            reader: invoices.reader.clone(),
-        },
-        stop.clone(),
-    ));
-    tracker.spawn(crate::automations::run_invoices(invoices, stop.clone()));
-    // Campaigns: queues, drip steps, windows, throttle, KPIs; their messages queued just in time.
-    let mut campaigns =
-        crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone());
-    campaigns.bus = hub.wake(&["whatsapp.campaign"]);
-    tracker.spawn(crate::campaigns::run(campaigns, stop.clone()));
-    // Customers' button presses, recorded by inbound processing, acted on (at once: inbound
-    // processing says when it recorded some).
-    let received = Arc::new(tokio::sync::Notify::new());
-    tracker.spawn(crate::actions::run(
-        crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())
-            .with_scenarios(config.scenarios.clone())
-            .woken_by(received.clone())
-            .with_bus(hub.wake(&[])),
-        stop.clone(),
-    ));
-
-    tracker.spawn(crate::inbound::run(
-        InboundContext {
-            odoo: odoo.clone(),
-            config: config.inbound.clone(),
-            wake: stored,
-            bus: hub.wake(&["whatsapp.webhook.event"]),
-            media: Some(MediaFetch {
-                client: cloud.clone(),
-                config: MediaConfig::default(),
-            }),
-            in_flight,
-            lookups: Default::default(),
-            received: Some(received),
-            metrics: metrics.clone(),
-        },
-        stop.clone(),
-    ));
-
-    spawn_bus(&config, &odoo, hub, &tracker, &stop);
-    // Email alerts: their own task; a mail that cannot go out waits for the next round.
-    if config.alerts.enabled {
+    // The work that claims and sends runs only on the daemon holding the sending lease; its
+    // wake-ups from Odoo's bus are subscribed once, here, for every term of the lease.
+    let mailer = if config.alerts.enabled {
         let about = format!(
             "Odoo database {} at {}",
             config.odoo.database, config.odoo.url
         );
         match crate::alerts::Mailer::new(&config.alerts, &about) {
-            Ok(mailer) => {
-                tracker.spawn(crate::alerts::run(
-                    crate::alerts::AlertsContext {
-                        odoo: odoo.clone(),
-                        whatsapp: cloud.clone(),
-                        settings: config.alerts.clone(),
-                        mailer: Arc::new(mailer),
-                        metrics: metrics.clone(),
-                    },
-                    stop.clone(),
-                ));
+            Ok(mailer) => Some(Arc::new(mailer)),
+            Err(e) => {
+                tracing::error!(error = %e, "email alerts are off");
+                None
             }
-            Err(e) => tracing::error!(error = %e, "email alerts are off"),
         }
-    }
-    // Housekeeping: old webhook events deleted, templates synced, on schedule.
-    tracker.spawn(crate::housekeeping::run(
-        crate::housekeeping::HousekeepingContext {
-            odoo: odoo.clone(),
-            settings: config.housekeeping.clone(),
-        },
-        stop.clone(),
-    ));
+    } else {
+        None
+    };
+    let work = LeaderWork {
+        config: config.clone(),
+        odoo: odoo.clone(),
+        cloud: cloud.clone(),
+        metrics: metrics.clone(),
+        lease: lease.clone(),
+        mailer,
+        stored,
+        received: Arc::new(tokio::sync::Notify::new()),
+        outbox_wake: hub.wake(&["whatsapp.message", "whatsapp.account", "whatsapp.campaign"]),
+        accounts_wake: hub.wake(&["whatsapp.account"]),
+        orders_wake: hub.wake(&["sale.order"]),
+        invoices_wake: hub.wake(&["account.move"]),
+        campaigns_wake: hub.wake(&["whatsapp.campaign"]),
+        actions_wake: hub.wake(&[]),
+        inbound_wake: hub.wake(&["whatsapp.webhook.event"]),
+    };
+    spawn_bus(&config, &odoo, hub, &tracker, &stop);
+    let lease_stop = CancellationToken::new();
+    let driver = Arc::new(lease_driver);
+    let renewing = tracker.spawn({
+        let driver = driver.clone();
+        let lease_stop = lease_stop.clone();
+        async move { crate::lease::run(&driver, lease_stop).await }
+    });
+    tracker.spawn({
+        let stop = stop.clone();
+        let deadline = config.server.shutdown_timeout;
+        async move {
+            lead(&work, &stop, deadline).await;
+            // The work is done: stop renewing and let the lease go to the next daemon at once.
+            lease_stop.cancel();
+            let _ = renewing.await;
+            driver.release().await;
+        }
+    });
 
     let mut router = Router::new()
         .route("/healthz", get(healthz))
@@ -328,6 +286,180 @@ pub async fn run(
         Err(_) => {
             tracing::info!("stopped");
             Ok(())
+        }
+    }
+}
+
+/// What claims and sends: started each time this daemon takes the sending lease, stopped when
+/// it loses it.
+struct LeaderWork {
+    config: Config,
+    odoo: OdooClient,
+    cloud: CloudClient,
+    metrics: Metrics,
+    lease: crate::lease::Lease,
+    mailer: Option<Arc<crate::alerts::Mailer>>,
+    /// Told by the webhook receiver when events were stored.
+    stored: Arc<tokio::sync::Notify>,
+    /// Told by inbound processing when it recorded button presses.
+    received: Arc<tokio::sync::Notify>,
+    outbox_wake: crate::poll::Wake,
+    accounts_wake: crate::poll::Wake,
+    orders_wake: crate::poll::Wake,
+    invoices_wake: crate::poll::Wake,
+    campaigns_wake: crate::poll::Wake,
+    actions_wake: crate::poll::Wake,
+    inbound_wake: crate::poll::Wake,
+}
+
+impl LeaderWork {
+    /// Starts every component that claims or sends, each with fresh state, until `stop`.
+    fn spawn(&self, tracker: &TaskTracker, stop: &CancellationToken) {
+        let config = &self.config;
+        let odoo = &self.odoo;
+        // The send pipeline: claims fenced by the lease, nothing sent without it.
+        let mut outbox =
+            OutboxContext::new(odoo.clone(), self.cloud.clone(), config.outbox.clone());
+        outbox.bus = self.outbox_wake.clone();
+        outbox.metrics = self.metrics.clone();
+        outbox.lease = self.lease.clone();
+        tracker.spawn(crate::outbox::run(outbox, stop.clone()));
+
+        // The accounts' "Check settings" and "Sync templates" buttons.
+        tracker.spawn(crate::accounts::run(
+            AccountsContext {
+                odoo: odoo.clone(),
+                whatsapp: self.cloud.clone(),
+                poll_interval: config.accounts.poll_interval,
+                bus: self.accounts_wake.clone(),
+            },
+            stop.clone(),
+        ));
+
+        // Sale orders: new-order messages and details requests, queued for the outbox.
+        let mut orders =
+            crate::automations::AutomationsContext::new(odoo.clone(), config.automations.clone());
+        orders.bus = self.orders_wake.clone();
+        tracker.spawn(crate::automations::run(orders, stop.clone()));
+        // Invoices: posted invoices, payments and details requests; unpaid reminders on
+        // schedule.
+        let mut invoices =
+            crate::automations::InvoicesContext::new(odoo.clone(), config.automations.clone());
+        invoices.bus = self.invoices_wake.clone();
+        tracker.spawn(crate::automations::run_reminders(
+            crate::automations::OdooReminders {
+                odoo: odoo.clone(),
+                reader: invoices.reader.clone(),
+            },
+            stop.clone(),
+        ));
+        tracker.spawn(crate::automations::run_invoices(invoices, stop.clone()));
+        // Campaigns: queues, drip steps, windows, throttle, KPIs; their messages queued just in
+        // time.
+        let mut campaigns =
+            crate::campaigns::CampaignsContext::new(odoo.clone(), config.campaigns.clone());
+        campaigns.bus = self.campaigns_wake.clone();
+        tracker.spawn(crate::campaigns::run(campaigns, stop.clone()));
+        // Customers' button presses, recorded by inbound processing, acted on (at once:
+        // inbound processing says when it recorded some).
+        tracker.spawn(crate::actions::run(
+            crate::actions::ActionsContext::new(odoo.clone(), config.actions.clone())
+                .with_scenarios(config.scenarios.clone())
+                .woken_by(self.received.clone())
+                .with_bus(self.actions_wake.clone()),
+            stop.clone(),
+        ));
+
+        tracker.spawn(crate::inbound::run(
+            InboundContext {
+                odoo: odoo.clone(),
+                config: config.inbound.clone(),
+                wake: self.stored.clone(),
+                bus: self.inbound_wake.clone(),
+                media: Some(MediaFetch {
+                    client: self.cloud.clone(),
+                    config: MediaConfig::default(),
+                }),
+                lookups: Default::default(),
+                received: Some(self.received.clone()),
+                metrics: self.metrics.clone(),
+            },
+            stop.clone(),
+        ));
+
+        // Email alerts: one daemon sends them; a mail that cannot go out waits for the next
+        // round.
+        if let Some(mailer) = &self.mailer {
+            tracker.spawn(crate::alerts::run(
+                crate::alerts::AlertsContext {
+                    odoo: odoo.clone(),
+                    whatsapp: self.cloud.clone(),
+                    settings: config.alerts.clone(),
+                    mailer: mailer.clone(),
+                    metrics: self.metrics.clone(),
+                },
+                stop.clone(),
+            ));
+        }
+        // Housekeeping: old webhook events deleted, templates synced, on schedule.
+        tracker.spawn(crate::housekeeping::run(
+            crate::housekeeping::HousekeepingContext {
+                odoo: odoo.clone(),
+                settings: config.housekeeping.clone(),
+            },
+            stop.clone(),
+        ));
+    }
+}
+
+/// Runs `work` while this daemon holds the sending lease, stops it (within `deadline`) when the
+/// lease goes, starts it again when it comes back; returns once `stop` is cancelled and the
+/// work has finished.
+async fn lead(work: &LeaderWork, stop: &CancellationToken, deadline: Duration) {
+    let Some(mut role) = work.lease.watch() else {
+        // No lease (never in the daemon): the work runs until stop.
+        let tracker = TaskTracker::new();
+        work.spawn(&tracker, stop);
+        tracker.close();
+        tracker.wait().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            taken = role.wait_for(crate::lease::Role::is_leader) => {
+                if taken.is_err() {
+                    return;
+                }
+            }
+        }
+        let epoch = crate::lease::term_of(&role.borrow());
+        let term = stop.child_token();
+        let tracker = TaskTracker::new();
+        work.spawn(&tracker, &term);
+        tracker.close();
+        // The term goes on while the lease is held or suspended under its epoch (Odoo away:
+        // nothing is sent meanwhile, and the work resumes if Odoo gives the lease back with
+        // it); it ends when another daemon holds the lease or it was taken again anew.
+        let lost = tokio::select! {
+            () = stop.cancelled() => false,
+            changed = role.wait_for(|r| crate::lease::term_of(r) != epoch) => changed.is_ok(),
+        };
+        if lost {
+            tracing::warn!("the sending lease is gone: stopping the outbox and the other senders; this daemon goes on storing webhooks");
+        }
+        term.cancel();
+        if tokio::time::timeout(deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                ?deadline,
+                "the senders did not stop within the shutdown deadline"
+            );
+        }
+        if stop.is_cancelled() {
+            return;
         }
     }
 }
@@ -590,6 +722,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {problem}\n"),
         ),
-        None => (StatusCode::OK, "ready\n".to_owned()),
+        // A standby is ready too: it stores webhooks, and takes over when the leader stops.
+        None => (
+            StatusCode::OK,
+            format!("ready ({})\n", state.lease.role().describe()),
+        ),
     }
 }

@@ -28,6 +28,7 @@
 //! | [`inbound`] | processing the stored webhook events: statuses, messages, conversations, opt-out |
 //! | [`schedule`] | five-field cron schedules (croner), as users type them |
 //! | [`housekeeping`] | the scheduled chores: old webhook events deleted, templates synced hourly |
+//! | [`lease`] | the sending lease in Odoo: which daemon claims and sends, claims fenced by its epoch |
 //! | [`metrics`] | Prometheus metrics for `/metrics`: counters the components record into, backlog read from Odoo when scraped |
 //! | [`poll`] | what the polling loops share: backoff after failures, and the bus's wake-ups |
 //! | [`daemon`] | `run`: starts the tasks and the HTTP server, stops them on shutdown |
@@ -49,6 +50,7 @@ pub mod housekeeping;
 pub mod inbound;
 pub mod invoices;
 pub mod lang;
+pub mod lease;
 pub mod metrics;
 pub mod odoo;
 pub mod orders;

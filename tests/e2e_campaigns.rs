@@ -13,7 +13,7 @@
 mod e2e_support;
 mod support;
 
-use e2e_support::{eventually, meta_config, odoo_time, text, World, MESSAGE};
+use e2e_support::{eventually, meta_config, text, World, MESSAGE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,60 +40,8 @@ fn number(i: usize) -> String {
     format!("+3361{i:07}")
 }
 
-/// `count` opted-in contacts with `ref = tag` and a French mobile each.
-fn audience(w: &World, tag: &str, count: usize, first: usize) -> Vec<(i64, String)> {
-    (0..count)
-        .map(|i| {
-            let n = number(first + i);
-            let id = w.partner(&format!("Customer {}", first + i), &n, true);
-            w.odoo.update("res.partner", id, json!({"ref": tag}));
-            (id, n)
-        })
-        .collect()
-}
-
-/// A campaign of the account with `steps` (delay hours, condition), the whole day as window.
-fn campaign(w: &World, tag: &str, template: i64, steps: &[(f64, &str)], throttle: i64) -> i64 {
-    let id = w.odoo.insert(
-        CAMPAIGN,
-        json!({"name": format!("Campaign {tag}"), "account_id": w.account, "company_id": 1,
-               "user_id": 2, "state": "draft",
-               "partner_domain": format!("[(\"ref\", \"=\", '{tag}'), ('active', '=', True)]"),
-               "send_window_start": 0.0, "send_window_end": 24.0, "send_on_weekends": true,
-               "timezone_rule": "recipient", "throttle_per_minute": throttle, "daily_cap": 0}),
-    );
-    for (n, (delay, condition)) in steps.iter().enumerate() {
-        w.odoo.insert(
-            STEP,
-            json!({"campaign_id": id, "sequence": 10 * (n + 1), "name": format!("Step {}", n + 1),
-                   "delay_hours": delay, "condition": condition, "message_type": "template",
-                   "template_id": template}),
-        );
-    }
-    id
-}
-
 fn campaign_field(w: &World, id: i64, field: &str) -> Value {
     w.odoo.field(CAMPAIGN, id, field)
-}
-
-/// "Generate queue", then waits for the daemon to build it.
-async fn generate(w: &World, id: i64) {
-    w.odoo
-        .update(CAMPAIGN, id, json!({"queue_requested": true}));
-    eventually("the queue generated", Duration::from_secs(30), || {
-        campaign_field(w, id, "queue_generated_at").is_string()
-    })
-    .await;
-}
-
-/// "Start" as the button does it.
-fn start(w: &World, id: i64) {
-    w.odoo.update(
-        CAMPAIGN,
-        id,
-        json!({"state": "running", "started_at": odoo_time(chrono::Utc::now())}),
-    );
 }
 
 fn sent_to(w: &World, numbers: &[(i64, String)]) -> usize {
@@ -114,7 +62,7 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
     let mut w = world(0.5).await;
     let _logs = e2e_support::LogsOnPanic(w.logs.clone());
     let template = w.hello_template("approved");
-    let people = audience(&w, "camp13", 500, 0);
+    let people = w.audience("camp13", 500, 0);
     // Left out, each with its reason: not opted in, no number, a number already taken.
     let shy = w.partner("Shy", &number(900), false);
     w.odoo.update("res.partner", shy, json!({"ref": "camp13"}));
@@ -129,8 +77,7 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
     // Not in the audience.
     let other = w.partner("Other", &number(950), true);
 
-    let c = campaign(
-        &w,
+    let c = w.campaign(
         "camp13",
         template,
         &[(0.0, "always"), (0.004, "not_read")],
@@ -140,7 +87,7 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
     let (step1, step2) = (steps[0].min(steps[1]), steps[0].max(steps[1]));
     w.start_daemon().await;
 
-    generate(&w, c).await;
+    w.generate_queue(c).await;
     let recipients = w.odoo.search(RECIPIENT, json!([["campaign_id", "=", c]]));
     assert_eq!(recipients.len(), 503, "500 recipients and 3 skipped");
     let skipped = w.odoo.search(
@@ -170,7 +117,7 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
         "{summary}"
     );
     // Generating again adds nobody.
-    generate(&w, c).await;
+    w.generate_queue(c).await;
     assert_eq!(
         w.odoo
             .search(RECIPIENT, json!([["campaign_id", "=", c]]))
@@ -178,7 +125,7 @@ async fn a_two_step_drip_campaign_to_500_reaches_each_number_exactly_as_planned(
         503
     );
 
-    start(&w, c);
+    w.start_campaign(c);
     // One customer answers STOP once its step 1 arrived unread, another one just replies.
     let mut stopper = None;
     let mut replier = None;
@@ -322,12 +269,12 @@ async fn pause_stops_within_a_poll_and_a_paused_template_pauses_the_campaign() {
     let mut w = world(1.0).await;
     let _logs = e2e_support::LogsOnPanic(w.logs.clone());
     let template = w.hello_template("approved");
-    let people = audience(&w, "pause13", 200, 2000);
+    let people = w.audience("pause13", 200, 2000);
     // 20 a second: 10 seconds for everyone.
-    let c = campaign(&w, "pause13", template, &[(0.0, "always")], 1200);
+    let c = w.campaign("pause13", template, &[(0.0, "always")], 1200);
     w.start_daemon().await;
-    generate(&w, c).await;
-    start(&w, c);
+    w.generate_queue(c).await;
+    w.start_campaign(c);
     eventually("some sent", Duration::from_secs(20), || {
         sent_to(&w, &people) >= 40
     })

@@ -28,42 +28,6 @@ async fn world(throughput: u32) -> World {
     w
 }
 
-fn customer(w: &World, name: &str, number: &str) -> i64 {
-    let id = w.partner(name, number, true);
-    w.odoo
-        .update("res.partner", id, json!({"whatsapp_number_e164": number}));
-    id
-}
-
-/// The account's "Template for posted invoices": the sandbox's `sidecar_invoice` (a document
-/// header, the customer, number and total in its body).
-fn invoice_template(w: &World) -> i64 {
-    let template = w.odoo.insert(
-        "whatsapp.template",
-        json!({"name": "sidecar_invoice", "language": "en_US", "account_id": w.account,
-               "status": "approved", "parameter_format": "positional", "header_type": "document",
-               "components_json": json!([
-                   {"type": "HEADER", "format": "DOCUMENT"},
-                   {"type": "BODY", "text": "Hello {{1}}, your invoice {{2}} of {{3}} is ready: the PDF is attached."},
-                   {"type": "BUTTONS", "buttons": [
-                       {"type": "QUICK_REPLY", "text": "Pay now"},
-                       {"type": "QUICK_REPLY", "text": "Talk to us"}]}]).to_string()}),
-    );
-    for (n, path) in [(1, "partner_id.name"), (2, "name"), (3, "amount_total")] {
-        w.odoo.insert(
-            "whatsapp.template.variable",
-            json!({"template_id": template, "component": "body", "name": n.to_string(),
-                   "sequence": n, "field_path": path}),
-        );
-    }
-    w.odoo.update(
-        "whatsapp.account",
-        w.account,
-        json!({"template_invoice_posted_id": template}),
-    );
-    template
-}
-
 /// The text bodies that reached `number`, oldest first.
 fn texts_received(w: &World, number: &str) -> Vec<String> {
     w.received(number)
@@ -76,8 +40,8 @@ fn texts_received(w: &World, number: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_invoice_reaches_the_customer_as_its_pdf() {
     let mut w = world(80).await;
-    let awa = customer(&w, "Awa Kouassi", AWA);
-    let koffi = customer(&w, "Koffi", "+2250700000002");
+    let awa = w.customer("Awa Kouassi", AWA);
+    let koffi = w.customer("Koffi", "+2250700000002");
     // Posted before the switch: never sent.
     let old = w.invoice(awa, 50.0);
     w.odoo.post_invoices(&[old]);
@@ -87,7 +51,7 @@ async fn a_posted_invoice_reaches_the_customer_as_its_pdf() {
         json!({"x_whatsapp_posted_at": odoo_time(chrono::Utc::now() - chrono::TimeDelta::minutes(5))}),
     );
     w.send_posted_invoices();
-    invoice_template(&w);
+    w.invoice_template();
     w.start_daemon().await;
     let _logs = e2e_support::LogsOnPanic(w.logs.clone());
     w.customer_writes(AWA).await;
@@ -180,7 +144,7 @@ async fn a_posted_invoice_reaches_the_customer_as_its_pdf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_are_told_with_their_amounts_and_close_ones_in_one_message() {
     let mut w = world(80).await;
-    let awa = customer(&w, "Awa Kouassi", AWA);
+    let awa = w.customer("Awa Kouassi", AWA);
     // No debounce: each payment is told.
     w.odoo.update(
         "whatsapp.account",
@@ -320,7 +284,7 @@ fn reminders(w: &World, invoice: i64) -> Vec<serde_json::Map<String, Value>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overdue_invoice_is_reminded_once_per_interval_and_never_once_paid() {
     let mut w = world(80).await;
-    let awa = customer(&w, "Awa Kouassi", AWA);
+    let awa = w.customer("Awa Kouassi", AWA);
     w.odoo.update(
         "whatsapp.account",
         w.account,
@@ -434,7 +398,7 @@ async fn an_overdue_invoice_is_reminded_once_per_interval_and_never_once_paid() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_reminder_is_cancelled_when_the_invoice_gets_paid() {
     let mut w = world(80).await;
-    let awa = customer(&w, "Awa Kouassi", AWA);
+    let awa = w.customer("Awa Kouassi", AWA);
     w.odoo.update(
         "whatsapp.account",
         w.account,
@@ -467,11 +431,11 @@ async fn kill9_during_a_burst_of_500_posted_invoices_sends_each_once() {
     let mut w = world(500).await;
     w.config.set("outbox.reconcile_delay_secs", 3.0);
     w.send_posted_invoices();
-    invoice_template(&w);
+    w.invoice_template();
     let mut invoices = Vec::new();
     for i in 0..500 {
         let number = format!("+22507{:08}", 10_000 + i);
-        let p = customer(&w, &format!("Customer {i}"), &number);
+        let p = w.customer(&format!("Customer {i}"), &number);
         invoices.push(w.invoice(p, 100.0 + f64::from(i)));
     }
     w.start_daemon().await;
@@ -530,7 +494,7 @@ async fn kill9_during_a_burst_of_500_posted_invoices_sends_each_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_details_brings_the_details_with_the_payment_link_then_the_pdf() {
     let mut w = world(80).await;
-    let awa = customer(&w, "Awa Kouassi", AWA);
+    let awa = w.customer("Awa Kouassi", AWA);
     w.odoo.update("res.partner", awa, json!({"lang": "fr_FR"}));
     let invoice = w.invoice(awa, 1180.0);
     w.odoo.post_invoices(&[invoice]);

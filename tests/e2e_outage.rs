@@ -17,17 +17,6 @@ use whatsapp_sidecar::sandbox::{InjectRequest, RecordFilter};
 const MESSAGES: i64 = 240;
 const OUTAGE: Duration = Duration::from_secs(10);
 
-/// An inbound text from a customer, as Meta's webhook carries it.
-fn inbound_text(wamid: &str, from: &str, body: &str) -> String {
-    json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox-waba", "changes": [{
-        "field": "messages", "value": {"messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000001", "phone_number_id": e2e_support::PHONE_ID},
-            "contacts": [{"profile": {"name": "Dominique"}, "wa_id": from}],
-            "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
-                          "type": "text", "text": {"body": body}}]}}]}]})
-    .to_string()
-}
-
 /// One test of this file at a time: they stop and restart daemons and Odoo's port, and a port
 /// one of them frees for a moment can be handed to the other's new daemon or stand-in.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -77,11 +66,16 @@ async fn odoo_goes_away_for_ten_seconds(mode: Outage, spool: bool) {
     // ... and a webhook is answered 503, not 200: it could not be stored. With a spool, the
     // first ones are kept there until the forwarder finds Odoo gone (at once when Odoo refuses
     // connections); those are stored after the outage.
-    let refused = inbound_text("wamid.OUTAGE-1", "33699000002", "answered 503");
+    let refused =
+        e2e_support::inbound_text_webhook("wamid.OUTAGE-1", "33699000002", "answered 503");
     let mut spooled = Vec::new();
     if spool && mode == Outage::Refuse {
         for n in 0.. {
-            let early = inbound_text(&format!("wamid.SPOOLED-{n}"), "33699000003", "spooled");
+            let early = e2e_support::inbound_text_webhook(
+                &format!("wamid.SPOOLED-{n}"),
+                "33699000003",
+                "spooled",
+            );
             if w.post_webhook(&early, Some(APP_SECRET)).await != 200 {
                 break;
             }

@@ -1089,3 +1089,203 @@ async fn campaign_flow(real: &RealOdoo) {
     let status = daemon.terminate(Duration::from_secs(20)).await;
     assert!(status.success(), "clean stop: {status}");
 }
+
+/// Two daemons on the real Odoo: the leader `kill -9`ed, then the next one frozen (SIGSTOP) and
+/// woken once the other has taken over and reconciled its claims; every message is sent exactly
+/// once. The lease's row lock and the fenced claims run on PostgreSQL here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_on_a_real_odoo() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let real = match RealOdoo::setup(100).await {
+        Ok(real) => real,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let outcome = AssertUnwindSafe(failover(&real)).catch_unwind().await;
+    real.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn failover(real: &RealOdoo) {
+    const MESSAGES: usize = 900;
+    let started = Instant::now();
+    let partners: Vec<Value> = (0..MESSAGES)
+        .map(|i| {
+            json!({"name": format!("F{i} (whatsapp-sidecar e2e {})", real.stamp),
+                   "mobile": format!("+3362{i:07}"), "whatsapp_opt_in": true})
+        })
+        .collect();
+    let partners = real
+        .create_many("res.partner", &partners)
+        .await
+        .expect("partners");
+    let messages: Vec<Value> = partners
+        .iter()
+        .enumerate()
+        .map(|(i, p)| real.template_message(*p, &format!("+3362{i:07}")))
+        .collect();
+    let ids = real
+        .create_many(MESSAGE, &messages)
+        .await
+        .expect("messages");
+
+    let mut meta_config = real.meta_config(100);
+    meta_config.record_limit = MESSAGES + 100;
+    let (meta, _meta_stop) = e2e_support::start_meta(meta_config).await;
+    let accepted = || meta.stats()["accepted"].as_u64().unwrap_or(0);
+    let mut base = DaemonConfig::new(&real.target, &meta.base_url());
+    base.set("odoo.timeout_secs", 30);
+    base.set("lease.ttl_secs", 2.0);
+    base.set("lease.renew_secs", 0.5);
+    base.set("outbox.reconcile_delay_secs", 3.0);
+    let peer = |name: &str| {
+        let mut c = base.clone();
+        c.listen = ([127, 0, 0, 1], e2e_support::free_port()).into();
+        c.set("server.listen", c.listen.to_string());
+        c.set("lease.name", name);
+        c
+    };
+    let configs = [peer("real-a"), peer("real-b")];
+    let http = reqwest::Client::new();
+    let leads = |i: usize| {
+        let url = configs[i].url("/readyz");
+        let http = http.clone();
+        async move {
+            match http.get(url).timeout(Duration::from_secs(5)).send().await {
+                Ok(r) => r.text().await.unwrap_or_default().contains("(leader:"),
+                Err(_) => false,
+            }
+        }
+    };
+    let webhooks_to = |i: usize| {
+        meta.set_callback(
+            Some(configs[i].url("/webhook").parse().expect("callback URL")),
+            Some(whatsapp_sidecar::secret::Secret::new(
+                real.app_secret.as_str(),
+            )),
+        );
+    };
+    let until_leads = |i: usize, what: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !leads(i).await {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let signal = |pid: u32, sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+
+    let (a, logs_a, _keep_a) = real.start_daemon(&meta, &configs[0]).await;
+    until_leads(0, "real-a never took the lease".into()).await;
+    let (b, logs_b, _keep_b) = real.start_daemon(&meta, &configs[1]).await;
+    webhooks_to(0);
+    assert!(!leads(1).await, "two leaders");
+
+    // Failover 1: the leader killed.
+    until_true(|| accepted() >= (MESSAGES / 3) as u64).await;
+    webhooks_to(1);
+    let t = Instant::now();
+    a.kill9().await;
+    until_leads(1, "real-b did not take over within 30 s".into()).await;
+    let first = t.elapsed();
+    let (a, logs_a2, _keep_a2) = real.start_daemon(&meta, &configs[0]).await;
+    webhooks_to(1);
+
+    // Failover 2: the leader frozen, woken after the other reconciled what it had claimed.
+    until_true(|| accepted() >= (2 * MESSAGES / 3) as u64).await;
+    webhooks_to(0);
+    let t = Instant::now();
+    signal(b.pid(), "-STOP");
+    until_leads(0, "real-a did not take over within 30 s".into()).await;
+    let second = t.elapsed();
+    let reconciled = || {
+        logs_a2
+            .matching(&["reconciled messages left in 'sending'"])
+            .len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciled() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(b.pid(), "-CONT");
+
+    // Everything ends sent (or further) in Odoo.
+    let client = real.client.clone();
+    let done = Domain::leaf("id", "in", json!(ids)).and(
+        "state",
+        "in",
+        json!(["sent", "delivered", "read"]),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = client.search_count(MESSAGE, &done).await.unwrap_or(0);
+        if n == ids.len() as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} of {} messages sent after 120 s",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for d in [a, b] {
+        let status = d.terminate(Duration::from_secs(15)).await;
+        assert!(status.success(), "clean stop: {status}");
+    }
+
+    // Meta accepted each exactly once, and Odoo holds Meta's wamid.
+    let record = meta
+        .messages(&RecordFilter {
+            limit: Some(MESSAGES + 100),
+            ..Default::default()
+        })
+        .expect("sandbox record");
+    let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in &record {
+        by_message
+            .entry(r.callback_data.clone().unwrap_or_default())
+            .or_default()
+            .push(r.wamid.clone());
+    }
+    let twice = by_message.values().filter(|w| w.len() > 1).count();
+    assert_eq!(
+        twice, 0,
+        "DUPLICATE SENDS: {twice} messages accepted more than once"
+    );
+    assert_eq!(record.len(), ids.len(), "Meta accepted nothing else");
+    for row in real.read(MESSAGE, &ids, &["wamid"]).await {
+        let id = row["id"].as_i64().unwrap_or_default();
+        let wamids = by_message
+            .get(&id.to_string())
+            .unwrap_or_else(|| panic!("message {id} never reached Meta"));
+        assert_eq!(row["wamid"], json!(wamids[0]), "message {id}");
+    }
+    let lost = logs_b.matching(&["lost the sending lease"]).len()
+        + logs_a.matching(&["lost the sending lease"]).len();
+    eprintln!(
+        "real-Odoo failover: {MESSAGES} messages, a kill -9 (taken over in {first:.2?}) and a \
+         SIGSTOP (taken over in {second:.2?}, woken after the new leader reconciled), each sent \
+         exactly once, {lost} 'lost the lease' lines, done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits (at most two minutes) until `done` holds.
+async fn until_true(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "not reached within 120 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -37,7 +37,6 @@ async fn setup() -> Setup {
         wake: Arc::new(tokio::sync::Notify::new()),
         bus: Default::default(),
         media: None,
-        in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
         metrics: Default::default(),
@@ -285,35 +284,38 @@ async fn callback_data_proves_a_send_left_in_sending_by_a_crash() {
 }
 
 #[tokio::test]
-async fn a_status_for_a_message_this_outbox_still_holds_waits_for_its_write_back() {
+async fn a_status_before_the_send_result_applies_and_the_result_does_not_move_it_back() {
     let s = setup().await;
     let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
     let msg = s.odoo.queue_message(s.account, partner, "Hello");
     s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
-    s.ctx.in_flight.insert_all([msg]);
-    let mut read = status("wamid.HELD", "read", T0 + 3);
+    let mut read = status("wamid.EARLY", "read", T0 + 3);
     read["biz_opaque_callback_data"] = json!(msg.to_string());
     let event = s.store(&statuses(json!([read])));
 
-    // The outbox has not written the send's result: the read status must not land first (the
-    // result write would then move the message back to `sent`).
+    // Meta is fast: the read status lands before the outbox writes the send's result.
     let report = s.step(Pass::New).await;
-    assert_eq!(report.waiting, 1);
-    assert_eq!(s.record(MESSAGE, msg)["state"], "sending");
-
-    // The outbox writes its result and lets go of the message; the status then applies.
-    s.odoo.update(
-        MESSAGE,
-        msg,
-        json!({"state": "sent", "wamid": "wamid.HELD", "sent_at": odoo_time(T0)}),
-    );
-    s.ctx.in_flight.remove_all([msg]);
-    let report = s.step(Pass::Waiting { after_id: 0 }).await;
     assert_eq!((report.events, report.done), (1, 1));
     let m = s.record(MESSAGE, msg);
     assert_eq!(m["state"], "read");
-    assert_eq!(m["read_at"], json!(odoo_time(T0 + 3)));
+    assert_eq!(m["wamid"], "wamid.EARLY");
     assert_eq!(s.record(EVENT, event)["processed"], json!(true));
+
+    // The outbox's result write, as it makes it: Odoo keeps the state forward-only, so the
+    // write records the send time and leaves the message read.
+    s.ctx
+        .odoo
+        .write(
+            MESSAGE,
+            &[msg],
+            &json!({"state": "sent", "wamid": "wamid.EARLY", "sent_at": odoo_time(T0), "claimed_at": false}),
+        )
+        .await
+        .unwrap();
+    let m = s.record(MESSAGE, msg);
+    assert_eq!(m["state"], "read");
+    assert_eq!(m["sent_at"], json!(odoo_time(T0)));
+    assert_eq!(m["read_at"], json!(odoo_time(T0 + 3)));
 }
 
 #[tokio::test]
@@ -552,156 +554,6 @@ async fn the_loop_processes_new_events_when_woken_and_stops_on_shutdown() {
     tokio::time::timeout(Duration::from_secs(5), processed)
         .await
         .expect("processed without waiting for the hour-long poll");
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("the loop stops on shutdown")
-        .unwrap();
-}
-
-#[tokio::test]
-async fn held_statuses_apply_together_as_soon_as_the_outbox_releases_the_message() {
-    let mut s = setup().await;
-    s.ctx.config.poll_interval = Duration::from_secs(3600);
-    s.ctx.config.retry_interval = Duration::from_secs(3600);
-    s.ctx.config.min_batch_interval = Duration::from_millis(10);
-    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
-    let msg = s.odoo.queue_message(s.account, partner, "Hello");
-    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
-    s.ctx.in_flight.insert_all([msg]);
-    // Not kept in memory: they wait in Odoo, as they do once `outbox_wait` has passed.
-    s.ctx.config.outbox_wait = Duration::ZERO;
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    // Meta is fast: delivered and read arrive before the outbox wrote the send's result.
-    let mut statuses_of_msg = Vec::new();
-    for (state, at) in [("delivered", T0 + 1), ("read", T0 + 2)] {
-        let mut st = status("wamid.FAST", state, at);
-        st["biz_opaque_callback_data"] = json!(msg.to_string());
-        statuses_of_msg.push(s.store(&statuses(json!([st]))));
-    }
-    s.ctx.wake.notify_one();
-    let waiting = async {
-        while !statuses_of_msg.iter().all(|e| {
-            s.record(EVENT, *e)["processing_error"]
-                .as_str()
-                .is_some_and(|r| r.starts_with(PENDING_PREFIX))
-        }) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), waiting)
-        .await
-        .expect("both statuses wait while the outbox holds the message");
-    let writes_before = s.odoo.write_count(MESSAGE, msg);
-
-    // The outbox writes its result and releases the message: no hour-long retry wait.
-    s.odoo.update(
-        MESSAGE,
-        msg,
-        json!({"state": "sent", "wamid": "wamid.FAST", "sent_at": odoo_time(T0)}),
-    );
-    s.ctx.in_flight.remove_all([msg]);
-    let applied = async {
-        while s.record(MESSAGE, msg)["state"] != json!("read") {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), applied)
-        .await
-        .expect("applied as soon as the outbox released the message");
-    let m = s.record(MESSAGE, msg);
-    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
-    assert_eq!(m["read_at"], json!(odoo_time(T0 + 2)));
-    assert_eq!(
-        s.odoo.write_count(MESSAGE, msg) - writes_before,
-        1,
-        "both statuses land in one write"
-    );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("the loop stops on shutdown")
-        .unwrap();
-}
-
-#[tokio::test]
-async fn held_statuses_are_kept_in_memory_and_written_once_the_outbox_releases_the_message() {
-    let mut s = setup().await;
-    s.ctx.config.poll_interval = Duration::from_secs(3600);
-    s.ctx.config.retry_interval = Duration::from_secs(3600);
-    s.ctx.config.min_batch_interval = Duration::from_millis(10);
-    let partner = s.odoo.add_partner("Camille", "+33 6 12 34 56 78", true);
-    let msg = s.odoo.queue_message(s.account, partner, "Hello");
-    s.odoo.update(MESSAGE, msg, json!({"state": "sending"}));
-    s.ctx.in_flight.insert_all([msg]);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(inbound::run(s.ctx.clone(), shutdown.clone()));
-
-    let mut events = Vec::new();
-    for (state, at) in [("sent", T0), ("delivered", T0 + 1), ("read", T0 + 2)] {
-        let mut st = status("wamid.MEM", state, at);
-        st["biz_opaque_callback_data"] = json!(msg.to_string());
-        events.push(s.store(&statuses(json!([st]))));
-        s.ctx.wake.notify_one();
-    }
-    // Several batches pass while the outbox holds the message: nothing is written anywhere.
-    let event_writes = s.odoo.calls(EVENT, "write");
-    for _ in 0..2 {
-        let reads = s.odoo.calls(EVENT, "search_read");
-        s.ctx.wake.notify_one();
-        let batch = async {
-            while s.odoo.calls(EVENT, "search_read") <= reads {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), batch)
-            .await
-            .expect("a woken loop runs a batch while it keeps the statuses");
-    }
-    assert_eq!(s.record(MESSAGE, msg)["state"], "sending");
-    for e in &events {
-        let event = s.record(EVENT, *e);
-        assert_eq!(
-            (
-                event["processed"].clone(),
-                event["processing_error"].clone()
-            ),
-            (json!(false), json!(false)),
-            "event {e} is kept in memory, not marked"
-        );
-    }
-    assert_eq!(s.odoo.calls(EVENT, "write"), event_writes);
-    let writes_before = s.odoo.write_count(MESSAGE, msg);
-
-    s.odoo.update(
-        MESSAGE,
-        msg,
-        json!({"state": "sent", "wamid": "wamid.MEM", "sent_at": odoo_time(T0)}),
-    );
-    s.ctx.in_flight.remove_all([msg]);
-    let applied = async {
-        while !events
-            .iter()
-            .all(|e| s.record(EVENT, *e)["processed"] == json!(true))
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), applied)
-        .await
-        .expect("applied as soon as the outbox released the message");
-    let m = s.record(MESSAGE, msg);
-    assert_eq!(m["state"], "read");
-    assert_eq!(m["delivered_at"], json!(odoo_time(T0 + 1)));
-    assert_eq!(m["read_at"], json!(odoo_time(T0 + 2)));
-    assert_eq!(
-        s.odoo.write_count(MESSAGE, msg) - writes_before,
-        1,
-        "the three statuses land in one write"
-    );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

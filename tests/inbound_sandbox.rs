@@ -94,7 +94,6 @@ async fn start() -> World {
             client: graph,
             config: MediaConfig::default(),
         }),
-        in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
         metrics: Default::default(),

@@ -336,6 +336,47 @@ async fn write_each_sends_distinct_values_in_one_load_with_utc_datetimes() {
 }
 
 #[tokio::test]
+async fn a_load_that_met_a_concurrent_write_is_sent_again() {
+    let s = OdooStandin::start().await;
+    let c = client(&s);
+    let account = s.add_account("Main", "1001", 80);
+    let partner = s.add_partner("P", "+33612345678", true);
+    let ids: Vec<i64> = (0..3)
+        .map(|i| s.queue_message(account, partner, &format!("m{i}")))
+        .collect();
+    let updates: Vec<(i64, Map<String, Value>)> = ids
+        .iter()
+        .map(|id| {
+            let v = json!({"state": "sending", "wamid": format!("wamid.c{id}")});
+            (*id, v.as_object().cloned().unwrap())
+        })
+        .collect();
+    // Another transaction wrote the same records twice in a row: the third try goes through.
+    s.reset_counters();
+    s.conflict_next_loads(2);
+    c.write_each("whatsapp.message", &updates).await.unwrap();
+    assert_eq!(s.calls("whatsapp.message", "load"), 3);
+    assert_eq!(
+        s.field("whatsapp.message", ids[2], "wamid"),
+        json!(format!("wamid.c{}", ids[2]))
+    );
+
+    // Conflicts that do not stop: given up after a few tries, with Odoo's words.
+    s.reset_counters();
+    s.conflict_next_loads(100);
+    let e = c
+        .write_each("whatsapp.message", &updates)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OdooError::ValidationError { .. }), "{e:?}");
+    assert!(e.to_string().contains("could not serialize access"), "{e}");
+    assert_eq!(
+        s.calls("whatsapp.message", "load"),
+        u64::from(whatsapp_sidecar::odoo::client::LOAD_CONFLICT_TRIES)
+    );
+}
+
+#[tokio::test]
 async fn a_failing_load_changes_nothing_and_says_why() {
     let s = OdooStandin::start().await;
     let c = client(&s);

@@ -479,13 +479,8 @@ async fn a_setting_filled_after_a_failure_is_used_by_the_retry_at_once() {
         json!({"template_document_id": invoice}),
     );
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    // As the addon's "Retry" does: back to queued, the error fields emptied.
-    standin.update(
-        "whatsapp.message",
-        id,
-        json!({"state": "queued", "error_code": false, "error_title": false,
-               "error_details": false, "error_help": false, "claimed_at": false}),
-    );
+    // The addon's "Retry": back to queued, the error fields emptied.
+    standin.retry(id);
     eventually("the retry is sent", Duration::from_secs(10), || {
         state(&standin, id) == "sent"
     })

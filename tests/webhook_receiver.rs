@@ -245,7 +245,6 @@ async fn concurrent_duplicated_status_webhooks_for_one_message_end_in_the_right_
         wake: r.wake.clone(),
         bus: Default::default(),
         media: None,
-        in_flight: Default::default(),
         lookups: Default::default(),
         received: None,
         metrics: Default::default(),

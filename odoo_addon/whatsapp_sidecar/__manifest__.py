@@ -25,6 +25,7 @@
         "views/whatsapp_interactive_scenario_views.xml",
         "views/whatsapp_text_views.xml",
         "views/whatsapp_cursor_views.xml",
+        "views/whatsapp_lease_views.xml",
         "views/whatsapp_scenario_state_views.xml",
         "wizards/whatsapp_send_message_views.xml",
         "wizards/whatsapp_send_partner_message_views.xml",

@@ -50,6 +50,7 @@ pub struct Config {
     pub campaigns: crate::campaigns::CampaignsSettings,
     pub bus: crate::bus::BusSettings,
     pub metrics: crate::metrics::MetricsSettings,
+    pub lease: crate::lease::LeaseConfig,
     pub alerts: crate::alerts::AlertSettings,
     pub housekeeping: crate::housekeeping::HousekeepingSettings,
     pub log: LogConfig,
@@ -336,6 +337,7 @@ impl Config {
             .unwrap_or_default(),
         };
         let housekeeping = housekeeping_settings(&raw.housekeeping, &mut problems);
+        let lease = lease_settings(&raw.lease, &mut problems);
 
         let format = match raw.log.format.as_str() {
             "pretty" => Some(LogFormat::Pretty),
@@ -416,6 +418,7 @@ impl Config {
                 campaigns,
                 bus,
                 metrics,
+                lease,
                 alerts,
                 housekeeping,
                 log: LogConfig {
@@ -838,14 +841,6 @@ fn inbound_config(
             raw.status_batch_interval_ms
         ));
     }
-    let wait = raw.outbox_wait_secs;
-    if wait.is_finite() && (0.0..=600.0).contains(&wait) {
-        cfg.outbox_wait = Duration::from_secs_f64(wait);
-    } else {
-        problems.push(format!(
-            "inbound.outbox_wait_secs: {wait} is not a number of seconds between 0 and 600"
-        ));
-    }
     let hours = raw.pending_give_up_hours;
     if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 30.0 {
         cfg.pending_give_up = Duration::from_secs_f64(hours * 3600.0);
@@ -933,6 +928,42 @@ fn http_url(key: &str, value: &str, problems: &mut Vec<String>) -> Option<Url> {
             None
         }
     }
+}
+
+/// `[lease]`: the name must be given (the host's by default) and the lease renewed at least
+/// twice within its ttl.
+fn lease_settings(raw: &raw::RawLease, problems: &mut Vec<String>) -> crate::lease::LeaseConfig {
+    let mut config = crate::lease::LeaseConfig::default();
+    let name = raw.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        problems.push(
+            "lease.name: give this daemon a name of 1 to 200 characters (the host's name by \
+             default); each daemon on one Odoo database needs its own"
+                .to_owned(),
+        );
+    } else {
+        config.name = name.to_owned();
+    }
+    let ttl = seconds("lease.ttl_secs", raw.ttl_secs, problems);
+    let renew = seconds("lease.renew_secs", raw.renew_secs, problems);
+    if let (Some(ttl), Some(renew)) = (ttl, renew) {
+        if ttl > Duration::from_secs(600) {
+            problems.push(format!(
+                "lease.ttl_secs: {} is longer than Odoo accepts; use at most 600",
+                raw.ttl_secs
+            ));
+        } else if renew.saturating_mul(2) > ttl {
+            problems.push(format!(
+                "lease.renew_secs: {} renews the lease less than twice within lease.ttl_secs \
+                 ({}): a leader would lose it between two renewals; use at most half of it",
+                raw.renew_secs, raw.ttl_secs
+            ));
+        } else {
+            config.ttl = ttl;
+            config.renew = renew;
+        }
+    }
+    config
 }
 
 fn seconds(key: &str, value: f64, problems: &mut Vec<String>) -> Option<Duration> {

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub campaigns: RawCampaigns,
     pub bus: RawBus,
     pub metrics: RawMetrics,
+    pub lease: RawLease,
     pub alerts: RawAlerts,
     pub housekeeping: RawHousekeeping,
     pub log: RawLog,
@@ -91,6 +92,25 @@ impl Default for RawAlerts {
             token_expiry_days: d.token_expiry_days,
             check_interval_secs: d.check_interval.as_secs_f64(),
             remind_after_hours: d.remind_after.as_secs_f64() / 3600.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLease {
+    pub name: String,
+    pub ttl_secs: f64,
+    pub renew_secs: f64,
+}
+
+impl Default for RawLease {
+    fn default() -> Self {
+        let d = crate::lease::LeaseConfig::default();
+        RawLease {
+            name: d.name,
+            ttl_secs: d.ttl.as_secs_f64(),
+            renew_secs: d.renew.as_secs_f64(),
         }
     }
 }
@@ -315,7 +335,6 @@ pub struct RawInbound {
     pub min_batch_interval_ms: u64,
     pub status_linger_ms: u64,
     pub status_batch_interval_ms: u64,
-    pub outbox_wait_secs: f64,
     pub pending_give_up_hours: f64,
 }
 
@@ -328,7 +347,6 @@ impl Default for RawInbound {
             min_batch_interval_ms: d.min_batch_interval.as_millis() as u64,
             status_linger_ms: d.status_linger.as_millis() as u64,
             status_batch_interval_ms: d.status_batch_interval.as_millis() as u64,
-            outbox_wait_secs: d.outbox_wait.as_secs_f64(),
             pending_give_up_hours: d.pending_give_up.as_secs_f64() / 3600.0,
         }
     }

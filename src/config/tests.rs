@@ -273,21 +273,13 @@ fn the_inbound_status_settings_are_read_and_checked() {
     Jail::expect_with(|jail| {
         jail.create_file(
             "whatsapp-sidecar.toml",
-            &format!("{VALID}\n[inbound]\nstatus_linger_ms = 250\noutbox_wait_secs = 2.5\nstatus_batch_interval_ms = 0\n"),
+            &format!("{VALID}\n[inbound]\nstatus_linger_ms = 250\nstatus_batch_interval_ms = 0\n"),
         )?;
         let config = Config::load(None).map_err(|e| e.to_string())?;
         assert_eq!(config.inbound.status_linger, Duration::from_millis(250));
         assert_eq!(config.inbound.status_batch_interval, Duration::ZERO);
-        assert_eq!(config.inbound.outbox_wait, Duration::from_millis(2500));
         Ok(())
     });
-    let found = problems(&format!("{VALID}\n[inbound]\noutbox_wait_secs = -1\n"));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with("inbound.outbox_wait_secs: -1")),
-        "{found:?}"
-    );
     let found = problems(&format!(
         "{VALID}\n[inbound]\nstatus_batch_interval_ms = 600000\n"
     ));

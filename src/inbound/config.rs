@@ -21,9 +21,6 @@ pub struct InboundConfig {
     /// anything else (a customer's message, a button press) is applied at once. Zero: every
     /// batch is applied when read.
     pub status_batch_interval: Duration,
-    /// How long statuses of a message the outbox has claimed but not written back are kept in
-    /// memory for that write; after it they wait in Odoo (`processing_error`) and are retried.
-    pub outbox_wait: Duration,
     /// How often events that wait (a status that arrived before its message was written back)
     /// are tried again.
     pub retry_interval: Duration,
@@ -41,7 +38,6 @@ impl Default for InboundConfig {
             min_batch_interval: Duration::from_millis(500),
             status_linger: Duration::from_secs(1),
             status_batch_interval: Duration::from_secs(1),
-            outbox_wait: Duration::from_secs(10),
             retry_interval: Duration::from_secs(2),
             pending_give_up: Duration::from_secs(24 * 3600),
             max_error_backoff: Duration::from_secs(30),

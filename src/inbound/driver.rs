@@ -78,11 +78,6 @@ pub struct InboundContext {
     pub bus: crate::poll::Wake,
     /// Where received files are downloaded from; `None` leaves them as Meta media ids.
     pub media: Option<MediaFetch>,
-    /// The messages the outbox of this process has claimed and not yet written back. A status
-    /// about one of them waits until its send result is written, so that write cannot move the
-    /// message back from `delivered` or `read` to `sent`. (After a restart the set is empty, and
-    /// a status carrying callback data is the proof that a message left in `sending` went out.)
-    pub in_flight: crate::outbox::InFlight,
     /// What the notes and notifications look up once an hour rather than every batch.
     pub lookups: Lookups,
     /// Told after a batch that recorded received messages (texts, button presses), so the
@@ -461,26 +456,13 @@ pub async fn run(ctx: InboundContext, shutdown: CancellationToken) {
                 pause = pause.min(due);
             }
         }
-        let waiting_for_outbox = some_waiting || !deferred.is_empty();
-        if failures == 0 && !full && !waiting_for_outbox {
+        let waiting = some_waiting || !deferred.is_empty();
+        if failures == 0 && !full && !waiting {
             pause = ctx.bus.idle_pause(pause, None);
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = ctx.bus.pause(pause, failures > 0) => {}
-            () = ctx.in_flight.released(), if failures == 0 && !full && waiting_for_outbox => {
-                // The outbox wrote results back: the statuses it held can be applied now
-                // (still no sooner than the batch interval, so they come in one batch). Those
-                // kept in memory go with the next batch; a pass over the events waiting in
-                // Odoo is worth a call only when some do.
-                if some_waiting {
-                    next_waiting_pass = Instant::now();
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep_until(started + config.min_batch_interval) => {}
-                }
-            }
             () = ctx.wake.notified(), if failures == 0 && !full => {
                 // Let statuses arriving close together land in the same batch.
                 let earliest = started + config.min_batch_interval;
@@ -568,8 +550,8 @@ impl Deferred {
         self.events.is_empty()
     }
 
-    /// When the first kept event runs out of time: `status_linger` after it was first read,
-    /// or `outbox_wait` for one kept for the outbox (which also wakes the loop when it lets go).
+    /// When the first kept event runs out of time: `status_linger` (or `status_batch_interval`)
+    /// after it was first read.
     fn next_deadline(&self, config: &InboundConfig) -> Option<Instant> {
         self.events
             .values()
@@ -581,7 +563,6 @@ impl Deferred {
 /// How long an event may be kept for `why`.
 fn limit_for(config: &InboundConfig, why: plan::Defer) -> Duration {
     match why {
-        plan::Defer::Held => config.outbox_wait,
         plan::Defer::Linger => config.status_linger,
         plan::Defer::Batch => config.status_batch_interval,
     }
@@ -675,7 +656,6 @@ pub async fn step_with(
     let never = |_: i64, _: plan::Defer| false;
     let outcomes = match process(
         odoo,
-        &ctx.in_flight,
         &ctx.lookups,
         &rows,
         now,
@@ -693,7 +673,6 @@ pub async fn step_with(
             for row in &rows {
                 match process(
                     odoo,
-                    &ctx.in_flight,
                     &ctx.lookups,
                     std::slice::from_ref(row),
                     now,
@@ -860,7 +839,6 @@ async fn mark_events(
 #[allow(clippy::too_many_arguments)]
 async fn process(
     odoo: &OdooClient,
-    in_flight: &crate::outbox::InFlight,
     lookups: &Lookups,
     rows: &[EventRow],
     now: DateTime<Utc>,
@@ -884,15 +862,11 @@ async fn process(
     } else {
         read_messages(odoo, &lookup).await?
     };
-    // Statuses of a message whose send result is still to be written wait for that write.
-    let held: HashSet<i64> = messages
-        .iter()
-        .filter(|row| row.wamid.is_none() && in_flight.contains(row.id))
-        .map(|row| row.id)
-        .collect();
-
-    // Statuses: one write per message, identical writes grouped by the client.
-    let statuses = plan::plan_statuses(&events, &messages, &held, may_defer, &mut outcomes);
+    // Statuses: one write per message, identical writes grouped by the client. A status may
+    // land before the outbox writes the send's result: Odoo keeps the state forward-only
+    // (`whatsapp.message.write`), so that later write records the wamid and time and leaves
+    // the state the status gave.
+    let statuses = plan::plan_statuses(&events, &messages, may_defer, &mut outcomes);
     for conflict in &statuses.conflicts {
         tracing::warn!("{conflict}");
     }

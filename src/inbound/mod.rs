@@ -9,8 +9,8 @@
 //!   of one message in one write; a status for a message Odoo does not know yet waits and is
 //!   retried, and is given up (with an error on the event) only after `pending_give_up`;
 //!   statuses that would leave a message short of final (`sent`, `delivered`, `read` before its
-//!   `delivered`), or are about a message the outbox has not written back yet, are kept in
-//!   memory for a short while ([`Deferred`]: `status_linger`, `outbox_wait`) and processed with
+//!   `delivered`) are kept in memory for a short while ([`Deferred`]: `status_linger`,
+//!   `status_batch_interval`) and processed with
 //!   the next batch, so a message's statuses cost one write even when they arrive in different
 //!   batches (the events stay unmarked in Odoo meanwhile, so a restart loses nothing);
 //! - records inbound messages as received `whatsapp.message`s of the right type, in their

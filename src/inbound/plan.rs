@@ -129,11 +129,8 @@ impl Outcomes {
     /// Records that event `id` is kept for the next batch (unless something else was decided).
     pub fn defer(&mut self, id: i64, why: Defer) {
         let slot = self.map.entry(id).or_insert(Outcome::Done);
-        match slot {
-            Outcome::Done => *slot = Outcome::Deferred(why),
-            // Kept for two reasons: the longer wait (the outbox's) decides.
-            Outcome::Deferred(r) if why == Defer::Held => *r = why,
-            _ => {}
+        if *slot == Outcome::Done {
+            *slot = Outcome::Deferred(why);
         }
     }
 
@@ -272,13 +269,10 @@ pub struct StatusPlan {
 /// Why the statuses of a message may be kept for the next batch instead of written now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Defer {
-    /// The outbox of this process claimed the message and has not written its send result yet:
-    /// written now, the status would be overwritten by that result (or the result would cost
-    /// a second write).
-    Held,
     /// The write would leave the message short of final (`sent` or `delivered`, or `read` with
     /// no `delivered` time yet): Meta usually sends the next status within a second, and both
-    /// then share one write.
+    /// then share one write. Also while the message is `sending` without a wamid: the outbox
+    /// is writing its send result.
     Linger,
     /// Only statuses, read while statuses stream in: applied with a later batch, at most
     /// `status_batch_interval` after the previous one (not a reason of the plan: the loop keeps
@@ -290,13 +284,12 @@ pub enum Defer {
 ///
 /// Events whose message Odoo does not know yet wait ([`Outcomes::wait`]). Events may also be
 /// deferred ([`Outcomes::defer`]: kept for the next batch, nothing written) when `may_defer`
-/// allows it for the reason at hand; `held` names the messages the outbox holds. An event is
+/// allows it for the reason at hand. An event is
 /// deferred only as a whole (only statuses, every one of them deferrable), and a message's
 /// statuses are deferred only all together, so nothing is ever half applied.
 pub fn plan_statuses(
     events: &[ParsedEvent],
     rows: &[MessageRow],
-    held: &HashSet<i64>,
     may_defer: &(dyn Fn(i64, Defer) -> bool + Sync),
     outcomes: &mut Outcomes,
 ) -> StatusPlan {
@@ -360,9 +353,7 @@ pub fn plan_statuses(
             continue;
         };
         let m = merge(row, statuses);
-        let reason = if held.contains(id) {
-            Some(Defer::Held)
-        } else if !m.write.is_empty() && !is_final(row, &m.write) {
+        let reason = if !m.write.is_empty() && (!is_final(row, &m.write) || awaits_result(row)) {
             Some(Defer::Linger)
         } else {
             None
@@ -398,18 +389,6 @@ pub fn plan_statuses(
             tracing::trace!(message = id, ?reason, "statuses kept for the next batch");
             continue;
         }
-        if held.contains(&id) {
-            for event in &events_of[&id] {
-                outcomes.wait(
-                    *event,
-                    format!(
-                        "whatsapp.message {id} is being sent: its statuses apply once the \
-                         send result is written"
-                    ),
-                );
-            }
-            continue;
-        }
         plan.conflicts.extend(m.conflicts);
         if !m.write.is_empty() {
             plan.updates.push((id, m.write.to_values()));
@@ -420,6 +399,14 @@ pub fn plan_statuses(
 
 /// True when `row` with `write` applied is in a state no later status changes: `failed`, or
 /// `read` with its `delivered` time known.
+/// True while Odoo shows the message claimed and its send result not written (`sending`, no
+/// wamid): the outbox writes it within a moment, and the statuses kept until then go in one
+/// write with it known (rather than a write racing the outbox's on the same record). After a
+/// crash nothing comes: the statuses apply when their linger is over, as the proof it was sent.
+fn awaits_result(row: &MessageRow) -> bool {
+    row.state == Some(MessageState::Sending) && row.wamid.is_none()
+}
+
 fn is_final(row: &MessageRow, write: &StatusWrite) -> bool {
     match write.state.or(row.state) {
         Some(MessageState::Failed) => true,

@@ -24,6 +24,7 @@
 //! | `whatsapp_inbound_events_processed_total{outcome}` | inbound processing |
 //! | `whatsapp_outbox_queued_due`, `whatsapp_outbox_sending`, `whatsapp_outbox_oldest_due_age_seconds`, `whatsapp_inbound_unprocessed_events`, `whatsapp_inbound_oldest_unprocessed_age_seconds`, `whatsapp_account_paused{account}`, `whatsapp_campaigns_running`, `whatsapp_campaign_sent{campaign}`, `whatsapp_odoo_state_age_seconds` | read from Odoo when scraped |
 //! | `odoo_bus_connected`, `odoo_bus_notifications_total` | Odoo's bus |
+//! | `whatsapp_lease_leader`, `whatsapp_lease_epoch`, `whatsapp_lease_changes_total` | the sending lease: 1 while this daemon holds it (claims and sends), 0 on a standby |
 
 pub mod odoo_state;
 
@@ -153,6 +154,9 @@ struct Inner {
     state_age: FloatGauge,
     bus_connected: Gauge,
     bus_notifications: Counter,
+    lease_leader: Gauge,
+    lease_epoch: Gauge,
+    lease_changes: Counter,
     /// Totals over every label, for the alerts ([`Metrics::totals`]).
     totals: TotalCounters,
 }
@@ -350,6 +354,24 @@ impl Metrics {
             "Notifications received from Odoo's bus",
             bus_notifications.clone(),
         );
+        let lease_leader = Gauge::default();
+        registry.register(
+            "whatsapp_lease_leader",
+            "1 while this daemon holds the sending lease (it claims and sends), 0 while it stands by",
+            lease_leader.clone(),
+        );
+        let lease_epoch = Gauge::default();
+        registry.register(
+            "whatsapp_lease_epoch",
+            "The epoch of the sending lease this daemon last held",
+            lease_epoch.clone(),
+        );
+        let lease_changes = Counter::default();
+        registry.register(
+            "whatsapp_lease_changes",
+            "Times this daemon took or lost the sending lease",
+            lease_changes.clone(),
+        );
         Metrics(Some(Arc::new(Inner {
             registry,
             odoo_calls,
@@ -378,6 +400,9 @@ impl Metrics {
             state_age,
             bus_connected,
             bus_notifications,
+            lease_leader,
+            lease_epoch,
+            lease_changes,
             totals: TotalCounters::default(),
         })))
     }
@@ -525,6 +550,16 @@ impl Metrics {
     pub fn bus_connected(&self, up: bool) {
         let Some(m) = &self.0 else { return };
         m.bus_connected.set(i64::from(up));
+    }
+
+    /// This daemon took (`Some(epoch)`) or lost (`None`) the sending lease.
+    pub fn lease_role(&self, epoch: Option<i64>) {
+        let Some(m) = &self.0 else { return };
+        m.lease_leader.set(i64::from(epoch.is_some()));
+        if let Some(epoch) = epoch {
+            m.lease_epoch.set(epoch);
+        }
+        m.lease_changes.inc();
     }
 
     /// A notification from Odoo's bus.

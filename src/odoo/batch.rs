@@ -161,6 +161,16 @@ pub fn to_load_cell(field_type: Option<&str>, value: &Value) -> Option<String> {
     }
 }
 
+/// True when every message of a refused `load` (as [`load_outcome`] joins them) is
+/// PostgreSQL's serialization failure: another transaction wrote the same record, and the
+/// same `load` sent again succeeds.
+pub fn only_conflicts(messages: &str) -> bool {
+    !messages.is_empty()
+        && messages
+            .split("; ")
+            .all(|m| m.contains("could not serialize access due to concurrent update"))
+}
+
 /// The `load` answer: ids on success, or Odoo's messages.
 pub fn load_outcome(result: &Value) -> Result<Vec<i64>, String> {
     let messages: Vec<String> = result
@@ -285,6 +295,17 @@ mod tests {
         assert_eq!(to_load_cell(Some("many2one"), &json!("x")), None);
         assert_eq!(to_load_cell(Some("binary"), &json!("x")), None);
         assert_eq!(to_load_cell(None, &json!("x")), None);
+    }
+
+    #[test]
+    fn only_serialization_failures_are_conflicts() {
+        let conflict = "row 0: could not serialize access due to concurrent update\n";
+        assert!(only_conflicts(conflict));
+        assert!(only_conflicts(&format!("{conflict}; {conflict}")));
+        assert!(!only_conflicts(&format!(
+            "{conflict}; row 1: duplicate key value"
+        )));
+        assert!(!only_conflicts(""));
     }
 
     #[test]

@@ -183,6 +183,9 @@ struct Reply {
     body: Bytes,
 }
 
+/// How many times a `load` is sent when Odoo answers only serialization failures.
+pub const LOAD_CONFLICT_TRIES: u32 = 5;
+
 /// Which `/jsonrpc` call is made, for error messages and tracing.
 struct Target<'a> {
     service: &'a str,
@@ -578,7 +581,34 @@ impl OdooClient {
     /// `load(fields, rows)` (Odoo's import) in one transaction, with `tz = UTC` so datetimes
     /// are taken as UTC. Any row error cancels the whole call and is returned as a
     /// [`OdooError::ValidationError`] listing Odoo's messages.
+    ///
+    /// A row refused only because another transaction wrote the same record meanwhile
+    /// (PostgreSQL's serialization failure, which Odoo retries for any other call but `load`
+    /// reports as a row error) is not the data's fault: the whole `load`, rolled back by
+    /// Odoo, is sent again after a short jittered pause, up to [`LOAD_CONFLICT_TRIES`] times.
     pub async fn load(
+        &self,
+        model: &str,
+        fields: &[String],
+        rows: &[Vec<String>],
+    ) -> Result<Vec<i64>, OdooError> {
+        let mut tries = 1;
+        loop {
+            match self.load_once(model, fields, rows).await {
+                Err(OdooError::ValidationError { message, .. })
+                    if tries < LOAD_CONFLICT_TRIES && batch::only_conflicts(&message) =>
+                {
+                    tracing::debug!(model, tries, "load met a concurrent write; sent again");
+                    let pause = 20 * tries as u64 + fastrand::u64(0..30);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn load_once(
         &self,
         model: &str,
         fields: &[String],

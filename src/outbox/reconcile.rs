@@ -15,9 +15,9 @@
 //!   inbound processor has read every webhook event received so far (one of them may be the
 //!   proof; the loop in `run.rs` asks Odoo before it requeues).
 //!
-//! [`InFlight`] is shared with the inbound processor: a status that names (by callback data) a
-//! message this process still holds belongs to the outbox's own result write, so the inbound
-//! side keeps it pending until the wamid is written instead of racing with that write.
+//! A status may reach Odoo before the send's own result write: Odoo keeps a message's state
+//! forward-only (the addon's `whatsapp.message.write`), so that write records the wamid and
+//! times and leaves the state the status gave; the two flows meet only in Odoo.
 
 use super::gate::already_sent_state;
 use super::model::Message;
@@ -27,15 +27,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The ids of the messages this process has claimed and not yet written back. Cheap to clone.
-///
-/// Inbound processing holds back the statuses of these messages; [`InFlight::released`] tells it
-/// when the outbox let go of some, so the held statuses are applied at once (and together, in one
-/// write per message) rather than at the next retry pass.
+/// The ids of the messages this process has claimed and not yet written back (reconciliation
+/// leaves them alone). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
     ids: Arc<Mutex<HashSet<i64>>>,
-    released: Arc<tokio::sync::Notify>,
 }
 
 impl InFlight {
@@ -49,11 +45,6 @@ impl InFlight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Completes once messages were released since the last call returned (one waiter).
-    pub async fn released(&self) {
-        self.released.notified().await;
-    }
-
     /// True while the outbox holds this message (claimed, result not written yet).
     pub fn contains(&self, message_id: i64) -> bool {
         self.lock().contains(&message_id)
@@ -64,15 +55,9 @@ impl InFlight {
     }
 
     pub fn remove_all(&self, ids: impl IntoIterator<Item = i64>) {
-        let mut removed = false;
-        {
-            let mut set = self.lock();
-            for id in ids {
-                removed |= set.remove(&id);
-            }
-        }
-        if removed {
-            self.released.notify_one();
+        let mut set = self.lock();
+        for id in ids {
+            set.remove(&id);
         }
     }
 

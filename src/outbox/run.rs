@@ -61,8 +61,10 @@ pub struct OutboxContext {
     /// Uploaded media ids by content hash (shared with anything else that uploads).
     pub media_cache: Arc<MediaCache>,
     pub settings: OutboxSettings,
-    /// Messages claimed and not yet written back; shared with the inbound processor.
+    /// Messages claimed and not yet written back.
     pub in_flight: InFlight,
+    /// The sending lease: claims are fenced by it, and nothing is sent without it.
+    pub lease: crate::lease::Lease,
     pub stats: Arc<OutboxStats>,
     /// Woken by Odoo's bus when a message is queued or an account or campaign changes; idle
     /// polls are slow while the bus is up.
@@ -82,6 +84,7 @@ impl OutboxContext {
             media_cache: Arc::new(MediaCache::default()),
             settings,
             in_flight: InFlight::new(),
+            lease: crate::lease::Lease::unfenced(),
             stats: Arc::new(OutboxStats::default()),
             bus: crate::poll::Wake::default(),
             accounts_changed: crate::poll::Wake::default(),
@@ -144,7 +147,7 @@ impl OutboxStats {
             Outcome::Retry { .. } => &self.retried,
             Outcome::Requeue { .. } | Outcome::Held { .. } => &self.requeued,
             Outcome::AlreadySent { .. } => &self.already_sent,
-            Outcome::Unknown { .. } => &self.unknown,
+            Outcome::Unknown { .. } | Outcome::Left { .. } => &self.unknown,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -163,6 +166,8 @@ enum Step {
     Saturated,
     /// Odoo failed; wait and try again.
     OdooFailed(OdooError),
+    /// The claim was refused: another daemon holds the sending lease (named when known).
+    NotLeader(Option<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +306,15 @@ pub async fn run(ctx: OutboxContext, shutdown: CancellationToken) {
             }
             Step::Empty => settings.poll_interval,
             Step::Saturated => Duration::from_millis(20),
+            Step::NotLeader(ref holder) => {
+                // The daemon stops the outbox when it sees the lease go; until then, nothing
+                // is claimed.
+                tracing::debug!(
+                    ?holder,
+                    "claim refused: this daemon does not hold the sending lease"
+                );
+                settings.poll_interval
+            }
             Step::OdooFailed(ref err) => {
                 shared.ctx.stats.odoo_errors.fetch_add(1, Ordering::Relaxed);
                 failures.failed(
@@ -495,8 +509,31 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &TaskTracker, shutdown: &Cancella
     }
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     let claim = json!({"state": "sending", "claimed_at": format_datetime(now)});
-    if let Err(e) = odoo.write(Message::MODEL, &ids, &claim).await {
-        return Step::OdooFailed(e);
+    // Only those still queued, and only while this daemon holds the lease (checked by Odoo).
+    let claimed = shared
+        .ctx
+        .lease
+        .claim(
+            odoo,
+            Message::MODEL,
+            &ids,
+            json!([["state", "=", "queued"]]),
+            claim,
+        )
+        .await;
+    let ids = match claimed {
+        Ok(crate::lease::Claimed::Ids(ids)) => ids,
+        Ok(crate::lease::Claimed::Lost { holder }) => return Step::NotLeader(holder),
+        Err(e) => return Step::OdooFailed(e),
+    };
+    let mut messages = messages;
+    if ids.len() < messages.len() {
+        // Cancelled (or claimed) between the read and the claim: not this round's.
+        let kept: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        messages.retain(|m| kept.contains(&m.id));
+    }
+    if messages.is_empty() {
+        return Step::Empty;
     }
     shared.ctx.in_flight.insert_all(ids.iter().copied());
     shared
@@ -1541,6 +1578,18 @@ async fn send_one(shared: &Shared, job: &Job, shutdown: &CancellationToken) -> O
     if shared.is_paused(job.account.id) {
         return requeue(paused_at());
     }
+    if !shared.ctx.lease.holds() {
+        // The lease could not be renewed in time (Odoo away): wait until Odoo gives it back
+        // under the same epoch (nobody else sent meanwhile). Another daemon holding it: not
+        // sent, and left `sending` for that daemon to reconcile.
+        let held = tokio::select! {
+            _ = shutdown.cancelled() => false,
+            held = shared.ctx.lease.until_held() => held,
+        };
+        if !held || !shared.ctx.lease.holds() {
+            return Outcome::Left { id: message.id };
+        }
+    }
     match shared.ctx.whatsapp.send_message(&handle, &request).await {
         Ok(resp) => Outcome::Sent {
             id: message.id,
@@ -1833,6 +1882,10 @@ async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
+    if !shared.ctx.lease.holds() {
+        // Messages left in 'sending' are the lease holder's to reconcile.
+        return Ok(0);
+    }
     let now = Utc::now();
     let delay = shared.settings().reconcile_delay;
     let cutoff = format_datetime(now - chrono_delta(delay));
@@ -2056,7 +2109,20 @@ async fn flush(
             ),
         }
     }
-    let updates = writeback::message_updates(outcomes, now, &side.attachments);
+    let mut updates = writeback::message_updates(outcomes, now, &side.attachments);
+    if !ctx.lease.holds() {
+        // Without the lease, a message is never put back in the queue: the new leader may have
+        // reconciled it already. It stays `sending` for that daemon to reconcile.
+        let before = updates.len();
+        updates.retain(|(_, values)| values.get("state").and_then(Value::as_str) != Some("queued"));
+        if updates.len() < before {
+            tracing::warn!(
+                messages = before - updates.len(),
+                "this daemon no longer holds the sending lease: messages it claimed and did not \
+                 send stay 'sending' for the lease's holder to reconcile"
+            );
+        }
+    }
     if !updates.is_empty() {
         match odoo.write_each(Message::MODEL, &updates).await {
             Ok(_) => {}

@@ -180,6 +180,9 @@ pub enum Outcome {
     /// Meta may or may not have accepted it (the answer was lost). Nothing is written: the
     /// message stays `sending` and the reconciliation decides.
     Unknown { id: i64 },
+    /// Not sent: this daemon lost the sending lease first. Nothing is written: the message stays
+    /// `sending` and the lease's holder reconciles it.
+    Left { id: i64 },
 }
 
 impl Outcome {
@@ -191,7 +194,8 @@ impl Outcome {
             | Outcome::Requeue { id, .. }
             | Outcome::Held { id, .. }
             | Outcome::AlreadySent { id, .. }
-            | Outcome::Unknown { id } => *id,
+            | Outcome::Unknown { id }
+            | Outcome::Left { id } => *id,
         }
     }
 
@@ -205,6 +209,7 @@ impl Outcome {
             Outcome::Held { .. } => "held",
             Outcome::AlreadySent { .. } => "already_sent",
             Outcome::Unknown { .. } => "unknown",
+            Outcome::Left { .. } => "left_for_the_leader",
         }
     }
 }
@@ -459,7 +464,7 @@ pub fn message_updates(
                     v.insert("state".into(), json!(state));
                     Some((*id, v))
                 }
-                Outcome::Unknown { .. } => None,
+                Outcome::Unknown { .. } | Outcome::Left { .. } => None,
             }
         })
         .collect()

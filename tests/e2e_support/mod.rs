@@ -61,6 +61,8 @@ pub const VERIFY_TOKEN: &str = "sandbox-verify";
 pub const MESSAGE: &str = "whatsapp.message";
 pub const EVENT: &str = "whatsapp.webhook.event";
 pub const CONVERSATION: &str = "whatsapp.conversation";
+pub const CAMPAIGN: &str = "whatsapp.campaign";
+pub const RECIPIENT: &str = "whatsapp.campaign.recipient";
 
 /// A port on 127.0.0.1 that was free a moment ago (bound, then released). The daemon keeps it
 /// across restarts, so the sandbox's callback URL stays valid.
@@ -617,6 +619,52 @@ impl World {
         ));
     }
 
+    /// The configuration of another daemon on the same Odoo and Meta (a standby): its own port
+    /// and `lease.name`.
+    pub fn peer_config(&self, lease_name: &str) -> DaemonConfig {
+        let mut peer = self.config.clone();
+        peer.listen = ([127, 0, 0, 1], free_port()).into();
+        peer.set("server.listen", peer.listen.to_string());
+        peer.set("lease.name", lease_name);
+        peer
+    }
+
+    /// Starts a daemon of `config` (from [`World::peer_config`], or the world's own) in its
+    /// own directory (named after its `lease.name`), its output in the world's logs; waits
+    /// until it is ready. The test owns it.
+    pub async fn start_peer(&mut self, config: &DaemonConfig) -> Daemon {
+        self.runs += 1;
+        let name = config
+            .table
+            .get("lease")
+            .and_then(|l| l.get("name"))
+            .and_then(toml::Value::as_str)
+            .unwrap_or("peer")
+            .to_owned();
+        let dir = self.dir.path().join(name);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create {}: {e}", dir.display());
+        }
+        let path = config.write(&dir);
+        let mut daemon = Daemon::spawn(&path, config.listen, &self.logs, self.runs);
+        daemon.ready(VERIFY_TOKEN, Duration::from_secs(20)).await;
+        daemon
+    }
+
+    /// `/readyz` of the daemon listening on `listen`: its status and body (`None` while it
+    /// does not answer).
+    pub async fn readyz_of(&self, listen: SocketAddr) -> Option<(u16, String)> {
+        let response = self
+            .http
+            .get(format!("http://{listen}/readyz"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
     /// `/readyz`: its status and body (`None` while it does not answer).
     pub async fn readyz(&self) -> Option<(u16, String)> {
         let response = self
@@ -940,6 +988,172 @@ impl World {
         (text(&info["mime_type"]), bytes)
     }
 
+    // ----- campaigns ----------------------------------------------------------------------
+
+    /// `count` opted-in contacts with `ref = tag` and the mobiles `+3361xxxxxxx` numbered from
+    /// `first`: (partner, number).
+    pub fn audience(&self, tag: &str, count: usize, first: usize) -> Vec<(i64, String)> {
+        (first..first + count)
+            .map(|i| {
+                let number = format!("+3361{i:07}");
+                let id = self.partner(&format!("Customer {i}"), &number, true);
+                self.odoo.update("res.partner", id, json!({"ref": tag}));
+                (id, number)
+            })
+            .collect()
+    }
+
+    /// A draft campaign of the account to the contacts with `ref = tag`: one template step per
+    /// `(delay hours, condition)`, the whole day as its window, `throttle` messages a minute.
+    pub fn campaign(&self, tag: &str, template: i64, steps: &[(f64, &str)], throttle: i64) -> i64 {
+        let id = self.odoo.insert(
+            CAMPAIGN,
+            json!({"name": format!("Campaign {tag}"), "account_id": self.account, "company_id": 1,
+                   "user_id": 2, "state": "draft",
+                   "partner_domain": format!("[(\"ref\", \"=\", '{tag}'), ('active', '=', True)]"),
+                   "send_window_start": 0.0, "send_window_end": 24.0, "send_on_weekends": true,
+                   "timezone_rule": "recipient", "throttle_per_minute": throttle, "daily_cap": 0}),
+        );
+        for (n, (delay, condition)) in steps.iter().enumerate() {
+            self.odoo.insert(
+                "whatsapp.campaign.step",
+                json!({"campaign_id": id, "sequence": 10 * (n + 1), "name": format!("Step {}", n + 1),
+                       "delay_hours": delay, "condition": condition, "message_type": "template",
+                       "template_id": template}),
+            );
+        }
+        id
+    }
+
+    /// "Generate queue", then waits until the daemon has built it.
+    pub async fn generate_queue(&self, campaign: i64) {
+        self.odoo
+            .update(CAMPAIGN, campaign, json!({"queue_requested": true}));
+        eventually(
+            "the campaign queue generated",
+            Duration::from_secs(30),
+            || {
+                self.odoo
+                    .field(CAMPAIGN, campaign, "queue_generated_at")
+                    .is_string()
+            },
+        )
+        .await;
+    }
+
+    /// "Start", as the button does it.
+    pub fn start_campaign(&self, campaign: i64) {
+        self.odoo.update(
+            CAMPAIGN,
+            campaign,
+            json!({"state": "running", "started_at": odoo_time(chrono::Utc::now())}),
+        );
+    }
+
+    // ----- invoices (the account's side) -------------------------------------------------
+
+    /// A customer whose WhatsApp number is known (`whatsapp_number_e164`, as the addon
+    /// computes it).
+    pub fn customer(&self, name: &str, number: &str) -> i64 {
+        let id = self.partner(name, number, true);
+        self.odoo
+            .update("res.partner", id, json!({"whatsapp_number_e164": number}));
+        id
+    }
+
+    /// The account's "Template for posted invoices": the sandbox's `sidecar_invoice` (a
+    /// document header, the customer, number and total in its body).
+    pub fn invoice_template(&self) -> i64 {
+        let template = self.odoo.insert(
+            "whatsapp.template",
+            json!({"name": "sidecar_invoice", "language": "en_US", "account_id": self.account,
+                   "status": "approved", "parameter_format": "positional", "header_type": "document",
+                   "components_json": json!([
+                       {"type": "HEADER", "format": "DOCUMENT"},
+                       {"type": "BODY", "text": "Hello {{1}}, your invoice {{2}} of {{3}} is ready: the PDF is attached."},
+                       {"type": "BUTTONS", "buttons": [
+                           {"type": "QUICK_REPLY", "text": "Pay now"},
+                           {"type": "QUICK_REPLY", "text": "Talk to us"}]}]).to_string()}),
+        );
+        for (n, path) in [(1, "partner_id.name"), (2, "name"), (3, "amount_total")] {
+            self.odoo.insert(
+                "whatsapp.template.variable",
+                json!({"template_id": template, "component": "body", "name": n.to_string(),
+                       "sequence": n, "field_path": path}),
+            );
+        }
+        self.odoo.update(
+            "whatsapp.account",
+            self.account,
+            json!({"template_invoice_posted_id": template}),
+        );
+        template
+    }
+
+    // ----- what reached Meta -------------------------------------------------------------
+
+    /// Every send the sandbox accepted (at most 10,000), oldest first.
+    pub fn accepted_sends(&self) -> Vec<whatsapp_sidecar::sandbox::RecordedMessage> {
+        self.meta
+            .messages(&whatsapp_sidecar::sandbox::RecordFilter {
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .expect("sandbox record")
+    }
+
+    /// How many sends Meta accepted for each recipient (digits).
+    pub fn accepted_per_recipient(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for m in self.accepted_sends() {
+            *counts.entry(m.wa_id).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Fails the test unless Meta accepted each of `ids` exactly once (by its callback data,
+    /// the Odoo message id), accepted nothing else, and Odoo holds the wamid Meta answered.
+    pub fn assert_each_sent_once(&self, ids: &[i64]) {
+        let record = self.accepted_sends();
+        let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for r in &record {
+            by_message
+                .entry(r.callback_data.clone().unwrap_or_default())
+                .or_default()
+                .push(r.wamid.clone());
+        }
+        let twice: Vec<(&String, &Vec<String>)> =
+            by_message.iter().filter(|(_, w)| w.len() > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "DUPLICATE SENDS: {} messages accepted more than once by Meta, e.g. {:?}",
+            twice.len(),
+            &twice[..twice.len().min(5)]
+        );
+        let mut missing = Vec::new();
+        for id in ids {
+            match by_message.get(&id.to_string()) {
+                Some(wamids) => assert_eq!(
+                    self.odoo.field(MESSAGE, *id, "wamid"),
+                    json!(wamids[0]),
+                    "message {id}: Odoo's wamid is the one Meta answered"
+                ),
+                None => missing.push(*id),
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{} messages never accepted by Meta: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        assert_eq!(
+            record.len(),
+            ids.len(),
+            "Meta accepted nothing but these messages"
+        );
+    }
+
     /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
     pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
         let mut request = self
@@ -1041,6 +1255,17 @@ pub fn status_webhook(wamid: &str, status: &str, callback_data: Option<&str>) ->
         "field": "messages", "value": {"messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
             "statuses": [s]}}]}]})
+    .to_string()
+}
+
+/// An inbound text from `from` (digits) as Meta's webhook carries it, for the account's number.
+pub fn inbound_text_webhook(wamid: &str, from: &str, body: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": whatsapp_sidecar::sandbox::config::DEFAULT_WABA_ID, "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Dominique"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+                          "type": "text", "text": {"body": body}}]}}]}]})
     .to_string()
 }
 
@@ -1416,7 +1641,8 @@ pub struct ProxyCounts {
     pub requests: u64,
     /// `execute_kw` calls by `(model, method)`.
     pub calls: std::collections::BTreeMap<(String, String), u64>,
-    /// `whatsapp.message` ids claimed (written with `state = sending`).
+    /// `whatsapp.message` ids claimed (written with `state = sending`, or through the lease's
+    /// `claim`).
     pub claimed: std::collections::HashSet<i64>,
     /// Writes (`write` or `load` rows) of each `whatsapp.message` after its claim.
     pub writes_after_claim: std::collections::HashMap<i64, u32>,
@@ -1503,10 +1729,23 @@ impl OdooProxy {
             *c.calls
                 .entry((model.to_owned(), method.to_owned()))
                 .or_insert(0) += 1;
+            let call = &args[5];
+            // The outbox's claim, fenced by the lease: `claim(epoch, model, ids, domain, values)`.
+            if model == "whatsapp.lease" && method == "claim" {
+                if call[1] == MESSAGE && call[4]["state"] == "sending" {
+                    c.claimed.extend(
+                        call[2]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_i64),
+                    );
+                }
+                return;
+            }
             if model != MESSAGE {
                 return;
             }
-            let call = &args[5];
             let touched: Vec<(i64, String)> = match method {
                 "write" => {
                     let ids: Vec<i64> = call[0]

@@ -13,3 +13,4 @@ from . import res_config_settings
 from . import whatsapp_text
 from . import whatsapp_cursor
 from . import whatsapp_scenario_state
+from . import whatsapp_lease

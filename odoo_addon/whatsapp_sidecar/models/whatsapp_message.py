@@ -20,11 +20,22 @@ JSON fields (all written with ``json.dumps``):
 
 This is a high-volume log: no mail.thread and no field tracking.
 
+The state only moves forward, whoever writes it (``write``): ``queued`` and
+``cancelled`` < ``sending`` < ``sent`` < ``delivered`` < ``read`` <
+``failed``, with two ways back: the daemon putting a claimed message back
+(``sending`` -> ``queued``) and a user's Retry (``action_retry``: ``failed`` or
+``cancelled`` -> ``queued``). ``failed`` and ``received`` are final. A write
+that would move a message back keeps every other value it carries and leaves
+the state as it is (a late send result after a ``delivered`` status still
+records its wamid and time), so writers that race (the daemon's send result and
+a status webhook, a former daemon and the current one) cannot undo each other.
+
 A message created or written ``queued`` (outbound) is notified on the bus
 (``whatsapp_bus``): the daemon's outbox sends it at once instead of at its next
 poll; all the messages of a transaction make one notification.
 """
 
+import logging
 import re
 
 from odoo import _, api, fields, models
@@ -32,6 +43,8 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
 
 from . import whatsapp_bus
+
+_logger = logging.getLogger(__name__)
 
 _PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
 
@@ -89,6 +102,38 @@ MESSAGE_STATES = [
     ("cancelled", "Cancelled"),
     ("received", "Received"),
 ]
+
+# Where each state stands on the way forward (see the module docstring).
+_STATE_RANK = {
+    "queued": 0,
+    "cancelled": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "failed": 5,
+}
+
+
+def state_may_move(old, new, retry=False):
+    """True when a message in state ``old`` may be written ``new``.
+
+    ``retry`` is a user's explicit Retry (``action_retry``), the one way out of
+    ``failed`` and ``cancelled``.
+    """
+    if old == new or not old:
+        return True
+    if old in ("failed", "cancelled") and new == "queued":
+        return retry
+    if old in ("failed", "received") or new == "received":
+        return False
+    if old == "cancelled" and new == "sending":
+        return False
+    if (old, new) in (("sending", "queued"), ("queued", "cancelled"), ("sending", "cancelled")):
+        return True
+    if old not in _STATE_RANK or new not in _STATE_RANK:
+        return False
+    return _STATE_RANK[new] > _STATE_RANK[old]
 
 MESSAGE_TYPES = [
     ("text", "Text"),
@@ -327,6 +372,26 @@ class WhatsappMessage(models.Model):
         return messages
 
     def write(self, vals):
+        if "state" in vals:
+            retry = self.env.context.get("whatsapp_retry", False)
+            held = self.filtered(lambda m: not state_may_move(m.state, vals["state"], retry))
+            if held:
+                _logger.debug(
+                    "whatsapp.message %s: state %s not written over %s (a message never moves "
+                    "back)",
+                    held.ids,
+                    vals["state"],
+                    held.mapped("state"),
+                )
+                rest = {k: v for k, v in vals.items() if k != "state"}
+                if rest:
+                    super(WhatsappMessage, held).write(rest)
+                moving = self - held
+                if not moving:
+                    if set(self.SOURCE_FIELDS) & set(rest):
+                        held._check_sources_readable()
+                    return True
+                return moving.write(vals)
         result = super().write(vals)
         if set(self.SOURCE_FIELDS) & set(vals):
             self._check_sources_readable()
@@ -430,7 +495,8 @@ class WhatsappMessage(models.Model):
         )
 
     def action_retry(self):
-        self.filtered(lambda m: m.state in ("failed", "cancelled")).write(
+        retried = self.filtered(lambda m: m.state in ("failed", "cancelled"))
+        retried.with_context(whatsapp_retry=True).write(
             {
                 "state": "queued",
                 "queued_at": fields.Datetime.now(),

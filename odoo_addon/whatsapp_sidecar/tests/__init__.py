@@ -10,3 +10,5 @@ from . import test_orders
 from . import test_scenarios
 from . import test_invoices
 from . import test_bus_notify
+from . import test_forward_state
+from . import test_lease

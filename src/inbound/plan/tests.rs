@@ -162,7 +162,7 @@ fn statuses_of_one_message_across_events_become_one_write_and_unknown_ones_wait(
     assert_eq!(lookup.ids, vec![30]);
 
     let mut o = Outcomes::new(&events);
-    let plan = plan_statuses(&events, &rows, &HashSet::new(), &|_, _| false, &mut o);
+    let plan = plan_statuses(&events, &rows, &|_, _| false, &mut o);
     assert_eq!(plan.statuses, 5);
     assert_eq!(plan.updates.len(), 2);
     let (id, a) = &plan.updates[0];
@@ -515,7 +515,7 @@ fn event_errors_are_written_in_the_readers_language() {
     }
     let waiting = vec![event(2, vec![status("wamid.Z", StatusKind::Read, 0, None)])];
     let mut o = Outcomes::new(&waiting).in_lang(Lang::Fr);
-    plan_statuses(&waiting, &[], &HashSet::new(), &|_, _| false, &mut o);
+    plan_statuses(&waiting, &[], &|_, _| false, &mut o);
     match o.get(2) {
         Some(Outcome::Pending(e)) => assert!(e.contains("qu'Odoo ne connaît pas encore"), "{e}"),
         other => panic!("{other:?}"),
@@ -634,12 +634,10 @@ fn always(_: i64, _: Defer) -> bool {
 fn plan_one(
     events: &[ParsedEvent],
     row: MessageRow,
-    held: &[i64],
     may_defer: &(dyn Fn(i64, Defer) -> bool + Sync),
 ) -> (StatusPlan, Outcomes) {
     let mut o = Outcomes::new(events);
-    let held: HashSet<i64> = held.iter().copied().collect();
-    let plan = plan_statuses(events, &[row], &held, may_defer, &mut o);
+    let plan = plan_statuses(events, &[row], may_defer, &mut o);
     (plan, o)
 }
 
@@ -650,7 +648,6 @@ fn a_status_short_of_final_is_kept_while_allowed_and_written_once_allowed_no_mor
         let (plan, o) = plan_one(
             &events,
             row(10, Some("wamid.A"), MessageState::Sent),
-            &[],
             &always,
         );
         assert!(plan.updates.is_empty(), "{kind:?}");
@@ -663,7 +660,6 @@ fn a_status_short_of_final_is_kept_while_allowed_and_written_once_allowed_no_mor
         let (plan, o) = plan_one(
             &events,
             row(10, Some("wamid.A"), MessageState::Sent),
-            &[],
             &never,
         );
         assert_eq!(plan.updates.len(), 1, "{kind:?}");
@@ -682,7 +678,6 @@ fn a_status_that_makes_the_message_final_is_written_at_once() {
     let (plan, o) = plan_one(
         &events,
         row(10, Some("wamid.A"), MessageState::Sent),
-        &[],
         &always,
     );
     assert_eq!(plan.updates.len(), 1);
@@ -699,7 +694,7 @@ fn a_status_that_makes_the_message_final_is_written_at_once() {
     let mut delivered = row(10, Some("wamid.A"), MessageState::Delivered);
     delivered.delivered_at = Some(at(2));
     let events = vec![event(1, vec![status("wamid.A", StatusKind::Read, 3, None)])];
-    let (plan, _) = plan_one(&events, delivered, &[], &always);
+    let (plan, _) = plan_one(&events, delivered, &always);
     assert_eq!(plan.updates.len(), 1);
 
     // failed is final.
@@ -710,7 +705,6 @@ fn a_status_that_makes_the_message_final_is_written_at_once() {
     let (plan, _) = plan_one(
         &events,
         row(10, Some("wamid.A"), MessageState::Sent),
-        &[],
         &always,
     );
     assert_eq!(plan.updates[0].1["state"], "failed");
@@ -721,33 +715,30 @@ fn a_duplicate_writes_nothing_and_is_done_not_kept() {
     let mut read = row(10, Some("wamid.A"), MessageState::Read);
     read.read_at = Some(at(3));
     let events = vec![event(1, vec![status("wamid.A", StatusKind::Read, 3, None)])];
-    let (plan, o) = plan_one(&events, read, &[], &always);
+    let (plan, o) = plan_one(&events, read, &always);
     assert!(plan.updates.is_empty());
     assert_eq!(o.get(1), Some(&Outcome::Done));
 }
 
 #[test]
-fn statuses_of_a_message_the_outbox_holds_are_kept_then_wait_in_odoo() {
-    // The outbox claimed message 30 and has not written its wamid yet.
-    let held = row(30, None, MessageState::Sending);
+fn a_status_of_a_message_still_sending_lingers_then_is_written_with_its_wamid() {
+    // Odoo shows message 30 claimed, its send result not written: even a final status lingers
+    // while it may (the outbox's result comes within a moment, and then one write does).
+    let mut sending = row(30, None, MessageState::Sending);
+    sending.delivered_at = Some(at(2));
     let events = vec![event(
         1,
         vec![status("wamid.C", StatusKind::Read, 3, Some("30"))],
     )];
-    let only_held = |_: i64, reason: Defer| reason == Defer::Held;
-    let (plan, o) = plan_one(&events, held.clone(), &[30], &only_held);
+    let (plan, o) = plan_one(&events, sending.clone(), &always);
     assert!(plan.updates.is_empty());
-    assert_eq!(o.get(1), Some(&Outcome::Deferred(Defer::Held)));
-
-    let (plan, o) = plan_one(&events, held.clone(), &[30], &never);
-    assert!(plan.updates.is_empty());
-    assert!(
-        matches!(o.get(1), Some(Outcome::Pending(r)) if r.contains("whatsapp.message 30 is being sent"))
-    );
-
-    // Released: written, even though it is still short of final, when lingering is over.
-    let (plan, _) = plan_one(&events, held, &[], &only_held);
+    assert_eq!(o.get(1), Some(&Outcome::Deferred(Defer::Linger)));
+    // Its time up (or after a crash, when no result comes): written, wamid included; Odoo
+    // keeps a later result write from moving it back.
+    let (plan, o) = plan_one(&events, sending, &never);
     assert_eq!(plan.updates[0].1["wamid"], "wamid.C");
+    assert_eq!(plan.updates[0].1["state"], "read");
+    assert_eq!(o.get(1), Some(&Outcome::Done));
 }
 
 #[test]
@@ -782,7 +773,7 @@ fn an_event_is_kept_only_as_a_whole_and_a_message_only_with_all_its_statuses() {
     let mut rows = rows;
     rows.push(row(13, Some("wamid.E"), MessageState::Sent));
     let mut o = Outcomes::new(&events);
-    let plan = plan_statuses(&events, &rows, &HashSet::new(), &always, &mut o);
+    let plan = plan_statuses(&events, &rows, &always, &mut o);
     let written: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
     assert_eq!(written, vec![10, 11, 12]);
     let a = &plan.updates[0].1;
@@ -808,7 +799,6 @@ fn an_event_with_an_inbound_message_is_never_kept() {
     let (plan, o) = plan_one(
         &events,
         row(10, Some("wamid.A"), MessageState::Sent),
-        &[],
         &always,
     );
     assert_eq!(plan.updates.len(), 1);
@@ -825,7 +815,7 @@ fn the_linger_asks_per_event_so_the_oldest_status_decides() {
     let old_ones = |id: i64, _: Defer| id != 1;
     let mut sent = row(10, Some("wamid.A"), MessageState::Sent);
     sent.sent_at = None;
-    let (plan, o) = plan_one(&events, sent, &[], &old_ones);
+    let (plan, o) = plan_one(&events, sent, &old_ones);
     assert_eq!(plan.updates.len(), 1);
     assert_eq!(plan.updates[0].1["state"], "delivered");
     assert_eq!(

@@ -111,6 +111,8 @@ struct Shared {
     login_failures: Mutex<(u32, Option<Instant>)>,
     cooldown: Mutex<(u32, Duration)>,
     delay: Mutex<Duration>,
+    /// How long every answer is held back after the request was handled (its writes done).
+    response_delay: Mutex<Duration>,
     requests: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -183,6 +185,7 @@ impl OdooStandin {
             login_failures: Mutex::new((0, None)),
             cooldown: Mutex::new((10, Duration::from_secs(60))),
             delay: Mutex::new(Duration::ZERO),
+            response_delay: Mutex::new(Duration::ZERO),
             requests: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -276,6 +279,16 @@ impl OdooStandin {
         );
     }
 
+    /// Restarts as a real Odoo does (`systemctl restart odoo`): the port closes (websockets
+    /// closed with 1001, requests in flight finish), nothing listens for `down_for`, then it
+    /// serves again on the same port with the same database (Odoo keeps its data, and its
+    /// sessions, which live on disk).
+    pub async fn restart(&self, down_for: Duration) {
+        self.go_down(Outage::Refuse).await;
+        tokio::time::sleep(down_for).await;
+        self.come_back().await;
+    }
+
     // ----- the bus websocket ------------------------------------------------------------------
 
     /// Serves `/websocket` (`true`, the default) or answers it 404.
@@ -341,6 +354,13 @@ impl OdooStandin {
     /// Every request waits this long before being handled (0 by default).
     pub fn set_latency(&self, delay: Duration) {
         *lock(&self.shared.delay) = delay;
+    }
+
+    /// Every request is handled at once (its records written) but answered this long after
+    /// (0 by default): an Odoo that commits, then is slow to answer. Unlike
+    /// [`OdooStandin::set_latency`], a client that gives up waiting does not undo the call.
+    pub fn set_response_delay(&self, delay: Duration) {
+        *lock(&self.shared.response_delay) = delay;
     }
 
     /// `list_db = False` makes `db.list` answer AccessDenied, as in Odoo.
@@ -567,6 +587,23 @@ impl OdooStandin {
         }
     }
 
+    /// Deletes records as the superuser, as `unlink` does (what points at them is cleared);
+    /// panics with Odoo's message on failure.
+    pub fn unlink(&self, model: &str, ids: &[i64]) {
+        let env = Env {
+            uid: 1,
+            context: Map::new(),
+        };
+        if let Err(e) =
+            lock(&self.shared.db).execute(&env, model, "unlink", &[json!(ids)], &Map::new())
+        {
+            panic!(
+                "stand-in unlink of {model} {ids:?}: {}: {}",
+                e.name, e.message
+            );
+        }
+    }
+
     /// Writes values on a record as the superuser (not counted as a daemon write).
     pub fn update(&self, model: &str, id: i64, values: Value) {
         let vals = values.as_object().cloned().unwrap_or_default();
@@ -580,6 +617,32 @@ impl OdooStandin {
         }
         if let Some(n) = db.write_counts.get_mut(&(model.to_owned(), id)) {
             *n = n.saturating_sub(1);
+        }
+    }
+
+    /// The next `count` `load`s answer a serialization failure (another transaction wrote the
+    /// same record), as a real Odoo's `load` does under concurrent writes.
+    pub fn conflict_next_loads(&self, count: usize) {
+        lock(&self.shared.db).load_conflicts = count;
+    }
+
+    /// A user's "Retry" on a failed or cancelled message (the addon's `action_retry`).
+    pub fn retry(&self, id: i64) {
+        let env = Env {
+            uid: 1,
+            context: Map::new(),
+        };
+        if let Err(e) = lock(&self.shared.db).execute(
+            &env,
+            "whatsapp.message",
+            "action_retry",
+            &[json!([id])],
+            &Map::new(),
+        ) {
+            panic!(
+                "stand-in retry of whatsapp.message({id}): {}: {}",
+                e.name, e.message
+            );
         }
     }
 
@@ -810,6 +873,10 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> ServerTask {
         .route("/report/pdf/{report}/{ids}", get(report_pdf))
         .route("/web/login", get(web_login_page))
         .route("/websocket", get(websocket::websocket))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            answer_late,
+        ))
         .with_state(shared);
     let cancel = CancellationToken::new();
     let token = cancel.clone();
@@ -819,6 +886,20 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) -> ServerTask {
             .await;
     });
     ServerTask { cancel, handle }
+}
+
+/// Holds every answer back by the response delay ([`OdooStandin::set_response_delay`]).
+async fn answer_late(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let delay = *lock(&shared.response_delay);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    response
 }
 
 /// Counts the request, applies the latency and the hang switch; the guard tracks in-flight.

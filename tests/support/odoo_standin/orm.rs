@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 pub mod bus;
 mod campaigns;
 mod invoicing;
+mod lease;
 
 /// An Odoo exception: its Python name (`data.name`) and message (`data.message`).
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +115,10 @@ pub struct Db {
     pub bus: bus::BusLog,
     /// The call being served came through a web session (`/web/dataset/call_kw`).
     pub web_request: bool,
+    /// The next this many `load`s answer PostgreSQL's serialization failure on their first
+    /// row, as a real Odoo does when another transaction wrote the same record meanwhile (its
+    /// `load` reports it as a row error and rolls the call back).
+    pub load_conflicts: usize,
     /// SQL unique constraints, indexed: (model, constraint number) → key ↔ id.
     unique: HashMap<(String, usize), UniqueIndex>,
     /// Records by value of the fields in [`VALUE_INDEXED`]: (model, field) → value key → ids.
@@ -217,6 +222,7 @@ impl Db {
             tables,
             users: Vec::new(),
             write_counts: HashMap::new(),
+            load_conflicts: 0,
             button_secret: (0..64)
                 .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
                 .collect(),
@@ -525,6 +531,9 @@ impl Db {
         if let Some(answer) = self.invoicing(env, model, method, args, kwargs, txn)? {
             return Ok(answer);
         }
+        if let Some(answer) = self.lease(env, model, method, args, kwargs, txn)? {
+            return Ok(answer);
+        }
         if let Some(answer) = self.campaign_buttons(env, model, method, args, kwargs, txn)? {
             return Ok(answer);
         }
@@ -671,6 +680,15 @@ impl Db {
             "load" => {
                 self.check_access(env, model, "write")?;
                 self.check_access(env, model, "create")?;
+                if self.load_conflicts > 0 {
+                    self.load_conflicts -= 1;
+                    return Ok(Some(json!({
+                        "ids": false,
+                        "messages": [{"type": "error", "record": 0, "rows": {"from": 0, "to": 0},
+                                      "message": "could not serialize access due to concurrent update\n"}],
+                        "nextrow": 0,
+                    })));
+                }
                 let fields: Vec<String> = p
                     .get(0, "fields")
                     .and_then(Value::as_array)
@@ -1558,6 +1576,12 @@ impl Db {
             }
         }
         let now = now_string();
+        // The addon's `whatsapp.message.write`: a state that would move a message back is not
+        // written (the other values are).
+        let new_state = (model.name == "whatsapp.message")
+            .then(|| vals.get("state").and_then(Value::as_str))
+            .flatten();
+        let retry = env.context.get("whatsapp_retry").is_some_and(truthy);
         for id in ids {
             self.save(txn, &model.name, *id);
             if let Some(row) = self
@@ -1565,7 +1589,14 @@ impl Db {
                 .get_mut(&model.name)
                 .and_then(|t| t.rows.get_mut(id))
             {
+                let held = new_state.is_some_and(|new| {
+                    let old = row.get("state").and_then(Value::as_str).unwrap_or("");
+                    !state_may_move(old, new, retry)
+                });
                 for (k, v) in &converted {
+                    if held && k == "state" {
+                        continue;
+                    }
                     row.insert(k.clone(), v.clone());
                 }
                 row.insert("write_date".into(), Value::from(now.clone()));
@@ -2582,6 +2613,43 @@ impl Db {
 /// delete of a record a restrict/required many2one points at).
 /// The language of a call's context when it is not English (translated fields keep English in
 /// the row itself, other languages beside it).
+/// The addon's `state_may_move` (`models/whatsapp_message.py`): a message's state moves forward
+/// along `queued/cancelled < sending < sent < delivered < read < failed`; the ways back are the
+/// daemon putting back a claimed message (`sending` → `queued`) and a user's Retry (`failed` or
+/// `cancelled` → `queued`, `retry`); `failed` and `received` are final.
+pub fn state_may_move(old: &str, new: &str, retry: bool) -> bool {
+    fn rank(state: &str) -> Option<u8> {
+        Some(match state {
+            "queued" | "cancelled" => 0,
+            "sending" => 1,
+            "sent" => 2,
+            "delivered" => 3,
+            "read" => 4,
+            "failed" => 5,
+            _ => return None,
+        })
+    }
+    if old == new || old.is_empty() {
+        return true;
+    }
+    if matches!(old, "failed" | "cancelled") && new == "queued" {
+        return retry;
+    }
+    if matches!(old, "failed" | "received") || new == "received" {
+        return false;
+    }
+    if old == "cancelled" && new == "sending" {
+        return false;
+    }
+    if matches!(
+        (old, new),
+        ("sending", "queued") | ("queued", "cancelled") | ("sending", "cancelled")
+    ) {
+        return true;
+    }
+    matches!((rank(old), rank(new)), (Some(o), Some(n)) if n > o)
+}
+
 fn translation_lang(env: &Env) -> Option<&str> {
     env.context
         .get("lang")

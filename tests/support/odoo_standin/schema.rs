@@ -548,6 +548,16 @@ model whatsapp.cursor "WhatsApp Daemon Cursor" order="name" rec=name
   value char ro
   unique name_uniq name "The daemon keeps one cursor per name."
 
+model whatsapp.lease "WhatsApp Daemon Lease" order="name" rec=name
+  name char req ro
+  holder char ro
+  instance char ro
+  epoch int ro
+  taken_at datetime ro
+  renewed_at datetime ro
+  expires_at datetime ro
+  unique name_uniq name "There is one lease per name."
+
 model whatsapp.interactive.scenario "WhatsApp Interactive Scenario" order="sequence, name, id" rec=name
   name char req
   active bool default=true

@@ -3,7 +3,8 @@
 //! `payment_state`, the addon's `x_whatsapp_posted_at`), `get_portal_url` for invoices,
 //! `payment.link.wizard` (defaults from the `active_model`/`active_id` context as
 //! `account_payment` gives them; its `link` read only through a web session, as in Odoo 17
-//! where it is signed with `request.env`), and the addon's `whatsapp.message.action_cancel`.
+//! where it is signed with `request.env`), and the addon's `whatsapp.message.action_cancel`
+//! and `action_retry`.
 //! Payments themselves are test controls ([`super::super::OdooStandin::pay`]): the daemon
 //! never registers one.
 
@@ -87,6 +88,34 @@ impl Db {
                     vals.insert("state".into(), json!("cancelled"));
                     vals.insert("cancelled_at".into(), json!(now_string()));
                     self.write_records(env, model, &queued, &vals, txn)?;
+                }
+                None
+            }
+            // The addon's Retry: a failed or cancelled message back to the queue, its error
+            // fields emptied (the one way out of `failed`, see `state_may_move`).
+            ("whatsapp.message", "action_retry") => {
+                let ids = p.ids()?;
+                self.check_access(env, model, "write")?;
+                let retried: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        matches!(
+                            self.stored(model, *id, "state").as_str(),
+                            Some("failed" | "cancelled")
+                        )
+                    })
+                    .collect();
+                if !retried.is_empty() {
+                    let vals = json!({
+                        "state": "queued", "queued_at": now_string(), "next_attempt_at": false,
+                        "claimed_at": false, "error_code": false, "error_title": false,
+                        "error_details": false, "error_help": false,
+                    });
+                    let mut retry = env.clone();
+                    retry.context.insert("whatsapp_retry".into(), json!(true));
+                    let vals = vals.as_object().cloned().unwrap_or_default();
+                    self.write_records(&retry, model, &retried, &vals, txn)?;
                 }
                 None
             }
