@@ -26,12 +26,35 @@
 //! [chaos]
 //! failure_ratio = 0.05
 //! duplicate_ratio = 0.1
+//! send_error_ratio = 0.2              # a fifth of the sends answered HTTP 500 (131000)
+//! throttle_after_ms = 30000           # 30 s after start, every send is answered 130429 ...
+//! throttle_for_ms = 60000             # ... for a minute
 //!
 //! [[templates]]
 //! name = "order_ready"
 //! language = "en_US"
 //! components = [{ type = "BODY", text = "Your order {{1}} is ready." }]
 //! ```
+//!
+//! The `[chaos]` section injects faults. Into the webhook stream: `failure_ratio` (messages that
+//! end `failed`, with one of `failure_codes`), `duplicate_ratio`, `reorder_ratio`. Into the sends
+//! themselves (`POST /{phone-number-id}/messages`), as Meta has them on a bad day:
+//!
+//! - `send_error_ratio`: that share of the sends is answered HTTP 500 with Meta's transient error
+//!   object, code 131000 ("Something went wrong", `error_data.details` "Message failed to send
+//!   due to an unknown error."). Such a send is **not accepted**: no wamid, nothing in the
+//!   record, no webhook; the client is expected to send it again.
+//! - `throttle_after_ms` / `throttle_for_ms`: from `throttle_after_ms` after the sandbox starts
+//!   and for `throttle_for_ms`, every send is answered 130429 (rate limit hit, HTTP 400) as when
+//!   the number's throughput is used up by another sender; 0 (the default): never.
+//!
+//! Both apply to sends that pass validation (a malformed send still gets its 400), before the
+//! throughput and pair-rate limits (a refused send uses up neither), and each refusal is kept in
+//! the list of refused sends (`GET /sandbox/refused`). While the sandbox runs,
+//! `POST /sandbox/chaos` changes them: `{"send_error_ratio": 0.2}`, or
+//! `{"throttle_for_ms": 60000}` to answer 130429 from now on for a minute (with
+//! `"throttle_after_ms"`: from that long after the request); `{"throttle_for_ms": 0}` ends a
+//! throttle window. It answers the send chaos now in force, as `GET /sandbox/chaos` does.
 //!
 //! Templates can also come from `templates_file`, a JSON file in the shape Meta's
 //! `GET /{waba-id}/message_templates` answers (`{"data": [...]}`) or a plain array of templates.
@@ -287,7 +310,8 @@ impl Default for WebhookConfig {
     }
 }
 
-/// Faults injected into the webhook stream, each a probability between 0 and 1.
+/// Faults injected into the webhook stream and into the sends (see the module docs); the
+/// ratios are probabilities between 0 and 1.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChaosConfig {
@@ -299,6 +323,14 @@ pub struct ChaosConfig {
     pub duplicate_ratio: f64,
     /// The share of messages whose statuses arrive out of order (e.g. `read` before `delivered`).
     pub reorder_ratio: f64,
+    /// The share of sends answered HTTP 500 with Meta's transient error 131000, and not
+    /// accepted (no wamid, not recorded, no webhook).
+    pub send_error_ratio: f64,
+    /// When the throttle window starts, in milliseconds after the sandbox starts.
+    pub throttle_after_ms: u64,
+    /// How long every send is answered 130429 (rate limit hit) from `throttle_after_ms` on;
+    /// 0: never.
+    pub throttle_for_ms: u64,
 }
 
 impl Default for ChaosConfig {
@@ -308,6 +340,9 @@ impl Default for ChaosConfig {
             failure_codes: vec![131026],
             duplicate_ratio: 0.0,
             reorder_ratio: 0.0,
+            send_error_ratio: 0.0,
+            throttle_after_ms: 0,
+            throttle_for_ms: 0,
         }
     }
 }
@@ -417,11 +452,18 @@ impl SandboxConfig {
             ("chaos.failure_ratio", self.chaos.failure_ratio),
             ("chaos.duplicate_ratio", self.chaos.duplicate_ratio),
             ("chaos.reorder_ratio", self.chaos.reorder_ratio),
+            ("chaos.send_error_ratio", self.chaos.send_error_ratio),
             ("webhooks.read_ratio", self.webhooks.read_ratio),
         ] {
             if !(0.0..=1.0).contains(&ratio) {
                 return bad(format!("{name} = {ratio} is not between 0 and 1"));
             }
+        }
+        if self.chaos.throttle_after_ms > 0 && self.chaos.throttle_for_ms == 0 {
+            return bad(format!(
+                "chaos.throttle_after_ms = {} is set but chaos.throttle_for_ms is 0: set how long sends are answered 130429",
+                self.chaos.throttle_after_ms
+            ));
         }
         if self.chaos.failure_ratio > 0.0 && self.chaos.failure_codes.is_empty() {
             return bad("chaos.failure_ratio is set but chaos.failure_codes is empty: list at least one code".into());
@@ -535,6 +577,21 @@ mod tests {
     }
 
     #[test]
+    fn send_chaos_is_read_from_the_chaos_section() {
+        let config = SandboxConfig::from_toml_str(
+            "[chaos]\nsend_error_ratio = 0.2\nthrottle_after_ms = 30000\nthrottle_for_ms = 60000\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.chaos.send_error_ratio, 0.2);
+        assert_eq!(config.chaos.throttle_after_ms, 30_000);
+        assert_eq!(config.chaos.throttle_for_ms, 60_000);
+        let default = SandboxConfig::default();
+        assert_eq!(default.chaos.send_error_ratio, 0.0);
+        assert_eq!(default.chaos.throttle_for_ms, 0);
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let err = SandboxConfig::from_toml_str("[webhooks]\ncallback = \"x\"").unwrap_err();
         assert!(err.to_string().contains("callback"), "{err}");
@@ -549,6 +606,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("chaos.failure_ratio"));
+
+        let mut config = SandboxConfig::default();
+        config.chaos.send_error_ratio = -0.1;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("chaos.send_error_ratio"));
+
+        let mut config = SandboxConfig::default();
+        config.chaos.throttle_after_ms = 1_000;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("chaos.throttle_for_ms"));
 
         let mut config = SandboxConfig::default();
         config.phone_numbers.push(PhoneNumberConfig::default());

@@ -5,8 +5,9 @@
 //! any API version in the path, validates sends the way Meta does and answers Meta's success and
 //! error shapes, enforces the per-number throughput (130429), the pair rate (131056) and the
 //! 24-hour window (131047), sends signed status webhooks (`sent`, `delivered`, `read` or `failed`)
-//! with configurable delays and chaos, lets a user inject inbound messages and button replies,
-//! and keeps a record of everything it accepted.
+//! with configurable delays and chaos, can answer sends with Meta's transient 500 (131000) or a
+//! window of 130429 (send chaos, [`config`]), lets a user inject inbound messages and button
+//! replies, and keeps a record of everything it accepted (and of the sends it refused).
 //!
 //! Layout (one file per concern; only `server.rs` and `delivery.rs` do network I/O):
 //!
@@ -56,8 +57,8 @@ pub mod webhook;
 pub use config::SandboxConfig;
 pub use error::{GraphError, SandboxError};
 pub use state::{
-    InboundRecord, InjectOutcome, InjectRequest, ListRef, RecordFilter, RecordedMessage, ReplyRef,
-    TemplateButtonRef,
+    ChaosUpdate, InboundRecord, InjectOutcome, InjectRequest, ListRef, RecordFilter,
+    RecordedMessage, RefusedSend, ReplyRef, TemplateButtonRef,
 };
 pub use webhook::StatusKind;
 
@@ -154,6 +155,18 @@ impl Sandbox {
     /// How many sends were refused with a code.
     pub fn rejected(&self, code: u32) -> u64 {
         self.shared.stats.rejected(code)
+    }
+
+    /// Sends that passed validation but were refused (limits, send chaos), oldest first: the
+    /// newest `limit`.
+    pub fn refused(&self, limit: usize) -> Vec<RefusedSend> {
+        self.shared.refused(limit)
+    }
+
+    /// Changes the send chaos while running (the `[chaos]` send faults, see [`config`]);
+    /// returns the chaos now in force, as `GET /sandbox/chaos` does.
+    pub fn set_chaos(&self, update: &ChaosUpdate) -> Result<serde_json::Value, SandboxError> {
+        self.shared.set_chaos(update).map_err(SandboxError::Config)
     }
 }
 

@@ -16,6 +16,8 @@
 //! | GET | `/sandbox/messages` | the record of accepted sends (see [`RecordFilter`]) |
 //! | GET | `/sandbox/inbound` | injected inbound messages (`?limit=`) |
 //! | GET | `/sandbox/stats` | counters |
+//! | GET | `/sandbox/refused` | sends refused after validation (`?limit=`, default 1000): time, number, recipient, callback data, code |
+//! | GET, POST | `/sandbox/chaos` | the send chaos in force; POST changes it (see [`ChaosUpdate`]) |
 //! | GET | `/sandbox` | numbers, WABAs, templates, callback URL |
 //! | POST | `/sandbox/templates/status` | change a template's status (sends Meta's webhook) |
 //! | POST | `/sandbox/verify` | run Meta's verification handshake against the callback URL |
@@ -25,11 +27,12 @@
 //!
 //! [`InjectRequest`]: super::state::InjectRequest
 //! [`RecordFilter`]: super::state::RecordFilter
+//! [`ChaosUpdate`]: super::state::ChaosUpdate
 
 use super::delivery;
 use super::error::GraphError;
 use super::ids;
-use super::state::{graph_major, now_ms, InjectRequest, RecordFilter, Shared};
+use super::state::{graph_major, now_ms, ChaosUpdate, InjectRequest, RecordFilter, Shared};
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
@@ -63,6 +66,8 @@ pub fn router(shared: Arc<Shared>, addr: SocketAddr) -> Router {
         .route("/sandbox/messages", get(record))
         .route("/sandbox/inbound", get(inbound))
         .route("/sandbox/stats", get(stats))
+        .route("/sandbox/refused", get(refused))
+        .route("/sandbox/chaos", get(chaos).post(set_chaos))
         .route("/sandbox/inject", post(inject))
         .route("/sandbox/templates/status", post(template_status))
         .route("/sandbox/verify", post(verify))
@@ -660,6 +665,46 @@ async fn inbound(State(app): State<App>, RawQuery(query): RawQuery) -> Response 
     graph_ok(&json!({"data": data, "count": data.len()}))
 }
 
+async fn refused(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
+    let limit = match query_param(query.as_deref(), "limit") {
+        None => 1000,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                return sandbox_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit={text:?} is not a number"),
+                )
+            }
+        },
+    };
+    let data = app.shared.refused(limit);
+    graph_ok(&json!({"data": data, "count": data.len()}))
+}
+
+async fn chaos(State(app): State<App>) -> Response {
+    graph_ok(&app.shared.chaos_json())
+}
+
+async fn set_chaos(State(app): State<App>, body: Bytes) -> Response {
+    let update: ChaosUpdate = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            return sandbox_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be JSON like {{\"send_error_ratio\": 0.2}} or \
+                     {{\"throttle_for_ms\": 60000, \"throttle_after_ms\": 0}}: {e}"
+                ),
+            )
+        }
+    };
+    match app.shared.set_chaos(&update) {
+        Ok(now) => graph_ok(&now),
+        Err(message) => sandbox_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
 async fn stats(State(app): State<App>) -> Response {
     let mut stats = app.shared.stats.to_json();
     let (held, total) = app.shared.record_counts();
@@ -834,5 +879,112 @@ mod tests {
         let v = project(json!({"id": "1", "a": 1, "b": 2}), Some("a"));
         assert_eq!(v, json!({"id": "1", "a": 1}));
         assert_eq!(project(json!({"a": 1}), None), json!({"a": 1}));
+    }
+
+    #[tokio::test]
+    async fn the_send_chaos_is_driven_over_http_and_refusals_are_listed() {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sandbox = crate::sandbox::SandboxHandle::start(
+            listener,
+            crate::sandbox::SandboxConfig::default(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let base = sandbox.base_url();
+        let http = reqwest::Client::new();
+        let chaos = |body: Value| {
+            http.post(format!("{base}/sandbox/chaos"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+        };
+        let send = || {
+            http.post(format!("{base}/v25.0/sandbox-0001/messages"))
+                .bearer_auth("t")
+                .header("content-type", "application/json")
+                .body(
+                    json!({"messaging_product": "whatsapp", "to": "+2250700000001",
+                           "type": "template", "biz_opaque_callback_data": "7",
+                           "template": {"name": "sidecar_hello", "language": {"code": "en_US"}}})
+                    .to_string(),
+                )
+                .send()
+        };
+
+        let r = chaos(json!({"send_error_ratio": 1.0})).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let now: Value = r.json().await.unwrap();
+        assert_eq!(now, json!({"send_error_ratio": 1.0, "throttle": null}));
+        let r = send().await.unwrap();
+        assert_eq!(r.status(), 500);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 131000);
+        assert_eq!(body["error"]["type"], "OAuthException");
+        assert!(body["error"]["fbtrace_id"].is_string());
+
+        let r = chaos(json!({"send_error_ratio": 0.0, "throttle_for_ms": 60_000}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let now: Value = r.json().await.unwrap();
+        assert_eq!(now["throttle"]["active"], true);
+        let r = send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 130429);
+        let current: Value = http
+            .get(format!("{base}/sandbox/chaos"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(current["send_error_ratio"], 0.0);
+        assert_eq!(current["throttle"]["active"], true);
+
+        assert_eq!(
+            chaos(json!({"throttle_for_ms": 0})).await.unwrap().status(),
+            200
+        );
+        assert_eq!(send().await.unwrap().status(), 200);
+
+        // Refused, each with its time, recipient, callback data and code.
+        let listed: Value = http
+            .get(format!("{base}/sandbox/refused?limit=10"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["count"], 2);
+        let codes: Vec<&Value> = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["code"])
+            .collect();
+        assert_eq!(codes, [&json!(131000), &json!(130429)]);
+        assert_eq!(listed["data"][0]["biz_opaque_callback_data"], "7");
+        assert_eq!(listed["data"][0]["http_status"], 500);
+        assert_eq!(listed["data"][0]["wa_id"], "2250700000001");
+        assert!(listed["data"][0]["at_ms"].as_u64().unwrap() > 0);
+
+        // Bad changes are refused with the reason.
+        for (bad, says) in [
+            (json!({"send_error_ratio": 2}), "between 0 and 1"),
+            (json!({"throttle_after_ms": 5}), "throttle_for_ms"),
+            (json!({"ratio": 0.5}), "unknown field"),
+        ] {
+            let r = chaos(bad.clone()).await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+            let text = r.text().await.unwrap();
+            assert!(text.contains(says), "{bad}: {text}");
+        }
+        shutdown.cancel();
+        sandbox.stopped().await.unwrap();
     }
 }

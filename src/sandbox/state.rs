@@ -352,6 +352,57 @@ pub struct SendAccepted {
     pub body: Vec<u8>,
 }
 
+/// A send that passed validation and was refused all the same (throughput, pair rate, the
+/// send chaos, a synchronous failure), as `GET /sandbox/refused` lists it: with the record of
+/// accepted sends, what a client's retries look like from Meta's side.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedSend {
+    /// When it was answered (Unix ms).
+    pub at_ms: u64,
+    /// The sending number.
+    pub phone_number_id: String,
+    /// The recipient's digits.
+    pub wa_id: String,
+    /// `biz_opaque_callback_data`.
+    #[serde(rename = "biz_opaque_callback_data")]
+    pub callback_data: Option<String>,
+    /// Meta's error code answered.
+    pub code: u32,
+    /// The HTTP status answered.
+    pub http_status: u16,
+}
+
+/// A change of the send chaos while the sandbox runs (`POST /sandbox/chaos`,
+/// [`super::Sandbox::set_chaos`]); the fields left out keep their value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChaosUpdate {
+    /// The share of sends answered HTTP 500 (131000) from now on, between 0 and 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_error_ratio: Option<f64>,
+    /// The throttle window starts this long after the change (default 0: at once) ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_after_ms: Option<u64>,
+    /// ... and every send is answered 130429 for this long; 0 ends the current window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_for_ms: Option<u64>,
+}
+
+/// The send chaos in force.
+#[derive(Debug, Clone, Copy)]
+struct SendChaos {
+    /// The share of sends answered 500.
+    error_ratio: f64,
+    /// Every send is answered 130429 from the first instant until the second.
+    throttle: Option<(tokio::time::Instant, tokio::time::Instant)>,
+}
+
+/// `at + ms`, or far in the future when that does not fit.
+fn instant_after(at: tokio::time::Instant, ms: u64) -> tokio::time::Instant {
+    at.checked_add(Duration::from_millis(ms))
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// What to inject.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -455,6 +506,8 @@ pub struct Shared {
     windows: Mutex<HashMap<String, tokio::time::Instant>>,
     record: Mutex<Record>,
     record_limit: usize,
+    refused: Mutex<VecDeque<RefusedSend>>,
+    send_chaos: Mutex<SendChaos>,
     inbound: Mutex<VecDeque<InboundRecord>>,
     media: Mutex<HashMap<String, Arc<MediaItem>>>,
     user_ids: Mutex<HashMap<String, String>>,
@@ -562,6 +615,15 @@ impl Shared {
                 ..Record::default()
             }),
             record_limit: config.record_limit,
+            refused: Mutex::new(VecDeque::new()),
+            send_chaos: Mutex::new(SendChaos {
+                error_ratio: config.chaos.send_error_ratio,
+                throttle: (config.chaos.throttle_for_ms > 0).then(|| {
+                    let from =
+                        instant_after(tokio::time::Instant::now(), config.chaos.throttle_after_ms);
+                    (from, instant_after(from, config.chaos.throttle_for_ms))
+                }),
+            }),
             inbound: Mutex::new(VecDeque::new()),
             media: Mutex::new(HashMap::new()),
             user_ids: Mutex::new(HashMap::new()),
@@ -758,12 +820,20 @@ impl Shared {
             validate::validate_send(&body, &ctx)?
         };
 
+        let refuse = |error: GraphError| {
+            self.record_refusal(phone_number_id, &send, &error);
+            error
+        };
+        // Meta having a bad moment: before the limits, so a refused send uses up neither.
+        if let Some(error) = self.send_chaos_error() {
+            return Err(refuse(error));
+        }
         if number.limiter.check().is_err() {
-            return Err(GraphError::throughput());
+            return Err(refuse(GraphError::throughput()));
         }
         let pair_key = Self::window_key(phone_number_id, &send.wa_id);
         if self.pair.check_key(&pair_key).is_err() {
-            return Err(GraphError::pair_rate());
+            return Err(refuse(GraphError::pair_rate()));
         }
 
         let in_window = self.window_open(phone_number_id, &send.wa_id);
@@ -775,7 +845,7 @@ impl Shared {
         }
         if self.sync_failures {
             if let Some(error) = failure {
-                return Err(error);
+                return Err(refuse(error));
             }
         }
         if failure.is_none() {
@@ -887,6 +957,95 @@ impl Shared {
             }
         }
         None
+    }
+
+    /// The error the send chaos answers this send with, if any: 130429 inside the throttle
+    /// window, else 131000 (HTTP 500) for `send_error_ratio` of the sends.
+    fn send_chaos_error(&self) -> Option<GraphError> {
+        let chaos = *lock(&self.send_chaos);
+        let now = tokio::time::Instant::now();
+        if chaos
+            .throttle
+            .is_some_and(|(from, until)| from <= now && now < until)
+        {
+            return Some(GraphError::throughput());
+        }
+        if chaos.error_ratio > 0.0 && fastrand::f64() < chaos.error_ratio {
+            return Some(GraphError::for_code(131000));
+        }
+        None
+    }
+
+    /// Keeps a refused send in the list of refusals (at most `record_limit`, the newest).
+    fn record_refusal(&self, phone_number_id: &str, send: &ValidSend, error: &GraphError) {
+        let mut refused = lock(&self.refused);
+        refused.push_back(RefusedSend {
+            at_ms: now_ms(),
+            phone_number_id: phone_number_id.to_string(),
+            wa_id: send.wa_id.clone(),
+            callback_data: send.callback_data.clone(),
+            code: error.code,
+            http_status: error.http_status.as_u16(),
+        });
+        while refused.len() > self.record_limit {
+            refused.pop_front();
+        }
+    }
+
+    /// Refused sends, oldest first (at most `limit`, the newest ones).
+    pub fn refused(&self, limit: usize) -> Vec<RefusedSend> {
+        let refused = lock(&self.refused);
+        let skip = refused.len().saturating_sub(limit);
+        refused.iter().skip(skip).cloned().collect()
+    }
+
+    /// Changes the send chaos (see [`ChaosUpdate`]); the chaos now in force.
+    pub fn set_chaos(&self, update: &ChaosUpdate) -> Result<Value, String> {
+        if let Some(ratio) = update.send_error_ratio {
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(format!("send_error_ratio = {ratio} is not between 0 and 1"));
+            }
+        }
+        if update.throttle_after_ms.is_some() && update.throttle_for_ms.is_none() {
+            return Err(
+                "throttle_after_ms needs throttle_for_ms: how long sends are answered 130429"
+                    .into(),
+            );
+        }
+        {
+            let mut chaos = lock(&self.send_chaos);
+            if let Some(ratio) = update.send_error_ratio {
+                chaos.error_ratio = ratio;
+            }
+            if let Some(duration) = update.throttle_for_ms {
+                chaos.throttle = (duration > 0).then(|| {
+                    let from = instant_after(
+                        tokio::time::Instant::now(),
+                        update.throttle_after_ms.unwrap_or(0),
+                    );
+                    (from, instant_after(from, duration))
+                });
+            }
+        }
+        Ok(self.chaos_json())
+    }
+
+    /// The send chaos in force, as `GET /sandbox/chaos` answers it: `send_error_ratio`, and
+    /// the throttle window relative to now (`null` when there is none or it is over).
+    pub fn chaos_json(&self) -> Value {
+        let chaos = *lock(&self.send_chaos);
+        let now = tokio::time::Instant::now();
+        let throttle = chaos
+            .throttle
+            .filter(|(_, until)| now < *until)
+            .map(|(from, until)| {
+                json!({
+                    "starts_in_ms": from.saturating_duration_since(now).as_millis() as u64,
+                    "ends_in_ms": until.saturating_duration_since(now).as_millis() as u64,
+                    "active": from <= now,
+                })
+            });
+        json!({"send_error_ratio": chaos.error_ratio, "throttle": throttle})
     }
 
     /// Records an emitted status (called by the webhook task).
@@ -1429,6 +1588,166 @@ mod tests {
                 .accept_send("sandbox-0001", "v25.0", template_to(&to))
                 .is_ok());
         }
+    }
+
+    fn template_with_callback(to: &str, data: &str) -> Bytes {
+        Bytes::from(
+            json!({"messaging_product": "whatsapp", "to": to, "type": "template",
+                   "biz_opaque_callback_data": data,
+                   "template": {"name": "sidecar_hello", "language": {"code": "en_US"}}})
+            .to_string(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_answered_500_is_not_accepted_and_is_listed_as_refused() {
+        let mut config = SandboxConfig::default();
+        config.chaos.send_error_ratio = 1.0;
+        let (s, mut rx) = shared(config);
+        let e = s
+            .accept_send(
+                "sandbox-0001",
+                "v25.0",
+                template_with_callback("+2250700000001", "42"),
+            )
+            .err()
+            .unwrap();
+        assert_eq!(e.code, 131000);
+        assert_eq!(e.http_status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = e.to_json("T");
+        assert_eq!(body["error"]["message"], "(#131000) Something went wrong");
+        assert_eq!(
+            body["error"]["error_data"]["details"],
+            "Message failed to send due to an unknown error."
+        );
+        // Not accepted: nothing recorded, no webhook planned, counted as refused.
+        assert_eq!(s.record_counts(), (0, 0));
+        assert!(rx.try_recv().is_err(), "no statuses for a refused send");
+        assert_eq!(s.stats.rejected(131000), 1);
+        assert_eq!(s.stats.accepted.load(Ordering::Relaxed), 0);
+        let refused = s.refused(10);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].callback_data.as_deref(), Some("42"));
+        assert_eq!(refused[0].wa_id, "2250700000001");
+        assert_eq!((refused[0].code, refused[0].http_status), (131000, 500));
+        // A malformed send still gets its own 400, not the chaos.
+        let bad = Bytes::from_static(b"{\"messaging_product\": \"whatsapp\"}");
+        let e = s.accept_send("sandbox-0001", "v25.0", bad).err().unwrap();
+        assert_ne!(e.code, 131000);
+        assert_eq!(s.refused(10).len(), 1, "validation errors are not listed");
+
+        // Turned off while running: the same recipient goes through at once (the refused
+        // send used up neither the throughput nor the pair rate).
+        s.set_chaos(&ChaosUpdate {
+            send_error_ratio: Some(0.0),
+            ..ChaosUpdate::default()
+        })
+        .unwrap();
+        assert!(s
+            .accept_send(
+                "sandbox-0001",
+                "v25.0",
+                template_with_callback("+2250700000001", "42")
+            )
+            .is_ok());
+        assert_eq!(s.record_counts(), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_send_error_ratio_is_the_share_of_sends_refused() {
+        let mut config = SandboxConfig::default();
+        config.chaos.send_error_ratio = 0.2;
+        config.phone_numbers[0].throughput_mps = 10_000;
+        let (s, _rx) = shared(config);
+        for i in 0..2000 {
+            let _ = s.accept_send(
+                "sandbox-0001",
+                "v25.0",
+                template_to(&format!("+225070{i:07}")),
+            );
+        }
+        let refused = s.stats.rejected(131000);
+        // 400 expected; the binomial's standard deviation is about 18.
+        assert!((300..=500).contains(&refused), "{refused} of 2000 refused");
+        assert_eq!(s.record_counts().0 as u64 + refused, 2000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_throttle_window_answers_130429_then_ends() {
+        let mut config = SandboxConfig::default();
+        config.chaos.throttle_after_ms = 1_000;
+        config.chaos.throttle_for_ms = 2_000;
+        let (s, _rx) = shared(config);
+        let code = |s: &Shared, to: &str| {
+            s.accept_send("sandbox-0001", "v25.0", template_to(to))
+                .err()
+                .map(|e| e.code)
+        };
+        assert_eq!(code(&s, "+2250700000001"), None);
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        assert_eq!(s.chaos_json()["throttle"]["active"], true);
+        for i in 2..20 {
+            assert_eq!(code(&s, &format!("+22507000000{i:02}")), Some(130429));
+        }
+        tokio::time::advance(Duration::from_millis(1_999)).await;
+        assert_eq!(code(&s, "+2250700000020"), Some(130429));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(s.chaos_json()["throttle"], Value::Null);
+        // Over: the recipients refused during it go through (their pair rate was not used).
+        for i in 2..20 {
+            assert_eq!(code(&s, &format!("+22507000000{i:02}")), None);
+        }
+        assert_eq!(s.stats.rejected(130429), 19);
+        assert_eq!(s.refused(100).len(), 19);
+
+        // Started while running, from now on, and ended early.
+        let now = s
+            .set_chaos(&ChaosUpdate {
+                throttle_for_ms: Some(60_000),
+                ..ChaosUpdate::default()
+            })
+            .unwrap();
+        assert_eq!(now["throttle"]["ends_in_ms"], 60_000);
+        assert_eq!(code(&s, "+2250700000050"), Some(130429));
+        s.set_chaos(&ChaosUpdate {
+            throttle_for_ms: Some(0),
+            ..ChaosUpdate::default()
+        })
+        .unwrap();
+        assert_eq!(code(&s, "+2250700000050"), None);
+        // A window that starts later.
+        s.set_chaos(&ChaosUpdate {
+            throttle_after_ms: Some(500),
+            throttle_for_ms: Some(500),
+            ..ChaosUpdate::default()
+        })
+        .unwrap();
+        assert_eq!(code(&s, "+2250700000051"), None);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(code(&s, "+2250700000052"), Some(130429));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_chaos_changes_are_refused_with_the_reason() {
+        let (s, _rx) = shared(SandboxConfig::default());
+        let e = s
+            .set_chaos(&ChaosUpdate {
+                send_error_ratio: Some(1.5),
+                ..ChaosUpdate::default()
+            })
+            .unwrap_err();
+        assert!(e.contains("send_error_ratio"), "{e}");
+        let e = s
+            .set_chaos(&ChaosUpdate {
+                throttle_after_ms: Some(10),
+                ..ChaosUpdate::default()
+            })
+            .unwrap_err();
+        assert!(e.contains("throttle_for_ms"), "{e}");
+        assert_eq!(
+            s.chaos_json(),
+            json!({"send_error_ratio": 0.0, "throttle": null})
+        );
     }
 
     #[tokio::test(start_paused = true)]
