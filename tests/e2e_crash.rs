@@ -10,9 +10,7 @@ mod support;
 
 use e2e_support::{eventually, World, APP_SECRET, MESSAGE};
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use whatsapp_sidecar::sandbox::RecordFilter;
 
 const MESSAGES: usize = 2_000;
 const KILLS: usize = 3;
@@ -37,21 +35,7 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
     let mut w = World::with_meta(meta, MPS).await;
     w.config.set("outbox.reconcile_delay_secs", 3.0);
     let template = w.hello_template("approved");
-    let ids: Vec<i64> = (0..MESSAGES)
-        .map(|i| {
-            let partner = w.partner(
-                &format!("Crash {i}"),
-                &format!(
-                    "+33 6 40 {:02} {:02} {:02}",
-                    i / 10_000,
-                    (i / 100) % 100,
-                    i % 100
-                ),
-                true,
-            );
-            w.queue_template(partner, template)
-        })
-        .collect();
+    let ids = w.queue_to_many(MESSAGES, "Crash", 40, template);
 
     // Kill the daemon each time another slice of the messages has reached Meta.
     let mut caught_sending = Vec::new();
@@ -87,51 +71,8 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
     let status = w.stop_daemon().await;
     assert!(status.success(), "clean stop: {status}");
 
-    // Meta received each exactly once.
-    let record = w
-        .meta
-        .messages(&RecordFilter {
-            limit: Some(10_000),
-            ..RecordFilter::default()
-        })
-        .expect("sandbox record");
-    let mut by_message: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &record {
-        let key = r.callback_data.clone().unwrap_or_default();
-        by_message.entry(key).or_default().push(r.wamid.clone());
-    }
-    let duplicates: Vec<(&String, &Vec<String>)> =
-        by_message.iter().filter(|(_, w)| w.len() > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "DUPLICATE SENDS ({} messages sent more than once): {:?}",
-        duplicates.len(),
-        duplicates.iter().take(10).collect::<Vec<_>>()
-    );
-    let mut missing = Vec::new();
-    for id in &ids {
-        let m = w.odoo.record(MESSAGE, *id).expect("message");
-        let state = e2e_support::text(&m["state"]);
-        assert!(
-            ["sent", "delivered", "read"].contains(&state.as_str()),
-            "message {id} ended {state}: {m:?}"
-        );
-        match by_message.get(&id.to_string()) {
-            Some(wamids) => assert_eq!(
-                m["wamid"],
-                json!(wamids[0]),
-                "message {id}: Odoo's wamid is the one Meta answered"
-            ),
-            None => missing.push(*id),
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "{} messages marked sent never reached Meta: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
-    assert_eq!(record.len(), MESSAGES, "Meta received nothing else");
+    // Meta received each exactly once (and nothing else), Odoo holds the wamid Meta answered.
+    w.assert_each_sent_once(&ids);
     let reconciled: u64 = w
         .logs
         .matching(&["reconciled messages left in 'sending'"])

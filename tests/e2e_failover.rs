@@ -15,9 +15,7 @@ mod support;
 
 use e2e_support::{eventually, Daemon, DaemonConfig, World, APP_SECRET, MESSAGE};
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use whatsapp_sidecar::sandbox::RecordFilter;
 use whatsapp_sidecar::secret::Secret;
 
 /// Account throughput (stand-in and sandbox): low enough that failovers happen mid-stream.
@@ -64,21 +62,7 @@ async fn failovers(messages: usize, rounds: usize) {
     w.config.set("lease.ttl_secs", TTL_SECS);
     w.config.set("lease.renew_secs", RENEW_SECS);
     let template = w.hello_template("approved");
-    let ids: Vec<i64> = (0..messages)
-        .map(|i| {
-            let partner = w.partner(
-                &format!("Failover {i}"),
-                &format!(
-                    "+33 6 41 {:02} {:02} {:02}",
-                    i / 10_000,
-                    (i / 100) % 100,
-                    i % 100
-                ),
-                true,
-            );
-            w.queue_template(partner, template)
-        })
-        .collect();
+    let ids = w.queue_to_many(messages, "Failover", 41, template);
 
     let configs = [w.peer_config("wa-a"), w.peer_config("wa-b")];
     webhooks_to(&w, &configs[0]);
@@ -183,38 +167,7 @@ async fn failovers(messages: usize, rounds: usize) {
         assert!(status.success(), "clean stop: {status}");
     }
 
-    let record = w
-        .meta
-        .messages(&RecordFilter {
-            limit: Some(messages + 1_000),
-            ..RecordFilter::default()
-        })
-        .expect("sandbox record");
-    let mut by_message: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &record {
-        let key = r.callback_data.clone().unwrap_or_default();
-        by_message.entry(key).or_default().push(r.wamid.clone());
-    }
-    let duplicates: Vec<(&String, &Vec<String>)> =
-        by_message.iter().filter(|(_, w)| w.len() > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "DUPLICATE SENDS ({} messages sent more than once): {:?}",
-        duplicates.len(),
-        duplicates.iter().take(10).collect::<Vec<_>>()
-    );
-    for id in &ids {
-        let m = w.odoo.record(MESSAGE, *id).expect("message");
-        let wamids = by_message
-            .get(&id.to_string())
-            .unwrap_or_else(|| panic!("message {id} is {} but never reached Meta", m["state"]));
-        assert_eq!(
-            m["wamid"],
-            json!(wamids[0]),
-            "message {id}: Odoo's wamid is Meta's"
-        );
-    }
-    assert_eq!(record.len(), messages, "Meta received nothing else");
+    w.assert_each_sent_once(&ids);
     let fenced = w
         .logs
         .matching(&["no longer holds the sending lease"])

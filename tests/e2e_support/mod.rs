@@ -716,6 +716,23 @@ impl World {
         )
     }
 
+    /// `count` opted-in partners (`"{name} {i}"`, mobiles `+33 6 {block} xx xx xx` numbered
+    /// from 0), each with one queued message of `template`: the messages' ids.
+    pub fn queue_to_many(&self, count: usize, name: &str, block: u32, template: i64) -> Vec<i64> {
+        (0..count)
+            .map(|i| {
+                let phone = format!(
+                    "+33 6 {block:02} {:02} {:02} {:02}",
+                    i / 10_000,
+                    (i / 100) % 100,
+                    i % 100
+                );
+                let partner = self.partner(&format!("{name} {i}"), &phone, true);
+                self.queue_template(partner, template)
+            })
+            .collect()
+    }
+
     /// A template message queued for `partner`.
     pub fn queue_template(&self, partner: i64, template: i64) -> i64 {
         self.odoo.queue_message_with(
@@ -1092,11 +1109,11 @@ impl World {
 
     // ----- what reached Meta -------------------------------------------------------------
 
-    /// Every send the sandbox accepted (at most 10,000), oldest first.
+    /// Every send the sandbox accepted (at most 100,000), oldest first.
     pub fn accepted_sends(&self) -> Vec<whatsapp_sidecar::sandbox::RecordedMessage> {
         self.meta
             .messages(&whatsapp_sidecar::sandbox::RecordFilter {
-                limit: Some(10_000),
+                limit: Some(100_000),
                 ..Default::default()
             })
             .expect("sandbox record")
