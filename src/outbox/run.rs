@@ -1914,7 +1914,10 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
     let mut outcomes = reconcile(&messages, now, settled_from, delay, |id| shared.held(id));
     // The proof of a send is a status webhook, applied by the inbound processor. While it has
     // received events it has not read yet (a backlog after a restart or under load), one of
-    // them may be that proof: requeue nothing until it has caught up.
+    // them may be that proof: requeue nothing until it has caught up with the events stored
+    // up to half the reconcile delay ago. (A proof comes seconds after the send, and these
+    // messages were claimed a whole delay ago; "every event read" would never hold while
+    // statuses stream in, and the requeue would wait for the stream to end.)
     if outcomes
         .iter()
         .any(|o| matches!(o, Outcome::Requeue { .. }))
@@ -1922,7 +1925,10 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
         let backlog = shared
             .ctx
             .odoo
-            .search_count(WEBHOOK_EVENT_MODEL, &unread_webhook_events())
+            .search_count(
+                WEBHOOK_EVENT_MODEL,
+                &unread_webhook_events(now - chrono_delta(delay / 2)),
+            )
             .await?;
         if backlog > 0 {
             tracing::debug!(
@@ -1950,10 +1956,12 @@ async fn reconcile_once(shared: &Shared) -> Result<usize, OdooError> {
 /// Where the webhook receiver stores Meta's events for the inbound processor.
 const WEBHOOK_EVENT_MODEL: &str = "whatsapp.webhook.event";
 
-/// Stored events the inbound processor has not read yet (those it waits on carry their reason
-/// in `processing_error` and are not a backlog).
-fn unread_webhook_events() -> Domain {
-    Domain::leaf("processed", "=", false).and("processing_error", "=", false)
+/// Stored events the inbound processor has not read yet, stored up to `before` (those it waits
+/// on carry their reason in `processing_error` and are not a backlog).
+fn unread_webhook_events(before: DateTime<Utc>) -> Domain {
+    Domain::leaf("processed", "=", false)
+        .and("processing_error", "=", false)
+        .and("create_date", "<=", format_datetime(before))
 }
 
 // ----- write-back ------------------------------------------------------------------------
