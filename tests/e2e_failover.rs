@@ -57,6 +57,11 @@ async fn failovers(messages: usize, rounds: usize) {
     let started = Instant::now();
     let mut meta = e2e_support::meta_config(MPS);
     meta.webhooks.batch_max = 20;
+    // A status POST stuck in a frozen daemon is given up after a second and sent again to the
+    // webhook URL of the moment (the other daemon), as Meta's retry through a load balancer
+    // would: the proofs of what the frozen one sent reach the new leader before it reconciles.
+    meta.webhooks.timeout_ms = 1_000;
+    meta.webhooks.retry_initial_ms = 200;
     let mut w = World::with_meta(meta, MPS).await;
     w.config.set("outbox.reconcile_delay_secs", 3.0);
     w.config.set("lease.ttl_secs", TTL_SECS);

@@ -1136,13 +1136,17 @@ async fn failover(real: &RealOdoo) {
 
     let mut meta_config = real.meta_config(100);
     meta_config.record_limit = MESSAGES + 100;
+    // A status POST stuck in the frozen daemon is given up after 2 s and sent again to the
+    // webhook URL of the moment (the other daemon), as Meta's retry through a load balancer.
+    meta_config.webhooks.timeout_ms = 2_000;
+    meta_config.webhooks.retry_initial_ms = 200;
     let (meta, _meta_stop) = e2e_support::start_meta(meta_config).await;
     let accepted = || meta.stats()["accepted"].as_u64().unwrap_or(0);
     let mut base = DaemonConfig::new(&real.target, &meta.base_url());
     base.set("odoo.timeout_secs", 30);
     base.set("lease.ttl_secs", 2.0);
     base.set("lease.renew_secs", 0.5);
-    base.set("outbox.reconcile_delay_secs", 3.0);
+    base.set("outbox.reconcile_delay_secs", 5.0);
     let peer = |name: &str| {
         let mut c = base.clone();
         c.listen = ([127, 0, 0, 1], e2e_support::free_port()).into();

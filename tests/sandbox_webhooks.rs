@@ -264,6 +264,40 @@ async fn a_callback_answering_500_is_retried_with_the_same_bytes() {
 }
 
 #[tokio::test]
+async fn a_retry_goes_to_the_callback_configured_at_the_time() {
+    let mut config = fast_config();
+    config.webhooks.read_ratio = 0.0;
+    config.webhooks.delivered_delay_ms = 2_000;
+    let (sandbox, first) = with_receiver(config).await;
+    // The first server fails; the app's URL then points at another one (a load balancer taking
+    // the failed server out): the retry reaches the other, signed.
+    first.state.fail_first.store(1_000, Ordering::SeqCst);
+    let second = receiver().await;
+    let wamid = send_ok(&sandbox, hello(USER)).await;
+    first
+        .wait_until("a first failed attempt", |_| {
+            first.state.attempts.load(Ordering::SeqCst) > 0
+        })
+        .await;
+    sandbox.handle.set_callback(
+        Some(second.url()),
+        Some(whatsapp_sidecar::secret::Secret::new(SECRET)),
+    );
+    let received = second
+        .wait_until("the retried sent status", |r| {
+            !statuses_of(r, &wamid).is_empty()
+        })
+        .await;
+    assert_eq!(kinds(&statuses_of(&received, &wamid)), vec!["sent"]);
+    assert!(received[0].signature_valid(SECRET));
+    assert!(
+        first.received().is_empty(),
+        "the failed server got nothing in the end"
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test]
 async fn a_callback_that_never_answers_200_is_given_up_after_the_retry_period() {
     let mut config = fast_config();
     config.webhooks.read_ratio = 0.0;

@@ -6,7 +6,10 @@
 //! `webhooks.batch_max` per POST, as Meta may batch), signs each body with the app secret and
 //! POSTs it in its own task. A POST that is not answered `200` is retried with exponential
 //! back-off (`backon`, jittered, from `retry_initial_ms` doubling up to `retry_max_delay_ms`, for
-//! at most `retry_for_secs`), with the same bytes and signature, as Meta does. The duplicate
+//! at most `retry_for_secs`), with the same bytes and signature, as Meta does, to the callback
+//! URL configured at the time of each try (Meta retries to the app's URL; a test that moves the
+//! callback plays a load balancer taking a failed server out; a new URL's app secret signs it).
+//! The duplicate
 //! chaos sends some bodies twice. At shutdown, statuses not yet due are dropped with a log line
 //! saying how many.
 
@@ -250,9 +253,18 @@ impl Poster {
                 .acquire()
                 .await
                 .map_err(|_| "shutting down".to_string())?;
+            // Each try goes to the callback configured now, as Meta retries to the app's URL
+            // (behind which a load balancer may have taken a failed server out).
+            let now = self.shared.callback();
+            let (url, signature) = match &now {
+                Some(current) if current.url != target.url => {
+                    (current.url.clone(), sign(&current.app_secret, &body))
+                }
+                _ => (target.url.clone(), signature.to_owned()),
+            };
             let response = self
                 .client
-                .post(target.url.clone())
+                .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(SIGNATURE_HEADER, signature)
                 .body(body.clone())
