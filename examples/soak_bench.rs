@@ -262,6 +262,17 @@ async fn bench(args: Args) {
         states.join(", "),
         w.odoo.count(EVENT)
     );
+    let mut calls: Vec<((String, String), u64)> = w.odoo.call_counts().into_iter().collect();
+    calls.sort_by(|a, b| b.1.cmp(&a.1));
+    println!(
+        "Odoo calls by model.method (the most): {}",
+        calls
+            .iter()
+            .take(15)
+            .map(|((model, method), n)| format!("{model}.{method} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if !status.success() {
         println!("ERROR: the daemon exited with {status}");
         std::process::exit(1);
