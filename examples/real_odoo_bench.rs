@@ -11,7 +11,8 @@
 //!
 //! The daemon talks to Odoo through a counting proxy (in this process) that forwards every
 //! request unchanged and counts the JSON-RPC calls, and for each `whatsapp.message` the writes
-//! (`write` ids, `load` rows) after its claim (the `write` with `state = sending`). Reported:
+//! (`write` ids, `load` rows; a `load` Odoo answered with row errors wrote nothing and is counted
+//! apart) after its claim (`whatsapp.lease.claim` with `state = sending`). Reported:
 //! the sustained rate (messages Meta accepted per second), the backlog in Odoo every 5 s
 //! (accepted but not yet `sent`-or-later; accepted more than 2 s ago but not yet `read`), the
 //! time until every status is written back, Odoo calls per message, writes per message after
@@ -265,6 +266,12 @@ fn report(proxy: &OdooProxy, r0: u64, ids: &[i64], total: usize) -> usize {
     );
     println!(
         "writes per message after its claim: {histogram:?} (writes: count of messages); more than 2: {over}; never claimed: {not_claimed}"
+    );
+    let rolled_back: u32 = counts.rolled_back_loads.values().sum();
+    println!(
+        "loads Odoo rolled back (row errors: a concurrent write of the same records), not counted \
+         as writes: {} messages in {rolled_back} load rows",
+        counts.rolled_back_loads.len()
     );
     for id in ids
         .iter()

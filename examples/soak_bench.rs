@@ -263,7 +263,7 @@ async fn bench(args: Args) {
         w.odoo.count(EVENT)
     );
     let mut calls: Vec<((String, String), u64)> = w.odoo.call_counts().into_iter().collect();
-    calls.sort_by(|a, b| b.1.cmp(&a.1));
+    calls.sort_by_key(|c| std::cmp::Reverse(c.1));
     println!(
         "Odoo calls by model.method (the most): {}",
         calls

@@ -1666,6 +1666,10 @@ pub struct ProxyCounts {
     /// What those writes set, per message: `method: field=value, ...` (for looking into why a
     /// message was written more often than expected).
     pub write_log: std::collections::HashMap<i64, Vec<String>>,
+    /// `load`s Odoo answered with row errors (it rolls the whole call back: nothing written),
+    /// by message: the client sends such a `load` again when the errors are serialization
+    /// failures (another transaction wrote the same records).
+    pub rolled_back_loads: std::collections::HashMap<i64, u32>,
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of Odoo that forwards everything unchanged and counts
@@ -1697,16 +1701,15 @@ impl OdooProxy {
             headers: HeaderMap,
             body: Bytes,
         ) -> Response {
-            if uri.path() == "/jsonrpc" {
-                count(&p.counts, &body);
-            } else {
+            let jsonrpc = uri.path() == "/jsonrpc";
+            if !jsonrpc {
                 p.counts.lock().unwrap_or_else(|e| e.into_inner()).requests += 1;
             }
             let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
             let mut request = p
                 .http
                 .request(method, format!("{}{path}", p.upstream))
-                .body(body);
+                .body(body.clone());
             for (name, value) in &headers {
                 if name != "host" && name != "content-length" {
                     request = request.header(name, value);
@@ -1717,6 +1720,9 @@ impl OdooProxy {
                     let status = r.status();
                     let headers = r.headers().clone();
                     let bytes = r.bytes().await.unwrap_or_default();
+                    if jsonrpc {
+                        count(&p.counts, &body, &bytes);
+                    }
                     let mut response = (status, bytes).into_response();
                     for (name, value) in &headers {
                         if name != "content-length" && name != "transfer-encoding" {
@@ -1725,11 +1731,16 @@ impl OdooProxy {
                     }
                     response
                 }
-                Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
+                Err(e) => {
+                    if jsonrpc {
+                        count(&p.counts, &body, b"");
+                    }
+                    (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response()
+                }
             }
         }
 
-        fn count(counts: &Mutex<ProxyCounts>, body: &[u8]) {
+        fn count(counts: &Mutex<ProxyCounts>, body: &[u8], answer: &[u8]) {
             let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
             c.requests += 1;
             let Ok(request) = serde_json::from_slice::<Value>(body) else {
@@ -1803,7 +1814,20 @@ impl OdooProxy {
                 }
                 _ => return,
             };
+            // A `load` answered with row errors wrote nothing (Odoo rolled it back).
+            let rolled_back = method == "load"
+                && serde_json::from_slice::<Value>(answer).is_ok_and(|a| {
+                    a["result"]["messages"]
+                        .as_array()
+                        .is_some_and(|m| !m.is_empty())
+                });
             for (id, what) in touched {
+                if rolled_back {
+                    if c.claimed.contains(&id) {
+                        *c.rolled_back_loads.entry(id).or_insert(0) += 1;
+                    }
+                    continue;
+                }
                 if c.claimed.contains(&id) {
                     *c.writes_after_claim.entry(id).or_insert(0) += 1;
                     c.write_log.entry(id).or_default().push(what);
