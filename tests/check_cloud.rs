@@ -298,3 +298,41 @@ async fn check_looks_at_the_subscription_the_token_expiry_the_user_the_port_and_
     drop(held);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn check_says_who_holds_the_sending_lease() {
+    let odoo = OdooStandin::start().await;
+    let (meta, stop) = sandbox("\"sandbox-token\"").await;
+    let account = odoo.add_account("Main", "sandbox-0001", 80);
+    odoo.update(
+        "whatsapp.account",
+        account,
+        serde_json::json!({"waba_id": "sandbox-waba"}),
+    );
+    let lease = "[lease]\nname = \"wa-check\"\n";
+    let (_, out) = check_with(&odoo, &meta.base_url(), lease).await;
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "OK   sending lease: free: no daemon has held it yet; this one (lease.name = wa-check)"
+        )),
+        "{out}"
+    );
+
+    // Another daemon holds it (as its acquire writes it).
+    odoo.insert(
+        "whatsapp.lease",
+        serde_json::json!({"name": "sending", "holder": "wa-other", "epoch": 3,
+                           "expires_at": odoo_time(chrono::Utc::now() + chrono::Duration::minutes(5))}),
+    );
+    let (_, out) = check_with(&odoo, &meta.base_url(), lease).await;
+    assert!(
+        out.lines().any(|l| l
+            == "OK   sending lease: held by wa-other (epoch 3): this daemon (lease.name = wa-check) starts as its standby"),
+        "{out}"
+    );
+    stop.cancel();
+}
+
+fn odoo_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
