@@ -149,8 +149,6 @@ pub struct Lease(Option<Arc<Shared>>);
 #[derive(Debug)]
 struct Shared {
     role: watch::Receiver<Role>,
-    /// This process (changes at each start).
-    instance: String,
 }
 
 impl Lease {
@@ -160,8 +158,8 @@ impl Lease {
         Lease(None)
     }
 
-    fn with(role: watch::Receiver<Role>, instance: String) -> Lease {
-        Lease(Some(Arc::new(Shared { role, instance })))
+    fn with(role: watch::Receiver<Role>) -> Lease {
+        Lease(Some(Arc::new(Shared { role })))
     }
 
     /// The current role (`Leader` with no epoch check when unfenced).
@@ -262,11 +260,6 @@ impl Lease {
             Claimed::Ids(answer.claimed)
         })
     }
-
-    /// This process's instance id (`None` when unfenced).
-    pub fn instance(&self) -> Option<&str> {
-        self.0.as_ref().map(|s| s.instance.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -306,7 +299,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_suspended_sender_waits_for_its_own_epoch_and_no_other() {
         let (tx, rx) = watch::channel(Role::Suspended { epoch: 4 });
-        let lease = Lease::with(rx, "i-1".into());
+        let lease = Lease::with(rx);
         let waiting = tokio::spawn({
             let lease = lease.clone();
             async move { lease.until_held().await }
@@ -361,7 +354,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn holds_goes_false_when_the_time_is_up_without_any_change() {
         let (tx, rx) = watch::channel(Role::Starting);
-        let lease = Lease::with(rx, "i-1".into());
+        let lease = Lease::with(rx);
         assert!(!lease.holds());
         tx.send_replace(Role::Leader {
             epoch: 1,

@@ -25,7 +25,7 @@ impl LeaseDriver {
     pub fn new(odoo: OdooClient, config: LeaseConfig, metrics: Metrics) -> (LeaseDriver, Lease) {
         let instance = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
         let (tx, rx) = watch::channel(Role::Starting);
-        let lease = Lease::with(rx, instance.clone());
+        let lease = Lease::with(rx);
         (
             LeaseDriver {
                 // The loop retries by itself, at its own pace.

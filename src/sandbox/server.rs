@@ -648,35 +648,29 @@ async fn record(
     }
 }
 
+/// The `limit` query parameter (`default` when absent), or what is wrong with it.
+fn limit_param(query: Option<&str>, default: usize) -> Result<usize, String> {
+    match query_param(query, "limit") {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| format!("limit={text:?} is not a number")),
+    }
+}
+
 async fn inbound(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
-    let limit = match query_param(query.as_deref(), "limit") {
-        None => 100,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => {
-                return sandbox_error(
-                    StatusCode::BAD_REQUEST,
-                    format!("limit={text:?} is not a number"),
-                )
-            }
-        },
+    let limit = match limit_param(query.as_deref(), 100) {
+        Ok(limit) => limit,
+        Err(message) => return sandbox_error(StatusCode::BAD_REQUEST, message),
     };
     let data = app.shared.inbound(limit);
     graph_ok(&json!({"data": data, "count": data.len()}))
 }
 
 async fn refused(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
-    let limit = match query_param(query.as_deref(), "limit") {
-        None => 1000,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => {
-                return sandbox_error(
-                    StatusCode::BAD_REQUEST,
-                    format!("limit={text:?} is not a number"),
-                )
-            }
-        },
+    let limit = match limit_param(query.as_deref(), 1000) {
+        Ok(limit) => limit,
+        Err(message) => return sandbox_error(StatusCode::BAD_REQUEST, message),
     };
     let data = app.shared.refused(limit);
     graph_ok(&json!({"data": data, "count": data.len()}))
