@@ -21,6 +21,12 @@
 //! the daemon's CPU time (utime + stime of `/proc/<pid>/stat`) per message in that window; at
 //! the end a table of every window and the drift between the first and the last.
 
+/// jemalloc, as the daemon: over an hour the system allocator's free lists in this process
+/// (the stand-in and the sandbox allocate and free for every call) made its CPU per message
+/// creep up by a third, on the core it shares with the daemon.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[path = "../tests/e2e_support/mod.rs"]
 mod e2e_support;
 #[path = "../tests/support/mod.rs"]
@@ -64,6 +70,7 @@ struct Window {
     peak_kib: u64,
     cpu_us_per_message: f64,
     own_rss_kib: u64,
+    own_cpu_us_per_message: f64,
     odoo_calls_per_message: f64,
 }
 
@@ -141,12 +148,14 @@ async fn bench(args: Args) {
         (accepted(&w), w.odoo.requests())
     };
     let p0 = proc_sample(pid).unwrap_or_default();
+    let own0 = proc_sample(std::process::id()).unwrap_or_default();
     let t0 = Instant::now();
     let mut windows: Vec<Window> = Vec::new();
     let mut last = (a0, r0, p0);
+    let mut own_last = own0;
     let mut previous_end = 0.0f64;
     println!(
-        "{:>7}  {:>9}  {:>7}  {:>10}  {:>14}  {:>14}  {:>15}  {:>17}  {:>16}",
+        "{:>7}  {:>9}  {:>7}  {:>10}  {:>14}  {:>14}  {:>15}  {:>17}  {:>16}  {:>21}",
         "t (s)",
         "sent",
         "rate/s",
@@ -155,7 +164,8 @@ async fn bench(args: Args) {
         "daemon peak MB",
         "CPU µs/message",
         "Odoo calls/message",
-        "bench RSS MB"
+        "bench RSS MB",
+        "bench CPU µs/message"
     );
     while t0.elapsed() < length {
         let next_end = t0 + window * (windows.len() as u32 + 1);
@@ -187,10 +197,12 @@ async fn bench(args: Args) {
             cpu_us_per_message: p.cpu.saturating_sub(last.2.cpu).as_secs_f64() * 1e6
                 / sent.max(1) as f64,
             own_rss_kib: own.rss_kib,
+            own_cpu_us_per_message: own.cpu.saturating_sub(own_last.cpu).as_secs_f64() * 1e6
+                / sent.max(1) as f64,
             odoo_calls_per_message: (r - last.1) as f64 / sent.max(1) as f64,
         };
         println!(
-            "{:>7}  {:>9}  {:>7.1}  {:>10}  {:>14.1}  {:>14.1}  {:>15.0}  {:>17.3}  {:>16.1}",
+            "{:>7}  {:>9}  {:>7.1}  {:>10}  {:>14.1}  {:>14.1}  {:>15.0}  {:>17.3}  {:>16.1}  {:>21.0}",
             row.end_secs,
             row.sent,
             sent as f64 / span.max(0.001),
@@ -199,9 +211,11 @@ async fn bench(args: Args) {
             row.peak_kib as f64 / 1024.0,
             row.cpu_us_per_message,
             row.odoo_calls_per_message,
-            row.own_rss_kib as f64 / 1024.0
+            row.own_rss_kib as f64 / 1024.0,
+            row.own_cpu_us_per_message
         );
         last = (a, r, p);
+        own_last = own;
         windows.push(row);
     }
     stop.store(true, Ordering::Relaxed);
@@ -224,18 +238,26 @@ async fn bench(args: Args) {
 
     println!("--- summary over {elapsed:.0} s ---");
     println!(
-        "{:>7}  {:>9}  {:>7}  {:>14}  {:>15}",
-        "window", "sent", "rate/s", "daemon RSS MB", "CPU µs/message"
+        "{:>7}  {:>9}  {:>7}  {:>14}  {:>15}  {:>13}  {:>21}",
+        "window",
+        "sent",
+        "rate/s",
+        "daemon RSS MB",
+        "CPU µs/message",
+        "bench RSS MB",
+        "bench CPU µs/message"
     );
     let mut start = 0;
     for row in &windows {
         println!(
-            "{:>7}  {:>9}  {:>7.1}  {:>14.1}  {:>15.0}",
+            "{:>7}  {:>9}  {:>7.1}  {:>14.1}  {:>15.0}  {:>13.1}  {:>21.0}",
             format!("{start}-{}", row.end_secs),
             row.sent,
             row.sent as f64 / (row.end_secs - start).max(1) as f64,
             row.rss_kib as f64 / 1024.0,
-            row.cpu_us_per_message
+            row.cpu_us_per_message,
+            row.own_rss_kib as f64 / 1024.0,
+            row.own_cpu_us_per_message
         );
         start = row.end_secs;
     }
@@ -261,6 +283,16 @@ async fn bench(args: Args) {
         w.odoo.count(MESSAGE),
         states.join(", "),
         w.odoo.count(EVENT)
+    );
+    println!(
+        "stand-in rows (the most): {}",
+        w.odoo
+            .sizes()
+            .iter()
+            .take(8)
+            .map(|(table, n)| format!("{table} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut calls: Vec<((String, String), u64)> = w.odoo.call_counts().into_iter().collect();
     calls.sort_by_key(|c| std::cmp::Reverse(c.1));

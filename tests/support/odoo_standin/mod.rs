@@ -594,13 +594,16 @@ impl OdooStandin {
             uid: 1,
             context: Map::new(),
         };
-        if let Err(e) =
-            lock(&self.shared.db).execute(&env, model, "unlink", &[json!(ids)], &Map::new())
-        {
+        let mut db = lock(&self.shared.db);
+        if let Err(e) = db.execute(&env, model, "unlink", &[json!(ids)], &Map::new()) {
             panic!(
                 "stand-in unlink of {model} {ids:?}: {}: {}",
                 e.name, e.message
             );
+        }
+        // Their write counts go with them (a long bench deleting what is done stays its size).
+        for id in ids {
+            db.write_counts.remove(&(model.to_owned(), *id));
         }
     }
 
@@ -728,6 +731,24 @@ impl OdooStandin {
             .get(model)
             .map(|t| t.rows.len())
             .unwrap_or(0)
+    }
+
+    /// Rows per table, the largest first, with the bus log's rows and the write counts kept
+    /// (what a long benchmark watches to see the stand-in keep its size).
+    pub fn sizes(&self) -> Vec<(String, usize)> {
+        let db = lock(&self.shared.db);
+        let mut sizes: Vec<(String, usize)> = db
+            .tables
+            .iter()
+            .map(|(name, t)| (name.clone(), t.rows.len()))
+            .chain([
+                ("(bus rows)".to_owned(), db.bus.rows.len()),
+                ("(write counts)".to_owned(), db.write_counts.len()),
+            ])
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        sizes.sort_by_key(|(name, n)| (std::cmp::Reverse(*n), name.clone()));
+        sizes
     }
 
     /// The chatter bodies of a record (`mail.message` on it but the notifications to users,

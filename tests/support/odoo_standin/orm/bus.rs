@@ -65,16 +65,16 @@ impl BusLog {
     pub fn poll(&self, last: i64) -> (Vec<Value>, i64) {
         let newest = self.last_id();
         let last = if last > newest { 0 } else { last };
-        let rows = self
-            .rows
+        // The rows are in id order, and so in time order: the first one wanted is found by
+        // bisection (a subscriber polls after every commit; a scan would cost the whole log).
+        let first = if last == 0 {
+            self.rows
+                .partition_point(|(_, at, _)| at.elapsed() >= FIRST_POLL_WINDOW)
+        } else {
+            self.rows.partition_point(|(id, _, _)| *id <= last)
+        };
+        let rows = self.rows[first..]
             .iter()
-            .filter(|(id, at, _)| {
-                if last == 0 {
-                    at.elapsed() < FIRST_POLL_WINDOW
-                } else {
-                    *id > last
-                }
-            })
             .map(|(id, _, m)| json!({"id": id, "message": m}))
             .collect();
         (rows, newest)
@@ -83,6 +83,10 @@ impl BusLog {
 
 /// What `last = 0` gives (`bus.bus` TIMEOUT).
 const FIRST_POLL_WINDOW: std::time::Duration = std::time::Duration::from_secs(50);
+/// Rows older than this are deleted, as Odoo's `bus.bus._gc_messages` does (`TIMEOUT * 2`; Odoo
+/// runs it with the daily autovacuum, the stand-in at every commit, so that a long run keeps
+/// its size).
+const GC_AFTER: std::time::Duration = std::time::Duration::from_secs(100);
 
 impl Db {
     /// After `model` record `id` was created (`vals`: its values) or written (`vals`: the
@@ -113,6 +117,13 @@ impl Db {
                                  "payload": {"model": model, "ids": listed, "count": ids.len()}});
             self.bus.rows.push((id, std::time::Instant::now(), message));
         }
+        let old = self
+            .bus
+            .rows
+            .partition_point(|(_, at, _)| at.elapsed() >= GC_AFTER);
+        // Never the newest: `last_id` reads it.
+        let old = old.min(self.bus.rows.len().saturating_sub(1));
+        self.bus.rows.drain(..old);
         let last = self.bus.last_id();
         self.bus.tick.send_replace(last);
     }
