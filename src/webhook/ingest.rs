@@ -19,10 +19,21 @@
 //! Nothing is answered before the store call returned: a request that gets `Ok` has its body in
 //! Odoo. On shutdown the queue is closed (new requests get [`IngestError::Closed`]) and what is
 //! already queued is stored at once, without waiting for company.
+//!
+//! A request that stopped waiting (it answered 503 after `reply_timeout`, or its client went
+//! away) may still have its body stored by the call under way, and Meta then sends the same
+//! body again. [`Copies`] knows these bodies by their SHA-256: a copy that arrives while the
+//! call is still under way waits for that call's answer instead of being stored again; one
+//! that arrives after it stored the body (remembered for Meta's 7 days of retries, the newest
+//! 100,000) is answered with the stored record's id. So without the local spool too, a body
+//! answered 503 is stored once. (Copies that Meta delivers while the first is still waiting are
+//! stored each: Meta delivers at least once, and processing reads each message once.)
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
@@ -130,7 +141,91 @@ impl Default for IngestConfig {
 
 struct Pending {
     event: NewEvent,
+    /// SHA-256 of the body.
+    digest: Digest32,
     reply: oneshot::Sender<Result<i64, IngestError>>,
+}
+
+type Digest32 = [u8; 32];
+
+/// How long a body stored after its request stopped waiting is remembered: Meta retries a
+/// webhook for up to 7 days.
+const LATE_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most such bodies remembered (the oldest are forgotten first).
+const LATE_MAX: usize = 100_000;
+
+/// What a request's answer goes through.
+type Reply = oneshot::Sender<Result<i64, IngestError>>;
+
+/// Bodies whose request stopped waiting before they were stored, by SHA-256.
+#[derive(Default)]
+pub struct Copies {
+    /// Still being stored: the copies waiting for that answer.
+    orphans: HashMap<Digest32, Vec<Reply>>,
+    /// Stored after their request stopped waiting.
+    late: LateStores,
+}
+
+impl Copies {
+    /// A request stopped waiting for its body's store call, still under way.
+    fn orphaned(&mut self, digest: Digest32) {
+        self.orphans.entry(digest).or_default();
+    }
+
+    /// The store call of a body ended, and its request had stopped waiting: the copies that
+    /// came meanwhile get the answer; if none took it, a stored body is remembered.
+    fn ended(&mut self, digest: Digest32, result: &Result<i64, IngestError>, now: Instant) {
+        let mut taken = false;
+        for reply in self.orphans.remove(&digest).unwrap_or_default() {
+            taken |= reply.send(result.clone()).is_ok();
+        }
+        if let (Ok(id), false) = (result, taken) {
+            self.late.remember(digest, *id, now);
+        }
+    }
+
+    /// Bodies remembered as stored late.
+    pub fn late_len(&self) -> usize {
+        self.late.len()
+    }
+}
+
+/// Bodies stored after their request had stopped waiting, by SHA-256: the record id and when.
+#[derive(Default)]
+struct LateStores {
+    ids: HashMap<Digest32, i64>,
+    order: VecDeque<(Instant, Digest32)>,
+}
+
+impl LateStores {
+    fn remember(&mut self, digest: Digest32, id: i64, now: Instant) {
+        if self.ids.insert(digest, id).is_none() {
+            self.order.push_back((now, digest));
+        }
+        while let Some((at, old)) = self.order.front().copied() {
+            if self.order.len() <= LATE_MAX && now.saturating_duration_since(at) < LATE_KEEP {
+                break;
+            }
+            self.order.pop_front();
+            self.ids.remove(&old);
+        }
+    }
+
+    /// The id the body was stored under, once: a further copy is stored again (Meta delivers
+    /// at least once, and processing reads each message once whatever the copies).
+    fn take(&mut self, digest: &Digest32) -> Option<i64> {
+        let id = self.ids.remove(digest)?;
+        self.order.retain(|(_, d)| d != digest);
+        Some(id)
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+fn lock(copies: &Mutex<Copies>) -> std::sync::MutexGuard<'_, Copies> {
+    copies.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The handle requests submit their events to. Cheap to clone.
@@ -139,6 +234,7 @@ pub struct Ingest {
     tx: mpsc::Sender<Pending>,
     capacity: usize,
     reply_timeout: Duration,
+    copies: Arc<Mutex<Copies>>,
 }
 
 impl Ingest {
@@ -156,6 +252,7 @@ impl Ingest {
             tx,
             capacity,
             reply_timeout: config.reply_timeout,
+            copies: Arc::default(),
         };
         tracker.spawn(batcher(
             Arc::new(store),
@@ -163,24 +260,79 @@ impl Ingest {
             config,
             tracker.clone(),
             shutdown,
+            ingest.copies.clone(),
         ));
         ingest
     }
 
     /// Stores one event (together with whatever else is waiting) and returns its record id.
+    /// A body whose earlier request stopped waiting is not stored again: the answer is that
+    /// request's store call's.
     pub async fn submit(&self, event: NewEvent) -> Result<i64, IngestError> {
+        let digest: Digest32 = Sha256::digest(event.raw_body.as_bytes()).into();
         let (reply, answer) = oneshot::channel();
+        // Some(reply): not a copy of a body whose request stopped waiting.
+        let reply = {
+            let mut copies = lock(&self.copies);
+            if let Some(id) = copies.late.take(&digest) {
+                tracing::info!(
+                    id,
+                    "webhook already stored after its earlier delivery was answered 503: not stored again"
+                );
+                return Ok(id);
+            }
+            match copies.orphans.get_mut(&digest) {
+                Some(waiting) => {
+                    waiting.push(reply);
+                    None
+                }
+                None => Some(reply),
+            }
+        };
+        let Some(reply) = reply else {
+            tracing::info!(
+                "webhook still being stored from its earlier delivery (answered 503): waiting for that"
+            );
+            return self.answer(answer, digest).await;
+        };
         self.tx
-            .try_send(Pending { event, reply })
+            .try_send(Pending {
+                event,
+                digest,
+                reply,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => IngestError::Busy(self.capacity),
                 mpsc::error::TrySendError::Closed(_) => IngestError::Closed,
             })?;
-        match tokio::time::timeout(self.reply_timeout, answer).await {
+        self.answer(answer, digest).await
+    }
+
+    async fn answer(
+        &self,
+        answer: oneshot::Receiver<Result<i64, IngestError>>,
+        digest: Digest32,
+    ) -> Result<i64, IngestError> {
+        let mut answer = std::pin::pin!(answer);
+        match tokio::time::timeout(self.reply_timeout, answer.as_mut()).await {
             Ok(Ok(result)) => result,
             // The batcher dropped the reply: it is gone (shutdown).
             Ok(Err(_)) => Err(IngestError::Closed),
-            Err(_) => Err(IngestError::Timeout(self.reply_timeout)),
+            Err(_) => {
+                // Answers are sent under this lock ([`answer`]): none can come between the
+                // look below and the closing of the channel.
+                let mut copies = lock(&self.copies);
+                match answer.try_recv() {
+                    // It came right at the deadline.
+                    Ok(result) => result,
+                    Err(oneshot::error::TryRecvError::Closed) => Err(IngestError::Closed),
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        answer.close();
+                        copies.orphaned(digest);
+                        Err(IngestError::Timeout(self.reply_timeout))
+                    }
+                }
+            }
         }
     }
 }
@@ -191,6 +343,7 @@ async fn batcher<S: EventStore>(
     config: IngestConfig,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    copies: Arc<Mutex<Copies>>,
 ) {
     let max_batch = config.max_batch.max(1);
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
@@ -246,8 +399,9 @@ async fn batcher<S: EventStore>(
         }
         let store = store.clone();
         let refused = refused.clone();
+        let copies = copies.clone();
         tracker.spawn(async move {
-            store_batch(store.as_ref(), batch, &refused).await;
+            store_batch(store.as_ref(), batch, &refused, &copies).await;
             drop(slot);
         });
     }
@@ -261,17 +415,25 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>, refused: &RateLimitedWarning) {
-    let (events, replies): (Vec<NewEvent>, Vec<_>) =
-        batch.into_iter().map(|p| (p.event, p.reply)).unzip();
+async fn store_batch<S: EventStore>(
+    store: &S,
+    batch: Vec<Pending>,
+    refused: &RateLimitedWarning,
+    copies: &Mutex<Copies>,
+) {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for p in batch {
+        events.push(p.event);
+        replies.push((p.digest, p.reply));
+    }
     let count = events.len();
     let result = store.store(events).await;
     match result {
         Ok(ids) if ids.len() == count => {
             tracing::debug!(count, "webhook events stored");
-            for (reply, id) in replies.into_iter().zip(ids) {
-                // The request may have gone (client timeout); its event is stored anyway.
-                let _ = reply.send(Ok(id));
+            for ((digest, reply), id) in replies.into_iter().zip(ids) {
+                answer(copies, digest, reply, Ok(id));
             }
         }
         Ok(ids) => {
@@ -280,8 +442,8 @@ async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>, refused: &Ra
                 ids.len()
             ));
             tracing::error!(%error, "webhook events: unexpected answer from Odoo");
-            for reply in replies {
-                let _ = reply.send(Err(error.clone().into()));
+            for (digest, reply) in replies {
+                answer(copies, digest, reply, Err(error.clone().into()));
             }
         }
         Err(error) => {
@@ -295,10 +457,25 @@ async fn store_batch<S: EventStore>(store: &S, batch: Vec<Pending>, refused: &Ra
             } else {
                 tracing::debug!(error = %one_line(&error.to_string()), count, "webhook events not stored");
             }
-            for reply in replies {
-                let _ = reply.send(Err(error.clone().into()));
+            for (digest, reply) in replies {
+                answer(copies, digest, reply, Err(error.clone().into()));
             }
         }
+    }
+}
+
+/// Answers the request of a body; if it stopped waiting (answered 503, or its client went
+/// away), the copies Meta sent meanwhile get the answer, or the stored body is remembered.
+fn answer(
+    copies: &Mutex<Copies>,
+    digest: Digest32,
+    reply: Reply,
+    result: Result<i64, IngestError>,
+) {
+    // Under the lock: a request that stops waiting now sees the call ended (its channel closed).
+    let mut copies = lock(copies);
+    if let Err(unsent) = reply.send(result) {
+        copies.ended(digest, &unsent, Instant::now());
     }
 }
 
@@ -576,6 +753,111 @@ mod tests {
             ingest.submit(event("a")).await,
             Err(IngestError::Timeout(Duration::from_secs(5)))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_stored_after_its_request_stopped_waiting_is_not_stored_again() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(8)),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            reply_timeout: Duration::from_secs(10),
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        // The request stops waiting after a second (as after the reply timeout, answered 503).
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), ingest.submit(event("late")))
+                .await
+                .is_err()
+        );
+        // The call under way stores it anyway, after the request stopped waiting.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        assert_eq!(store.calls.lock().unwrap().len(), 1);
+        assert_eq!(lock(&ingest.copies).late_len(), 1);
+        // Meta's retry of the same body: answered with its id, no second create.
+        assert_eq!(ingest.submit(event("late")).await, Ok(1));
+        assert_eq!(store.calls.lock().unwrap().len(), 1);
+        assert_eq!(lock(&ingest.copies).late_len(), 0);
+        // Another body, and a later copy of this one (Meta delivers at least once): stored.
+        assert_eq!(ingest.submit(event("other")).await, Ok(2));
+        assert_eq!(ingest.submit(event("late")).await, Ok(3));
+        assert_eq!(sizes(&store), vec![1, 1, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_of_a_body_answered_503_and_still_being_stored_waits_for_that_store() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(8)),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            reply_timeout: Duration::from_secs(5),
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        let start = Instant::now();
+        assert_eq!(
+            ingest.submit(event("slow")).await,
+            Err(IngestError::Timeout(Duration::from_secs(5)))
+        );
+        // Meta's retry a second later, the first create still under way: it gets that
+        // create's answer (at 8 s), and nothing is stored twice.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(ingest.submit(event("slow")).await, Ok(1));
+        assert!(
+            start.elapsed() >= Duration::from_secs(8) && start.elapsed() < Duration::from_secs(9)
+        );
+        assert_eq!(sizes(&store), vec![1]);
+        let copies = lock(&ingest.copies);
+        assert_eq!((copies.orphans.len(), copies.late_len()), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_of_a_body_answered_503_whose_store_failed_is_stored() {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(8)),
+            failing: AtomicBool::new(true),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            reply_timeout: Duration::from_secs(5),
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        assert!(ingest.submit(event("lost")).await.is_err());
+        // The retry joins the failing create and is answered its error (503 again)...
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(matches!(
+            ingest.submit(event("lost")).await,
+            Err(IngestError::Store(StoreError::Unavailable(_)))
+        ));
+        // ...and the next retry, Odoo back (and slow), stores it: answered 503 again, then
+        // the one after gets the id of what was stored meanwhile.
+        store.failing.store(false, Ordering::SeqCst);
+        assert!(ingest.submit(event("lost")).await.is_err());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(ingest.submit(event("lost")).await, Ok(1));
+        assert_eq!(store.calls.lock().unwrap().len(), 1);
+        let copies = lock(&ingest.copies);
+        assert_eq!((copies.orphans.len(), copies.late_len()), (0, 0));
+    }
+
+    #[test]
+    fn late_stores_forget_the_oldest_beyond_the_limit_and_after_seven_days() {
+        let mut late = LateStores::default();
+        let start = Instant::now();
+        let digest = |i: u32| -> Digest32 { Sha256::digest(i.to_be_bytes()).into() };
+        for i in 0..(LATE_MAX as u32 + 10) {
+            late.remember(digest(i), i64::from(i), start);
+        }
+        assert_eq!(late.len(), LATE_MAX);
+        assert_eq!(late.take(&digest(9)), None, "among the oldest, forgotten");
+        assert_eq!(late.take(&digest(10)), Some(10));
+        late.remember(digest(1), 1, start + LATE_KEEP);
+        assert_eq!(late.len(), 1, "the others are 7 days old");
+        assert_eq!(late.take(&digest(1)), Some(1));
     }
 
     #[tokio::test(start_paused = true)]
