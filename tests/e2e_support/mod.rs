@@ -16,6 +16,8 @@
 //! Test-only; each test binary uses a part of it, hence `dead_code` is allowed.
 #![allow(dead_code)]
 
+pub mod failover;
+
 use crate::support::OdooStandin;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
