@@ -744,6 +744,7 @@ impl OdooStandin {
             .chain([
                 ("(bus rows)".to_owned(), db.bus.rows.len()),
                 ("(write counts)".to_owned(), db.write_counts.len()),
+                ("(indexed values)".to_owned(), db.indexed_values()),
             ])
             .filter(|(_, n)| *n > 0)
             .collect();

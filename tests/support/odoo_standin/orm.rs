@@ -483,6 +483,11 @@ impl Db {
             if let Some(old) = idx.by_id.remove(&id) {
                 if let Some(ids) = idx.by_value.get_mut(&old) {
                     ids.remove(&id);
+                    // A value no record holds any more goes (each message has its own
+                    // `callback_data`: kept, they would pile up as records are deleted).
+                    if ids.is_empty() {
+                        idx.by_value.remove(&old);
+                    }
                 }
             }
             if let Some(key) = key {
@@ -490,6 +495,11 @@ impl Db {
                 idx.by_id.insert(id, key);
             }
         }
+    }
+
+    /// Values held in the value indexes (for a long benchmark watching the stand-in's size).
+    pub fn indexed_values(&self) -> usize {
+        self.values.values().map(|idx| idx.by_value.len()).sum()
     }
 
     /// Puts a record's unique keys back in line with its row (or drops them if it is gone).
