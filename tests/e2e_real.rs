@@ -14,6 +14,7 @@
 mod e2e_support;
 mod support;
 
+use e2e_support::failover::OdooLink;
 use e2e_support::{text, DaemonConfig, RealOdoo};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
@@ -1154,7 +1155,15 @@ async fn failover(real: &RealOdoo) {
         c.set("lease.name", name);
         c
     };
-    let configs = [peer("real-a"), peer("real-b")];
+    // Each daemon reaches Odoo through its own link, to cut one off from Odoo.
+    let links = [
+        OdooLink::start(&real.target.url).await,
+        OdooLink::start(&real.target.url).await,
+    ];
+    let mut configs = [peer("real-a"), peer("real-b")];
+    for (config, link) in configs.iter_mut().zip(&links) {
+        config.set("odoo.url", link.url.as_str());
+    }
     let http = reqwest::Client::new();
     let leads = |i: usize| {
         let url = configs[i].url("/readyz");
@@ -1196,7 +1205,7 @@ async fn failover(real: &RealOdoo) {
     assert!(!leads(1).await, "two leaders");
 
     // Failover 1: the leader killed.
-    until_true(|| accepted() >= (MESSAGES / 3) as u64).await;
+    until_true(|| accepted() >= (MESSAGES / 4) as u64).await;
     webhooks_to(1);
     let t = Instant::now();
     a.kill9().await;
@@ -1206,7 +1215,7 @@ async fn failover(real: &RealOdoo) {
     webhooks_to(1);
 
     // Failover 2: the leader frozen, woken after the other reconciled what it had claimed.
-    until_true(|| accepted() >= (2 * MESSAGES / 3) as u64).await;
+    until_true(|| accepted() >= (2 * MESSAGES / 4) as u64).await;
     webhooks_to(0);
     let t = Instant::now();
     signal(b.pid(), "-STOP");
@@ -1222,6 +1231,29 @@ async fn failover(real: &RealOdoo) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     signal(b.pid(), "-CONT");
+
+    // Failover 3: the leader (real-a) cut off from Odoo, healed after the other reconciled.
+    until_true(|| accepted() >= (3 * MESSAGES / 4) as u64).await;
+    webhooks_to(1);
+    let reconciled_b = || {
+        logs_b
+            .matching(&["reconciled messages left in 'sending'"])
+            .len()
+    };
+    let reconciled_before = reconciled_b();
+    let t = Instant::now();
+    links[0].cut();
+    until_leads(
+        1,
+        "real-b did not take over within 30 s of real-a's cut".into(),
+    )
+    .await;
+    let third = t.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciled_b() == reconciled_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    links[0].heal();
 
     // Everything ends sent (or further) in Odoo.
     let client = real.client.clone();
@@ -1278,9 +1310,10 @@ async fn failover(real: &RealOdoo) {
     let lost = logs_b.matching(&["lost the sending lease"]).len()
         + logs_a.matching(&["lost the sending lease"]).len();
     eprintln!(
-        "real-Odoo failover: {MESSAGES} messages, a kill -9 (taken over in {first:.2?}) and a \
-         SIGSTOP (taken over in {second:.2?}, woken after the new leader reconciled), each sent \
-         exactly once, {lost} 'lost the lease' lines, done in {:.1} s",
+        "real-Odoo failover: {MESSAGES} messages, a kill -9 (taken over in {first:.2?}), a \
+         SIGSTOP (taken over in {second:.2?}, woken after the new leader reconciled) and a cut \
+         from Odoo (taken over in {third:.2?}, healed after the new leader reconciled), each \
+         sent exactly once, {lost} 'lost the lease' lines, done in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -10,7 +10,6 @@
 
 use super::{eventually, Daemon, DaemonConfig, World, APP_SECRET, MESSAGE};
 use serde_json::json;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -133,14 +132,8 @@ pub async fn run(plan: &Plan) -> Report {
     let template = w.hello_template("approved");
     let ids = w.queue_to_many(plan.messages, "Failover", 41, template);
 
-    let odoo: SocketAddr = w
-        .odoo
-        .url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("the stand-in's address");
-    let links = [OdooLink::start(odoo).await, OdooLink::start(odoo).await];
+    let odoo = w.odoo.url();
+    let links = [OdooLink::start(&odoo).await, OdooLink::start(&odoo).await];
     let configs: Vec<DaemonConfig> = [w.peer_config("wa-a"), w.peer_config("wa-b")]
         .into_iter()
         .zip(&links)
@@ -310,7 +303,18 @@ pub struct OdooLink {
 }
 
 impl OdooLink {
-    pub async fn start(upstream: SocketAddr) -> OdooLink {
+    /// A link to the Odoo at `odoo_url` (`http://host:port`, plain HTTP).
+    pub async fn start(odoo_url: &str) -> OdooLink {
+        let upstream = odoo_url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !odoo_url.starts_with("https://") && !upstream.is_empty(),
+            "OdooLink: {odoo_url} is not http://host:port"
+        );
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("OdooLink: bind: {e}"));
@@ -328,7 +332,8 @@ impl OdooLink {
                     a = listener.accept() => a,
                 };
                 let Ok((client, _)) = accepted else { continue };
-                let (mut cut, token) = (cuts.subscribe(), token.clone());
+                let (mut cut, token, upstream) =
+                    (cuts.subscribe(), token.clone(), upstream.clone());
                 tokio::spawn(async move {
                     if *cut.borrow_and_update() {
                         // Lost: held unanswered until the link heals, then closed (what was
@@ -340,7 +345,7 @@ impl OdooLink {
                         drop(client);
                         return;
                     }
-                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    let Ok(mut server) = TcpStream::connect(upstream.as_str()).await else {
                         return;
                     };
                     let mut client = client;
