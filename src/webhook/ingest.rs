@@ -574,6 +574,22 @@ mod tests {
         at.iter().map(|t| (*t - start).as_millis()).collect()
     }
 
+    /// A store taking `delay_secs` per call (failing if `failing`), and requests that wait
+    /// `reply_secs` for it.
+    fn slow_store(delay_secs: u64, reply_secs: u64, failing: bool) -> (Arc<FakeStore>, Ingest) {
+        let store = Arc::new(FakeStore {
+            delay: Some(Duration::from_secs(delay_secs)),
+            failing: AtomicBool::new(failing),
+            ..FakeStore::default()
+        });
+        let config = IngestConfig {
+            reply_timeout: Duration::from_secs(reply_secs),
+            ..IngestConfig::default()
+        };
+        let (ingest, _, _) = start(store.clone(), config);
+        (store, ingest)
+    }
+
     fn idle_and_linger(idle_ms: u64, linger_ms: u64) -> IngestConfig {
         IngestConfig {
             idle: Duration::from_millis(idle_ms),
@@ -740,15 +756,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_store_answers_503_after_the_reply_timeout() {
-        let store = Arc::new(FakeStore {
-            delay: Some(Duration::from_secs(60)),
-            ..FakeStore::default()
-        });
-        let config = IngestConfig {
-            reply_timeout: Duration::from_secs(5),
-            ..IngestConfig::default()
-        };
-        let (ingest, _, _) = start(store, config);
+        let (_, ingest) = slow_store(60, 5, false);
         assert_eq!(
             ingest.submit(event("a")).await,
             Err(IngestError::Timeout(Duration::from_secs(5)))
@@ -757,15 +765,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_stored_after_its_request_stopped_waiting_is_not_stored_again() {
-        let store = Arc::new(FakeStore {
-            delay: Some(Duration::from_secs(8)),
-            ..FakeStore::default()
-        });
-        let config = IngestConfig {
-            reply_timeout: Duration::from_secs(10),
-            ..IngestConfig::default()
-        };
-        let (ingest, _, _) = start(store.clone(), config);
+        let (store, ingest) = slow_store(8, 10, false);
         // The request stops waiting after a second (as after the reply timeout, answered 503).
         assert!(
             tokio::time::timeout(Duration::from_secs(1), ingest.submit(event("late")))
@@ -788,15 +788,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_copy_of_a_body_answered_503_and_still_being_stored_waits_for_that_store() {
-        let store = Arc::new(FakeStore {
-            delay: Some(Duration::from_secs(8)),
-            ..FakeStore::default()
-        });
-        let config = IngestConfig {
-            reply_timeout: Duration::from_secs(5),
-            ..IngestConfig::default()
-        };
-        let (ingest, _, _) = start(store.clone(), config);
+        let (store, ingest) = slow_store(8, 5, false);
         let start = Instant::now();
         assert_eq!(
             ingest.submit(event("slow")).await,
@@ -816,16 +808,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_copy_of_a_body_answered_503_whose_store_failed_is_stored() {
-        let store = Arc::new(FakeStore {
-            delay: Some(Duration::from_secs(8)),
-            failing: AtomicBool::new(true),
-            ..FakeStore::default()
-        });
-        let config = IngestConfig {
-            reply_timeout: Duration::from_secs(5),
-            ..IngestConfig::default()
-        };
-        let (ingest, _, _) = start(store.clone(), config);
+        let (store, ingest) = slow_store(8, 5, true);
         assert!(ingest.submit(event("lost")).await.is_err());
         // The retry joins the failing create and is answered its error (503 again)...
         tokio::time::sleep(Duration::from_secs(1)).await;
