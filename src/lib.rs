@@ -19,6 +19,7 @@
 //! | [`orders`] | sale orders as the order flows read them, the Validate/Cancel rules, the order details |
 //! | [`invoices`] | customer invoices as the invoice flows read them, their texts, portal and payment links |
 //! | [`enqueue`] | queuing messages for the outbox at most once, by `dedupe_key` |
+//! | [`indicators`] | the `x_whatsapp_*_sent` indicators a sent message sets on its order or invoice |
 //! | [`automations`] | new sale orders and "Send details" requests noticed by `write_date`, their messages queued |
 //! | [`actions`] | button presses: the matching `whatsapp.button.action` run, its reply queued |
 //! | [`alerts`] | email alerts (lettre): paused accounts, expiring tokens, Odoo unreachable, forged webhooks, auto-paused campaigns, failing sends, the messaging limit |
@@ -48,6 +49,7 @@ pub mod daemon;
 pub mod enqueue;
 pub mod housekeeping;
 pub mod inbound;
+pub mod indicators;
 pub mod invoices;
 pub mod lang;
 pub mod lease;

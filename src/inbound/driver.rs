@@ -857,8 +857,8 @@ async fn process(
         }
     }
     let lookup = plan::message_lookup(&events);
-    let (messages, documents) = if lookup.is_empty() {
-        (Vec::new(), HashMap::new())
+    let (messages, documents, sources) = if lookup.is_empty() {
+        (Vec::new(), HashMap::new(), HashMap::new())
     } else {
         read_messages(odoo, &lookup).await?
     };
@@ -873,6 +873,28 @@ async fn process(
     report.statuses += statuses.statuses;
     report.messages_updated += statuses.updates.len();
     odoo.write_each(MESSAGE, &statuses.updates).await?;
+    // Sends proven by their status whose result never reached Odoo: their documents'
+    // indicators, which the outbox would have set with the result (best effort, as there).
+    let proven = statuses
+        .proven_sent
+        .iter()
+        .filter_map(|id| sources.get(id))
+        .map(|(model, id, trigger)| (model.as_str(), *id, trigger.as_str()));
+    for (model, ids, values) in crate::indicators::flag_writes(proven, now) {
+        match odoo.write(&model, &ids, &values).await {
+            Ok(_) => tracing::info!(
+                model,
+                ?ids,
+                "indicators set for messages proven sent by their status (their send result never reached Odoo)"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                model,
+                ?ids,
+                "could not set the WhatsApp indicators of messages proven sent by their status"
+            ),
+        }
+    }
 
     // Inbound messages, templates and accounts need the accounts.
     let needs_accounts = events
@@ -918,14 +940,20 @@ struct MessageRecord {
     res_model: Option<String>,
     #[serde(default, deserialize_with = "de::false_as_none")]
     res_id: Option<i64>,
+    #[serde(default, deserialize_with = "de::false_as_none")]
+    trigger: Option<String>,
 }
 
-/// The messages a batch is about, and the documents (order, invoice...) of the outbound ones,
-/// by wamid (a received message answering one is noted on its document too).
+/// The sources of outbound messages by message id: `(model, id, trigger)`.
+type Sources = HashMap<i64, (String, i64, String)>;
+
+/// The messages a batch is about, the documents (order, invoice...) of the outbound ones by
+/// wamid (a received message answering one is noted on its document too), and their sources
+/// by message id (for the indicators of a send proven by its status).
 async fn read_messages(
     odoo: &OdooClient,
     lookup: &plan::MessageLookup,
-) -> Result<(Vec<MessageRow>, HashMap<String, Record>), OdooError> {
+) -> Result<(Vec<MessageRow>, HashMap<String, Record>, Sources), OdooError> {
     let mut domain: Option<Domain> = None;
     let mut add = |leaf: Domain| {
         domain = Some(match domain.take() {
@@ -947,7 +975,7 @@ async fn read_messages(
         add(Domain::leaf("id", "in", json!(lookup.ids)));
     }
     let Some(domain) = domain else {
-        return Ok((Vec::new(), HashMap::new()));
+        return Ok((Vec::new(), HashMap::new(), HashMap::new()));
     };
     let records: Vec<MessageRecord> = odoo
         .search_read(
@@ -966,6 +994,7 @@ async fn read_messages(
                 "pricing_category",
                 "res_model",
                 "res_id",
+                "trigger",
             ],
             &SearchOptions::new().order("id asc"),
         )
@@ -977,6 +1006,15 @@ async fn read_messages(
             let model = r.res_model.as_deref().filter(|m| is_document(m))?;
             let id = r.res_id.filter(|id| *id > 0)?;
             Some((r.wamid.clone()?, Record::new(model, id)))
+        })
+        .collect();
+    let sources = records
+        .iter()
+        .filter(|r| r.direction == "out")
+        .filter_map(|r| {
+            let model = r.res_model.clone()?;
+            let id = r.res_id.filter(|id| *id > 0)?;
+            Some((r.id, (model, id, r.trigger.clone()?)))
         })
         .collect();
     let rows = records
@@ -995,7 +1033,7 @@ async fn read_messages(
             pricing_category: r.pricing_category,
         })
         .collect();
-    Ok((rows, documents))
+    Ok((rows, documents, sources))
 }
 
 /// True for a business document a message may be about (an order, an invoice...), as opposed

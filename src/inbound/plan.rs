@@ -264,6 +264,10 @@ pub struct StatusPlan {
     pub conflicts: Vec<String>,
     /// Number of statuses in the batch.
     pub statuses: usize,
+    /// Messages Odoo shows claimed with their send result not written (`sending`, no wamid)
+    /// that a status now proves sent: the outbox that sent them was stopped before it wrote
+    /// the result, so the indicators on their documents are set by inbound processing.
+    pub proven_sent: Vec<i64>,
 }
 
 /// Why the statuses of a message may be kept for the next batch instead of written now.
@@ -391,6 +395,13 @@ pub fn plan_statuses(
         }
         plan.conflicts.extend(m.conflicts);
         if !m.write.is_empty() {
+            let sent = matches!(
+                m.write.state,
+                Some(MessageState::Sent | MessageState::Delivered | MessageState::Read)
+            );
+            if sent && by_id.get(&id).is_some_and(|row| awaits_result(row)) {
+                plan.proven_sent.push(id);
+            }
             plan.updates.push((id, m.write.to_values()));
         }
     }

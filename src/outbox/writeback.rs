@@ -547,74 +547,22 @@ pub fn note_values(note: &Note, subtype_id: i64) -> Map<String, Value> {
     v
 }
 
-/// The indicator fields of a source document that a sent message of `trigger` sets:
-/// (model, boolean field, date field).
-pub fn flag_fields(trigger: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    Some(match trigger {
-        "order_creation" => (
-            "sale.order",
-            "x_whatsapp_creation_sent",
-            "x_whatsapp_creation_sent_date",
-        ),
-        "order_validation" => (
-            "sale.order",
-            "x_whatsapp_validation_sent",
-            "x_whatsapp_validation_sent_date",
-        ),
-        "order_details" => (
-            "sale.order",
-            "x_whatsapp_details_sent",
-            "x_whatsapp_details_sent_date",
-        ),
-        "invoice_posted" | "invoice_details" => (
-            "account.move",
-            "x_whatsapp_invoice_sent",
-            "x_whatsapp_invoice_sent_date",
-        ),
-        "residual_change" => (
-            "account.move",
-            "x_whatsapp_residual_sent",
-            "x_whatsapp_residual_sent_date",
-        ),
-        "unpaid_reminder" => (
-            "account.move",
-            "x_whatsapp_unpaid_reminder_sent",
-            "x_whatsapp_unpaid_reminder_sent_date",
-        ),
-        _ => return None,
-    })
-}
-
-/// One `write` per (model, indicator): the ids and the values.
+/// One `write` per (model, indicator) for the sources of the sent messages
+/// ([`crate::indicators`]).
 pub fn source_flags(
     outcomes: &[Outcome],
     now: DateTime<Utc>,
 ) -> Vec<(String, Vec<i64>, Map<String, Value>)> {
-    let now = format_datetime(now);
-    let mut groups: BTreeMap<(&'static str, &'static str, &'static str), Vec<i64>> =
-        BTreeMap::new();
-    for outcome in outcomes {
-        if let Outcome::Sent { about, .. } = outcome {
-            let Some(s) = &about.source else {
-                continue;
-            };
-            if let Some(fields) = flag_fields(&s.trigger).filter(|(model, ..)| *model == s.model) {
-                let ids = groups.entry(fields).or_default();
-                if !ids.contains(&s.id) {
-                    ids.push(s.id);
-                }
-            }
-        }
-    }
-    groups
-        .into_iter()
-        .map(|((model, flag, date), ids)| {
-            let mut v = Map::new();
-            v.insert(flag.into(), Value::Bool(true));
-            v.insert(date.into(), json!(now));
-            (model.to_owned(), ids, v)
-        })
-        .collect()
+    crate::indicators::flag_writes(
+        outcomes.iter().filter_map(|outcome| match outcome {
+            Outcome::Sent { about, .. } => about
+                .source
+                .as_ref()
+                .map(|s| (s.model.as_str(), s.id, s.trigger.as_str())),
+            _ => None,
+        }),
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -180,6 +180,33 @@ fn statuses_of_one_message_across_events_become_one_write_and_unknown_ones_wait(
     assert_eq!(o.get(1), Some(&Outcome::Done));
     assert!(matches!(o.get(2), Some(Outcome::Pending(r)) if r.contains("wamid.B")));
     assert_eq!(o.get(4), Some(&Outcome::Done));
+    // 30's send result never reached Odoo: its status proves it sent (its document's
+    // indicator is set by inbound processing); 10's result is there.
+    assert_eq!(plan.proven_sent, vec![30]);
+}
+
+#[test]
+fn only_a_status_moving_a_message_awaiting_its_result_to_sent_or_further_proves_it_sent() {
+    let events = vec![
+        event(
+            1,
+            vec![status("wamid.F", StatusKind::Failed, 1, Some("31"))],
+        ),
+        event(
+            2,
+            vec![status("wamid.D", StatusKind::Delivered, 1, Some("32"))],
+        ),
+        event(3, vec![status("wamid.R", StatusKind::Read, 1, Some("33"))]),
+    ];
+    let rows = vec![
+        row(31, None, MessageState::Sending),
+        row(32, None, MessageState::Sending),
+        row(33, Some("wamid.R"), MessageState::Sending),
+    ];
+    let mut o = Outcomes::new(&events);
+    let plan = plan_statuses(&events, &rows, &|_, _| false, &mut o);
+    assert_eq!(plan.updates.len(), 3);
+    assert_eq!(plan.proven_sent, vec![32]);
 }
 
 #[test]
