@@ -121,10 +121,6 @@ impl Drop for RssSampler {
     }
 }
 
-fn accepted(w: &World) -> u64 {
-    w.meta.stats()["accepted"].as_u64().unwrap_or(0)
-}
-
 fn print_calls(calls: &BTreeMap<(String, String), u64>, messages: u64) {
     let total: u64 = calls.values().sum();
     let mut sorted: Vec<_> = calls.iter().collect();
@@ -237,7 +233,7 @@ async fn standin(args: &Args) {
     let mut last_report = Instant::now();
     let target = n as u64;
     loop {
-        let all = accepted(&w);
+        let all = w.accepted();
         let campaign_accepted = all.saturating_sub(u64::from(tx_latency.is_some()));
         let elapsed = start.elapsed();
         if campaign_accepted > 0 && first.is_none() {
@@ -288,7 +284,7 @@ async fn standin(args: &Args) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = start.elapsed();
-    let sent = accepted(&w).saturating_sub(u64::from(tx_latency.is_some()));
+    let sent = w.accepted().saturating_sub(u64::from(tx_latency.is_some()));
     let send_calls = w.odoo.call_counts();
     let cpu = e2e_support::proc_sample(pid)
         .map(|s| s.cpu.saturating_sub(cpu_before))

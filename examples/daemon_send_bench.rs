@@ -98,7 +98,6 @@ async fn bench(args: Args) {
         .set_latency(Duration::from_millis(args.odoo_latency_ms));
     w.start_daemon().await;
     let pid = w.daemon().pid();
-    let accepted = |w: &World| w.meta.stats()["accepted"].as_u64().unwrap_or(0);
     let count = |w: &World, states: &[&str]| {
         w.odoo
             .search(MESSAGE, json!([["state", "in", states]]))
@@ -106,10 +105,10 @@ async fn bench(args: Args) {
     };
     // Warm-up.
     let warm = Instant::now();
-    while accepted(&w) < u64::from(args.mps) * 2 && warm.elapsed() < Duration::from_secs(30) {
+    while w.accepted() < u64::from(args.mps) * 2 && warm.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let a0 = accepted(&w);
+    let a0 = w.accepted();
     let r0 = w.odoo.requests();
     let p0 = proc_sample(pid).unwrap_or_default();
     let me0 = proc_sample(std::process::id()).unwrap_or_default();
@@ -128,7 +127,7 @@ async fn bench(args: Args) {
         // taken at a fixed period beat against it into a slow sawtooth that looks like growth.
         tokio::time::sleep(Duration::from_millis(700 + fastrand::u64(0..600))).await;
         let t = t0.elapsed().as_secs();
-        let a = accepted(&w);
+        let a = w.accepted();
         read_lag_at.push((t, a));
         if let Some(s) = proc_sample(pid) {
             peak_rss = peak_rss.max(s.peak_rss_kib);
@@ -163,7 +162,7 @@ async fn bench(args: Args) {
         .iter()
         .map(|s| format!("{s} {}", count(&w, &[s])))
         .collect();
-    let a1 = accepted(&w);
+    let a1 = w.accepted();
     let r1 = w.odoo.requests();
     let p1 = proc_sample(pid).unwrap_or_default();
     let me1 = proc_sample(std::process::id()).unwrap_or_default();

@@ -142,10 +142,9 @@ async fn bench(args: Args) {
         })
     };
 
-    let accepted = |w: &World| w.meta.stats()["accepted"].as_u64().unwrap_or(0);
     let (a0, r0) = {
         let w = w.lock().await;
-        (accepted(&w), w.odoo.requests())
+        (w.accepted(), w.odoo.requests())
     };
     let p0 = proc_sample(pid).unwrap_or_default();
     let own0 = proc_sample(std::process::id()).unwrap_or_default();
@@ -177,7 +176,7 @@ async fn bench(args: Args) {
                 println!("ERROR: the daemon exited with {status}");
                 std::process::exit(1);
             }
-            (accepted(&w), w.odoo.requests())
+            (w.accepted(), w.odoo.requests())
         };
         let Some(p) = proc_sample(pid) else {
             println!("ERROR: cannot read /proc/{pid}");
@@ -313,10 +312,7 @@ async fn bench(args: Args) {
 
 /// Queues template messages (recipients in turn from `next`) until `backlog` wait.
 fn top_up(w: &World, partners: &[i64], template: i64, backlog: u64, next: &mut usize) {
-    let queued = w
-        .odoo
-        .search(MESSAGE, json!([["state", "=", "queued"]]))
-        .len() as u64;
+    let queued = w.in_state("queued") as u64;
     for _ in queued..backlog {
         w.queue_template(partners[*next % partners.len()], template);
         *next += 1;

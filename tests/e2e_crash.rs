@@ -8,18 +8,13 @@
 mod e2e_support;
 mod support;
 
-use e2e_support::{eventually, World, APP_SECRET, MESSAGE};
-use serde_json::json;
+use e2e_support::{eventually, World, APP_SECRET};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 2_000;
 const KILLS: usize = 3;
 /// Account throughput (stand-in and sandbox): high, so 2,000 messages take seconds.
 const MPS: u32 = 1_000;
-
-fn accepted(w: &World) -> u64 {
-    w.meta.stats()["accepted"].as_u64().unwrap_or(0)
-}
 
 /// One test of this file at a time: they stop and restart daemons and Odoo's port, and a port
 /// one of them frees for a moment can be handed to the other's new daemon or stand-in.
@@ -45,14 +40,11 @@ async fn kill_9_three_times_mid_stream_and_every_message_is_sent_exactly_once() 
         eventually(
             &format!("{target} messages accepted by Meta before kill {kill}"),
             Duration::from_secs(30),
-            || accepted(&w) >= target,
+            || w.accepted() >= target,
         )
         .await;
         w.kill9().await;
-        let sending = w
-            .odoo
-            .search(MESSAGE, json!([["state", "=", "sending"]]))
-            .len();
+        let sending = w.in_state("sending");
         caught_sending.push(sending);
         w.start_daemon().await;
     }

@@ -108,7 +108,7 @@ async fn meta_5xx_and_a_130429_burst_each_message_sent_once_retries_spaced_by_er
             // its first failure (a 500 after other failures waits 20 s or more, too long for a
             // test). The 3 s of 130429 then come on top of a backlog of about 140.
             eventually("100 messages accepted", Duration::from_secs(20), || {
-                w.meta.stats()["accepted"].as_u64().unwrap_or(0) >= 100
+                w.accepted() >= 100
             })
             .await;
             let burst = w
@@ -666,18 +666,8 @@ async fn odoo_restarted_twice_mid_stream_each_message_sent_once_every_status_app
     let started = Instant::now();
     let mut w = World::new(MPS).await;
     let template = w.hello_template("approved");
-    let ids: Vec<i64> = (0..RESTART_MESSAGES)
-        .map(|i| {
-            let partner = w.partner(
-                &format!("Restart {i}"),
-                &format!("+33 6 60 00 {:02} {:02}", i / 100, i % 100),
-                true,
-            );
-            w.queue_template(partner, template)
-        })
-        .collect();
+    let ids = w.queue_to_many(RESTART_MESSAGES, "Restart", 60, template);
     w.start_daemon().await;
-    let accepted = |w: &World| w.meta.stats()["accepted"].as_u64().unwrap_or(0);
 
     let restarts = bounded("the Odoo restarts", Duration::from_secs(60), async {
         let mut restarts = Vec::new();
@@ -687,18 +677,15 @@ async fn odoo_restarted_twice_mid_stream_each_message_sent_once_every_status_app
             eventually(
                 &format!("{after} messages accepted by Meta"),
                 Duration::from_secs(20),
-                || accepted(&w) >= after,
+                || w.accepted() >= after,
             )
             .await;
             let failed_before = w.meta.stats()["webhook_failed_attempts"]
                 .as_u64()
                 .unwrap_or(0);
-            let sending = w
-                .odoo
-                .search(MESSAGE, json!([["state", "=", "sending"]]))
-                .len();
+            let sending = w.in_state("sending");
             w.odoo.restart(Duration::from_millis(1500)).await;
-            restarts.push((accepted(&w), sending, failed_before));
+            restarts.push((w.accepted(), sending, failed_before));
         }
         w.until_all(&ids, &["read"], Duration::from_secs(40)).await;
         eventually(
@@ -791,10 +778,7 @@ async fn kill_9_twice_during_a_campaign_each_recipient_gets_one_message() {
                     .odoo
                     .search(MESSAGE, json!([["campaign_id", "=", campaign]]))
                     .len();
-                let sending = w
-                    .odoo
-                    .search(MESSAGE, json!([["state", "=", "sending"]]))
-                    .len();
+                let sending = w.in_state("sending");
                 kills.push((reached(&w), made, sending));
                 w.start_daemon().await;
             }

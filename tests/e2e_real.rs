@@ -1287,25 +1287,10 @@ async fn failover(real: &RealOdoo) {
             ..Default::default()
         })
         .expect("sandbox record");
-    let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for r in &record {
-        by_message
-            .entry(r.callback_data.clone().unwrap_or_default())
-            .or_default()
-            .push(r.wamid.clone());
-    }
-    let twice = by_message.values().filter(|w| w.len() > 1).count();
-    assert_eq!(
-        twice, 0,
-        "DUPLICATE SENDS: {twice} messages accepted more than once"
-    );
-    assert_eq!(record.len(), ids.len(), "Meta accepted nothing else");
+    let wamids = e2e_support::accepted_once(&record, &ids);
     for row in real.read(MESSAGE, &ids, &["wamid"]).await {
         let id = row["id"].as_i64().unwrap_or_default();
-        let wamids = by_message
-            .get(&id.to_string())
-            .unwrap_or_else(|| panic!("message {id} never reached Meta"));
-        assert_eq!(row["wamid"], json!(wamids[0]), "message {id}");
+        assert_eq!(row["wamid"], json!(wamids[&id]), "message {id}");
     }
     let lost = logs_b.matching(&["lost the sending lease"]).len()
         + logs_a.matching(&["lost the sending lease"]).len();

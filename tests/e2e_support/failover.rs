@@ -8,7 +8,7 @@
 //! leads (`/readyz`), brings the failed daemon back as the new standby, and at the end checks
 //! that every message was sent and that Meta received each exactly once.
 
-use super::{eventually, Daemon, DaemonConfig, World, APP_SECRET, MESSAGE};
+use super::{eventually, Daemon, DaemonConfig, World, APP_SECRET};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,10 +71,6 @@ pub struct Report {
     pub epoch: i64,
     /// The whole run.
     pub elapsed: Duration,
-}
-
-fn accepted(w: &World) -> u64 {
-    w.meta.stats()["accepted"].as_u64().unwrap_or(0)
 }
 
 fn signal(daemon: &Daemon, sig: &str) {
@@ -168,7 +164,7 @@ pub async fn run(plan: &Plan) -> Report {
         eventually(
             &format!("{target} messages accepted by Meta before failover {round}"),
             Duration::from_secs(120 + plan.messages as u64 / u64::from(plan.mps)),
-            || accepted(&w) >= target,
+            || w.accepted() >= target,
         )
         .await;
         let standby = 1 - leader;
@@ -189,11 +185,7 @@ pub async fn run(plan: &Plan) -> Report {
                 Some(down)
             }
         };
-        sending_at_failure.push(
-            w.odoo
-                .search(MESSAGE, json!([["state", "=", "sending"]]))
-                .len(),
-        );
+        sending_at_failure.push(w.in_state("sending"));
         let deadline = Instant::now() + takeover_limit;
         while !leads(&w, &configs[standby]).await {
             assert!(

@@ -669,15 +669,7 @@ impl World {
 
     /// `/readyz`: its status and body (`None` while it does not answer).
     pub async fn readyz(&self) -> Option<(u16, String)> {
-        let response = self
-            .http
-            .get(self.config.url("/readyz"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().await.unwrap_or_default()))
+        self.readyz_of(self.config.listen).await
     }
 
     /// The running daemon.
@@ -1121,6 +1113,18 @@ impl World {
             .expect("sandbox record")
     }
 
+    /// How many sends Meta accepted.
+    pub fn accepted(&self) -> u64 {
+        self.meta.stats()["accepted"].as_u64().unwrap_or(0)
+    }
+
+    /// How many messages are in `state` in Odoo.
+    pub fn in_state(&self, state: &str) -> usize {
+        self.odoo
+            .search(MESSAGE, json!([["state", "=", state]]))
+            .len()
+    }
+
     /// How many sends Meta accepted for each recipient (digits).
     pub fn accepted_per_recipient(&self) -> std::collections::BTreeMap<String, usize> {
         let mut counts = std::collections::BTreeMap::new();
@@ -1133,44 +1137,13 @@ impl World {
     /// Fails the test unless Meta accepted each of `ids` exactly once (by its callback data,
     /// the Odoo message id), accepted nothing else, and Odoo holds the wamid Meta answered.
     pub fn assert_each_sent_once(&self, ids: &[i64]) {
-        let record = self.accepted_sends();
-        let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for r in &record {
-            by_message
-                .entry(r.callback_data.clone().unwrap_or_default())
-                .or_default()
-                .push(r.wamid.clone());
+        for (id, wamid) in accepted_once(&self.accepted_sends(), ids) {
+            assert_eq!(
+                self.odoo.field(MESSAGE, id, "wamid"),
+                json!(wamid),
+                "message {id}: Odoo's wamid is the one Meta answered"
+            );
         }
-        let twice: Vec<(&String, &Vec<String>)> =
-            by_message.iter().filter(|(_, w)| w.len() > 1).collect();
-        assert!(
-            twice.is_empty(),
-            "DUPLICATE SENDS: {} messages accepted more than once by Meta, e.g. {:?}",
-            twice.len(),
-            &twice[..twice.len().min(5)]
-        );
-        let mut missing = Vec::new();
-        for id in ids {
-            match by_message.get(&id.to_string()) {
-                Some(wamids) => assert_eq!(
-                    self.odoo.field(MESSAGE, *id, "wamid"),
-                    json!(wamids[0]),
-                    "message {id}: Odoo's wamid is the one Meta answered"
-                ),
-                None => missing.push(*id),
-            }
-        }
-        assert!(
-            missing.is_empty(),
-            "{} messages never accepted by Meta: {:?}",
-            missing.len(),
-            &missing[..missing.len().min(10)]
-        );
-        assert_eq!(
-            record.len(),
-            ids.len(),
-            "Meta accepted nothing but these messages"
-        );
     }
 
     /// POSTs `body` to the daemon's `/webhook`, signed with `secret` (none: no signature).
@@ -1263,6 +1236,51 @@ impl Drop for LogsOnPanic {
 }
 
 /// A status webhook body as Meta sends it, for the account's number.
+/// Fails unless Meta's `record` holds each of `ids` exactly once (by its callback data, the
+/// Odoo message id) and nothing else; gives the wamid Meta answered for each.
+pub fn accepted_once(
+    record: &[whatsapp_sidecar::sandbox::RecordedMessage],
+    ids: &[i64],
+) -> std::collections::HashMap<i64, String> {
+    let mut by_message: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in record {
+        by_message
+            .entry(r.callback_data.clone().unwrap_or_default())
+            .or_default()
+            .push(r.wamid.clone());
+    }
+    let twice: Vec<(&String, &Vec<String>)> =
+        by_message.iter().filter(|(_, w)| w.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "DUPLICATE SENDS: {} messages accepted more than once by Meta, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    let mut missing = Vec::new();
+    let mut wamids = std::collections::HashMap::new();
+    for id in ids {
+        match by_message.get(&id.to_string()) {
+            Some(w) => {
+                wamids.insert(*id, w[0].clone());
+            }
+            None => missing.push(*id),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} messages never accepted by Meta: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(
+        record.len(),
+        ids.len(),
+        "Meta accepted nothing but these messages"
+    );
+    wamids
+}
+
 pub fn status_webhook(wamid: &str, status: &str, callback_data: Option<&str>) -> String {
     let mut s = json!({"id": wamid, "status": status,
                        "timestamp": chrono::Utc::now().timestamp().to_string(),
